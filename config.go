@@ -1,0 +1,107 @@
+package etcdconf
+
+import (
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+)
+
+// An Option configures [New] and [Load].
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+type options struct {
+	defaults     any // a T, checked against the watcher's type by New and Load
+	strict       bool
+	errorHandler func(error)
+	logger       *slog.Logger
+	backoffMin   time.Duration
+	backoffMax   time.Duration
+	loadTimeout  time.Duration
+	progress     time.Duration
+}
+
+func newOptions(opts []Option) *options {
+	o := &options{
+		backoffMin:  100 * time.Millisecond,
+		backoffMax:  5 * time.Second,
+		loadTimeout: 15 * time.Second,
+		progress:    5 * time.Second,
+	}
+	for _, opt := range opts {
+		opt.apply(o)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// checkDefaults reports whether the defaults given with WithDefaults have type T.
+func checkDefaults[T any](o *options) error {
+	if o.defaults == nil {
+		return nil
+	}
+	if _, ok := o.defaults.(T); !ok {
+		return fmt.Errorf("etcdconf: WithDefaults: got a %T, want a %v", o.defaults, reflect.TypeFor[T]())
+	}
+	return nil
+}
+
+// WithDefaults sets the value every snapshot starts from before the keys in
+// etcd are applied, so an absent key means its default, never a stale value.
+// v must have the watcher's type T; [New] and [Load] fail otherwise.
+// v is copied deeply and never modified. A key present in etcd replaces the
+// default at its path; a map or slice given in etcd replaces the default one
+// whole. Default: the zero T.
+func WithDefaults[T any](v T) Option {
+	return optionFunc(func(o *options) { o.defaults = v })
+}
+
+// WithStrict makes keys under the prefix that match no field of T an error:
+// a revision with such a key is rejected with a [*DecodeError] naming it.
+// Default: unknown keys are ignored.
+func WithStrict() Option {
+	return optionFunc(func(o *options) { o.strict = true })
+}
+
+// WithErrorHandler sets a function called with every error the watcher meets
+// after [New] returns: a rejected revision (a [*DecodeError]), a lost watch, a
+// failed reload. It is called from the watcher's goroutine, one call at a time;
+// it must not block for long. A panic in it is recovered and logged.
+// Default: none; the last error is always in [Watcher.Status].
+func WithErrorHandler(fn func(error)) Option {
+	return optionFunc(func(o *options) { o.errorHandler = fn })
+}
+
+// WithLogger sets the logger for the watcher's events: load, reload,
+// rejection, reconnect and backoff, compaction recovery. Default: silent.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(o *options) { o.logger = l })
+}
+
+// WithBackoff sets the bounds of the exponential, jittered backoff between
+// attempts to recover a lost watch. Default: 100ms to 5s.
+func WithBackoff(minDelay, maxDelay time.Duration) Option {
+	return optionFunc(func(o *options) {
+		o.backoffMin, o.backoffMax = minDelay, max(minDelay, maxDelay)
+	})
+}
+
+// WithLoadTimeout bounds the initial load of [New] and [Load] when their ctx
+// has no earlier deadline, so an unreachable etcd gives an error rather than
+// a hang. Default: 15s.
+func WithLoadTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.loadTimeout = d })
+}
+
+// WithProgressInterval sets how often the watcher asks etcd to confirm that
+// its watch is current (a progress request). A watcher that hears nothing for
+// three intervals reports itself disconnected in [Status]. Default: 5s.
+func WithProgressInterval(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.progress = d })
+}

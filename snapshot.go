@@ -1,0 +1,56 @@
+package etcdconf
+
+import (
+	"slices"
+	"strings"
+)
+
+// A Snapshot is the configuration as etcd held it at one revision.
+//
+// A published snapshot is shared by every reader and never modified: treat
+// Value, and everything reachable from it, as read-only. To change the
+// configuration, write to etcd (see [Watcher.Update]).
+type Snapshot[T any] struct {
+	// Value is the decoded configuration.
+	Value T
+	// Revision is the etcd revision this value reflects: the revision of the
+	// last change to the prefix that it includes, or of the load.
+	Revision int64
+
+	prefix string
+	kvs    map[string]*KeyValue // full key -> key; never modified after publication
+}
+
+// A KeyValue is one etcd key of a snapshot with its metadata.
+// Value is shared with the snapshot and must not be modified.
+type KeyValue struct {
+	Key            string // the full etcd key
+	Value          []byte
+	CreateRevision int64 // revision of the key's creation
+	ModRevision    int64 // revision of the key's last modification
+	Version        int64 // number of modifications since creation
+	Lease          int64 // lease ID attached to the key; 0 for none
+}
+
+// Prefix returns the key prefix the snapshot was read from.
+func (s *Snapshot[T]) Prefix() string { return s.prefix }
+
+// Key returns the key at path, relative to the prefix ("db/port"), and whether
+// the snapshot has it.
+func (s *Snapshot[T]) Key(path string) (KeyValue, bool) {
+	kv, ok := s.kvs[s.prefix+path]
+	if !ok {
+		return KeyValue{}, false
+	}
+	return *kv, true
+}
+
+// Keys returns every key of the snapshot, sorted by key.
+func (s *Snapshot[T]) Keys() []KeyValue {
+	out := make([]KeyValue, 0, len(s.kvs))
+	for _, kv := range s.kvs {
+		out = append(out, *kv)
+	}
+	slices.SortFunc(out, func(a, b KeyValue) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
