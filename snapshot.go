@@ -3,6 +3,8 @@ package etcdconf
 import (
 	"slices"
 	"strings"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
 // A Snapshot is the configuration as etcd held it at one revision.
@@ -53,4 +55,15 @@ func (s *Snapshot[T]) Keys() []KeyValue {
 	}
 	slices.SortFunc(out, func(a, b KeyValue) int { return strings.Compare(a.Key, b.Key) })
 	return out
+}
+
+func newKeyValue(kv *mvccpb.KeyValue) *KeyValue {
+	return &KeyValue{
+		Key:            string(kv.Key),
+		Value:          kv.Value,
+		CreateRevision: kv.CreateRevision,
+		ModRevision:    kv.ModRevision,
+		Version:        kv.Version,
+		Lease:          kv.Lease,
+	}
 }

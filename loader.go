@@ -1,0 +1,132 @@
+package etcdconf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// pageSize is the number of keys per request when a prefix is too large for
+// one response. A single Get is tried first: on this machine it loads 100k
+// keys in about a sixth of the time paging takes, because every page makes
+// etcd count the rest of the range again.
+const pageSize = 10000
+
+// Load reads every key under prefix at one revision and decodes it into a
+// [Snapshot]. It is what [New] does first, without the watch.
+//
+// ctx bounds the load; when it has no deadline, [WithLoadTimeout] applies.
+// Errors: an empty prefix or an unusable T or option; etcd unreachable or
+// denying access (the error says which); a [*DecodeError] (matching
+// [ErrInvalid]) when the keys do not decode or validate.
+func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (*Snapshot[T], error) {
+	o := newOptions(opts)
+	dec, err := prepare[T](cli, prefix, o)
+	if err != nil {
+		return nil, err
+	}
+	kvs, rev, err := loadKeys(ctx, cli, prefix, o.loadTimeout)
+	if err != nil {
+		return nil, err
+	}
+	v, err := dec.decode(kvs, rev)
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: kvs}, nil
+}
+
+// prepare checks the arguments common to Load and New and builds the decoder.
+func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*decoder[T], error) {
+	if cli == nil {
+		return nil, errors.New("etcdconf: nil *clientv3.Client")
+	}
+	if prefix == "" {
+		return nil, errors.New(`etcdconf: empty prefix: give the key prefix to watch, such as "/myapp/config/"`)
+	}
+	if err := checkDefaults[T](o); err != nil {
+		return nil, err
+	}
+	return newDecoder[T](prefix, o)
+}
+
+// loadKeys reads every key under prefix at one revision, which it returns.
+// A compaction while paging restarts the read at a fresh revision.
+func loadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout time.Duration) (map[string]*KeyValue, int64, error) {
+	if _, ok := ctx.Deadline(); !ok && timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	for {
+		kvs, rev, err := readPrefix(ctx, cli, prefix)
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			continue // the revision we paged at is gone: read again at a new one
+		}
+		if err != nil {
+			return nil, 0, loadError(prefix, cli, err)
+		}
+		return kvs, rev, nil
+	}
+}
+
+func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (map[string]*KeyValue, int64, error) {
+	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
+	if status.Code(err) == codes.ResourceExhausted {
+		return readPages(ctx, cli, prefix)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	kvs := make(map[string]*KeyValue, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		kvs[string(kv.Key)] = newKeyValue(kv)
+	}
+	return kvs, resp.Header.Revision, nil
+}
+
+// readPages reads the prefix in pages, all at the revision of the first.
+func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (map[string]*KeyValue, int64, error) {
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	kvs := make(map[string]*KeyValue)
+	var rev int64
+	for key := prefix; ; {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := cli.Get(ctx, key, opts...)
+		if err != nil {
+			return nil, 0, err
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			kvs[string(kv.Key)] = newKeyValue(kv)
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return kvs, rev, nil
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// loadError gives a failed read a message that says what to check.
+func loadError(prefix string, cli *clientv3.Client, err error) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
+		return fmt.Errorf("etcdconf: load %q: etcd at %v did not answer in time (unreachable, or TLS/plaintext mismatch?): %w", prefix, cli.Endpoints(), err)
+	case errors.Is(err, rpctypes.ErrPermissionDenied):
+		return fmt.Errorf("etcdconf: load %q: permission denied: the user may not read this prefix: %w", prefix, err)
+	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrUserEmpty):
+		return fmt.Errorf("etcdconf: load %q: authentication failed: %w", prefix, err)
+	}
+	return fmt.Errorf("etcdconf: load %q: %w", prefix, err)
+}

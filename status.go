@@ -1,0 +1,35 @@
+package etcdconf
+
+import "time"
+
+// Status describes a [Watcher]'s health; see [Watcher.Status].
+type Status struct {
+	// Revision is the revision of the current snapshot.
+	Revision int64
+	// Seen is the last etcd revision of the prefix the watcher has processed,
+	// including rejected ones; it is at least Revision.
+	Seen int64
+	// Current is the last time the watcher knew it had every change up to
+	// Seen: a load, an event, or etcd's answer to a progress request.
+	Current time.Time
+	// Connected reports that the watch is established and etcd answered a
+	// progress request within three progress intervals.
+	Connected bool
+	// Err is the last error the watcher met, and ErrTime when; nil when none.
+	// It stays after recovery: compare ErrTime with Current.
+	Err     error
+	ErrTime time.Time
+	// Rejected is the last rejected revision's error, nil when none.
+	Rejected *DecodeError
+	// Reloads counts full reloads after the first load (after a compaction,
+	// a lost watch, a restart); Retries counts failed attempts to recover;
+	// Rejections counts rejected revisions.
+	Reloads, Retries, Rejections int64
+}
+
+// Stale reports whether the watcher has not known itself current for longer
+// than maxAge at now: use it as a readiness check. A connected watcher on a
+// quiet prefix stays fresh, because etcd answers its progress requests.
+func (s Status) Stale(now time.Time, maxAge time.Duration) bool {
+	return now.Sub(s.Current) > maxAge
+}

@@ -1,0 +1,152 @@
+package etcdconf
+
+import "context"
+
+// An Update tells a subscriber what changed; see [Watcher.Subscribe].
+type Update[T any] struct {
+	// Old is the snapshot this subscriber saw last: the one current when it
+	// subscribed, or New of the update it received before. It is nil in the
+	// first update of a [WithInitial] subscription.
+	Old *Snapshot[T]
+	// New is the snapshot now current.
+	New *Snapshot[T]
+	// Changes is the field-level difference from Old.Value to New.Value,
+	// sorted by path; with [WithPaths], only the changes under those paths.
+	Changes []Change
+}
+
+// A SubscribeOption configures [Watcher.Subscribe].
+type SubscribeOption interface{ applySub(*subOptions) }
+
+type subOptions struct {
+	paths   []string
+	initial bool
+}
+
+type subOptionFunc func(*subOptions)
+
+func (f subOptionFunc) applySub(o *subOptions) { f(o) }
+
+// WithPaths delivers only updates with a change under one of paths, Go-style
+// paths into T such as "DB" or `Services["api-1"]` (see [Change.Under]),
+// and only those changes. Default: every update.
+func WithPaths(paths ...string) SubscribeOption {
+	return subOptionFunc(func(o *subOptions) { o.paths = append(o.paths, paths...) })
+}
+
+// WithInitial makes the first update carry the current snapshot, with a nil
+// Old and every field of it as an Added change, so a subscriber can
+// configure itself from the channel alone. Default: the first update is the
+// first change after Subscribe.
+func WithInitial() SubscribeOption {
+	return subOptionFunc(func(o *subOptions) { o.initial = true })
+}
+
+// subscriber is the watcher's handle on one subscription: a doorbell rung on
+// every publication. It holds nothing else, so the watch loop never waits
+// for a subscriber.
+type subscriber struct{ wake chan struct{} }
+
+func (s *subscriber) notify() {
+	select {
+	case s.wake <- struct{}{}:
+	default: // already rung: the subscriber will read the newest snapshot
+	}
+}
+
+// Subscribe returns a channel of updates, one for each snapshot the watcher
+// publishes after the call. Sends never block the watcher: a subscriber
+// that falls behind receives one merged update, from the snapshot it saw
+// last to the newest, so it never sees a stale value after a newer one.
+//
+// The channel is closed when ctx ends or the watcher is closed. After Close,
+// Subscribe returns a closed channel.
+func (w *Watcher[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) <-chan Update[T] {
+	var so subOptions
+	for _, opt := range opts {
+		opt.applySub(&so)
+	}
+	out := make(chan Update[T])
+	s := &subscriber{wake: make(chan struct{}, 1)}
+	w.mu.Lock()
+	if w.closed || w.ctx.Err() != nil {
+		w.mu.Unlock()
+		close(out)
+		return out
+	}
+	// Read the base under mu: a publication after this rings s, so none is missed.
+	base := w.cur.Load()
+	w.subs[s] = struct{}{}
+	w.wg.Add(1)
+	w.mu.Unlock()
+	go w.deliver(ctx, s, out, base, so)
+	return out
+}
+
+// deliver runs one subscription: on every ring it diffs the newest snapshot
+// against the one the subscriber saw last and offers that update, replacing
+// an offer not yet taken by a newer one.
+func (w *Watcher[T]) deliver(ctx context.Context, s *subscriber, out chan<- Update[T], base *Snapshot[T], so subOptions) {
+	defer func() {
+		w.mu.Lock()
+		delete(w.subs, s)
+		w.mu.Unlock()
+		close(out)
+		w.wg.Done()
+	}()
+	owed := so.initial // an update is owed even without changes
+	if owed {
+		base = nil
+	}
+	var pending *Update[T]
+	refresh := func() {
+		pending = nil
+		latest := w.cur.Load()
+		if latest == base {
+			return
+		}
+		changes := filterChanges(diffSnapshots(base, latest), so.paths)
+		if len(changes) == 0 && !owed {
+			return
+		}
+		pending = &Update[T]{Old: base, New: latest, Changes: changes}
+	}
+	if owed {
+		refresh()
+	}
+	for {
+		var send chan<- Update[T]
+		var u Update[T]
+		if pending != nil {
+			send, u = out, *pending
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.ctx.Done():
+			return
+		case send <- u:
+			base, owed, pending = u.New, false, nil
+		case <-s.wake:
+			refresh()
+		}
+	}
+}
+
+// filterChanges keeps the changes under one of paths; all of them when
+// paths is empty.
+func filterChanges(cs []Change, paths []string) []Change {
+	if len(paths) == 0 {
+		return cs
+	}
+	kept := cs[:0:0]
+	for _, c := range cs {
+		for _, p := range paths {
+			if c.Under(p) {
+				kept = append(kept, c)
+				break
+			}
+		}
+	}
+	return kept
+}

@@ -1,0 +1,426 @@
+package etcdconf
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// maxBatch bounds how many ready watch responses are applied as one snapshot,
+// so a long burst still publishes now and then.
+const maxBatch = 256
+
+var (
+	errWatchClosed = errors.New("etcdconf: watch channel closed by the client")
+	errStale       = errors.New("etcdconf: etcd stopped answering progress requests")
+	errBackwards   = errors.New("etcdconf: watch delivered a revision at or below one already applied")
+	errClientGone  = errors.New("etcdconf: the etcd client was closed; the watcher stopped")
+)
+
+// A Watcher keeps a [Snapshot] of type T in step with a key prefix in etcd.
+// Create one with [New]; its methods are safe for concurrent use.
+type Watcher[T any] struct {
+	cli    *clientv3.Client
+	prefix string
+	o      *options
+	dec    *decoder[T]
+
+	cur atomic.Pointer[Snapshot[T]]
+
+	ctx    context.Context // canceled by Close, or when the client is closed
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the watch loop and every subscriber
+
+	mu      sync.Mutex // guards the fields below
+	closed  bool
+	subs    map[*subscriber]struct{}
+	status  Status
+	advance chan struct{} // closed and replaced whenever status.Seen grows
+
+	// Owned by the watch loop.
+	state     map[string]*KeyValue // etcd's keys at seen, rejected revisions included
+	shared    bool                 // state belongs to a published snapshot: copy before changing it
+	seen      int64
+	lastHeard atomic.Int64 // unix nanoseconds of the last sign that the watch is live
+}
+
+// New loads every key under prefix at one revision into a [Snapshot] of type
+// T, then watches the prefix from the next revision until [Watcher.Close].
+//
+// ctx bounds the initial load only (see [WithLoadTimeout]); the watcher lives
+// until Close. New fails when the prefix is empty, when T or an option is
+// unusable, when etcd cannot be read (the error says whether it was
+// unreachable or denied access), and with a [*DecodeError] when the keys
+// present do not decode or validate: there is no good configuration yet.
+//
+// prefix is used as given: "/app/" watches keys under "/app/", while "/app"
+// would also match "/apple". The client is the caller's; the watcher never
+// closes it. If the client is closed first, the watcher stops and says so in
+// [Watcher.Status].
+func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (*Watcher[T], error) {
+	o := newOptions(opts)
+	dec, err := prepare[T](cli, prefix, o)
+	if err != nil {
+		return nil, err
+	}
+	kvs, rev, err := loadKeys(ctx, cli, prefix, o.loadTimeout)
+	if err != nil {
+		return nil, err
+	}
+	v, err := dec.decode(kvs, rev)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	w := &Watcher[T]{
+		cli: cli, prefix: prefix, o: o, dec: dec,
+		ctx: wctx, cancel: cancel,
+		subs:    make(map[*subscriber]struct{}),
+		advance: make(chan struct{}),
+		state:   kvs, shared: true, seen: rev,
+	}
+	now := time.Now()
+	w.cur.Store(&Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: kvs})
+	w.status = Status{Revision: rev, Seen: rev, Current: now, Connected: true}
+	w.lastHeard.Store(now.UnixNano())
+	o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", len(kvs))
+	w.wg.Add(1)
+	go w.run()
+	return w, nil
+}
+
+// Current returns the current snapshot. It never blocks and never returns
+// nil; after Close it returns the last snapshot. The snapshot is shared:
+// do not modify it.
+func (w *Watcher[T]) Current() *Snapshot[T] { return w.cur.Load() }
+
+// Status returns the watcher's health: revisions, liveness, last error and
+// counters. After Close it describes the watcher as it stopped.
+func (w *Watcher[T]) Status() Status {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.status
+}
+
+// Done returns a channel closed when the watcher stops: after Close, or when
+// the etcd client it uses was closed.
+func (w *Watcher[T]) Done() <-chan struct{} { return w.ctx.Done() }
+
+// Close stops the watch, waits for every goroutine of the watcher to return,
+// and closes every channel returned by Subscribe. It is idempotent and always
+// returns nil; it does not close the etcd client.
+func (w *Watcher[T]) Close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.cancel()
+	w.wg.Wait()
+	return nil
+}
+
+// run is the watch loop: watch, and on any failure back off, reload and
+// watch again, until Close.
+func (w *Watcher[T]) run() {
+	defer w.wg.Done()
+	b := backoff{min: w.o.backoffMin, max: w.o.backoffMax}
+	for {
+		err := w.watch(&b)
+		for w.ctx.Err() == nil {
+			w.setConnected(false)
+			if w.cli.Ctx().Err() != nil {
+				w.report(errClientGone, "etcdconf: stopped")
+				w.cancel()
+				return
+			}
+			w.report(err, "etcdconf: watch lost; reloading", "backoff", b.peek())
+			if !sleep(w.ctx, b.next()) {
+				break
+			}
+			if err = w.reload(); err == nil {
+				break
+			}
+			w.mu.Lock()
+			w.status.Retries++
+			w.mu.Unlock()
+		}
+		if w.ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// watch watches the prefix from the revision after seen and applies what it
+// receives until the watch fails, which it returns.
+func (w *Watcher[T]) watch(b *backoff) error {
+	ctx, cancel := context.WithCancelCause(clientv3.WithRequireLeader(w.ctx))
+	var progress sync.WaitGroup
+	defer func() {
+		cancel(nil)
+		progress.Wait()
+	}()
+	// The checker starts first: Watch itself blocks until etcd confirms the
+	// watch, which over a stalled link is never.
+	progress.Add(1)
+	go func() {
+		defer progress.Done()
+		w.checkProgress(ctx, cancel)
+	}()
+	start := time.Now()
+	wch := w.cli.Watch(ctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(w.seen+1), clientv3.WithProgressNotify())
+	for {
+		select {
+		case <-ctx.Done():
+			if cause := context.Cause(ctx); w.ctx.Err() == nil {
+				return cause
+			}
+			return nil
+		case resp, ok := <-wch:
+			if !ok {
+				if cause := context.Cause(ctx); cause != nil && w.ctx.Err() == nil {
+					return cause
+				}
+				return errWatchClosed
+			}
+			if err := w.handle(resp, wch); err != nil {
+				return err
+			}
+			// Only a watch that stayed up a while counts as healthy: one that
+			// fails right after every answer must keep backing off.
+			if time.Since(start) > time.Second {
+				b.reset()
+			}
+		}
+	}
+}
+
+// checkProgress asks etcd for a progress notification every interval, so a
+// quiet prefix still proves the watch is live, and cancels the watch when
+// nothing has been heard for three intervals: a stalled connection must not
+// leave the watcher silent.
+func (w *Watcher[T]) checkProgress(ctx context.Context, cancel context.CancelCauseFunc) {
+	every := w.o.progress
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, w.lastHeard.Load())) > 3*every {
+			w.setConnected(false)
+			cancel(errStale)
+			return
+		}
+		rctx, rcancel := context.WithTimeout(ctx, every)
+		err := w.cli.RequestProgress(rctx)
+		rcancel()
+		if err != nil && ctx.Err() == nil {
+			w.o.logger.Debug("etcdconf: progress request failed", "prefix", w.prefix, "err", err)
+		}
+	}
+}
+
+// handle applies one watch response, and any more that are already waiting,
+// as one snapshot. It returns an error when the watch must be recovered.
+func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan) error {
+	var next map[string]*KeyValue
+	rev := w.seen
+	var err error
+	for n := 1; ; n++ {
+		if err = resp.Err(); err != nil {
+			break
+		}
+		for _, ev := range resp.Events {
+			if ev.Kv.ModRevision <= rev {
+				return fmt.Errorf("%w: %d after %d", errBackwards, ev.Kv.ModRevision, rev)
+			}
+			if next == nil {
+				next = w.mutableState()
+			}
+			key := string(ev.Kv.Key)
+			if ev.Type == mvccpb.DELETE {
+				delete(next, key)
+			} else {
+				next[key] = newKeyValue(ev.Kv)
+			}
+			rev = ev.Kv.ModRevision
+		}
+		if n == maxBatch {
+			break
+		}
+		ok := true
+		select {
+		case resp, ok = <-wch:
+		default:
+			ok = false
+		}
+		if !ok {
+			break
+		}
+	}
+	if next != nil {
+		w.apply(next, rev)
+	}
+	if err == nil {
+		w.heard()
+	}
+	return err
+}
+
+// mutableState returns the loop's state, copied first if a snapshot holds it.
+func (w *Watcher[T]) mutableState() map[string]*KeyValue {
+	if w.shared {
+		w.state, w.shared = maps.Clone(w.state), false
+	}
+	return w.state
+}
+
+// apply makes kvs, etcd's keys at rev, the loop's state, and publishes it if
+// it decodes and validates; otherwise the revision is rejected and the
+// current snapshot stays.
+func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64) {
+	w.state, w.shared, w.seen = kvs, false, rev
+	v, err := w.dec.decode(kvs, rev)
+	if err != nil {
+		var de *DecodeError
+		if !errors.As(err, &de) {
+			de = &DecodeError{Revision: rev, Err: err}
+		}
+		w.mu.Lock()
+		w.status.Seen = rev
+		w.status.Rejections++
+		w.status.Rejected = de
+		w.signalLocked()
+		w.mu.Unlock()
+		w.report(de, "etcdconf: revision rejected; keeping the last good snapshot",
+			"key", de.Key, "revision", rev, "current", w.cur.Load().Revision)
+		return
+	}
+	w.shared = true
+	snap := &Snapshot[T]{Value: v, Revision: rev, prefix: w.prefix, kvs: kvs}
+	w.cur.Store(snap)
+	w.mu.Lock()
+	w.status.Revision, w.status.Seen = rev, rev
+	for s := range w.subs {
+		s.notify()
+	}
+	w.signalLocked()
+	w.mu.Unlock()
+	w.o.logger.Debug("etcdconf: applied", "prefix", w.prefix, "revision", rev)
+}
+
+// reload reads the whole prefix at a fresh revision and applies it if any
+// key differs from the loop's state.
+func (w *Watcher[T]) reload() error {
+	kvs, rev, err := loadKeys(w.ctx, w.cli, w.prefix, w.o.loadTimeout)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.status.Reloads++
+	w.mu.Unlock()
+	if rev < w.seen {
+		w.o.logger.Warn("etcdconf: etcd's revision went backwards (restored from a backup?)",
+			"prefix", w.prefix, "revision", rev, "seen", w.seen)
+	}
+	if sameKeys(w.state, kvs) {
+		w.seen = rev
+		w.mu.Lock()
+		w.status.Seen = rev
+		w.signalLocked()
+		w.mu.Unlock()
+	} else {
+		w.apply(kvs, rev)
+	}
+	w.heard()
+	w.o.logger.Info("etcdconf: reloaded", "prefix", w.prefix, "revision", rev, "keys", len(kvs))
+	return nil
+}
+
+// sameKeys reports whether a and b hold the same keys at the same revisions
+// with the same values.
+func sameKeys(a, b map[string]*KeyValue) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, x := range a {
+		y, ok := b[k]
+		if !ok || x.ModRevision != y.ModRevision || !bytes.Equal(x.Value, y.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// heard records that the watch is live and current.
+func (w *Watcher[T]) heard() {
+	now := time.Now()
+	w.lastHeard.Store(now.UnixNano())
+	w.mu.Lock()
+	w.status.Current, w.status.Connected = now, true
+	w.mu.Unlock()
+}
+
+func (w *Watcher[T]) setConnected(c bool) {
+	w.mu.Lock()
+	w.status.Connected = c
+	w.mu.Unlock()
+}
+
+// signalLocked wakes everyone waiting for status.Seen to grow. w.mu is held.
+func (w *Watcher[T]) signalLocked() {
+	close(w.advance)
+	w.advance = make(chan struct{})
+}
+
+// waitSeen blocks until the watcher has processed revision rev and returns
+// the current snapshot, or the error that rejected rev.
+func (w *Watcher[T]) waitSeen(ctx context.Context, rev int64) (*Snapshot[T], error) {
+	for {
+		w.mu.Lock()
+		seen, rejected, advance := w.status.Seen, w.status.Rejected, w.advance
+		w.mu.Unlock()
+		if seen >= rev {
+			snap := w.cur.Load()
+			if snap.Revision < rev && rejected != nil && rejected.Revision >= rev {
+				return snap, rejected
+			}
+			return snap, nil
+		}
+		select {
+		case <-advance:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-w.ctx.Done():
+			return nil, ErrClosed
+		}
+	}
+}
+
+// report records err in Status, logs it, and passes it to the error handler.
+func (w *Watcher[T]) report(err error, msg string, attrs ...any) {
+	if err == nil {
+		return
+	}
+	w.mu.Lock()
+	w.status.Err, w.status.ErrTime = err, time.Now()
+	w.mu.Unlock()
+	w.o.logger.Warn(msg, append([]any{"prefix", w.prefix, "err", err}, attrs...)...)
+	if h := w.o.errorHandler; h != nil {
+		defer func() {
+			if p := recover(); p != nil {
+				w.o.logger.Error("etcdconf: error handler panicked", "panic", p)
+			}
+		}()
+		h(err)
+	}
+}
