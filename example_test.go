@@ -1,0 +1,143 @@
+package etcdconf_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/etcdconf/etcdconf"
+	"github.com/etcdconf/etcdconf/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// exampleEtcd starts an embedded etcd for the examples; a service would dial
+// its own cluster instead.
+func exampleEtcd() (*etcdtest.Server, *clientv3.Client) {
+	srv, err := etcdtest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cli, err := srv.NewClient()
+	if err != nil {
+		log.Fatal(err)
+	}
+	return srv, cli
+}
+
+func Example() {
+	srv, cli := exampleEtcd()
+	defer srv.Close()
+	defer cli.Close()
+	ctx := context.Background()
+	cli.Put(ctx, "/myapp/config/db/port", "5432")
+
+	type AppConfig struct {
+		DB struct {
+			Host    string
+			Port    int
+			Timeout time.Duration
+		}
+	}
+	w, err := etcdconf.New[AppConfig](ctx, cli, "/myapp/config/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close()
+	fmt.Println("port:", w.Current().Value.DB.Port) // lock-free, on every request
+
+	updates := w.Subscribe(ctx)
+	cli.Put(ctx, "/myapp/config/db/port", "6432")
+	u := <-updates
+	for _, c := range u.Changes {
+		fmt.Println("changed:", c)
+	}
+	// Output:
+	// port: 5432
+	// changed: DB.Port: 5432 -> 6432
+}
+
+func ExampleLoad() {
+	srv, cli := exampleEtcd()
+	defer srv.Close()
+	defer cli.Close()
+	ctx := context.Background()
+	cli.Put(ctx, "/flags/new-ui", "true")
+	cli.Put(ctx, "/flags/beta", "false")
+
+	snap, err := etcdconf.Load[map[string]bool](ctx, cli, "/flags/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(snap.Value["new-ui"], snap.Value["beta"])
+	// Output: true false
+}
+
+func ExampleWatcher_Status() {
+	srv, cli := exampleEtcd()
+	defer srv.Close()
+	defer cli.Close()
+	ctx := context.Background()
+	cli.Put(ctx, "/svc/port", "80")
+
+	type Config struct{ Port int }
+	w, err := etcdconf.New[Config](ctx, cli, "/svc/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close()
+	resp, _ := cli.Put(ctx, "/svc/port", "eighty") // does not decode: rejected
+	for w.Status().Seen < resp.Header.Revision {
+		time.Sleep(time.Millisecond)
+	}
+	st := w.Status()
+	fmt.Println("rejections:", st.Rejections, "key:", st.Rejected.Key)
+	fmt.Println("still serving port", w.Current().Value.Port)
+	fmt.Println("ready:", !st.Stale(time.Now(), 30*time.Second))
+	// Output:
+	// rejections: 1 key: /svc/port
+	// still serving port 80
+	// ready: true
+}
+
+func ExampleWithDefaults() {
+	srv, cli := exampleEtcd()
+	defer srv.Close()
+	defer cli.Close()
+	ctx := context.Background()
+	cli.Put(ctx, "/svc/port", "8080")
+
+	type Config struct {
+		Host string
+		Port int
+	}
+	snap, err := etcdconf.Load[Config](ctx, cli, "/svc/", etcdconf.WithDefaults(Config{Host: "localhost", Port: 80}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%+v\n", snap.Value)
+	// Output: {Host:localhost Port:8080}
+}
+
+func ExampleWatcher_Subscribe_paths() {
+	srv, cli := exampleEtcd()
+	defer srv.Close()
+	defer cli.Close()
+	ctx := context.Background()
+
+	type Config struct {
+		Name string
+		DB   struct{ Port int }
+	}
+	w, err := etcdconf.New[Config](ctx, cli, "/app/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close()
+	dbOnly := w.Subscribe(ctx, etcdconf.WithPaths("DB"))
+	cli.Put(ctx, "/app/name", "ignored by this subscriber")
+	cli.Put(ctx, "/app/db/port", "5432")
+	u := <-dbOnly
+	fmt.Println(u.Changes[0].Path, "->", u.New.Value.DB.Port)
+	// Output: DB.Port -> 5432
+}
