@@ -102,11 +102,15 @@ func formatValue(v any) string {
 // path. A nil old stands for the zero T with no keys, so every field that
 // new sets is a change.
 func diffSnapshots[T any](old, new *Snapshot[T]) []Change {
-	var zero T
-	ov, okvs, prefix := zero, map[string]*KeyValue(nil), new.prefix
+	var ov T
+	var okvs map[string]*KeyValue
 	if old != nil {
 		ov, okvs = old.Value, old.kvs
+	} else if t := reflect.TypeFor[T](); t.Kind() == reflect.Map {
+		// An empty map, so each entry of new is its own change.
+		ov = reflect.MakeMap(t).Interface().(T)
 	}
+	prefix := new.prefix
 	r := &reporter{changed: changedKeys(okvs, new.kvs, prefix)}
 	cmp.Equal(ov, new.Value, cmp.Reporter(r), cmp.Exporter(func(reflect.Type) bool { return true }), wholeSlices)
 	slices.SortFunc(r.changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
@@ -146,23 +150,20 @@ type changedKey struct {
 	segs []string
 }
 
-// under reports whether the key lies under segs, or is a document merged
-// at segs or above it.
+// under reports whether the key lies under segs, or supplied the value at
+// segs or above it (a document, or one value decoded into a struct).
 func (ck changedKey) under(segs []string) bool {
 	ks := ck.segs
 	if n := len(ks); n > 0 {
 		if ext := keytree.DocumentExt(ks[n-1]); ext != "" {
-			doc := append(slices.Clone(ks[:n-1]), strings.TrimSuffix(ks[n-1], ext))
-			if doc[len(doc)-1] == "" {
-				doc = doc[:len(doc)-1]
-			}
-			if len(doc) <= len(segs) && segsMatch(doc, segs[:len(doc)]) {
-				return true
+			ks = append(slices.Clone(ks[:n-1]), strings.TrimSuffix(ks[n-1], ext))
+			if ks[len(ks)-1] == "" {
+				ks = ks[:len(ks)-1]
 			}
 		}
 	}
-	// A flat map key like "db/host" is several segments of one step.
-	return len(ks) >= len(segs) && segsMatch(ks[:len(segs)], segs)
+	n := min(len(ks), len(segs))
+	return segsMatch(ks[:n], segs[:n])
 }
 
 func segsMatch(a, b []string) bool {
