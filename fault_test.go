@@ -1,0 +1,391 @@
+package etcdconf_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/etcdconf/etcdconf"
+	"github.com/etcdconf/etcdconf/etcdtest"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// The fault suite runs a watcher against a 3-member cluster while writers
+// change the prefix and faults hit the cluster and the watcher's links,
+// and checks every snapshot the watcher publishes:
+//
+//   - revisions strictly increase (none is published twice);
+//   - each snapshot equals etcd's state at its revision (a Get at that
+//     revision, made before any compaction can remove it);
+//   - after the faults, the snapshot equals a linearizable Get within 10s;
+//   - goroutines return to the baseline after Close.
+//
+// ETCDCONF_SOAK=10m runs the faults for that long instead of the bounded
+// run's 50 faults.
+
+const faultPrefix = "/fault/"
+
+type faultRun struct {
+	t       *testing.T
+	cluster *etcdtest.Cluster
+	proxies []*etcdtest.Proxy
+	direct  *clientv3.Client // writers and the checker: every member, no proxy
+
+	mu       sync.Mutex       // guards verified and acked
+	verified int64            // highest snapshot revision checked against etcd
+	acked    map[string]ackedAt // key -> the acknowledged write with the highest revision
+
+	faults, snapshots, checked, nonmonotonic, mismatched atomic.Int64
+}
+
+// ackOp is an acknowledged write to one key.
+type ackOp struct {
+	key, value string
+	deleted    bool
+}
+
+// ack records writes acknowledged at rev, keeping per key the latest.
+func (r *faultRun) ack(rev int64, ops ...ackOp) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, op := range ops {
+		if r.acked[op.key].rev < rev {
+			r.acked[op.key] = ackedAt{op, rev}
+		}
+	}
+}
+
+type ackedAt struct {
+	ackOp
+	rev int64
+}
+
+// lost counts acknowledged writes that the final snapshot does not show.
+func (r *faultRun) lost(final map[string]string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for key, op := range r.acked {
+		v, ok := final[strings.TrimPrefix(key, faultPrefix)]
+		if op.deleted && ok || !op.deleted && v != op.value {
+			n++
+		}
+	}
+	return n
+}
+
+func TestFaultSuite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault suite skipped in -short mode")
+	}
+	soak := time.Duration(0)
+	if s := os.Getenv("ETCDCONF_SOAK"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("ETCDCONF_SOAK=%q: %v", s, err)
+		}
+		soak = d
+	}
+	baseline := runtime.NumGoroutine()
+	r := &faultRun{t: t, cluster: etcdtest.StartCluster(t, 3), acked: map[string]ackedAt{}}
+	r.direct = r.cluster.Client(t)
+	var eps []string
+	for _, m := range r.cluster.Members() {
+		p, err := etcdtest.NewProxy(m.Endpoints()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		r.proxies = append(r.proxies, p)
+		eps = append(eps, p.Addr())
+	}
+	wcli, err := clientv3.New(clientv3.Config{
+		Endpoints: eps, DialTimeout: 2 * time.Second,
+		DialKeepAliveTime: time.Second, DialKeepAliveTimeout: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wcli.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := etcdconf.New[map[string]string](ctx, wcli, faultPrefix,
+		etcdconf.WithBackoff(20*time.Millisecond, 500*time.Millisecond),
+		etcdconf.WithProgressInterval(250*time.Millisecond),
+		etcdconf.WithLoadTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checkers sync.WaitGroup
+	checkers.Add(1)
+	go func() {
+		defer checkers.Done()
+		r.check(ctx, w.Subscribe(ctx))
+	}()
+
+	var pause sync.RWMutex // writers hold it shared; convergence checks take it
+	stopWriters := make(chan struct{})
+	var writers sync.WaitGroup
+	for i := range 2 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			r.write(i, stopWriters, &pause)
+		}()
+	}
+
+	var convergeMax time.Duration
+	deadline := time.Now().Add(soak)
+	for n := 0; soak > 0 && time.Now().Before(deadline) || soak == 0 && n < 50; n++ {
+		r.inject(n)
+		r.faults.Add(1)
+		if n%10 == 9 {
+			pause.Lock()
+			convergeMax = max(convergeMax, r.converge(w))
+			pause.Unlock()
+		}
+	}
+	close(stopWriters)
+	writers.Wait()
+	convergeMax = max(convergeMax, r.converge(w))
+	lost := r.lost(w.Current().Value)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	checkers.Wait()
+
+	wcli.Close()
+	var goroutines int
+	for range 100 { // clients and servers wind down asynchronously
+		if goroutines = runtime.NumGoroutine(); goroutines <= baseline+goroutineSlack {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	summary := fmt.Sprintf("fault-suite: faults=%d snapshots=%d verified=%d lost=%d nonmonotonic=%d mismatched=%d converge_max_ms=%d",
+		r.faults.Load(), r.snapshots.Load(), r.checked.Load(), lost, r.nonmonotonic.Load(), r.mismatched.Load(), convergeMax.Milliseconds())
+	t.Log(summary)
+	fmt.Println(summary)
+	if lost != 0 || r.nonmonotonic.Load() != 0 || r.mismatched.Load() != 0 || r.checked.Load() != r.snapshots.Load() {
+		t.Fatal("watch semantics violated")
+	}
+	if r.faults.Load() < 50 || r.snapshots.Load() < 50 {
+		t.Fatalf("too little happened to judge: %d faults, %d snapshots", r.faults.Load(), r.snapshots.Load())
+	}
+	if goroutines > baseline+goroutineSlack {
+		t.Fatalf("%d goroutines after Close, baseline %d", goroutines, baseline)
+	}
+}
+
+// goroutineSlack allows for the cluster's own goroutines, which the test's
+// cleanup stops after this check; goleak in TestMain checks the rest.
+const goroutineSlack = 400
+
+// write changes the prefix until stop: puts, deletes, multi-key
+// transactions, and writes outside the prefix that the watcher must ignore.
+func (r *faultRun) write(id int, stop <-chan struct{}, pause *sync.RWMutex) {
+	rng := rand.New(rand.NewPCG(uint64(id), 42))
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		pause.RLock()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		key := faultPrefix + "k" + strconv.Itoa(rng.IntN(20))
+		val := fmt.Sprintf("w%d-%d", id, i)
+		switch rng.IntN(5) {
+		case 0:
+			if resp, err := r.direct.Delete(ctx, key); err == nil {
+				r.ack(resp.Header.Revision, ackOp{key: key, deleted: true})
+			}
+		case 1:
+			other, gone := faultPrefix+"t"+strconv.Itoa(rng.IntN(5)), faultPrefix+"k"+strconv.Itoa(rng.IntN(20))
+			if gone == key {
+				break
+			}
+			resp, err := r.direct.Txn(ctx).Then(
+				clientv3.OpPut(key, val), clientv3.OpPut(other, val), clientv3.OpDelete(gone),
+			).Commit()
+			if err == nil {
+				r.ack(resp.Header.Revision, ackOp{key: key, value: val}, ackOp{key: other, value: val},
+					ackOp{key: gone, deleted: true})
+			}
+		case 2:
+			r.direct.Put(ctx, "/outside"+key, val)
+		default:
+			if resp, err := r.direct.Put(ctx, key, val); err == nil {
+				r.ack(resp.Header.Revision, ackOp{key: key, value: val})
+			}
+		}
+		cancel()
+		pause.RUnlock()
+		time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond)
+	}
+}
+
+// check verifies every update the subscriber receives against etcd.
+func (r *faultRun) check(ctx context.Context, updates <-chan etcdconf.Update[map[string]string]) {
+	var last int64
+	for u := range updates {
+		r.snapshots.Add(1)
+		s := u.New
+		if s.Revision <= last {
+			r.nonmonotonic.Add(1)
+			r.t.Errorf("snapshot revision %d after %d", s.Revision, last)
+		}
+		last = s.Revision
+		var resp *clientv3.GetResponse
+		var err error
+		for range 50 { // etcd may be mid-fault: retry until it answers
+			gctx, cancel := context.WithTimeout(ctx, time.Second)
+			resp, err = r.direct.Get(gctx, faultPrefix, clientv3.WithPrefix(), clientv3.WithRev(s.Revision))
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			r.t.Errorf("verify revision %d: %v", s.Revision, err)
+			continue
+		}
+		if diff := compareState(s.Value, resp.Kvs); diff != "" {
+			r.mismatched.Add(1)
+			r.t.Errorf("snapshot at revision %d differs from etcd: %s", s.Revision, diff)
+		}
+		r.checked.Add(1)
+		r.mu.Lock()
+		r.verified = s.Revision
+		r.mu.Unlock()
+	}
+}
+
+func compareState(got map[string]string, kvs []*mvccpb.KeyValue) string {
+	if len(got) != len(kvs) {
+		return fmt.Sprintf("%d keys, etcd has %d", len(got), len(kvs))
+	}
+	for _, kv := range kvs {
+		k := string(kv.Key)[len(faultPrefix):]
+		if got[k] != string(kv.Value) {
+			return fmt.Sprintf("%s = %q, etcd has %q", k, got[k], kv.Value)
+		}
+	}
+	return ""
+}
+
+// converge waits until the watcher equals a linearizable read and returns
+// how long that took.
+func (r *faultRun) converge(w *etcdconf.Watcher[map[string]string]) time.Duration {
+	start := time.Now()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		resp, err := r.direct.Get(ctx, faultPrefix, clientv3.WithPrefix())
+		cancel()
+		if err == nil && compareState(w.Current().Value, resp.Kvs) == "" {
+			return time.Since(start)
+		}
+		if time.Since(start) > 10*time.Second {
+			r.t.Fatalf("no convergence within 10s: status %+v, err %v", w.Status(), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// inject runs fault n, healing it before returning.
+func (r *faultRun) inject(n int) {
+	t := r.t
+	ms := r.cluster.Members()
+	pick := n / 7 % len(ms)
+	switch n % 7 {
+	case 0: // restart a member (the leader every third time round)
+		m := ms[pick]
+		if n%3 == 0 {
+			m = r.leader()
+		}
+		must(t, m.Stop())
+		time.Sleep(200 * time.Millisecond)
+		must(t, m.Restart())
+	case 1: // stall the watcher's link to one member
+		r.proxies[pick].Pause()
+		time.Sleep(time.Second)
+		r.proxies[pick].Resume()
+	case 2: // reset every watcher link
+		for _, p := range r.proxies {
+			p.Reset()
+		}
+	case 3: // compact what has been verified, physically, and defragment
+		r.mu.Lock()
+		rev := r.verified
+		r.mu.Unlock()
+		if rev > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			r.direct.Compact(ctx, rev, clientv3.WithCompactPhysical())
+			for _, m := range ms {
+				r.direct.Defragment(ctx, m.Endpoints()[0])
+			}
+			cancel()
+		}
+	case 4: // leader loss: stop two members, so the third has no quorum
+		a, b := ms[pick], ms[(pick+1)%len(ms)]
+		must(t, a.Stop())
+		must(t, b.Stop())
+		time.Sleep(500 * time.Millisecond)
+		must(t, a.Restart())
+		must(t, b.Restart())
+	case 5: // cut the watcher off, compact behind its back, reconnect
+		for _, p := range r.proxies {
+			p.Pause()
+		}
+		time.Sleep(300 * time.Millisecond)
+		r.mu.Lock()
+		rev := r.verified
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if rev > 0 {
+			r.direct.Compact(ctx, rev, clientv3.WithCompactPhysical())
+		}
+		cancel()
+		for _, p := range r.proxies {
+			p.Reset()
+			p.Resume()
+		}
+	case 6: // a quiet moment
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (r *faultRun) leader() *etcdtest.Server {
+	for range 50 {
+		for _, m := range r.cluster.Members() {
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			st, err := r.direct.Status(ctx, m.Endpoints()[0])
+			cancel()
+			if err == nil && st.Leader == st.Header.MemberId {
+				return m
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.t.Fatal("no leader")
+	return nil
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
