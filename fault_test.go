@@ -40,8 +40,8 @@ type faultRun struct {
 	proxies []*etcdtest.Proxy
 	direct  *clientv3.Client // writers and the checker: every member, no proxy
 
-	mu       sync.Mutex       // guards verified and acked
-	verified int64            // highest snapshot revision checked against etcd
+	mu       sync.Mutex         // guards verified and acked
+	verified int64              // highest snapshot revision checked against etcd
 	acked    map[string]ackedAt // key -> the acknowledged write with the highest revision
 
 	faults, snapshots, checked, nonmonotonic, mismatched atomic.Int64
