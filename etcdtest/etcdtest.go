@@ -11,6 +11,7 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -34,8 +36,10 @@ const readyTimeout = 20 * time.Second
 
 // A Server is one etcd member running in this process.
 type Server struct {
-	cfg     *embed.Config
-	ownsDir bool
+	cfg          *embed.Config
+	ownsDir      bool
+	clientTLS    *tls.Config // for the server's own clients when it serves TLS
+	rootPassword string      // for the server's own clients when auth is on
 
 	mu sync.Mutex // guards e
 	e  *embed.Etcd
@@ -45,7 +49,10 @@ type Server struct {
 type Option func(*settings)
 
 type settings struct {
-	dir string
+	dir          string
+	ca           *CA
+	clientCerts  bool
+	rootPassword string
 }
 
 // WithDir keeps the member's data in dir instead of a new temporary
@@ -76,9 +83,19 @@ func NewServer(opts ...Option) (*Server, error) {
 			continue
 		}
 		s.ownsDir = owns
+		if err := s.secure(&st); err != nil {
+			lastErr = err
+			break
+		}
 		if err := s.Restart(); err != nil {
 			lastErr = err
 			continue
+		}
+		if st.rootPassword != "" {
+			if err := s.enableAuth(st.rootPassword); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("etcdtest: enable auth: %w", err)
+			}
 		}
 		return s, nil
 	}
@@ -98,6 +115,27 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s
+}
+
+// secure applies WithTLS to the member's configuration.
+func (s *Server) secure(st *settings) error {
+	if st.ca == nil {
+		return nil
+	}
+	certFile, keyFile, err := st.ca.Issue("server", true)
+	if err != nil {
+		return err
+	}
+	s.cfg.ClientTLSInfo = transport.TLSInfo{CertFile: certFile, KeyFile: keyFile, ClientCertAuth: st.clientCerts}
+	if st.clientCerts {
+		s.cfg.ClientTLSInfo.TrustedCAFile = st.ca.CertFile
+	}
+	for i := range s.cfg.ListenClientUrls {
+		s.cfg.ListenClientUrls[i].Scheme = "https"
+		s.cfg.AdvertiseClientUrls[i].Scheme = "https"
+	}
+	s.clientTLS, err = st.ca.ClientTLS()
+	return err
 }
 
 // newMember configures a member named name with data in dir; cluster is
@@ -143,17 +181,27 @@ func (s *Server) Endpoints() []string { return []string{s.cfg.ListenClientUrls[0
 // NewClient dials the member over loopback with a 2s dial timeout, gRPC
 // reconnects capped at 1s, and no logging. The caller closes it.
 func (s *Server) NewClient() (*clientv3.Client, error) {
-	return newClient(s.Endpoints())
+	cfg := clientConfig(s.Endpoints())
+	cfg.TLS = s.clientTLS
+	if s.rootPassword != "" {
+		cfg.Username, cfg.Password = "root", s.rootPassword
+	}
+	return clientv3.New(cfg)
 }
 
 // Client is [Server.NewClient] for tests: closed when the test ends.
 func (s *Server) Client(tb testing.TB) *clientv3.Client {
 	tb.Helper()
-	return testClient(tb, s.Endpoints())
+	c, err := s.NewClient()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
 }
 
-func newClient(endpoints []string) (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{
+func clientConfig(endpoints []string) clientv3.Config {
+	return clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 2 * time.Second,
 		Logger:      zap.NewNop(),
@@ -161,12 +209,12 @@ func newClient(endpoints []string) (*clientv3.Client, error) {
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: time.Second,
 		})},
-	})
+	}
 }
 
 func testClient(tb testing.TB, endpoints []string) *clientv3.Client {
 	tb.Helper()
-	c, err := newClient(endpoints)
+	c, err := clientv3.New(clientConfig(endpoints))
 	if err != nil {
 		tb.Fatal(err)
 	}

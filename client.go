@@ -1,0 +1,230 @@
+package etcdconf
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
+)
+
+// Errors from [ClientConfig.Client], which say what to fix. Each wraps the
+// cause; compare with [errors.Is].
+var (
+	// ErrUnreachable: no endpoint accepted a connection in time.
+	ErrUnreachable = errors.New("etcdconf: etcd unreachable")
+	// ErrTLS: client and server disagree about TLS: the server wants TLS
+	// (or a client certificate) and the client has none, the client speaks
+	// TLS to a plaintext server, or the server's certificate is not trusted.
+	ErrTLS = errors.New("etcdconf: TLS mismatch")
+	// ErrAuth: etcd rejected the username or password.
+	ErrAuth = errors.New("etcdconf: authentication failed")
+)
+
+// ClientConfig says how to connect to etcd; see [ClientConfig.Client].
+type ClientConfig struct {
+	// Endpoints are "host:port" addresses; an "https://" prefix implies TLS.
+	// Default: 127.0.0.1:2379.
+	Endpoints []string
+	// Username and Password log in when etcd has authentication enabled.
+	Username, Password string
+	// CACert is a PEM file of the CAs that sign the server's certificate;
+	// Cert and Key are the client's certificate and key for mTLS. Any of
+	// them turns TLS on.
+	CACert, Cert, Key string
+	// DialTimeout bounds connecting and the check that the connection
+	// works. Default: 5s.
+	DialTimeout time.Duration
+}
+
+// ClientConfigFromEnv reads etcdctl's environment variables, so a service
+// configured for etcdctl connects the same way: ETCDCTL_ENDPOINTS (comma
+// separated), ETCDCTL_USER ("user:password", or "user" with
+// ETCDCTL_PASSWORD), ETCDCTL_PASSWORD, ETCDCTL_CACERT, ETCDCTL_CERT,
+// ETCDCTL_KEY and ETCDCTL_DIAL_TIMEOUT (a duration such as "2s"). Unset
+// variables leave the defaults. An unparsable variable is an error naming it.
+func ClientConfigFromEnv() (ClientConfig, error) {
+	var c ClientConfig
+	if v := os.Getenv("ETCDCTL_ENDPOINTS"); v != "" {
+		for ep := range strings.SplitSeq(v, ",") {
+			if ep = strings.TrimSpace(ep); ep != "" {
+				c.Endpoints = append(c.Endpoints, ep)
+			}
+		}
+	}
+	if v := os.Getenv("ETCDCTL_USER"); v != "" {
+		user, pass, hasPass := strings.Cut(v, ":")
+		if user == "" {
+			return c, errors.New("etcdconf: ETCDCTL_USER: empty user name")
+		}
+		c.Username = user
+		if hasPass {
+			c.Password = pass
+		}
+	}
+	if v := os.Getenv("ETCDCTL_PASSWORD"); v != "" {
+		if c.Username == "" {
+			return c, errors.New("etcdconf: ETCDCTL_PASSWORD is set but ETCDCTL_USER is not")
+		}
+		c.Password = v
+	}
+	c.CACert, c.Cert, c.Key = os.Getenv("ETCDCTL_CACERT"), os.Getenv("ETCDCTL_CERT"), os.Getenv("ETCDCTL_KEY")
+	if (c.Cert == "") != (c.Key == "") {
+		return c, errors.New("etcdconf: ETCDCTL_CERT and ETCDCTL_KEY must be set together")
+	}
+	if v := os.Getenv("ETCDCTL_DIAL_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("etcdconf: ETCDCTL_DIAL_TIMEOUT=%q is not a positive duration such as 2s", v)
+		}
+		c.DialTimeout = d
+	}
+	return c, nil
+}
+
+// Client connects to etcd and checks, within DialTimeout, that at least
+// one endpoint answers. The client reconnects within about two seconds of
+// an endpoint coming back (gRPC's default waits up to two minutes) and
+// notices dead connections by keepalive; it does not log. The caller
+// closes it.
+//
+// A failure wraps [ErrUnreachable], [ErrTLS] or [ErrAuth] with a message
+// that names the endpoint and what to fix.
+func (c ClientConfig) Client() (*clientv3.Client, error) {
+	timeout := c.DialTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	endpoints := c.Endpoints
+	if len(endpoints) == 0 {
+		endpoints = []string{"127.0.0.1:2379"}
+	}
+	tlsCfg, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	hosts := make([]string, len(endpoints))
+	for i, ep := range endpoints {
+		switch {
+		case strings.HasPrefix(ep, "https://"):
+			if tlsCfg == nil {
+				tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+			ep = strings.TrimPrefix(ep, "https://")
+		case strings.HasPrefix(ep, "http://"):
+			ep = strings.TrimPrefix(ep, "http://")
+		}
+		hosts[i] = strings.TrimSuffix(ep, "/")
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            hosts,
+		DialTimeout:          timeout,
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
+		Username:             c.Username,
+		Password:             c.Password,
+		TLS:                  tlsCfg,
+		Logger:               zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: timeout,
+		})},
+	})
+	if err != nil {
+		return nil, c.diagnose(hosts, tlsCfg, timeout, err)
+	}
+	// Any answer from etcd proves the link, a refusal to read included.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_, err = cli.Get(ctx, "\x00etcdconf-probe", clientv3.WithCountOnly())
+	if err == nil || errors.Is(err, rpctypes.ErrPermissionDenied) {
+		return cli, nil
+	}
+	cli.Close()
+	return nil, c.diagnose(hosts, tlsCfg, timeout, err)
+}
+
+func (c ClientConfig) tlsConfig() (*tls.Config, error) {
+	if c.CACert == "" && c.Cert == "" && c.Key == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CACert != "" {
+		pem, err := os.ReadFile(c.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("etcdconf: CA certificate: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("etcdconf: CA certificate %s holds no PEM certificate", c.CACert)
+		}
+	}
+	if c.Cert != "" || c.Key != "" {
+		pair, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+		if err != nil {
+			return nil, fmt.Errorf("etcdconf: client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// diagnose explains a failed connection by probing the first endpoint
+// directly: clientv3 reports most failures as a bare deadline.
+func (c ClientConfig) diagnose(hosts []string, tlsCfg *tls.Config, timeout time.Duration, cause error) error {
+	if errors.Is(cause, rpctypes.ErrAuthFailed) || errors.Is(cause, rpctypes.ErrInvalidAuthMgmt) {
+		return fmt.Errorf("%w: user %q at %v: check the username and password: %w", ErrAuth, c.Username, hosts, cause)
+	}
+	host := hosts[0]
+	d := &net.Dialer{Timeout: min(timeout, 2*time.Second)}
+	conn, err := d.Dial("tcp", host)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnreachable, host, err)
+	}
+	conn.Close()
+	probe := tlsCfg
+	if probe == nil {
+		probe = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only asks whether the server speaks TLS
+	} else {
+		probe = probe.Clone()
+		if probe.ServerName == "" {
+			probe.ServerName, _, _ = net.SplitHostPort(host)
+		}
+	}
+	tc, err := tls.DialWithDialer(d, "tcp", host, probe)
+	if err == nil {
+		// The handshake may complete before the server checks a client
+		// certificate: a read surfaces its refusal.
+		tc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, rerr := tc.Read(make([]byte, 1))
+		tc.Close()
+		var ne net.Error
+		if rerr != nil && !(errors.As(rerr, &ne) && ne.Timeout()) && strings.Contains(rerr.Error(), "certificate") {
+			err = rerr
+		}
+	}
+	var recordErr tls.RecordHeaderError
+	var verifyErr *tls.CertificateVerificationError
+	switch {
+	case tlsCfg == nil && err == nil:
+		return fmt.Errorf("%w: %s serves TLS: set CACert (ETCDCTL_CACERT) or use an https:// endpoint: %w", ErrTLS, host, cause)
+	case tlsCfg != nil && (errors.As(err, &recordErr) || errors.Is(err, io.EOF)):
+		return fmt.Errorf("%w: %s does not speak TLS: drop CACert/Cert/Key or the https:// scheme: %w", ErrTLS, host, err)
+	case tlsCfg != nil && errors.As(err, &verifyErr):
+		return fmt.Errorf("%w: %s: server certificate not trusted by CACert: %w", ErrTLS, host, err)
+	case tlsCfg != nil && err != nil && strings.Contains(err.Error(), "certificate"):
+		return fmt.Errorf("%w: %s: the server refused the client certificate (set Cert and Key): %w", ErrTLS, host, err)
+	}
+	return fmt.Errorf("%w: %s accepts connections but etcd did not answer: %w", ErrUnreachable, host, cause)
+}

@@ -1,0 +1,154 @@
+package etcdconf_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdconf/etcdconf"
+	"github.com/etcdconf/etcdconf/etcdtest"
+)
+
+func TestClientConfigFromEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    etcdconf.ClientConfig
+		wantErr string
+	}{
+		{"nothing set", nil, etcdconf.ClientConfig{}, ""},
+		{"everything", map[string]string{
+			"ETCDCTL_ENDPOINTS": "a:1, b:2", "ETCDCTL_USER": "u:p", "ETCDCTL_CACERT": "ca", "ETCDCTL_CERT": "c",
+			"ETCDCTL_KEY": "k", "ETCDCTL_DIAL_TIMEOUT": "3s",
+		}, etcdconf.ClientConfig{Endpoints: []string{"a:1", "b:2"}, Username: "u", Password: "p", CACert: "ca", Cert: "c", Key: "k", DialTimeout: 3 * time.Second}, ""},
+		{"password apart", map[string]string{"ETCDCTL_USER": "u", "ETCDCTL_PASSWORD": "p:with:colons"},
+			etcdconf.ClientConfig{Username: "u", Password: "p:with:colons"}, ""},
+		{"bad timeout", map[string]string{"ETCDCTL_DIAL_TIMEOUT": "soon"}, etcdconf.ClientConfig{}, "ETCDCTL_DIAL_TIMEOUT"},
+		{"password without user", map[string]string{"ETCDCTL_PASSWORD": "p"}, etcdconf.ClientConfig{}, "ETCDCTL_USER"},
+		{"cert without key", map[string]string{"ETCDCTL_CERT": "c"}, etcdconf.ClientConfig{}, "ETCDCTL_KEY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, v := range []string{"ENDPOINTS", "USER", "PASSWORD", "CACERT", "CERT", "KEY", "DIAL_TIMEOUT"} {
+				t.Setenv("ETCDCTL_"+v, "")
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			got, err := etcdconf.ClientConfigFromEnv()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want an error naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestClientConnectionErrors(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := etcdtest.NewCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := etcdtest.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.Issue("app", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := etcdtest.Start(t)
+	tlsSrv := etcdtest.Start(t, etcdtest.WithTLS(ca, false))
+	mtls := etcdtest.Start(t, etcdtest.WithTLS(ca, true))
+	auth := etcdtest.Start(t, etcdtest.WithAuth("rootpw"))
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := l.Addr().String()
+	l.Close()
+
+	ok := []struct {
+		name string
+		cfg  etcdconf.ClientConfig
+	}{
+		{"plaintext", etcdconf.ClientConfig{Endpoints: plain.Endpoints()}},
+		{"TLS", etcdconf.ClientConfig{Endpoints: tlsSrv.Endpoints(), CACert: ca.CertFile}},
+		{"mTLS", etcdconf.ClientConfig{Endpoints: mtls.Endpoints(), CACert: ca.CertFile, Cert: cert, Key: key}},
+		{"auth", etcdconf.ClientConfig{Endpoints: auth.Endpoints(), Username: "root", Password: "rootpw"}},
+	}
+	for _, tt := range ok {
+		t.Run(tt.name, func(t *testing.T) {
+			cli, err := tt.cfg.Client()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cli.Close()
+			if _, err := cli.Put(context.Background(), "/k", "v"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	bad := []struct {
+		name string
+		cfg  etcdconf.ClientConfig
+		want error
+		says string
+	}{
+		{"unreachable", etcdconf.ClientConfig{Endpoints: []string{closed}}, etcdconf.ErrUnreachable, closed},
+		{"plaintext to TLS", etcdconf.ClientConfig{Endpoints: tlsSrv.Endpoints()}, etcdconf.ErrTLS, "serves TLS"},
+		{"TLS to plaintext", etcdconf.ClientConfig{Endpoints: plain.Endpoints(), CACert: ca.CertFile}, etcdconf.ErrTLS, "does not speak TLS"},
+		{"untrusted certificate", etcdconf.ClientConfig{Endpoints: tlsSrv.Endpoints(), CACert: other.CertFile}, etcdconf.ErrTLS, "not trusted"},
+		{"mTLS without a client certificate", etcdconf.ClientConfig{Endpoints: mtls.Endpoints(), CACert: ca.CertFile}, etcdconf.ErrTLS, "client certificate"},
+		{"wrong password", etcdconf.ClientConfig{Endpoints: auth.Endpoints(), Username: "root", Password: "nope"}, etcdconf.ErrAuth, "password"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.DialTimeout = 2 * time.Second
+			start := time.Now()
+			cli, err := tt.cfg.Client()
+			if err == nil {
+				cli.Close()
+				t.Fatal("connected")
+			}
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.says) {
+				t.Fatalf("got %v, want %v saying %q", err, tt.want, tt.says)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Fatalf("took %v", d)
+			}
+		})
+	}
+}
+
+func TestPrefixLimitedUser(t *testing.T) {
+	srv := etcdtest.Start(t, etcdtest.WithAuth("rootpw"))
+	ctx := context.Background()
+	if err := srv.AddUser(ctx, "app", "apppw", "/app/", true); err != nil {
+		t.Fatal(err)
+	}
+	root := srv.Client(t)
+	put(t, root, "/app/port", "1", "/other/port", "2")
+	cli, err := etcdconf.ClientConfig{Endpoints: srv.Endpoints(), Username: "app", Password: "apppw"}.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	type cfg struct{ Port int }
+	w := newWatcher[cfg](t, cli, "/app/")
+	if w.Current().Value.Port != 1 {
+		t.Fatalf("got %+v", w.Current().Value)
+	}
+	start := time.Now()
+	_, err = etcdconf.New[cfg](ctx, cli, "/other/")
+	if err == nil || !strings.Contains(err.Error(), "permission denied") || time.Since(start) > 5*time.Second {
+		t.Fatalf("forbidden prefix: %v after %v", err, time.Since(start))
+	}
+}
