@@ -2,6 +2,7 @@ package etcdconf_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -140,4 +141,49 @@ func ExampleWatcher_Subscribe_paths() {
 	u := <-dbOnly
 	fmt.Println(u.Changes[0].Path, "->", u.New.Value.DB.Port)
 	// Output: DB.Port -> 5432
+}
+
+func ExampleRegister() {
+	srv, cli := exampleEtcd()
+	defer srv.Close()
+	defer cli.Close()
+	ctx := context.Background()
+
+	// Discovery: every instance under /services/ as a typed map.
+	type Instance struct{ Addr string }
+	w, err := etcdconf.New[map[string]Instance](ctx, cli, "/services/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close()
+	updates := w.Subscribe(ctx)
+
+	// Registration: the key lives while this process keeps its lease alive.
+	reg, err := etcdconf.Register(ctx, cli, "/services/api-1", `{"addr": "10.0.0.1:8080"}`, 10*time.Second)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println((<-updates).Changes[0])
+	reg.Close() // revokes the lease: the instance is gone at once
+	fmt.Println((<-updates).Changes[0])
+	// Output:
+	// ["api-1"]: added {Addr:10.0.0.1:8080}
+	// ["api-1"]: removed (was {Addr:10.0.0.1:8080})
+}
+
+func ExampleClientConfigFromEnv() {
+	// ETCDCTL_ENDPOINTS, ETCDCTL_USER, ETCDCTL_CACERT, ... as etcdctl reads them.
+	cfg, err := etcdconf.ClientConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.DialTimeout = 3 * time.Second
+	cli, err := cfg.Client()
+	if errors.Is(err, etcdconf.ErrTLS) {
+		log.Fatal("check ETCDCTL_CACERT/ETCDCTL_CERT: ", err)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
 }
