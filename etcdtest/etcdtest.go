@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -161,12 +162,19 @@ func newMember(dir, name, cluster string) (*Server, error) {
 	return &Server{cfg: cfg}, nil
 }
 
+// freePorts picks n free ports below the kernel's ephemeral range
+// (32768 and up on Linux), so that while a member is stopped no outgoing
+// connection can take its port and keep it from restarting.
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		port := 20000 + rand.IntN(12000)
+		if tries > 1000 {
+			port = 0 // give up on the range: any free port
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return nil, err
+			continue
 		}
 		defer l.Close()
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
