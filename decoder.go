@@ -7,7 +7,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/go-viper/mapstructure/v2"
@@ -46,6 +48,9 @@ func newDecoder[T any](prefix string, o *options) (*decoder[T], error) {
 // is at fault, the key.
 func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (T, error) {
 	var out T
+	if flat, ok := d.decodeFlat(kvs, rev); ok {
+		return flat, nil
+	}
 	entries := make([]keytree.Entry, 0, len(kvs))
 	for k, kv := range kvs {
 		entries = append(entries, keytree.Entry{Key: k, Path: strings.TrimPrefix(k, d.prefix), Value: kv.Value})
@@ -81,7 +86,7 @@ func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (T, error) {
 	if err != nil {
 		return out, &DecodeError{Revision: rev, Err: err}
 	}
-	if err := dec.Decode(tree.Root); err != nil {
+	if err := dec.Decode(canonical(tree.Root, reflect.TypeFor[T]())); err != nil {
 		return out, d.fieldError(tree, err, rev)
 	}
 	if d.strict && len(md.Unused) > 0 {
@@ -92,6 +97,101 @@ func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (T, error) {
 		return out, &DecodeError{Revision: rev, Err: err}
 	}
 	return out, nil
+}
+
+// decodeFlat is the fast path for the flat view, T = map[string]string
+// with no defaults, documents or validation: each key's relative path maps
+// to its value, with no tree and no reflection. It reports false when the
+// general path must run.
+func (d *decoder[T]) decodeFlat(kvs map[string]*KeyValue, rev int64) (T, bool) {
+	var zero T
+	if d.defaults != nil || d.strict {
+		return zero, false
+	}
+	if _, ok := any(zero).(map[string]string); !ok {
+		return zero, false
+	}
+	m := make(map[string]string, len(kvs))
+	for k, kv := range kvs {
+		path := k[len(d.prefix):]
+		if path == "" || path[0] == '/' || path[len(path)-1] == '/' || strings.Contains(path, "//") ||
+			keytree.DocumentExt(path) != "" || !utf8.Valid(kv.Value) {
+			return zero, false // odd spellings, documents and bad values take the general path
+		}
+		if _, clash := m[path]; clash {
+			return zero, false
+		}
+		m[path] = string(kv.Value)
+	}
+	out := any(m).(T)
+	if validate(&out) != nil {
+		return zero, false
+	}
+	return out, true
+}
+
+// canonical returns a copy of the tree whose keys for struct fields are
+// spelled exactly as mapstructure looks them up first (the tag name, else
+// the field name). Otherwise every field falls back to MatchName across all
+// keys, which is quadratic in a wide struct.
+func canonical(node any, t reflect.Type) any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	m, ok := node.(map[string]any)
+	if !ok {
+		return node
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		names := fieldNames(t)
+		out := make(map[string]any, len(m))
+		for k, v := range m {
+			if f, ok := names[normName(k)]; ok {
+				out[f.name] = canonical(v, f.typ)
+			} else {
+				out[k] = v
+			}
+		}
+		return out
+	case reflect.Map:
+		if !isComposite(t.Elem()) {
+			return m
+		}
+		out := make(map[string]any, len(m))
+		for k, v := range m {
+			out[k] = canonical(v, t.Elem())
+		}
+		return out
+	}
+	return m
+}
+
+type namedField struct {
+	name string // as mapstructure looks it up
+	typ  reflect.Type
+}
+
+var fieldNameCache sync.Map // reflect.Type -> map[string]namedField
+
+// fieldNames maps the normalised key segment of each field of struct type
+// t to the name mapstructure looks up. Embedded structs are left to
+// mapstructure's MatchName.
+func fieldNames(t reflect.Type) map[string]namedField {
+	if v, ok := fieldNameCache.Load(t); ok {
+		return v.(map[string]namedField)
+	}
+	names := make(map[string]namedField, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := parseTag(f)
+		if !f.IsExported() || f.Anonymous || tag.skip {
+			continue
+		}
+		names[normName(tag.name)] = namedField{name: tag.name, typ: f.Type}
+	}
+	fieldNameCache.Store(t, names)
+	return names
 }
 
 // validate calls Validate on v (or what it points to) if it has one.

@@ -111,10 +111,41 @@ func diffSnapshots[T any](old, new *Snapshot[T]) []Change {
 		ov = reflect.MakeMap(t).Interface().(T)
 	}
 	prefix := new.prefix
+	if cs, ok := diffFlat(any(ov), any(new.Value), prefix); ok {
+		return cs
+	}
 	r := &reporter{changed: changedKeys(okvs, new.kvs, prefix)}
 	cmp.Equal(ov, new.Value, cmp.Reporter(r), cmp.Exporter(func(reflect.Type) bool { return true }), wholeSlices)
 	slices.SortFunc(r.changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
 	return r.changes
+}
+
+// diffFlat is the fast path for flat views (map[string]string): entries
+// compared directly, each entry's key its own relative path. It reports
+// false for any other type.
+func diffFlat(old, new any, prefix string) ([]Change, bool) {
+	o, ok1 := old.(map[string]string)
+	n, ok2 := new.(map[string]string)
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	var cs []Change
+	for k, nv := range n {
+		ov, had := o[k]
+		switch {
+		case !had:
+			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: Added, New: nv, Keys: []string{prefix + k}})
+		case ov != nv:
+			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: Modified, Old: ov, New: nv, Keys: []string{prefix + k}})
+		}
+	}
+	for k, ov := range o {
+		if _, has := n[k]; !has {
+			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: Removed, Old: ov, Keys: []string{prefix + k}})
+		}
+	}
+	slices.SortFunc(cs, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
+	return cs, true
 }
 
 // wholeSlices makes a slice one value: a change to it is one Change of the

@@ -1,0 +1,488 @@
+// Command etcdconf-bench measures etcdconf against the floor: a
+// hand-written clientv3 load and watch applying events to a map, on the
+// same etcd, in the same run. etcd runs in a child process, so its CPU is
+// not counted. Figures are medians over alternating runs; ratios are
+// etcdconf / raw.
+//
+//	go run ./cmd/etcdconf-bench            # the full run (several minutes on 2 cores)
+//	go run ./cmd/etcdconf-bench -quick     # small sizes, one run
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/etcdconf/etcdconf"
+	"github.com/etcdconf/etcdconf/etcdtest"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+const childEnv = "ETCDCONF_BENCH_SERVER"
+
+// sizes are the workloads' dimensions.
+type sizes struct {
+	keys, latencyPuts, burstPuts, writers, loadKeys, wideChanges, runs int
+}
+
+func main() {
+	if os.Getenv(childEnv) != "" {
+		serve()
+		return
+	}
+	quick := flag.Bool("quick", false, "small sizes and one run, for a smoke test")
+	runs := flag.Int("runs", 5, "alternating runs per figure (medians are reported)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the etcdconf runs to this file")
+	flag.Parse()
+	sz := sizes{keys: 1000, latencyPuts: 500, burstPuts: 10000, writers: 4, loadKeys: 100000, wideChanges: 200, runs: *runs}
+	if *quick {
+		sz = sizes{keys: 100, latencyPuts: 50, burstPuts: 500, writers: 4, loadKeys: 2000, wideChanges: 20, runs: 1}
+	}
+	if err := bench(os.Stdout, sz, *cpuprofile); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// serve is the child: an etcd that prints its endpoint and runs until
+// stdin closes.
+func serve() {
+	srv, err := etcdtest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(srv.Endpoints()[0])
+	io.Copy(io.Discard, os.Stdin)
+	srv.Close()
+}
+
+// startEtcd runs the child and returns a client of it and a stop function.
+func startEtcd() (*clientv3.Client, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stderr = io.Discard
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	stop := func() { stdin.Close(); cmd.Wait() }
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("etcd child: %w", err)
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{strings.TrimSpace(line)}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		MaxCallRecvMsgSize: 1 << 30,
+	})
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return cli, func() { cli.Close(); stop() }, nil
+}
+
+// A follower applies the prefix's changes and reports each applied
+// revision; raw and etcdconf implement it.
+type follower interface {
+	applied() <-chan int64 // revisions as they are applied
+	close()
+}
+
+// raw is the floor: Get, then Watch from the next revision into a map.
+type raw struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	revs   chan int64
+	mu     sync.Mutex
+	m      map[string]string
+}
+
+func newRaw(cli *clientv3.Client, prefix string) (*raw, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	r := &raw{cancel: cancel, done: make(chan struct{}), revs: make(chan int64, 1<<16), m: make(map[string]string, len(resp.Kvs))}
+	for _, kv := range resp.Kvs {
+		r.m[string(kv.Key)] = string(kv.Value)
+	}
+	wch := cli.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	go func() {
+		defer close(r.done)
+		for wr := range wch {
+			r.mu.Lock()
+			for _, ev := range wr.Events {
+				if ev.Type == mvccpb.DELETE {
+					delete(r.m, string(ev.Kv.Key))
+				} else {
+					r.m[string(ev.Kv.Key)] = string(ev.Kv.Value)
+				}
+			}
+			r.mu.Unlock()
+			if n := len(wr.Events); n > 0 {
+				publish(r.revs, wr.Events[n-1].Kv.ModRevision)
+			}
+		}
+	}()
+	return r, nil
+}
+
+func (r *raw) applied() <-chan int64 { return r.revs }
+func (r *raw) close()                { r.cancel(); <-r.done }
+
+// publish reports rev without ever blocking the applier: a full channel
+// drops its oldest revision, which waiters skip past anyway.
+func publish(ch chan int64, rev int64) {
+	for {
+		select {
+		case ch <- rev:
+			return
+		default:
+			select {
+			case <-ch:
+			default:
+			}
+		}
+	}
+}
+
+// conf follows the prefix with etcdconf: a Watcher and a subscriber.
+type conf[T any] struct {
+	w      *etcdconf.Watcher[T]
+	cancel context.CancelFunc
+	done   chan struct{}
+	revs   chan int64
+}
+
+func newConf[T any](cli *clientv3.Client, prefix string) (*conf[T], error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := etcdconf.New[T](ctx, cli, prefix)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c := &conf[T]{w: w, cancel: cancel, done: make(chan struct{}), revs: make(chan int64, 1<<16)}
+	updates := w.Subscribe(ctx)
+	go func() {
+		defer close(c.done)
+		for u := range updates {
+			publish(c.revs, u.New.Revision)
+		}
+	}()
+	return c, nil
+}
+
+func (c *conf[T]) applied() <-chan int64 { return c.revs }
+func (c *conf[T]) close()                { c.cancel(); c.w.Close(); <-c.done }
+
+// waitRev waits until f has applied rev.
+func waitRev(f follower, rev int64) error {
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case r := <-f.applied():
+			if r >= rev {
+				return nil
+			}
+		case <-timeout:
+			return fmt.Errorf("revision %d not applied within 60s", rev)
+		}
+	}
+}
+
+// seed writes n keys under prefix in transactions of 128 puts.
+func seed(ctx context.Context, cli *clientv3.Client, prefix string, n int, value func(i int) string, keyOf ...func(int) string) error {
+	name := key
+	if len(keyOf) > 0 {
+		name = keyOf[0]
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	sem := make(chan struct{}, 8)
+	for start := 0; start < n; start += 128 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(start int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var ops []clientv3.Op
+			for i := start; i < min(start+128, n); i++ {
+				ops = append(ops, clientv3.OpPut(prefix+name(i), value(i)))
+			}
+			if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		}(start)
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func key(i int) string { return fmt.Sprintf("k%06d", i) }
+
+// serial makes every written value new: a put that leaves a value as it
+// was changes nothing a subscriber would be told about.
+var serial atomic.Int64
+
+func fresh() string { return strconv.FormatInt(serial.Add(1), 10) }
+
+// latency measures Put issued -> follower applied, for each put.
+func latency(ctx context.Context, cli *clientv3.Client, f follower, prefix string, keys, puts int, keyOf func(int) string) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, puts)
+	for i := range puts {
+		start := time.Now()
+		resp, err := cli.Put(ctx, prefix+keyOf(i%keys), fresh())
+		if err != nil {
+			return nil, err
+		}
+		if err := waitRev(f, resp.Header.Revision); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
+}
+
+// burst runs puts across writers and returns the time and client CPU from
+// the first put until f has applied the last.
+func burst(ctx context.Context, cli *clientv3.Client, f follower, prefix string, keys, puts, writers int) (time.Duration, time.Duration, error) {
+	cpu0, start := cpuTime(), time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var last int64
+	var firstErr error
+	for wi := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := wi; i < puts; i += writers {
+				resp, err := cli.Put(ctx, prefix+key(i%keys), fresh())
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if err == nil {
+					last = max(last, resp.Header.Revision)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, 0, firstErr
+	}
+	if err := waitRev(f, last); err != nil {
+		return 0, 0, err
+	}
+	return time.Since(start), cpuTime() - cpu0, nil
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// heapAfter returns the live heap after a GC, keeping v alive until then.
+func heapAfter(v any) uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	runtime.KeepAlive(v)
+	return ms.HeapAlloc
+}
+
+func liveHeap() uint64 { return heapAfter(nil) }
+
+// A row is one figure: raw and etcdconf medians and the target ratio.
+type row struct {
+	name      string
+	unit      string
+	raw, conf []float64
+	target    float64
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func percentile(ds []time.Duration, p float64) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[min(len(s)-1, int(float64(len(s))*p))].Microseconds()) / 1000
+}
+
+func bench(out io.Writer, sz sizes, cpuprofile string) error {
+	cli, stop, err := startEtcd()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	ctx := context.Background()
+	rows := []*row{
+		{name: "reload latency p50", unit: "ms", target: 1.2},
+		{name: "reload latency p99", unit: "ms", target: 1.5},
+		{name: fmt.Sprintf("burst of %d puts by %d writers: time", sz.burstPuts, sz.writers), unit: "ms", target: 1.2},
+		{name: "burst: client CPU", unit: "ms", target: 1.5},
+		{name: fmt.Sprintf("load %d keys into map[string]string: time", sz.loadKeys), unit: "ms", target: 1.5},
+		{name: "load: live heap", unit: "MB", target: 2},
+		{name: "1000-field struct, one-key change: p50", unit: "ms", target: 1.5},
+	}
+	if err := seed(ctx, cli, "/bench/map/", sz.keys, func(int) string { return "0" }); err != nil {
+		return err
+	}
+	if err := seed(ctx, cli, "/bench/load/", sz.loadKeys, func(i int) string { return strings.Repeat("v", 32) }); err != nil {
+		return err
+	}
+	if err := seed(ctx, cli, "/bench/wide/", 1000, func(int) string { return "0" }, wideKey); err != nil {
+		return err
+	}
+	var prof *os.File
+	if cpuprofile != "" {
+		if prof, err = os.Create(cpuprofile); err != nil {
+			return err
+		}
+		defer prof.Close()
+	}
+	for run := range sz.runs {
+		for _, useConf := range []bool{run%2 == 1, run%2 == 0} { // alternate which goes first
+			add := func(r *row, v float64) {
+				if useConf {
+					r.conf = append(r.conf, v)
+				} else {
+					r.raw = append(r.raw, v)
+				}
+			}
+			if useConf && prof != nil && run == 0 {
+				pprof.StartCPUProfile(prof)
+			}
+			var f follower
+			if useConf {
+				f, err = newConf[map[string]string](cli, "/bench/map/")
+			} else {
+				f, err = newRaw(cli, "/bench/map/")
+			}
+			if err != nil {
+				return err
+			}
+			lat, err := latency(ctx, cli, f, "/bench/map/", sz.keys, sz.latencyPuts, key)
+			if err != nil {
+				return err
+			}
+			add(rows[0], percentile(lat, 0.5))
+			add(rows[1], percentile(lat, 0.99))
+			d, cpu, err := burst(ctx, cli, f, "/bench/map/", sz.keys, sz.burstPuts, sz.writers)
+			if err != nil {
+				return err
+			}
+			add(rows[2], float64(d.Milliseconds()))
+			add(rows[3], float64(cpu.Milliseconds()))
+			f.close()
+
+			before := liveHeap()
+			start := time.Now()
+			var loaded any
+			if useConf {
+				loaded, err = etcdconf.Load[map[string]string](ctx, cli, "/bench/load/")
+			} else {
+				loaded, err = rawLoad(ctx, cli, "/bench/load/")
+			}
+			if err != nil {
+				return err
+			}
+			add(rows[4], float64(time.Since(start).Microseconds())/1000)
+			after := heapAfter(loaded)
+			add(rows[5], float64(after-min(before, after))/(1<<20))
+			loaded = nil
+
+			if useConf {
+				f, err = newConf[wide](cli, "/bench/wide/")
+			} else {
+				f, err = newRaw(cli, "/bench/wide/")
+			}
+			if err != nil {
+				return err
+			}
+			lat, err = latency(ctx, cli, f, "/bench/wide/", 1000, sz.wideChanges, wideKey)
+			if err != nil {
+				return err
+			}
+			add(rows[6], percentile(lat, 0.5))
+			f.close()
+			if useConf && prof != nil && run == 0 {
+				pprof.StopCPUProfile()
+			}
+		}
+	}
+	fmt.Fprintf(out, "etcdconf-bench: %d cores, %s, %d runs (medians), etcd in a child process\n\n", runtime.NumCPU(), runtime.Version(), sz.runs)
+	fmt.Fprintf(out, "| figure | raw clientv3 | etcdconf | ratio | target | |\n|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		rw, cf := median(r.raw), median(r.conf)
+		ratio := cf / rw
+		verdict := "met"
+		if ratio > r.target {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(out, "| %s | %.2f %s | %.2f %s | %.2fx | ≤ %.1fx | %s |\n", r.name, rw, r.unit, cf, r.unit, ratio, r.target, verdict)
+	}
+	return nil
+}
+
+// wideKey names field i of the wide struct.
+func wideKey(i int) string { return "f" + strconv.Itoa(i) }
+
+// rawLoad is the floor for a load: one Get into a map.
+func rawLoad(ctx context.Context, cli *clientv3.Client, prefix string) (map[string]string, error) {
+	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]string, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		m[string(kv.Key)[len(prefix):]] = string(kv.Value)
+	}
+	return m, nil
+}

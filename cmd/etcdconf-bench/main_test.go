@@ -1,0 +1,31 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestQuickRun runs every workload at small sizes and checks the table
+// is complete and sane; it asserts nothing about speed.
+func TestQuickRun(t *testing.T) {
+	var out bytes.Buffer
+	sz := sizes{keys: 50, latencyPuts: 20, burstPuts: 200, writers: 4, loadKeys: 500, wideChanges: 10, runs: 1}
+	if err := bench(&out, sz, ""); err != nil {
+		t.Fatal(err)
+	}
+	rows := regexp.MustCompile(`(?m)^\| (.+?) \| .+? \| .+? \| ([0-9.]+)x \| ≤ [0-9.]+x \| (met|MISSED) \|$`).FindAllStringSubmatch(out.String(), -1)
+	if len(rows) != 7 {
+		t.Fatalf("%d figure rows, want 7:\n%s", len(rows), out.String())
+	}
+	for _, r := range rows {
+		if ratio, err := strconv.ParseFloat(r[2], 64); err != nil || ratio <= 0 {
+			t.Errorf("%s: ratio %q", r[1], r[2])
+		}
+	}
+	if !strings.Contains(out.String(), "etcd in a child process") {
+		t.Errorf("no header:\n%s", out.String())
+	}
+}
