@@ -68,11 +68,9 @@ func DocumentExt(seg string) string {
 // parse, a key that would need a value to be a map as well (db = x beside
 // db/host = y).
 func Build(entries []Entry) (*Tree, error) {
-	t := &Tree{Root: map[string]any{}, origin: map[string]string{}}
-	sorted := slices.Clone(entries)
-	slices.SortFunc(sorted, func(a, b Entry) int { return strings.Compare(a.Key, b.Key) })
+	t := &Tree{Root: map[string]any{}, origin: make(map[string]string, len(entries))}
 	for _, docs := range []bool{true, false} {
-		for _, e := range sorted {
+		for _, e := range entries {
 			segs := Segments(e.Path)
 			var isDoc bool
 			if len(segs) > 0 {
@@ -171,8 +169,21 @@ func (t *Tree) fromDocument(segs []string) bool {
 	return k != "" && DocumentExt(k) != ""
 }
 
+// collision reports two keys that cannot both be placed. Entries come in
+// any order, so the error names the greater key, and the other in its text.
 func (t *Tree) collision(key string, at []string) error {
 	other := t.Origin(at)
+	if other == "" { // the path holds keys under it: name the least of them
+		under := strings.Join(at, "/") + "/"
+		for p, k := range t.origin {
+			if strings.HasPrefix(p, under) && (other == "" || k < other) {
+				other = k
+			}
+		}
+	}
+	if other > key {
+		key, other = other, key
+	}
 	return &Error{Key: key, Err: fmt.Errorf("collides with key %q: %q cannot hold both a value and keys under it", other, strings.Join(at, "/"))}
 }
 
