@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/etcdconf/etcdconf"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+var (
+	errHelp    = errors.New("help shown")
+	errDiffers = errors.New("differences found")
+)
+
+// examples are shown by each command's -h.
+var examples = map[string]string{
+	"get":      "etcdconf get /myapp/config/ -o yaml",
+	"diff":     "etcdconf diff /myapp/config/ -f config.yaml   # exit 1 when etcd differs",
+	"apply":    "etcdconf apply /myapp/config/ -f config.yaml --prune --yes",
+	"watch":    "etcdconf watch /myapp/config/",
+	"history":  "etcdconf history /myapp/config/ --since 100",
+	"rollback": "etcdconf rollback /myapp/config/ --to 42 --dry-run",
+}
+
+// A command is one invocation: its flags, its prefix and its client.
+type command struct {
+	name   string
+	prefix string
+	stdin  io.Reader
+	out    io.Writer
+	cli    *clientv3.Client
+
+	file   string
+	rev    int64
+	output string
+	dryRun bool
+	prune  bool
+	yes    bool
+}
+
+func (c *command) close() {
+	if c.cli != nil {
+		c.cli.Close()
+	}
+}
+
+// parse reads the command's flags (which may follow the prefix) and
+// connects to etcd.
+func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (*command, error) {
+	c := &command{name: name, stdin: stdin, out: stdout}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env, err := etcdconf.ClientConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	endpoints := fs.String("endpoints", strings.Join(env.Endpoints, ","), "comma-separated etcd endpoints")
+	user := fs.String("user", env.Username, "user name, or user:password")
+	password := fs.String("password", env.Password, "password")
+	cacert := fs.String("cacert", env.CACert, "CA certificate file (enables TLS)")
+	cert := fs.String("cert", env.Cert, "client certificate file")
+	key := fs.String("key", env.Key, "client key file")
+	dialTimeout := fs.Duration("dial-timeout", max(env.DialTimeout, 5*time.Second), "dial timeout")
+	switch name {
+	case "get":
+		fs.Int64Var(&c.rev, "rev", 0, "read at this revision (default: now)")
+		fs.StringVar(&c.output, "o", "yaml", "output: yaml, json or keys")
+	case "diff", "apply":
+		fs.StringVar(&c.file, "f", "", "YAML or JSON file (required)")
+		fs.BoolVar(&c.prune, "prune", false, "delete keys under the prefix that the file does not have")
+	case "history":
+		fs.Int64Var(&c.rev, "since", 0, "first revision to list (default: the oldest etcd keeps)")
+	case "rollback":
+		fs.Int64Var(&c.rev, "to", 0, "revision to restore (required)")
+	}
+	if name == "apply" || name == "rollback" {
+		fs.BoolVar(&c.dryRun, "dry-run", false, "show the changes, write nothing")
+		fs.BoolVar(&c.yes, "yes", false, "write without asking")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: etcdconf %s PREFIX [flags]\n\nExample:\n  %s\n\nFlags:\n", name, examples[name])
+		fs.PrintDefaults()
+	}
+	// Flags may come before or after the prefix.
+	var positional []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(positional) != 1 || positional[0] == "" {
+		fs.Usage()
+		return nil, fmt.Errorf("want exactly one PREFIX, got %d arguments", len(positional))
+	}
+	c.prefix = positional[0]
+	if (name == "diff" || name == "apply") && c.file == "" {
+		return nil, errors.New("-f FILE is required")
+	}
+	if name == "rollback" && c.rev <= 0 {
+		return nil, errors.New("--to REV is required")
+	}
+	cfg := etcdconf.ClientConfig{CACert: *cacert, Cert: *cert, Key: *key, DialTimeout: *dialTimeout, Password: *password}
+	if *endpoints != "" {
+		cfg.Endpoints = strings.Split(*endpoints, ",")
+	}
+	if u, p, ok := strings.Cut(*user, ":"); ok {
+		cfg.Username, cfg.Password = u, p
+	} else {
+		cfg.Username = u
+	}
+	if c.cli, err = cfg.Client(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// confirm asks before writing, unless --yes; it refuses when there is no
+// terminal to ask on.
+func (c *command) confirm(what string) error {
+	if c.yes {
+		return nil
+	}
+	if f, ok := c.stdin.(*os.File); !ok || !isTerminal(f) {
+		return errors.New("not a terminal: pass --yes to write without asking")
+	}
+	fmt.Fprintf(c.out, "%s? [y/N] ", what)
+	var answer string
+	fmt.Fscanln(c.stdin, &answer)
+	if answer != "y" && answer != "yes" {
+		return errors.New("not confirmed; nothing was written")
+	}
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/etcdconf/etcdconf/internal/keytree"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"gopkg.in/yaml.v3"
+)
+
+func cmdGet(ctx context.Context, c *command) error {
+	s, err := read(ctx, c.cli, c.prefix, c.rev)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "# %s at revision %d\n", c.prefix, s.rev)
+	if c.output == "keys" {
+		for _, p := range sortedPaths(s.values) {
+			fmt.Fprintf(c.out, "%s%s = %s\n", c.prefix, p, s.values[p])
+		}
+		return nil
+	}
+	entries := make([]keytree.Entry, 0, len(s.values))
+	for p, v := range s.values {
+		entries = append(entries, keytree.Entry{Key: c.prefix + p, Path: p, Value: []byte(v)})
+	}
+	tree, err := keytree.Build(entries)
+	if err != nil {
+		return fmt.Errorf("revision %d: %w", s.rev, err)
+	}
+	switch c.output {
+	case "yaml":
+		if len(tree.Root) == 0 {
+			fmt.Fprintln(c.out, "{}")
+			return nil
+		}
+		b, err := yaml.Marshal(tree.Root)
+		if err != nil {
+			return err
+		}
+		c.out.Write(b)
+	case "json":
+		b, err := json.MarshalIndent(tree.Root, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "%s\n", b)
+	default:
+		return fmt.Errorf("-o %q: want yaml, json or keys", c.output)
+	}
+	return nil
+}
+
+func cmdDiff(ctx context.Context, c *command) error {
+	want, err := fileKeys(c.file)
+	if err != nil {
+		return err
+	}
+	cur, err := read(ctx, c.cli, c.prefix, 0)
+	if err != nil {
+		return err
+	}
+	cs := diff(cur.values, want, c.prune)
+	if len(cs) == 0 {
+		fmt.Fprintf(c.out, "%s at revision %d matches %s\n", c.prefix, cur.rev, c.file)
+		return nil
+	}
+	fmt.Fprintf(c.out, "%s at revision %d -> %s:\n", c.prefix, cur.rev, c.file)
+	printChanges(c.out, c.prefix, cs, "  ")
+	return errDiffers
+}
+
+func cmdApply(ctx context.Context, c *command) error {
+	want, err := fileKeys(c.file)
+	if err != nil {
+		return err
+	}
+	cur, err := read(ctx, c.cli, c.prefix, 0)
+	if err != nil {
+		return err
+	}
+	return c.writeChanges(ctx, cur, diff(cur.values, want, c.prune), "apply "+c.file)
+}
+
+func cmdRollback(ctx context.Context, c *command) error {
+	cur, err := read(ctx, c.cli, c.prefix, 0)
+	if err != nil {
+		return err
+	}
+	old, err := read(ctx, c.cli, c.prefix, c.rev)
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		return fmt.Errorf("revision %d was compacted: etcd no longer has it", c.rev)
+	}
+	if err != nil {
+		return err
+	}
+	return c.writeChanges(ctx, cur, diff(cur.values, old.values, true), fmt.Sprintf("roll back to revision %d", c.rev))
+}
+
+// writeChanges shows the changes and, unless --dry-run, writes them.
+func (c *command) writeChanges(ctx context.Context, cur *state, cs []change, what string) error {
+	if len(cs) == 0 {
+		fmt.Fprintf(c.out, "%s at revision %d: nothing to change\n", c.prefix, cur.rev)
+		return nil
+	}
+	fmt.Fprintf(c.out, "%s at revision %d: %s changes %d key(s):\n", c.prefix, cur.rev, what, len(cs))
+	printChanges(c.out, c.prefix, cs, "  ")
+	if c.dryRun {
+		fmt.Fprintln(c.out, "dry run: nothing written")
+		return nil
+	}
+	if len(cs) > maxTxnOps {
+		return fmt.Errorf("%d changes; etcd allows %d operations in one transaction by default, and a split write would not be atomic: nothing was written", len(cs), maxTxnOps)
+	}
+	if err := c.confirm(what); err != nil {
+		return err
+	}
+	rev, err := write(ctx, c.cli, c.prefix, cur, cs)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "written at revision %d\n", rev)
+	return nil
+}
+
+func cmdWatch(ctx context.Context, c *command) error {
+	cur, err := read(ctx, c.cli, c.prefix, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "watching %s from revision %d\n", c.prefix, cur.rev+1)
+	wch := c.cli.Watch(clientv3.WithRequireLeader(ctx), c.prefix, clientv3.WithPrefix(), clientv3.WithRev(cur.rev+1), clientv3.WithPrevKV())
+	for resp := range wch {
+		if err := resp.Err(); err != nil {
+			return err
+		}
+		printEvents(c, resp.Events)
+	}
+	return nil
+}
+
+// printEvents prints events grouped by revision.
+func printEvents(c *command, evs []*clientv3.Event) {
+	var rev int64
+	for _, ev := range evs {
+		if ev.Kv.ModRevision != rev {
+			rev = ev.Kv.ModRevision
+			fmt.Fprintf(c.out, "revision %d:\n", rev)
+		}
+		p := strings.TrimPrefix(string(ev.Kv.Key), c.prefix)
+		ch := change{path: p, new: string(ev.Kv.Value), has: ev.Type != mvccpb.DELETE}
+		if ev.PrevKv != nil {
+			ch.old, ch.had = string(ev.PrevKv.Value), true
+		}
+		printChanges(c.out, c.prefix, []change{ch}, "  ")
+	}
+}
+
+func cmdHistory(ctx context.Context, c *command) error {
+	now, err := c.cli.Get(ctx, c.prefix, clientv3.WithCountOnly())
+	if err != nil {
+		return err
+	}
+	end := now.Header.Revision
+	from := max(c.rev, 1)
+	for {
+		done, compacted, err := c.history(ctx, from, end)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		fmt.Fprintf(c.out, "history before revision %d was compacted\n", compacted)
+		from = compacted
+	}
+}
+
+// history prints the changes to the prefix from one revision to another,
+// or reports the revision history was compacted to.
+func (c *command) history(ctx context.Context, from, end int64) (bool, int64, error) {
+	if from > end {
+		return true, 0, nil
+	}
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := c.cli.Watch(ctx, c.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
+	// A progress notification at end or later proves no change is left.
+	if err := c.cli.RequestProgress(ctx); err != nil {
+		return false, 0, err
+	}
+	for resp := range wch {
+		if resp.CompactRevision != 0 {
+			return false, resp.CompactRevision, nil
+		}
+		if err := resp.Err(); err != nil {
+			return false, 0, err
+		}
+		var evs []*clientv3.Event
+		for _, ev := range resp.Events {
+			if ev.Kv.ModRevision <= end {
+				evs = append(evs, ev)
+			}
+		}
+		printEvents(c, evs)
+		last := resp.Header.Revision
+		if n := len(resp.Events); n > 0 {
+			last = resp.Events[n-1].Kv.ModRevision
+		}
+		if last >= end || resp.IsProgressNotify() && resp.Header.Revision >= end {
+			return true, 0, nil
+		}
+		if resp.IsProgressNotify() {
+			c.cli.RequestProgress(ctx)
+		}
+	}
+	return false, 0, ctx.Err()
+}
+
+func sortedPaths(m map[string]string) []string {
+	ps := make([]string, 0, len(m))
+	for p := range m {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	return ps
+}

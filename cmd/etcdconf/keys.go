@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/etcdconf/etcdconf/internal/keytree"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"gopkg.in/yaml.v3"
+)
+
+// maxTxnOps is etcd's default limit of operations per transaction.
+const maxTxnOps = 128
+
+// A state is a prefix's keys at one revision: path -> value and mod revision.
+type state struct {
+	rev    int64
+	values map[string]string
+	mods   map[string]int64
+}
+
+// read reads the prefix at rev (0: now).
+func read(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (*state, error) {
+	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	if rev > 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	resp, err := cli.Get(ctx, prefix, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s at revision %d: %w", prefix, rev, err)
+	}
+	s := &state{rev: resp.Header.Revision, values: map[string]string{}, mods: map[string]int64{}}
+	if rev > 0 {
+		s.rev = rev
+	}
+	for _, kv := range resp.Kvs {
+		p := strings.TrimPrefix(string(kv.Key), prefix)
+		s.values[p], s.mods[p] = string(kv.Value), kv.ModRevision
+	}
+	return s, nil
+}
+
+// fileKeys flattens a YAML or JSON file into the keys it stands for.
+func fileKeys(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	keys, err := keytree.Flatten(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return keys, nil
+}
+
+// A change is one key's difference.
+type change struct {
+	path     string
+	old, new string
+	had, has bool
+}
+
+// diff lists the changes that make from equal to to; keys only in from
+// are removals when prune is set.
+func diff(from, to map[string]string, prune bool) []change {
+	var cs []change
+	for p, v := range to {
+		if old, ok := from[p]; !ok || old != v {
+			cs = append(cs, change{path: p, old: old, new: v, had: ok, has: true})
+		}
+	}
+	if prune {
+		for p, v := range from {
+			if _, ok := to[p]; !ok {
+				cs = append(cs, change{path: p, old: v, had: true})
+			}
+		}
+	}
+	slices.SortFunc(cs, func(a, b change) int { return strings.Compare(a.path, b.path) })
+	return cs
+}
+
+// printChanges writes changes as "+ key = value", "~ key: old -> new", "- key".
+func printChanges(w io.Writer, prefix string, cs []change, indent string) {
+	for _, c := range cs {
+		switch {
+		case !c.had:
+			fmt.Fprintf(w, "%s+ %s%s = %s\n", indent, prefix, c.path, c.new)
+		case !c.has:
+			fmt.Fprintf(w, "%s- %s%s\n", indent, prefix, c.path)
+		default:
+			fmt.Fprintf(w, "%s~ %s%s: %s -> %s\n", indent, prefix, c.path, c.old, c.new)
+		}
+	}
+}
+
+// beforeCommit, when set, runs between reading and writing: tests use it
+// to make a concurrent change.
+var beforeCommit func()
+
+// write applies changes to the prefix in one transaction guarded by the
+// mod revisions in cur (absence for new keys), and returns its revision.
+func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, cs []change) (int64, error) {
+	if len(cs) > maxTxnOps {
+		return 0, fmt.Errorf("%d changes; etcd allows %d operations in one transaction by default, and a split write would not be atomic: nothing was written", len(cs), maxTxnOps)
+	}
+	var guards []clientv3.Cmp
+	var ops []clientv3.Op
+	for _, c := range cs {
+		key := prefix + c.path
+		if c.had {
+			guards = append(guards, clientv3.Compare(clientv3.ModRevision(key), "=", cur.mods[c.path]))
+		} else {
+			guards = append(guards, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
+		}
+		if c.has {
+			ops = append(ops, clientv3.OpPut(key, c.new))
+		} else {
+			ops = append(ops, clientv3.OpDelete(key))
+		}
+	}
+	if beforeCommit != nil {
+		beforeCommit()
+	}
+	resp, err := cli.Txn(ctx).If(guards...).Then(ops...).Commit()
+	if err != nil {
+		return 0, err
+	}
+	if !resp.Succeeded {
+		return 0, fmt.Errorf("%w (read at revision %d)", errConflict, cur.rev)
+	}
+	return resp.Header.Revision, nil
+}

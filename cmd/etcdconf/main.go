@@ -1,0 +1,98 @@
+// Command etcdconf edits configuration stored in etcd as files: it shows a
+// prefix as one document, applies a YAML or JSON file to a prefix in one
+// guarded transaction, shows diffs, watches changes, lists history and
+// rolls back, with the same key layout as the etcdconf library.
+//
+//	etcdconf get /myapp/config/
+//	etcdconf apply /myapp/config/ -f config.yaml
+//	etcdconf rollback /myapp/config/ --to 42
+//
+// Exit codes: 0 success; 1 differences found (diff); 2 usage, connection or
+// other errors; 3 a conflicting concurrent change (nothing was written).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+const (
+	exitOK       = 0
+	exitDiffers  = 1
+	exitError    = 2
+	exitConflict = 3
+)
+
+var errConflict = errors.New("a key changed since it was read; nothing was written: run the command again")
+
+const usage = `etcdconf: edit configuration stored in etcd as files
+
+Usage:
+  etcdconf get PREFIX [--rev N] [-o yaml|json|keys]
+  etcdconf diff PREFIX -f FILE [--prune]
+  etcdconf apply PREFIX -f FILE [--dry-run] [--prune] [--yes]
+  etcdconf watch PREFIX
+  etcdconf history PREFIX [--since REV]
+  etcdconf rollback PREFIX --to REV [--dry-run] [--yes]
+
+Connection flags (every command), as etcdctl names them, defaulting to the
+ETCDCTL_* environment variables, then 127.0.0.1:2379:
+  --endpoints, --user (user or user:password), --password, --cacert, --cert,
+  --key, --dial-timeout
+
+Keys map to a document as the library decodes them: "db/port" is db: {port: ...},
+and a key ending .yaml/.yml/.json holds a document merged at its path.
+
+Exit codes: 0 success, 1 differences (diff), 2 error, 3 conflict (nothing written).
+Run "etcdconf COMMAND -h" for a command's flags and an example.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one command and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return exitError
+		}
+		return exitOK
+	}
+	cmds := map[string]func(context.Context, *command) error{
+		"get": cmdGet, "diff": cmdDiff, "apply": cmdApply, "watch": cmdWatch, "history": cmdHistory, "rollback": cmdRollback,
+	}
+	fn, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "etcdconf: unknown command %q\n\n%s", args[0], usage)
+		return exitError
+	}
+	c, err := parse(args[0], args[1:], stdin, stdout, stderr)
+	if errors.Is(err, errHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "etcdconf %s: %v\n", args[0], err)
+		return exitError
+	}
+	defer c.close()
+	err = fn(ctx, c)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errDiffers):
+		return exitDiffers
+	case errors.Is(err, errConflict):
+		fmt.Fprintf(stderr, "etcdconf %s: %v\n", args[0], err)
+		return exitConflict
+	}
+	fmt.Fprintf(stderr, "etcdconf %s: %v\n", args[0], err)
+	return exitError
+}
