@@ -217,7 +217,45 @@ func (d *decoder[T]) fieldError(tree *keytree.Tree, err error, rev int64) error 
 	if errors.As(cause, &pe) && pe.Err != nil {
 		cause = pe.Err
 	}
+	if isSecretPath(reflect.TypeFor[T](), splitFieldName(fe.Name())) {
+		// The cause quotes the value: keep a secret's value out of errors and logs.
+		cause = errors.New("the value does not decode (withheld: the field is secret)")
+	}
 	return &DecodeError{Key: d.keyOf(tree, fe.Name()), Revision: rev, Err: fmt.Errorf("%s: %w", fe.Name(), cause)}
+}
+
+// isSecretPath reports whether the field path (mapstructure's names) runs
+// through a field tagged secret.
+func isSecretPath(t reflect.Type, parts []string) bool {
+	for _, part := range parts {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Map:
+			t = t.Elem() // part is a map key
+			continue
+		case reflect.Struct:
+		default:
+			return false
+		}
+		found := false
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := parseTag(f)
+			if f.Name == part || tag.name == part || sameName(part, tag.name) {
+				if tag.secret {
+					return true
+				}
+				t, found = f.Type, true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return false
 }
 
 // keyOf maps a mapstructure field name ("DB.Port", "Services[api-1].Addr")

@@ -278,3 +278,19 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeErrorsWithholdSecrets(t *testing.T) {
+	type creds struct {
+		DB struct {
+			PIN int `etcd:"pin,secret"`
+		}
+	}
+	_, err := decodeWith[creds](t, newOptions(nil), "db/pin", "hunter2")
+	var de *DecodeError
+	if !errors.As(err, &de) || de.Key != "/app/db/pin" {
+		t.Fatalf("got %v, want an error naming /app/db/pin", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("the secret value is in the error: %v", err)
+	}
+}
