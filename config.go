@@ -23,6 +23,7 @@ type options struct {
 	backoffMax   time.Duration
 	loadTimeout  time.Duration
 	progress     time.Duration
+	observer     Observer
 }
 
 func newOptions(opts []Option) *options {
@@ -37,6 +38,9 @@ func newOptions(opts []Option) *options {
 	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
+	}
+	if o.observer == nil {
+		o.observer = nopObserver{}
 	}
 	return o
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/etcdconf/etcdconf"
@@ -186,4 +188,32 @@ func ExampleClientConfigFromEnv() {
 		log.Fatal(err)
 	}
 	defer cli.Close()
+}
+
+// A readiness check: ready while the watcher knows it is current. etcd
+// answers the watcher's progress requests even when nothing changes, so a
+// healthy watcher on a quiet prefix stays fresh.
+func ExampleStatus_Stale() {
+	srv, cli := exampleEtcd()
+	defer srv.Close()
+	defer cli.Close()
+	ctx := context.Background()
+	type Config struct{ Port int }
+	w, err := etcdconf.New[Config](ctx, cli, "/svc/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close()
+
+	ready := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if st := w.Status(); st.Stale(time.Now(), 30*time.Second) {
+			http.Error(rw, fmt.Sprintf("config stale since %v: %v", st.Current, st.Err), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(rw, "ok")
+	})
+	rec := httptest.NewRecorder()
+	ready.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	fmt.Print(rec.Code, " ", rec.Body.String())
+	// Output: 200 ok
 }

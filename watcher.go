@@ -75,7 +75,9 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	v, err := dec.decode(kvs, rev)
+	o.observer.Decoded(rev, time.Since(start), err)
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +142,10 @@ func (w *Watcher[T]) run() {
 				w.cancel()
 				return
 			}
-			w.report(err, "etcdconf: watch lost; reloading", "backoff", b.peek())
-			if !sleep(w.ctx, b.next()) {
+			delay := b.next()
+			w.o.observer.Retrying(err, delay)
+			w.report(err, "etcdconf: watch lost; reloading", "backoff", delay)
+			if !sleep(w.ctx, delay) {
 				break
 			}
 			if err = w.reload(); err == nil {
@@ -289,7 +293,9 @@ func (w *Watcher[T]) mutableState() map[string]*KeyValue {
 // current snapshot stays.
 func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64) {
 	w.state, w.shared, w.seen = kvs, false, rev
+	start := time.Now()
 	v, err := w.dec.decode(kvs, rev)
+	w.o.observer.Decoded(rev, time.Since(start), err)
 	if err != nil {
 		var de *DecodeError
 		if !errors.As(err, &de) {
@@ -328,6 +334,7 @@ func (w *Watcher[T]) reload() error {
 	w.mu.Lock()
 	w.status.Reloads++
 	w.mu.Unlock()
+	w.o.observer.Reloaded(rev)
 	if rev < w.seen {
 		w.o.logger.Warn("etcdconf: etcd's revision went backwards (restored from a backup?)",
 			"prefix", w.prefix, "revision", rev, "seen", w.seen)

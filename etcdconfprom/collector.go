@@ -1,0 +1,121 @@
+// Package etcdconfprom exports an etcdconf watcher's health as Prometheus
+// metrics. It is a package of its own so that the etcdconf core does not
+// depend on a metrics library.
+//
+//	c := etcdconfprom.NewCollector("myapp")
+//	w, err := etcdconf.New[Config](ctx, cli, "/myapp/config/", etcdconf.WithObserver(c))
+//	c.Track(w)
+//	prometheus.MustRegister(c)
+package etcdconfprom
+
+import (
+	"sync"
+	"time"
+
+	"github.com/etcdconf/etcdconf"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// A Collector is a prometheus.Collector for one watcher and the
+// [etcdconf.Observer] that times its decodes. Metrics carry a "watcher"
+// label with the name given to NewCollector:
+//
+//	etcdconf_applied_revision           revision of the current snapshot
+//	etcdconf_connected                  1 while the watch is live
+//	etcdconf_seconds_since_current      since the watcher last knew it was current
+//	etcdconf_reloads_total              full reloads after the first load
+//	etcdconf_retries_total              failed recovery attempts (reconnects)
+//	etcdconf_rejections_total           revisions rejected by decode or Validate
+//	etcdconf_decode_duration_seconds    histogram of decodes
+type Collector struct {
+	decode *prometheus.HistogramVec
+	descs  map[string]*prometheus.Desc
+	name   string
+
+	mu     sync.Mutex // guards status
+	status func() etcdconf.Status
+}
+
+// NewCollector returns a collector whose metrics are labelled watcher=name.
+// Pass it to etcdconf.New with etcdconf.WithObserver, then call Track.
+func NewCollector(name string) *Collector {
+	label := prometheus.Labels{"watcher": name}
+	desc := func(metric, help string) *prometheus.Desc {
+		return prometheus.NewDesc("etcdconf_"+metric, help, nil, label)
+	}
+	return &Collector{
+		name: name,
+		decode: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:        "etcdconf_decode_duration_seconds",
+			Help:        "Time to decode and validate one snapshot.",
+			ConstLabels: label,
+			Buckets:     prometheus.ExponentialBuckets(0.0001, 4, 8),
+		}, []string{"result"}),
+		descs: map[string]*prometheus.Desc{
+			"revision":   desc("applied_revision", "Revision of the current snapshot."),
+			"connected":  desc("connected", "1 while the watch is established and answering."),
+			"since":      desc("seconds_since_current", "Seconds since the watcher last knew it was current."),
+			"reloads":    desc("reloads_total", "Full reloads after the first load."),
+			"retries":    desc("retries_total", "Failed attempts to recover a lost watch."),
+			"rejections": desc("rejections_total", "Revisions rejected because they did not decode or validate."),
+		},
+	}
+}
+
+// Track makes the collector report w's Status at every scrape.
+func (c *Collector) Track(w interface{ Status() etcdconf.Status }) {
+	c.mu.Lock()
+	c.status = w.Status
+	c.mu.Unlock()
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+	c.decode.Describe(ch)
+}
+
+// Collect implements prometheus.Collector. Before Track, it reports only
+// the decode histogram.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.decode.Collect(ch)
+	c.mu.Lock()
+	status := c.status
+	c.mu.Unlock()
+	if status == nil {
+		return
+	}
+	st := status()
+	connected := 0.0
+	if st.Connected {
+		connected = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.descs["revision"], prometheus.GaugeValue, float64(st.Revision))
+	ch <- prometheus.MustNewConstMetric(c.descs["connected"], prometheus.GaugeValue, connected)
+	ch <- prometheus.MustNewConstMetric(c.descs["since"], prometheus.GaugeValue, time.Since(st.Current).Seconds())
+	ch <- prometheus.MustNewConstMetric(c.descs["reloads"], prometheus.CounterValue, float64(st.Reloads))
+	ch <- prometheus.MustNewConstMetric(c.descs["retries"], prometheus.CounterValue, float64(st.Retries))
+	ch <- prometheus.MustNewConstMetric(c.descs["rejections"], prometheus.CounterValue, float64(st.Rejections))
+}
+
+// Decoded implements etcdconf.Observer.
+func (c *Collector) Decoded(_ int64, d time.Duration, err error) {
+	result := "applied"
+	if err != nil {
+		result = "rejected"
+	}
+	c.decode.WithLabelValues(result).Observe(d.Seconds())
+}
+
+// Reloaded implements etcdconf.Observer; reloads are counted from Status.
+func (c *Collector) Reloaded(int64) {}
+
+// Retrying implements etcdconf.Observer; retries are counted from Status.
+func (c *Collector) Retrying(error, time.Duration) {}
+
+var (
+	_ prometheus.Collector = (*Collector)(nil)
+	_ etcdconf.Observer    = (*Collector)(nil)
+)
