@@ -4,7 +4,9 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,6 +130,49 @@ func (d *decoder[T]) decodeFlat(kvs map[string]*KeyValue, rev int64) (T, bool) {
 		return zero, false
 	}
 	return out, true
+}
+
+// patch is the incremental path for the flat view: it applies the touched
+// keys to the previous value instead of decoding every key, and returns
+// the diff from prev, which it knows from the same keys. It reports false
+// when the full decode must run.
+func (d *decoder[T]) patch(prev *Snapshot[T], kvs map[string]*KeyValue, touched []string) (T, []Change, bool) {
+	var zero T
+	old, ok := any(prev.Value).(map[string]string)
+	if !ok || touched == nil || d.defaults != nil || d.strict {
+		return zero, nil, false
+	}
+	m := maps.Clone(old)
+	var delta []Change
+	for _, key := range touched {
+		path := key[len(d.prefix):]
+		if path == "" || path[0] == '/' || path[len(path)-1] == '/' || strings.Contains(path, "//") || keytree.DocumentExt(path) != "" {
+			return zero, nil, false
+		}
+		was, had := old[path]
+		kv, has := kvs[key]
+		if has && !utf8.Valid(kv.Value) {
+			return zero, nil, false
+		}
+		switch c := (Change{Path: fmt.Sprintf("[%q]", path), Keys: []string{key}}); {
+		case has && !had:
+			m[path] = string(kv.Value)
+			c.Kind, c.New = Added, m[path]
+			delta = append(delta, c)
+		case has && was != string(kv.Value):
+			m[path] = string(kv.Value)
+			c.Kind, c.Old, c.New = Modified, was, m[path]
+			delta = append(delta, c)
+		case !has && had:
+			delete(m, path)
+			c.Kind, c.Old = Removed, was
+			delta = append(delta, c)
+		}
+	}
+	// A key touched twice in one batch appears twice: keep its last change.
+	slices.SortStableFunc(delta, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
+	delta = slices.CompactFunc(delta, func(a, b Change) bool { return a.Path == b.Path })
+	return any(m).(T), delta, true
 }
 
 // canonical returns a copy of the tree whose keys for struct fields are

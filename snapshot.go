@@ -21,6 +21,11 @@ type Snapshot[T any] struct {
 
 	prefix string
 	kvs    map[string]*KeyValue // full key -> key; never modified after publication
+
+	// delta is the diff from the snapshot at revision deltaFrom, when the
+	// watcher computed it from the keys it changed (flat views); nil else.
+	delta     []Change
+	deltaFrom int64
 }
 
 // A KeyValue is one etcd key of a snapshot with its metadata.

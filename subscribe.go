@@ -105,7 +105,7 @@ func (w *Watcher[T]) deliver(ctx context.Context, s *subscriber, out chan<- Upda
 		if latest == base {
 			return
 		}
-		changes := filterChanges(diffSnapshots(base, latest), so.paths)
+		changes := filterChanges(changesBetween(base, latest), so.paths)
 		if len(changes) == 0 && !owed {
 			return
 		}
@@ -149,4 +149,13 @@ func filterChanges(cs []Change, paths []string) []Change {
 		}
 	}
 	return kept
+}
+
+// changesBetween diffs two snapshots, using the delta the watcher computed
+// when latest directly follows base.
+func changesBetween[T any](base, latest *Snapshot[T]) []Change {
+	if base != nil && latest.deltaFrom != 0 && latest.deltaFrom == base.Revision {
+		return latest.delta
+	}
+	return diffSnapshots(base, latest)
 }

@@ -237,6 +237,8 @@ func (w *Watcher[T]) checkProgress(ctx context.Context, cancel context.CancelCau
 // as one snapshot. It returns an error when the watch must be recovered.
 func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan) error {
 	var next map[string]*KeyValue
+	var touched []string // keys the batch changed, when the state was the published one
+	fromPublished := w.shared
 	rev := w.seen
 	var err error
 	for n := 1; ; n++ {
@@ -256,6 +258,9 @@ func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan)
 			} else {
 				next[key] = newKeyValue(ev.Kv)
 			}
+			if fromPublished {
+				touched = append(touched, key)
+			}
 			rev = ev.Kv.ModRevision
 		}
 		if n == maxBatch {
@@ -272,7 +277,7 @@ func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan)
 		}
 	}
 	if next != nil {
-		w.apply(next, rev)
+		w.apply(next, rev, touched)
 	}
 	if err == nil {
 		w.heard()
@@ -291,10 +296,17 @@ func (w *Watcher[T]) mutableState() map[string]*KeyValue {
 // apply makes kvs, etcd's keys at rev, the loop's state, and publishes it if
 // it decodes and validates; otherwise the revision is rejected and the
 // current snapshot stays.
-func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64) {
+// touched, when not nil, lists the keys changed since the current
+// snapshot, so a flat view can be patched instead of decoded whole.
+func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64, touched []string) {
 	w.state, w.shared, w.seen = kvs, false, rev
 	start := time.Now()
-	v, err := w.dec.decode(kvs, rev)
+	prev := w.cur.Load()
+	v, delta, patched := w.dec.patch(prev, kvs, touched)
+	var err error
+	if !patched {
+		v, err = w.dec.decode(kvs, rev)
+	}
 	w.o.observer.Decoded(rev, time.Since(start), err)
 	if err != nil {
 		var de *DecodeError
@@ -313,6 +325,9 @@ func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64) {
 	}
 	w.shared = true
 	snap := &Snapshot[T]{Value: v, Revision: rev, prefix: w.prefix, kvs: kvs}
+	if patched {
+		snap.delta, snap.deltaFrom = delta, prev.Revision
+	}
 	w.cur.Store(snap)
 	w.mu.Lock()
 	w.status.Revision, w.status.Seen = rev, rev
@@ -346,7 +361,7 @@ func (w *Watcher[T]) reload() error {
 		w.signalLocked()
 		w.mu.Unlock()
 	} else {
-		w.apply(kvs, rev)
+		w.apply(kvs, rev, nil)
 	}
 	w.heard()
 	w.o.logger.Info("etcdconf: reloaded", "prefix", w.prefix, "revision", rev, "keys", len(kvs))
