@@ -73,6 +73,9 @@ func serve() {
 
 // startEtcd runs the child and returns a client of it and a stop function.
 func startEtcd() (*clientv3.Client, func(), error) {
+	if os.Getenv(childEnv) != "" {
+		return nil, nil, fmt.Errorf("%s is set: the etcd child must serve, not start another", childEnv)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, nil, err

@@ -2,11 +2,22 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 )
+
+// TestMain serves etcd when this test binary is the benchmark's child:
+// startEtcd re-executes its own executable, which under go test is this.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		serve()
+		return
+	}
+	os.Exit(m.Run())
+}
 
 // TestQuickRun runs every workload at small sizes and checks the table
 // is complete and sane; it asserts nothing about speed.
