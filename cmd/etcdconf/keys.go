@@ -88,16 +88,21 @@ func diff(from, to map[string]string, prune bool) []change {
 	return cs
 }
 
-// printChanges writes changes as "+ key = value", "~ key: old -> new", "- key".
+// printChanges writes changes as "+ key = value", "~ key: old -> new",
+// "- key", coloured green, yellow and red when w is a terminal.
 func printChanges(w io.Writer, prefix string, cs []change, indent string) {
+	paint := func(code, s string) string { return s }
+	if f, ok := w.(*os.File); ok && isTerminal(f) && os.Getenv("NO_COLOR") == "" {
+		paint = func(code, s string) string { return "\x1b[" + code + "m" + s + "\x1b[0m" }
+	}
 	for _, c := range cs {
 		switch {
 		case !c.had:
-			fmt.Fprintf(w, "%s+ %s%s = %s\n", indent, prefix, c.path, c.new)
+			fmt.Fprintf(w, "%s%s\n", indent, paint("32", fmt.Sprintf("+ %s%s = %s", prefix, c.path, c.new)))
 		case !c.has:
-			fmt.Fprintf(w, "%s- %s%s\n", indent, prefix, c.path)
+			fmt.Fprintf(w, "%s%s\n", indent, paint("31", fmt.Sprintf("- %s%s", prefix, c.path)))
 		default:
-			fmt.Fprintf(w, "%s~ %s%s: %s -> %s\n", indent, prefix, c.path, c.old, c.new)
+			fmt.Fprintf(w, "%s%s\n", indent, paint("33", fmt.Sprintf("~ %s%s: %s -> %s", prefix, c.path, c.old, c.new)))
 		}
 	}
 }

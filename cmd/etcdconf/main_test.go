@@ -168,3 +168,23 @@ func TestWatchPrintsChanges(t *testing.T) {
 		}
 	}
 }
+
+func TestHistorySaysWhatWasCompacted(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := srv.Client(t)
+	ctx := context.Background()
+	c.Put(ctx, "/h/a", "1")
+	c.Put(ctx, "/h/a", "2")
+	r, _ := c.Put(ctx, "/h/a", "3")
+	if err := srv.Compact(ctx, r.Header.Revision-1); err != nil {
+		t.Fatal(err)
+	}
+	out, code := cli(t, srv, "history", "/h/")
+	if code != 0 || !strings.Contains(out, "history before revision 3 was compacted") || !strings.Contains(out, "~ /h/a: 2 -> 3") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	out, code = cli(t, srv, "rollback", "/h/", "--to", "2", "--yes")
+	if code != exitError || !strings.Contains(out, "compacted") {
+		t.Fatalf("rollback to a compacted revision: exit %d:\n%s", code, out)
+	}
+}
