@@ -389,3 +389,55 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestFaultWatcherChurn creates and closes 100 watchers with subscribers
+// while the prefix changes: goroutines must return to the baseline and
+// the heap must not grow with the number of watchers created.
+func TestFaultWatcherChurn(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	ctx := context.Background()
+	for i := range 100 {
+		put(t, cli, fmt.Sprintf("/churn/k%d", i), strings.Repeat("v", 100))
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	baseline, heap0 := runtime.NumGoroutine(), heap()
+	for round := range 100 {
+		w, err := etcdconf.New[map[string]string](ctx, cli, "/churn/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		updates := w.Subscribe(sctx)
+		rev := put(t, cli, fmt.Sprintf("/churn/k%d", round), strconv.Itoa(round))
+		for u := range updates {
+			if u.New.Revision >= rev {
+				break
+			}
+		}
+		if round%2 == 0 {
+			cancel() // half end their subscription first, half leave it to Close
+		}
+		w.Close()
+		cancel()
+	}
+	var goroutines int
+	for range 100 {
+		if goroutines = runtime.NumGoroutine(); goroutines <= baseline+5 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if goroutines > baseline+5 {
+		t.Fatalf("%d goroutines after 100 watchers closed, baseline %d", goroutines, baseline)
+	}
+	// 100 watchers each held a snapshot of 100 keys; none may be retained.
+	if grown := int64(heap()) - int64(heap0); grown > 4<<20 {
+		t.Fatalf("heap grew by %d bytes over 100 closed watchers", grown)
+	}
+}
