@@ -3,6 +3,7 @@ package etcdconf_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"reflect"
 	"strings"
@@ -150,5 +151,35 @@ func TestPrefixLimitedUser(t *testing.T) {
 	_, err = etcdconf.New[cfg](ctx, cli, "/other/")
 	if err == nil || !strings.Contains(err.Error(), "permission denied") || time.Since(start) > 5*time.Second {
 		t.Fatalf("forbidden prefix: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestWatcherOutlivesExpiredTokens keeps a watcher and writes going across
+// several auth-token lifetimes: clientv3 must refresh the token for the
+// watcher's reloads and requests, and no change may be missed.
+func TestWatcherOutlivesExpiredTokens(t *testing.T) {
+	srv := etcdtest.Start(t, etcdtest.WithAuth("rootpw"), etcdtest.WithAuthTokenTTL(time.Second))
+	ctx := context.Background()
+	if err := srv.AddUser(ctx, "app", "apppw", "/tok/", false); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := etcdconf.ClientConfig{Endpoints: srv.Endpoints(), Username: "app", Password: "apppw"}.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	w := newWatcher[map[string]string](t, cli, "/tok/", fastRecovery...)
+	for i := range 4 {
+		time.Sleep(1200 * time.Millisecond) // past the token's TTL
+		s, err := w.Set(ctx, "n", i)
+		if err != nil {
+			t.Fatalf("write %d after the token expired: %v", i, err)
+		}
+		if s.Value["n"] != fmt.Sprint(i) {
+			t.Fatalf("write %d: snapshot has %q", i, s.Value["n"])
+		}
+	}
+	if st := w.Status(); !st.Connected {
+		t.Fatalf("not connected after token expiries: %+v", st)
 	}
 }

@@ -54,6 +54,7 @@ type settings struct {
 	ca           *CA
 	clientCerts  bool
 	rootPassword string
+	tokenTTL     uint // seconds; 0 for etcd's default
 }
 
 // WithDir keeps the member's data in dir instead of a new temporary
@@ -84,6 +85,9 @@ func NewServer(opts ...Option) (*Server, error) {
 			continue
 		}
 		s.ownsDir = owns
+		if st.tokenTTL > 0 {
+			s.cfg.AuthTokenTTL = st.tokenTTL
+		}
 		if err := s.secure(&st); err != nil {
 			lastErr = err
 			break

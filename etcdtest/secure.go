@@ -128,6 +128,13 @@ func WithAuth(rootPassword string) Option {
 	return func(s *settings) { s.rootPassword = rootPassword }
 }
 
+// WithAuthTokenTTL makes etcd's simple auth tokens expire after ttl
+// (whole seconds, at least one), to test clients across token expiry.
+// Default: etcd's 300 seconds.
+func WithAuthTokenTTL(ttl time.Duration) Option {
+	return func(s *settings) { s.tokenTTL = max(uint((ttl+time.Second-1)/time.Second), 1) }
+}
+
 // enableAuth creates the root user and turns authentication on.
 func (s *Server) enableAuth(password string) error {
 	cli, err := s.NewClient()
