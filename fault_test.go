@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,10 @@ type faultRun struct {
 	mu       sync.Mutex         // guards verified and acked
 	verified int64              // highest snapshot revision checked against etcd
 	acked    map[string]ackedAt // key -> the acknowledged write with the highest revision
+	// uncertain holds writes that returned an error: etcd may still have
+	// applied them, even after later acknowledged writes (a paused leader
+	// commits the request it held when it resumes).
+	uncertain map[string][]ackOp
 
 	faults, snapshots, checked, nonmonotonic, mismatched atomic.Int64
 }
@@ -69,16 +74,28 @@ type ackedAt struct {
 	rev int64
 }
 
-// lost counts acknowledged writes that the final snapshot does not show.
+// unsure records writes whose outcome is unknown.
+func (r *faultRun) unsure(ops ...ackOp) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, op := range ops {
+		r.uncertain[op.key] = append(r.uncertain[op.key], op)
+	}
+}
+
+// lost counts acknowledged writes that the final snapshot does not show,
+// unless a write of unknown outcome to the same key explains it.
 func (r *faultRun) lost(final map[string]string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
 	for key, op := range r.acked {
 		v, ok := final[strings.TrimPrefix(key, faultPrefix)]
-		if op.deleted && ok || !op.deleted && v != op.value {
-			n++
+		shows := func(op ackOp) bool { return op.deleted && !ok || !op.deleted && ok && v == op.value }
+		if shows(op.ackOp) || slices.ContainsFunc(r.uncertain[key], shows) {
+			continue
 		}
+		n++
 	}
 	return n
 }
@@ -96,7 +113,7 @@ func TestFaultSuite(t *testing.T) {
 		soak = d
 	}
 	baseline := runtime.NumGoroutine()
-	r := &faultRun{t: t, cluster: etcdtest.StartCluster(t, 3), acked: map[string]ackedAt{}}
+	r := &faultRun{t: t, cluster: etcdtest.StartCluster(t, 3), acked: map[string]ackedAt{}, uncertain: map[string][]ackOp{}}
 	r.direct = r.cluster.Client(t)
 	var eps []string
 	for _, m := range r.cluster.Members() {
@@ -159,11 +176,11 @@ func TestFaultSuite(t *testing.T) {
 	writers.Wait()
 	convergeMax = max(convergeMax, r.converge(w))
 	lost := r.lost(w.Current().Value)
-	if err := w.Close(); err != nil {
+	if err := w.Close(); err != nil { // closes the subscription the checker reads
 		t.Fatal(err)
 	}
-	cancel()
 	checkers.Wait()
+	cancel()
 
 	wcli.Close()
 	var goroutines int
@@ -210,6 +227,8 @@ func (r *faultRun) write(id int, stop <-chan struct{}, pause *sync.RWMutex) {
 		case 0:
 			if resp, err := r.direct.Delete(ctx, key); err == nil {
 				r.ack(resp.Header.Revision, ackOp{key: key, deleted: true})
+			} else {
+				r.unsure(ackOp{key: key, deleted: true})
 			}
 		case 1:
 			other, gone := faultPrefix+"t"+strconv.Itoa(rng.IntN(5)), faultPrefix+"k"+strconv.Itoa(rng.IntN(20))
@@ -219,15 +238,19 @@ func (r *faultRun) write(id int, stop <-chan struct{}, pause *sync.RWMutex) {
 			resp, err := r.direct.Txn(ctx).Then(
 				clientv3.OpPut(key, val), clientv3.OpPut(other, val), clientv3.OpDelete(gone),
 			).Commit()
+			ops := []ackOp{{key: key, value: val}, {key: other, value: val}, {key: gone, deleted: true}}
 			if err == nil {
-				r.ack(resp.Header.Revision, ackOp{key: key, value: val}, ackOp{key: other, value: val},
-					ackOp{key: gone, deleted: true})
+				r.ack(resp.Header.Revision, ops...)
+			} else {
+				r.unsure(ops...)
 			}
 		case 2:
 			r.direct.Put(ctx, "/outside"+key, val)
 		default:
 			if resp, err := r.direct.Put(ctx, key, val); err == nil {
 				r.ack(resp.Header.Revision, ackOp{key: key, value: val})
+			} else {
+				r.unsure(ackOp{key: key, value: val})
 			}
 		}
 		cancel()

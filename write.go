@@ -51,7 +51,10 @@ func IfModRevision(rev int64) WriteOption {
 //
 // If any of those keys changed in etcd since the snapshot fn saw, nothing
 // is written and Update returns [ErrConflict]: call Update again, and fn
-// runs on the new value. If fn returns an error, or the result does not
+// runs on the new value. If the change was a revision the watcher
+// rejected, Update returns that rejection instead ([ErrInvalid]): fix the
+// key with [Watcher.Set] or [Watcher.Delete], which do not need a good
+// snapshot to guard against. If fn returns an error, or the result does not
 // validate ([ErrInvalid]) or cannot be encoded, nothing is written. A
 // change that needs more keys than etcd allows in one transaction (128 by
 // default) fails whole. On success Update returns the snapshot that
@@ -177,6 +180,15 @@ func (w *Watcher[T]) commit(ctx context.Context, guards []clientv3.Cmp, ops []cl
 		return nil, fmt.Errorf("etcdconf: write %q: %w", w.prefix, err)
 	}
 	if !resp.Succeeded {
+		// Retrying cannot help while etcd holds a rejected revision: the
+		// snapshot the guards came from stays behind it until the bad key
+		// is fixed. Say so, instead of a conflict that a retry loop would
+		// meet forever.
+		st := w.Status()
+		if st.Rejected != nil && st.Rejected.Revision > w.Current().Revision {
+			return nil, fmt.Errorf("etcdconf: write %q: etcd holds revision %d, which was rejected; fix it with Set or Delete first: %w",
+				w.prefix, st.Rejected.Revision, st.Rejected)
+		}
 		return nil, ErrConflict
 	}
 	return w.waitSeen(ctx, resp.Header.Revision)

@@ -298,3 +298,19 @@ func ExampleWithTTL() {
 	fmt.Println("new-ui:", snap.Value.Flags["new-ui"])
 	// Output: new-ui: true
 }
+
+func TestUpdateOverARejectedRevisionSaysSo(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	put(t, cli, "/w/db/port", "1")
+	w := newWatcher[writable](t, cli, "/w/")
+	bad := put(t, cli, "/w/db/port", "-1")
+	for w.Status().Seen < bad {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The documented retry loop must end: the error is the rejection, not a conflict.
+	_, err := w.Update(context.Background(), func(c *writable) error { c.DB.Port = 2; return nil })
+	if errors.Is(err, etcdconf.ErrConflict) || !errors.Is(err, etcdconf.ErrInvalid) || !strings.Contains(err.Error(), "Set or Delete") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,229 @@
+// Package etcdproc runs etcd as separate processes, for tests that need
+// what an in-process server cannot give: another etcd version (Debian's
+// etcd 3.4), SIGKILL, and SIGSTOP/SIGCONT.
+//
+// The binary is ETCDCONF_ETCD_BIN, else "etcd" on PATH; .ci/install-etcd
+// installs Debian's etcd-server where apt is available. Tests skip with a
+// message when there is none.
+package etcdproc
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Binary returns the etcd binary to run, or skips tb saying how to get one.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	if b := os.Getenv("ETCDCONF_ETCD_BIN"); b != "" {
+		return b
+	}
+	b, err := exec.LookPath("etcd")
+	if err != nil {
+		tb.Skip("no etcd binary: run .ci/install-etcd (Debian's etcd-server) or set ETCDCONF_ETCD_BIN")
+	}
+	return b
+}
+
+// A Member is one etcd process.
+type Member struct {
+	Name      string
+	ClientURL string // http://127.0.0.1:PORT
+	args      []string
+	binary    string
+	log       string
+	cmd       *exec.Cmd
+}
+
+// A Cluster is n etcd processes on 127.0.0.1, heartbeat 100ms, election 1s.
+type Cluster struct {
+	Members []*Member
+}
+
+// Start starts an n-member cluster of binary, waits until it serves, and
+// kills it when the test ends.
+func Start(tb testing.TB, binary string, n int) *Cluster {
+	tb.Helper()
+	dir := tb.TempDir()
+	c := &Cluster{}
+	var peers []string
+	ports := freePorts(tb, 2*n)
+	for i := range n {
+		m := &Member{
+			Name:      fmt.Sprintf("p%d", i),
+			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			binary:    binary,
+			log:       filepath.Join(dir, fmt.Sprintf("p%d.log", i)),
+		}
+		peer := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
+		peers = append(peers, m.Name+"="+peer)
+		m.args = []string{
+			"--name", m.Name, "--data-dir", filepath.Join(dir, m.Name),
+			"--listen-client-urls", m.ClientURL, "--advertise-client-urls", m.ClientURL,
+			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+			"--heartbeat-interval", "100", "--election-timeout", "1000",
+			"--initial-cluster-state", "new", "--log-level", "error",
+		}
+		c.Members = append(c.Members, m)
+	}
+	for _, m := range c.Members {
+		m.args = append(m.args, "--initial-cluster", strings.Join(peers, ","))
+		if err := m.start(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	tb.Cleanup(func() {
+		for _, m := range c.Members {
+			m.Kill()
+		}
+	})
+	if err := c.WaitHealthy(30 * time.Second); err != nil {
+		for _, m := range c.Members {
+			b, _ := os.ReadFile(m.log)
+			tb.Logf("%s log:\n%s", m.Name, b)
+		}
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func (m *Member) start() error {
+	logf, err := os.OpenFile(m.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	m.cmd = exec.Command(m.binary, m.args...)
+	m.cmd.Stdout, m.cmd.Stderr = logf, logf
+	// Dies with the test process, even if the test crashes.
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := m.cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", m.binary, err)
+	}
+	go func() { m.cmd.Wait(); logf.Close() }()
+	return nil
+}
+
+// Kill sends SIGKILL and waits for the process to go.
+func (m *Member) Kill() {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return
+	}
+	m.cmd.Process.Signal(syscall.SIGCONT) // a stopped process must run to die
+	m.cmd.Process.Kill()
+	for range 100 {
+		if m.cmd.ProcessState != nil || m.cmd.Process.Signal(syscall.Signal(0)) != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.cmd = nil
+}
+
+// Restart kills the member (if running) and starts it on the same data.
+func (m *Member) Restart() error {
+	m.Kill()
+	m.args = replaceArg(m.args, "--initial-cluster-state", "existing")
+	return m.start()
+}
+
+// Pause stops the process with SIGSTOP; Resume continues it.
+func (m *Member) Pause() error  { return m.cmd.Process.Signal(syscall.SIGSTOP) }
+func (m *Member) Resume() error { return m.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Endpoints returns every member's client URL.
+func (c *Cluster) Endpoints() []string {
+	var eps []string
+	for _, m := range c.Members {
+		eps = append(eps, m.ClientURL)
+	}
+	return eps
+}
+
+// Client returns a client of every member, closed when the test ends.
+func (c *Cluster) Client(tb testing.TB) *clientv3.Client {
+	tb.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialKeepAliveTime: time.Second, DialKeepAliveTimeout: time.Second,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// Leader returns the member that leads, asking each in turn.
+func (c *Cluster) Leader(cli *clientv3.Client) (*Member, error) {
+	for range 50 {
+		for _, m := range c.Members {
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			st, err := cli.Status(ctx, m.ClientURL)
+			cancel()
+			if err == nil && st.Leader == st.Header.MemberId {
+				return m, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("no leader")
+}
+
+// WaitHealthy waits until a linearizable read succeeds.
+func (c *Cluster) WaitHealthy(timeout time.Duration) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cli.Get(ctx, "health")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("etcd cluster not healthy after %v: %w", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func replaceArg(args []string, name, value string) []string {
+	for i := range args {
+		if args[i] == name && i+1 < len(args) {
+			args[i+1] = value
+		}
+	}
+	return args
+}
+
+// freePorts picks ports below the ephemeral range (see etcdtest).
+func freePorts(tb testing.TB, n int) []int {
+	var ports []int
+	for len(ports) < n {
+		p := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		defer l.Close()
+		ports = append(ports, p)
+	}
+	return ports
+}
