@@ -12,6 +12,7 @@ import (
 
 	"github.com/etcdconf/etcdconf"
 	"github.com/etcdconf/etcdconf/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func TestClientConfigFromEnv(t *testing.T) {
@@ -181,5 +182,40 @@ func TestWatcherOutlivesExpiredTokens(t *testing.T) {
 	}
 	if st := w.Status(); !st.Connected {
 		t.Fatalf("not connected after token expiries: %+v", st)
+	}
+}
+
+// TestRecheckNoticesRevokedPermission: etcd keeps an open watch going after
+// the user's role loses the prefix; WithRecheck notices within its period.
+func TestRecheckNoticesRevokedPermission(t *testing.T) {
+	srv := etcdtest.Start(t, etcdtest.WithAuth("rootpw"))
+	ctx := context.Background()
+	if err := srv.AddUser(ctx, "app", "apppw", "/rv/", true); err != nil {
+		t.Fatal(err)
+	}
+	root := srv.Client(t)
+	put(t, root, "/rv/port", "1")
+	cli, err := etcdconf.ClientConfig{Endpoints: srv.Endpoints(), Username: "app", Password: "apppw"}.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	w := newWatcher[map[string]string](t, cli, "/rv/", append(fastRecovery, etcdconf.WithRecheck(200*time.Millisecond))...)
+	if _, err := root.RoleRevokePermission(ctx, "app-role", "/rv/", clientv3.GetPrefixRangeEnd("/rv/")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := w.Status()
+		if !st.Connected && st.Err != nil && strings.Contains(st.Err.Error(), "permission denied") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revoked permission not noticed: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if w.Current().Value["port"] != "1" {
+		t.Fatal("the last snapshot was not kept")
 	}
 }

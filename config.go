@@ -24,6 +24,7 @@ type options struct {
 	loadTimeout  time.Duration
 	progress     time.Duration
 	observer     Observer
+	recheck      time.Duration
 }
 
 func newOptions(opts []Option) *options {
@@ -101,6 +102,16 @@ func WithBackoff(minDelay, maxDelay time.Duration) Option {
 // a hang. Default: 15s.
 func WithLoadTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.loadTimeout = d })
+}
+
+// WithRecheck makes the watcher check every d that it may still read the
+// prefix. etcd keeps an open watch delivering events after the user's role
+// loses permission; only new requests are refused. With a recheck, a
+// revoked permission ends the watch within d: the watcher reports the
+// error in [Status], keeps the last snapshot, and retries with backoff
+// until access returns. Default: no recheck.
+func WithRecheck(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.recheck = d })
 }
 
 // WithProgressInterval sets how often the watcher asks etcd to confirm that

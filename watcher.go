@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -179,8 +180,18 @@ func (w *Watcher[T]) watch(b *backoff) error {
 	}()
 	start := time.Now()
 	wch := w.cli.Watch(ctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(w.seen+1), clientv3.WithProgressNotify())
+	var recheck <-chan time.Time
+	if w.o.recheck > 0 {
+		t := time.NewTicker(w.o.recheck)
+		defer t.Stop()
+		recheck = t.C
+	}
 	for {
 		select {
+		case <-recheck:
+			if err := w.mayRead(ctx); err != nil {
+				return err
+			}
 		case <-ctx.Done():
 			if cause := context.Cause(ctx); w.ctx.Err() == nil {
 				return cause
@@ -203,6 +214,19 @@ func (w *Watcher[T]) watch(b *backoff) error {
 			}
 		}
 	}
+}
+
+// mayRead proves the watcher may still read the prefix: a count-only read
+// that a revoked permission refuses (an open watch would not notice).
+func (w *Watcher[T]) mayRead(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, w.o.progress)
+	defer cancel()
+	_, err := w.cli.Get(rctx, w.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrAuthFailed) ||
+		errors.Is(err, rpctypes.ErrUserNotFound) || errors.Is(err, rpctypes.ErrInvalidAuthToken) {
+		return fmt.Errorf("etcdconf: recheck %q: %w", w.prefix, err)
+	}
+	return nil // other failures are the progress checker's business
 }
 
 // checkProgress asks etcd for a progress notification every interval, so a
