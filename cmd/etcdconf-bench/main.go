@@ -49,7 +49,14 @@ func main() {
 	quick := flag.Bool("quick", false, "small sizes and one run, for a smoke test")
 	runs := flag.Int("runs", 5, "alternating runs per figure (medians are reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the etcdconf runs to this file")
+	scale := flag.Bool("scale", false, "instead: how cost grows with keys (1k-100k) and subscribers (1-100)")
 	flag.Parse()
+	if *scale {
+		if err := scaling(os.Stdout, []int{1000, 10000, 100000}, []int{1, 10, 100}, 100); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	sz := sizes{keys: 1000, latencyPuts: 500, burstPuts: 10000, writers: 4, loadKeys: 100000, wideChanges: 200, runs: *runs}
 	if *quick {
 		sz = sizes{keys: 100, latencyPuts: 50, burstPuts: 500, writers: 4, loadKeys: 2000, wideChanges: 20, runs: 1}
@@ -488,4 +495,102 @@ func rawLoad(ctx context.Context, cli *clientv3.Client, prefix string) (map[stri
 		m[string(kv.Key)[len(prefix):]] = string(kv.Value)
 	}
 	return m, nil
+}
+
+// scaling prints how a one-key change's latency and a load's time grow
+// with the number of keys, and how the latency grows with subscribers
+// (until every subscriber has the change).
+func scaling(out io.Writer, keyCounts, subCounts []int, puts int) error {
+	cli, stop, err := startEtcd()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	ctx := context.Background()
+	fmt.Fprintf(out, "| keys | raw change p50 | etcdconf change p50 | ratio | raw load | etcdconf load | ratio |\n|---|---|---|---|---|---|---|\n")
+	for _, n := range keyCounts {
+		prefix := fmt.Sprintf("/bench/scale%d/", n)
+		if err := seed(ctx, cli, prefix, n, func(int) string { return "0" }); err != nil {
+			return err
+		}
+		var p50 [2]float64
+		var load [2]float64
+		for i, useConf := range []bool{false, true} {
+			start := time.Now()
+			var f follower
+			if useConf {
+				f, err = newConf[map[string]string](cli, prefix)
+			} else {
+				f, err = newRaw(cli, prefix)
+			}
+			if err != nil {
+				return err
+			}
+			load[i] = float64(time.Since(start).Microseconds()) / 1000
+			lat, err := latency(ctx, cli, f, prefix, n, puts, key)
+			f.close()
+			if err != nil {
+				return err
+			}
+			p50[i] = percentile(lat, 0.5)
+		}
+		fmt.Fprintf(out, "| %d | %.2f ms | %.2f ms | %.2fx | %.1f ms | %.1f ms | %.2fx |\n", n, p50[0], p50[1], p50[1]/p50[0], load[0], load[1], load[1]/load[0])
+	}
+	fmt.Fprintf(out, "\n| subscribers (1000 keys) | change p50, all subscribers | vs raw |\n|---|---|---|\n")
+	prefix := "/bench/scale1000/"
+	rf, err := newRaw(cli, prefix)
+	if err != nil {
+		return err
+	}
+	rawLat, err := latency(ctx, cli, rf, prefix, 1000, puts, key)
+	rf.close()
+	if err != nil {
+		return err
+	}
+	for _, n := range subCounts {
+		lat, err := fanOut(ctx, cli, prefix, n, puts)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "| %d | %.2f ms | %.2fx |\n", n, percentile(lat, 0.5), percentile(lat, 0.5)/percentile(rawLat, 0.5))
+	}
+	return nil
+}
+
+// fanOut times puts until all of subs subscribers of one watcher see each.
+func fanOut(ctx context.Context, cli *clientv3.Client, prefix string, subs, puts int) ([]time.Duration, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := etcdconf.New[map[string]string](sctx, cli, prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	seen := make([]chan int64, subs)
+	for i := range seen {
+		seen[i] = make(chan int64, 1<<12)
+		updates := w.Subscribe(sctx)
+		go func(ch chan int64) {
+			for u := range updates {
+				publish(ch, u.New.Revision)
+			}
+		}(seen[i])
+	}
+	var out []time.Duration
+	for i := range puts {
+		start := time.Now()
+		resp, err := cli.Put(ctx, prefix+key(i%1000), fresh())
+		if err != nil {
+			return nil, err
+		}
+		for _, ch := range seen {
+			for r := range ch {
+				if r >= resp.Header.Revision {
+					break
+				}
+			}
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
 }
