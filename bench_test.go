@@ -3,6 +3,8 @@ package etcdconf
 import (
 	"fmt"
 	"testing"
+
+	"github.com/etcdconf/etcdconf/internal/wide"
 )
 
 func BenchmarkCurrent(b *testing.B) {
@@ -33,16 +35,16 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
-	wide := map[string]*KeyValue{}
+	wideKVs := map[string]*KeyValue{}
 	for i := range 1000 {
 		k := fmt.Sprintf("/app/f%d", i)
-		wide[k] = &KeyValue{Key: k, Value: []byte("7")}
+		wideKVs[k] = &KeyValue{Key: k, Value: []byte("7")}
 	}
 	b.Run("1000-field struct", func(b *testing.B) {
-		d, _ := newDecoder[wide1000]("/app/", newOptions(nil))
+		d, _ := newDecoder[wide.Struct]("/app/", newOptions(nil))
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := d.decode(wide, 1); err != nil {
+			if _, err := d.decode(wideKVs, 1); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/etcdconf/etcdconf"
 	"github.com/etcdconf/etcdconf/etcdtest"
+	"github.com/etcdconf/etcdconf/internal/wide"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -449,7 +450,7 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 			loaded = nil
 
 			if useConf {
-				f, err = newConf[wide](cli, "/bench/wide/")
+				f, err = newConf[wide.Struct](cli, "/bench/wide/")
 			} else {
 				f, err = newRaw(cli, "/bench/wide/")
 			}

@@ -1,36 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"strings"
+	"io"
 	"testing"
-	"time"
 
 	"github.com/etcdconf/etcdconf/etcdtest"
+	"github.com/etcdconf/etcdconf/examples/internal/demo"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, etcdtest.IgnoredGoroutines()...) }
 
 func TestRun(t *testing.T) {
-	t.Setenv("ETCDCTL_ENDPOINTS", "") // always the embedded etcd
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	if err := run(ctx, nil, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
-	for _, want := range []string{
+	demo.Check(t, func(ctx context.Context, out io.Writer) error { return run(ctx, nil, out) },
 		"started an embedded etcd",
 		"connected: cluster of 1 member(s)",
 		"unreachable: check the endpoint",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Logf("output:\n%s", out.String())
-	}
+	)
 }

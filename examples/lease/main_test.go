@@ -1,35 +1,18 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/etcdconf/etcdconf/etcdtest"
+	"github.com/etcdconf/etcdconf/examples/internal/demo"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, etcdtest.IgnoredGoroutines()...) }
 
 func TestRun(t *testing.T) {
-	t.Setenv("ETCDCTL_ENDPOINTS", "") // always the embedded etcd
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	if err := run(ctx, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
-	for _, want := range []string{
+	demo.Check(t, run,
 		"maintenance = \"on\" under lease",
 		"maintenance expired by itself",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Logf("output:\n%s", out.String())
-	}
+	)
 }

@@ -1,8 +1,10 @@
-package etcdconf
+// Package wide holds a configuration struct of 1000 fields, for measuring
+// one change in a large struct (the root package's benchmarks and
+// cmd/etcdconf-bench). Generated; do not edit.
+package wide
 
-// wide1000 is a configuration struct of 1000 fields, for benchmarks of one
-// change in a large struct. Generated; do not edit.
-type wide1000 struct {
+// Struct has 1000 int fields, F0 to F999.
+type Struct struct {
 	F0   int
 	F1   int
 	F2   int
