@@ -190,18 +190,24 @@ func TestFaultSuite(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	summary := fmt.Sprintf("fault-suite: faults=%d snapshots=%d verified=%d lost=%d nonmonotonic=%d mismatched=%d converge_max_ms=%d",
-		r.faults.Load(), r.snapshots.Load(), r.checked.Load(), lost, r.nonmonotonic.Load(), r.mismatched.Load(), convergeMax.Milliseconds())
-	t.Log(summary)
-	fmt.Println(summary)
-	if lost != 0 || r.nonmonotonic.Load() != 0 || r.mismatched.Load() != 0 || r.checked.Load() != r.snapshots.Load() {
-		t.Fatal("watch semantics violated")
-	}
+	r.verdict("fault-suite", lost, convergeMax)
 	if r.faults.Load() < 50 || r.snapshots.Load() < 50 {
 		t.Fatalf("too little happened to judge: %d faults, %d snapshots", r.faults.Load(), r.snapshots.Load())
 	}
 	if goroutines > baseline+goroutineSlack {
 		t.Fatalf("%d goroutines after Close, baseline %d", goroutines, baseline)
+	}
+}
+
+// verdict prints the run's summary line and fails the test on any
+// violation of the watch semantics.
+func (r *faultRun) verdict(name string, lost int, convergeMax time.Duration) {
+	summary := fmt.Sprintf("%s: faults=%d snapshots=%d verified=%d lost=%d nonmonotonic=%d mismatched=%d converge_max_ms=%d",
+		name, r.faults.Load(), r.snapshots.Load(), r.checked.Load(), lost, r.nonmonotonic.Load(), r.mismatched.Load(), convergeMax.Milliseconds())
+	r.t.Log(summary)
+	fmt.Println(summary)
+	if lost != 0 || r.nonmonotonic.Load() != 0 || r.mismatched.Load() != 0 || r.checked.Load() != r.snapshots.Load() {
+		r.t.Fatal("watch semantics violated")
 	}
 }
 
