@@ -45,6 +45,7 @@ type Member struct {
 	binary    string
 	log       string
 	cmd       *exec.Cmd
+	exited    chan struct{} // closed when cmd has been waited for
 }
 
 // A Cluster is n etcd processes on 127.0.0.1, heartbeat 100ms, election 1s.
@@ -112,7 +113,13 @@ func (m *Member) start() error {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", m.binary, err)
 	}
-	go func() { m.cmd.Wait(); logf.Close() }()
+	cmd, exited := m.cmd, make(chan struct{})
+	m.exited = exited
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
 	return nil
 }
 
@@ -123,11 +130,9 @@ func (m *Member) Kill() {
 	}
 	m.cmd.Process.Signal(syscall.SIGCONT) // a stopped process must run to die
 	m.cmd.Process.Kill()
-	for range 100 {
-		if m.cmd.ProcessState != nil || m.cmd.Process.Signal(syscall.Signal(0)) != nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
 	}
 	m.cmd = nil
 }
