@@ -40,8 +40,9 @@ func TestFlagRolloutIsStickyAndProportional(t *testing.T) {
 				t.Fatalf("%s enabled at 10%% but not at 20%%", user)
 			}
 		}
-		if ten.Enabled(user) != ten.Enabled(user) {
-			t.Fatal("not deterministic")
+		var again Flag
+		if again.UnmarshalText([]byte("10%")); again.Enabled(user) != ten.Enabled(user) {
+			t.Fatalf("%s: a flag decoded from 10%% disagrees with FlagPercent(10)", user)
 		}
 	}
 	if share := float64(on) / float64(n) * 100; math.Abs(share-10) > 1.5 {
