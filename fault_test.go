@@ -144,10 +144,21 @@ func TestFaultSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	var checkers sync.WaitGroup
-	checkers.Add(1)
+	checkers.Add(2)
 	go func() {
 		defer checkers.Done()
 		r.check(ctx, w.Subscribe(ctx))
+	}()
+	go func() { // a slow subscriber: merged updates, never a step back
+		defer checkers.Done()
+		var last *etcdconf.Snapshot[map[string]string]
+		for u := range w.Subscribe(ctx) {
+			if last != nil && (u.Old != last || u.New.Revision <= last.Revision) {
+				t.Errorf("slow subscriber: update from revision %d after %d, to %d", u.Old.Revision, last.Revision, u.New.Revision)
+			}
+			last = u.New
+			time.Sleep(50 * time.Millisecond)
+		}
 	}()
 
 	var pause sync.RWMutex // writers hold it shared; convergence checks take it
@@ -468,5 +479,27 @@ func TestFaultWatcherChurn(t *testing.T) {
 	// 100 watchers each held a snapshot of 100 keys; none may be retained.
 	if grown := int64(heap()) - int64(heap0); grown > 4<<20 {
 		t.Fatalf("heap grew by %d bytes over 100 closed watchers", grown)
+	}
+
+	// 100 open at once: each costs its snapshot and a few goroutines,
+	// bounded here at 256 KiB for 100 keys of 100 bytes (the keys alone are
+	// about 20 KiB per watcher, held twice: raw and decoded).
+	heap0 = heap()
+	var open []*etcdconf.Watcher[map[string]string]
+	for range 100 {
+		w, err := etcdconf.New[map[string]string](ctx, cli, "/churn/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Subscribe(ctx)
+		open = append(open, w)
+	}
+	perWatcher := (int64(heap()) - int64(heap0)) / 100
+	for _, w := range open {
+		w.Close()
+	}
+	t.Logf("100 open watchers: %d bytes each", perWatcher)
+	if perWatcher > 256<<10 {
+		t.Fatalf("%d bytes per open watcher of 100 keys", perWatcher)
 	}
 }
