@@ -99,7 +99,12 @@ func TestFaultProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault suite skipped in -short mode")
 	}
-	c := etcdproc.Start(t, etcdproc.Binary(t), 3)
+	t.Run("etcd-3.7", func(t *testing.T) { faultProcesses(t, etcdproc.Built(t)) })
+	t.Run("etcd-installed", func(t *testing.T) { faultProcesses(t, etcdproc.Binary(t)) })
+}
+
+func faultProcesses(t *testing.T, binary string) {
+	c := etcdproc.Start(t, binary, 3)
 	r := &faultRun{t: t, direct: c.Client(t), acked: map[string]ackedAt{}, uncertain: map[string][]ackOp{}}
 	pinned := c.Members[0] // the watcher talks to this member only
 	wcli, err := etcdconf.ClientConfig{Endpoints: []string{pinned.ClientURL}, DialTimeout: 2 * time.Second}.Client()

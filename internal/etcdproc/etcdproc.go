@@ -2,13 +2,15 @@
 // what an in-process server cannot give: another etcd version (Debian's
 // etcd 3.4), SIGKILL, and SIGSTOP/SIGCONT.
 //
-// The binary is ETCDCONF_ETCD_BIN, else "etcd" on PATH; .ci/install-etcd
-// installs Debian's etcd-server where apt is available. Tests skip with a
-// message when there is none.
+// Two binaries: [Built] compiles the etcd 3.7 server this module depends
+// on (internal/cmd/etcd) once per machine, so process tests need only Go;
+// [Binary] finds another, ETCDCONF_ETCD_BIN or "etcd" on PATH, which
+// .ci/install-etcd provides as Debian's etcd 3.4 where apt is available.
 package etcdproc
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -23,6 +25,41 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
+
+// Built returns an etcd server built from this module's etcd dependency,
+// compiling it into the user cache directory the first time (keyed by
+// go.sum, so a dependency update rebuilds it).
+func Built(tb testing.TB) string {
+	tb.Helper()
+	gosum, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		tb.Skipf("no go command to build etcd: %v", err)
+	}
+	sum, err := os.ReadFile(filepath.Join(filepath.Dir(strings.TrimSpace(string(gosum))), "go.sum"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	bin := filepath.Join(cache, "etcdconf", fmt.Sprintf("etcd-%x", sha256.Sum256(sum))[:len("etcd-")+16])
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	tmp := fmt.Sprintf("%s.%d", bin, os.Getpid()) // parallel test binaries build apart, then rename
+	build := exec.Command("go", "build", "-o", tmp, "github.com/etcdconf/etcdconf/internal/cmd/etcd")
+	if out, err := build.CombinedOutput(); err != nil {
+		tb.Fatalf("build etcd: %v\n%s", err, out)
+	}
+	if err := os.Rename(tmp, bin); err != nil {
+		tb.Fatal(err)
+	}
+	return bin
+}
 
 // Binary returns the etcd binary to run, or skips tb saying how to get one.
 func Binary(tb testing.TB) string {
