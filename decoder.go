@@ -15,7 +15,6 @@ import (
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/go-viper/mapstructure/v2"
-	"gopkg.in/yaml.v3"
 )
 
 // decoder turns the keys of a prefix into a T: keys -> tree -> T.
@@ -48,8 +47,15 @@ func newDecoder[T any](prefix string, o *options) (*decoder[T], error) {
 // decode builds a T from kvs, the keys under the prefix at revision rev,
 // and validates it. Every error is a *DecodeError naming rev and, when one
 // is at fault, the key.
-func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (T, error) {
-	var out T
+func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (out T, err error) {
+	// The decoder runs on the watch loop: a panic in it (mapstructure is not
+	// ours) must reject the revision, not take the process down.
+	defer func() {
+		if p := recover(); p != nil {
+			var zero T
+			out, err = zero, &DecodeError{Revision: rev, Err: fmt.Errorf("decoder panicked: %v", p)}
+		}
+	}()
 	if flat, ok := d.decodeFlat(kvs, rev); ok {
 		return flat, nil
 	}
@@ -508,8 +514,8 @@ func documentHook(from, to reflect.Type, data any) (any, error) {
 	if !isComposite(t) || t.Kind() == reflect.Slice || t == timeType {
 		return data, nil
 	}
-	var v any
-	if err := yaml.Unmarshal([]byte(s), &v); err != nil {
+	v, err := keytree.ParseDocument([]byte(s))
+	if err != nil {
 		return nil, fmt.Errorf("value for %v is not a YAML or JSON document: %w", to, err)
 	}
 	if v == nil {

@@ -333,3 +333,13 @@ func TestPatchAgreesWithFullDecode(t *testing.T) {
 		prev = cur
 	}
 }
+
+// A YAML value may be a mapping whose key is null ("?"): decoding it into
+// a struct must be an error naming the key, not a panic in mapstructure.
+func TestDecodeNullYAMLKey(t *testing.T) {
+	_, err := decodeWith[fullConfig](t, newOptions(nil), "services/0", "?")
+	var de *DecodeError
+	if err != nil && !errors.As(err, &de) {
+		t.Fatalf("got %v, want nil or a *DecodeError", err)
+	}
+}

@@ -97,7 +97,7 @@ func Build(entries []Entry) (*Tree, error) {
 			}
 			var v any = string(e.Value)
 			if isDoc {
-				doc, err := parseDocument(e.Value)
+				doc, err := ParseDocument(e.Value)
 				if err != nil {
 					return nil, &Error{Key: e.Key, Err: err}
 				}
@@ -201,8 +201,9 @@ func (t *Tree) Origin(segs []string) string {
 	return ""
 }
 
-// parseDocument parses YAML (and so JSON) into plain maps with string keys.
-func parseDocument(b []byte) (any, error) {
+// ParseDocument parses YAML (and so JSON) into plain maps with string
+// keys: YAML allows keys of any type, even null, which decoders do not.
+func ParseDocument(b []byte) (any, error) {
 	var v any
 	if err := yaml.Unmarshal(b, &v); err != nil {
 		return nil, err
