@@ -122,3 +122,38 @@ func TestServiceDiscovery(t *testing.T) {
 		t.Fatalf("after clean stop: %v", u.New.Value)
 	}
 }
+
+// TestRegisterSurvivesRestart: etcd is down for longer than the TTL, so the
+// client gives the lease up; once etcd is back the key is registered again
+// and stays.
+func TestRegisterSurvivesRestart(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	ctx := context.Background()
+	r, err := etcdconf.Register(ctx, cli, "/svc/api-1", "v", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // three TTLs without keep-alives
+	if r.Err() == nil {
+		t.Error("Err() is nil while etcd is down and the lease is lost")
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for r.Registrations() < 2 || r.Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not registered again: %d registrations, err %v", r.Registrations(), r.Err())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(2500 * time.Millisecond) // the old lease, restored by etcd, expires meanwhile
+	if ok, lease := exists(t, cli, "/svc/api-1"); !ok || clientv3.LeaseID(lease) != r.Lease() {
+		t.Fatalf("after restart: exists %v, lease %x want %x (%d registrations, err %v)", ok, lease, r.Lease(), r.Registrations(), r.Err())
+	}
+}
