@@ -122,8 +122,13 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	return s
 }
 
-// secure applies WithTLS to the member's configuration.
+// secure applies WithTLS and WithAuth to the member's configuration.
 func (s *Server) secure(st *settings) error {
+	if st.rootPassword != "" {
+		// bcrypt's minimum cost: etcd's default (10) makes every login take
+		// seconds under -race on a busy machine.
+		s.cfg.BcryptCost = 4
+	}
 	if st.ca == nil {
 		return nil
 	}
