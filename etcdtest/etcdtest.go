@@ -132,7 +132,9 @@ func (s *Server) secure(st *settings) error {
 	if st.ca == nil {
 		return nil
 	}
-	certFile, keyFile, err := st.ca.Issue("server", true)
+	// etcd rereads its certificate files at every handshake: each server
+	// needs its own, even when several share a CA.
+	certFile, keyFile, err := st.ca.Issue("server-"+s.cfg.ListenClientUrls[0].Port(), true)
 	if err != nil {
 		return err
 	}
