@@ -140,9 +140,13 @@ func TestNoEventLostBetweenLoadAndWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var last int64 // the last write: every watcher must reach it
+	for _, kv := range resp.Kvs {
+		last = max(last, kv.ModRevision)
+	}
 	for i, w := range ws {
 		s := waitFor(t, w, "final revision", func(s *etcdconf.Snapshot[map[string]string]) bool {
-			return s.Revision >= resp.Kvs[0].ModRevision && len(s.Value) == len(resp.Kvs)
+			return s.Revision >= last && len(s.Value) == len(resp.Kvs)
 		})
 		for _, kv := range resp.Kvs {
 			rel := string(kv.Key)[len("/app/"):]
