@@ -223,7 +223,7 @@ func (r *reporter) Report(rs cmp.Result) {
 	vx, vy := r.steps.Last().Values()
 	c := Change{Kind: Modified}
 	switch {
-	case !vx.IsValid() || (vx.Kind() == reflect.Pointer && vx.IsNil() && !vy.IsNil()):
+	case !vx.IsValid() || (vx.Kind() == reflect.Pointer && vx.IsNil() && vy.IsValid() && !vy.IsNil()):
 		c.Kind = Added
 	case !vy.IsValid() || (vy.Kind() == reflect.Pointer && vy.IsNil()):
 		c.Kind = Removed

@@ -172,3 +172,18 @@ func BenchmarkDiff(b *testing.B) {
 		}
 	})
 }
+
+// Removing a map entry that held a nil pointer once panicked in the
+// reporter (IsNil on the missing side), in the subscriber's goroutine.
+func TestDiffRemovedNilPointerEntry(t *testing.T) {
+	type cfg struct{ M map[string]*instance }
+	old := snap(cfg{M: map[string]*instance{"a": nil, "b": {Addr: "x"}}}, 1)
+	new := snap(cfg{M: map[string]*instance{}}, 2)
+	cs := diffSnapshots(old, new)
+	if len(cs) != 2 || cs[0].Kind != Removed || cs[1].Kind != Removed {
+		t.Fatalf("got %v", cs)
+	}
+	if cs := diffSnapshots(new, old); len(cs) != 2 || cs[0].Kind != Added {
+		t.Fatalf("reverse: got %v", cs)
+	}
+}
