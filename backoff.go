@@ -39,8 +39,20 @@ func (b *backoff) peek() time.Duration {
 	return min(d, b.max)
 }
 
-// reset starts over after the watch proved healthy.
+// reset starts over after a recovery that needs no further proof.
 func (b *backoff) reset() { b.attempt = 0 }
+
+// settle is called when a watch proves live, up for the given time. A
+// watch up for a second starts the backoff over, so the next fault is
+// recovered at once; one that proves live and then fails at once keeps
+// the shortest delay, so it can never spin.
+func (b *backoff) settle(up time.Duration) {
+	if up > time.Second {
+		b.reset()
+	} else {
+		b.attempt = min(b.attempt, 1)
+	}
+}
 
 // sleep waits d, and reports false if ctx ended first.
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -50,6 +50,50 @@ type faultRun struct {
 	uncertain map[string][]ackOp
 
 	faults, snapshots, checked, nonmonotonic, mismatched atomic.Int64
+
+	gp      *etcdtest.GRPCProxy // the watcher's grpc-proxy, in the run through one
+	windows []window            // when faults were in force; guarded by mu
+	reloads reloadClock         // when the watcher reloaded
+}
+
+// A window is a stretch of time in which a fault, or its healing, may
+// have made the watcher reload.
+type window struct{ from, to time.Time }
+
+// faultGrace is how long after a fault heals a reload is still its doing:
+// three progress intervals to notice a silent watch, the longest backoff,
+// and a load that times out.
+const faultGrace = 3*250*time.Millisecond + 500*time.Millisecond + 2*time.Second
+
+// reloadClock is an [etcdconf.Observer] that notes when reloads happen.
+type reloadClock struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (c *reloadClock) Decoded(int64, time.Duration, error) {}
+func (c *reloadClock) Retrying(error, time.Duration)       {}
+func (c *reloadClock) Reloaded(int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.times = append(c.times, time.Now())
+}
+
+// unexplained counts reloads outside every fault's window: a healthy
+// watcher reloads only to recover from a fault.
+func (r *faultRun) unexplained() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reloads.mu.Lock()
+	defer r.reloads.mu.Unlock()
+	n := 0
+	for _, at := range r.reloads.times {
+		if !slices.ContainsFunc(r.windows, func(w window) bool { return !at.Before(w.from) && !at.After(w.to.Add(faultGrace)) }) {
+			r.t.Logf("reload at %s with no fault in force", at.Format("15:04:05.000"))
+			n++
+		}
+	}
+	return n
 }
 
 // ackOp is an acknowledged write to one key.
@@ -104,6 +148,20 @@ func TestFaultSuite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault suite skipped in -short mode")
 	}
+	runFaultSuite(t, "fault-suite", false)
+}
+
+// TestFaultSuiteGRPCProxy runs the fault suite with the watcher behind
+// etcd's grpc-proxy, which answers no progress request and passes no
+// WithRequireLeader on, and adds killing and restarting the proxy.
+func TestFaultSuiteGRPCProxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault suite skipped in -short mode")
+	}
+	runFaultSuite(t, "fault-suite-grpc-proxy", true)
+}
+
+func runFaultSuite(t *testing.T, name string, viaGRPCProxy bool) {
 	soak := time.Duration(0)
 	if s := os.Getenv("ETCDCONF_SOAK"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -125,6 +183,10 @@ func TestFaultSuite(t *testing.T) {
 		r.proxies = append(r.proxies, p)
 		eps = append(eps, p.Addr())
 	}
+	if viaGRPCProxy {
+		r.gp = etcdtest.StartGRPCProxy(t, eps)
+		eps = r.gp.Endpoints()
+	}
 	wcli, err := clientv3.New(clientv3.Config{
 		Endpoints: eps, DialTimeout: 2 * time.Second,
 		DialKeepAliveTime: time.Second, DialKeepAliveTimeout: time.Second,
@@ -139,7 +201,8 @@ func TestFaultSuite(t *testing.T) {
 	w, err := etcdconf.New[map[string]string](ctx, wcli, faultPrefix,
 		etcdconf.WithBackoff(20*time.Millisecond, 500*time.Millisecond),
 		etcdconf.WithProgressInterval(250*time.Millisecond),
-		etcdconf.WithLoadTimeout(2*time.Second))
+		etcdconf.WithLoadTimeout(2*time.Second),
+		etcdconf.WithObserver(&r.reloads))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +238,12 @@ func TestFaultSuite(t *testing.T) {
 	var convergeMax time.Duration
 	deadline := time.Now().Add(soak)
 	for n := 0; soak > 0 && time.Now().Before(deadline) || soak == 0 && n < 50; n++ {
-		r.inject(n)
+		from := time.Now()
+		if r.inject(n) {
+			r.mu.Lock()
+			r.windows = append(r.windows, window{from, time.Now()})
+			r.mu.Unlock()
+		}
 		r.faults.Add(1)
 		if n%10 == 9 {
 			pause.Lock()
@@ -186,6 +254,16 @@ func TestFaultSuite(t *testing.T) {
 	close(stopWriters)
 	writers.Wait()
 	convergeMax = max(convergeMax, r.converge(w))
+	// A quiet phase: no write anywhere in etcd and no fault for ten progress
+	// intervals, after the last fault's grace. The watcher must stay
+	// connected and current throughout, and reload not once.
+	time.Sleep(faultGrace)
+	for end := time.Now().Add(10 * 250 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if st := w.Status(); !st.Connected || st.Stale(time.Now(), time.Second) {
+			t.Errorf("quiet phase: watcher not connected and current: %+v", st)
+			break
+		}
+	}
 	lost := r.lost(w.Current().Value)
 	if err := w.Close(); err != nil { // closes the subscription the checker reads
 		t.Fatal(err)
@@ -201,7 +279,7 @@ func TestFaultSuite(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	r.verdict("fault-suite", lost, convergeMax)
+	r.verdict(name, lost, convergeMax)
 	if r.faults.Load() < 50 || r.snapshots.Load() < 50 {
 		t.Fatalf("too little happened to judge: %d faults, %d snapshots", r.faults.Load(), r.snapshots.Load())
 	}
@@ -213,11 +291,22 @@ func TestFaultSuite(t *testing.T) {
 // verdict prints the run's summary line and fails the test on any
 // violation of the watch semantics.
 func (r *faultRun) verdict(name string, lost int, convergeMax time.Duration) {
-	summary := fmt.Sprintf("%s: faults=%d snapshots=%d verified=%d lost=%d nonmonotonic=%d mismatched=%d converge_max_ms=%d",
-		name, r.faults.Load(), r.snapshots.Load(), r.checked.Load(), lost, r.nonmonotonic.Load(), r.mismatched.Load(), convergeMax.Milliseconds())
+	unexplained := r.unexplained()
+	r.reloads.mu.Lock()
+	reloads := len(r.reloads.times)
+	r.reloads.mu.Unlock()
+	summary := fmt.Sprintf("%s: faults=%d snapshots=%d verified=%d lost=%d nonmonotonic=%d mismatched=%d converge_max_ms=%d reloads=%d reloads_unexplained=%d",
+		name, r.faults.Load(), r.snapshots.Load(), r.checked.Load(), lost, r.nonmonotonic.Load(), r.mismatched.Load(), convergeMax.Milliseconds(),
+		reloads, unexplained)
 	r.t.Log(summary)
-	fmt.Println(summary)
-	if lost != 0 || r.nonmonotonic.Load() != 0 || r.mismatched.Load() != 0 || r.checked.Load() != r.snapshots.Load() {
+	if path := os.Getenv("ETCDCONF_FAULT_SUMMARY"); path != "" { // CI prints them after the run
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err == nil {
+			fmt.Fprintln(f, summary)
+			f.Close()
+		}
+	}
+	if lost != 0 || r.nonmonotonic.Load() != 0 || r.mismatched.Load() != 0 || r.checked.Load() != r.snapshots.Load() || unexplained != 0 {
 		r.t.Fatal("watch semantics violated")
 	}
 }
@@ -344,8 +433,9 @@ func (r *faultRun) converge(w *etcdconf.Watcher[map[string]string]) time.Duratio
 	}
 }
 
-// inject runs fault n, healing it before returning.
-func (r *faultRun) inject(n int) {
+// inject runs fault n, healing it before returning. It reports false
+// when step n was no fault at all.
+func (r *faultRun) inject(n int) bool {
 	t := r.t
 	ms := r.cluster.Members()
 	pick := n / 7 % len(ms)
@@ -402,9 +492,16 @@ func (r *faultRun) inject(n int) {
 			p.Reset()
 			p.Resume()
 		}
-	case 6: // a quiet moment
-		time.Sleep(100 * time.Millisecond)
+	case 6: // kill and restart the grpc-proxy, or a quiet moment without one
+		if r.gp == nil {
+			time.Sleep(100 * time.Millisecond)
+			return false
+		}
+		r.gp.Kill()
+		time.Sleep(200 * time.Millisecond)
+		must(t, r.gp.Restart())
 	}
+	return true
 }
 
 func (r *faultRun) leader() *etcdtest.Server {

@@ -10,10 +10,11 @@ type Status struct {
 	// including rejected ones; it is at least Revision.
 	Seen int64
 	// Current is the last time the watcher knew it had every change up to
-	// Seen: a load, an event, or etcd's answer to a progress request.
+	// Seen: a load, an event, etcd's answer to a progress request, or a
+	// linearizable read that found nothing new (see Probes).
 	Current time.Time
-	// Connected reports that the watch is established and etcd answered a
-	// progress request within three progress intervals.
+	// Connected reports that the watch is established and has been proved
+	// current within three progress intervals.
 	Connected bool
 	// Err is the last error the watcher met, and ErrTime when; nil when none.
 	// It stays after recovery: compare ErrTime with Current.
@@ -25,11 +26,18 @@ type Status struct {
 	// a lost watch, a restart); Retries counts failed attempts to recover;
 	// Rejections counts rejected revisions.
 	Reloads, Retries, Rejections int64
+	// Probes counts the linearizable reads the watcher made to prove itself
+	// current where etcd left a progress request unanswered: on a quiet
+	// store, and always behind a grpc-proxy, which answers none. At most
+	// one per progress interval; each reads no values, and only reads the
+	// prefix's keys when etcd's revision moved.
+	Probes int64
 }
 
 // Stale reports whether the watcher has not known itself current for longer
 // than maxAge at now: use it as a readiness check. A connected watcher on a
-// quiet prefix stays fresh, because etcd answers its progress requests.
+// quiet prefix stays fresh: etcd answers its progress requests, or a read
+// proves it current.
 func (s Status) Stale(now time.Time, maxAge time.Duration) bool {
 	return now.Sub(s.Current) > maxAge
 }

@@ -45,6 +45,8 @@ type Watcher[T any] struct {
 	subs    map[*subscriber]struct{}
 	status  Status
 	advance chan struct{} // closed and replaced whenever status.Seen grows
+	// seenKeys is how many keys the prefix held at status.Seen.
+	seenKeys int
 
 	// Owned by the watch loop.
 	state     map[string]*KeyValue // etcd's keys at seen, rejected revisions included
@@ -93,6 +95,7 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	now := time.Now()
 	w.cur.Store(&Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: kvs})
 	w.status = Status{Revision: rev, Seen: rev, Current: now, Connected: true}
+	w.seenKeys = len(kvs)
 	w.lastHeard.Store(now.UnixNano())
 	o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", len(kvs))
 	w.wg.Add(1)
@@ -207,11 +210,7 @@ func (w *Watcher[T]) watch(b *backoff) error {
 			if err := w.handle(resp, wch); err != nil {
 				return err
 			}
-			// Only a watch that stayed up a while counts as healthy: one that
-			// fails right after every answer must keep backing off.
-			if time.Since(start) > time.Second {
-				b.reset()
-			}
+			b.settle(time.Since(start))
 		}
 	}
 }
@@ -229,24 +228,48 @@ func (w *Watcher[T]) mayRead(ctx context.Context) error {
 	return nil // other failures are the progress checker's business
 }
 
-// checkProgress asks etcd for a progress notification every interval, so a
-// quiet prefix still proves the watch is live, and cancels the watch when
-// nothing has been heard for three intervals: a stalled connection must not
-// leave the watcher silent.
+// checkProgress keeps the watch honest: every interval it asks etcd for a
+// progress notification, and when the last interval brought no sign of life
+// it proves currency with a linearizable read instead (see prove). etcd does
+// not answer progress requests for a watch that starts past its current
+// revision (a quiet store), nor does its grpc-proxy at all; a watch whose
+// requests a read had to answer three times in a row stops asking, so a
+// proxy is not flooded with requests it cannot serve. When nothing proves
+// the watch live for three intervals (the link stalled, or the reads fail:
+// no leader, a partition), it cancels the watch: a stalled connection must
+// not leave the watcher silent.
 func (w *Watcher[T]) checkProgress(ctx context.Context, cancel context.CancelCauseFunc) {
 	every := w.o.progress
 	t := time.NewTicker(every)
 	defer t.Stop()
+	ask, unanswered := true, 0
+	last := w.lastHeard.Load()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if time.Since(time.Unix(0, w.lastHeard.Load())) > 3*every {
+		heard := w.lastHeard.Load()
+		if time.Since(time.Unix(0, heard)) > 3*every {
 			w.setConnected(false)
 			cancel(errStale)
 			return
+		}
+		if heard == last { // nothing in the last interval, not even an answer
+			if w.prove(ctx) && ask {
+				if unanswered++; unanswered == 3 {
+					ask = false
+					w.o.logger.Debug("etcdconf: etcd does not answer progress requests; proving currency by reads",
+						"prefix", w.prefix)
+				}
+			}
+		} else {
+			unanswered = 0
+		}
+		last = w.lastHeard.Load()
+		if !ask {
+			continue
 		}
 		rctx, rcancel := context.WithTimeout(ctx, every)
 		err := w.cli.RequestProgress(rctx)
@@ -255,6 +278,41 @@ func (w *Watcher[T]) checkProgress(ctx context.Context, cancel context.CancelCau
 			w.o.logger.Debug("etcdconf: progress request failed", "prefix", w.prefix, "err", err)
 		}
 	}
+}
+
+// prove reports whether a linearizable read shows that the watcher has
+// every change of the prefix, and if so records it as heard. The read is
+// as cheap as etcd allows: when etcd's revision is still the one last
+// seen, nothing anywhere changed; otherwise one range over the prefix's
+// keys (no values) finds any key modified since, and its count any key
+// deleted since. A failed read proves nothing: that is what makes a
+// watcher behind a leaderless or partitioned etcd stale.
+func (w *Watcher[T]) prove(ctx context.Context) bool {
+	w.mu.Lock()
+	seen, keys := w.status.Seen, w.seenKeys
+	w.status.Probes++
+	w.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, w.o.progress)
+	defer cancel()
+	resp, err := w.cli.Get(rctx, w.prefix, clientv3.WithCountOnly())
+	if err != nil {
+		w.o.logger.Debug("etcdconf: currency read failed", "prefix", w.prefix, "err", err)
+		return false
+	}
+	if resp.Header.Revision != seen {
+		resp, err = w.cli.Get(rctx, w.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+			clientv3.WithMinModRev(seen+1), clientv3.WithLimit(1))
+		if err != nil {
+			w.o.logger.Debug("etcdconf: currency read failed", "prefix", w.prefix, "err", err)
+			return false
+		}
+		// Count is every key under the prefix; Kvs only those changed since.
+		if len(resp.Kvs) > 0 || resp.Count != int64(keys) {
+			return false // changes on their way, or a watch that lost them
+		}
+	}
+	w.heard()
+	return true
 }
 
 // handle applies one watch response, and any more that are already waiting,
@@ -270,8 +328,11 @@ func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan)
 			break
 		}
 		for _, ev := range resp.Events {
-			if ev.Kv.ModRevision <= rev {
-				return fmt.Errorf("%w: %d after %d", errBackwards, ev.Kv.ModRevision, rev)
+			// A transaction's events share its revision: only an event
+			// below the revision being applied, or of one applied before
+			// this batch, goes backwards.
+			if m := ev.Kv.ModRevision; m < rev || m == w.seen {
+				return fmt.Errorf("%w: %d after %d", errBackwards, m, rev)
 			}
 			if next == nil {
 				next = w.mutableState()
@@ -338,7 +399,7 @@ func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64, touched []string
 			de = &DecodeError{Revision: rev, Err: err}
 		}
 		w.mu.Lock()
-		w.status.Seen = rev
+		w.status.Seen, w.seenKeys = rev, len(kvs)
 		w.status.Rejections++
 		w.status.Rejected = de
 		w.signalLocked()
@@ -354,7 +415,7 @@ func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64, touched []string
 	}
 	w.cur.Store(snap)
 	w.mu.Lock()
-	w.status.Revision, w.status.Seen = rev, rev
+	w.status.Revision, w.status.Seen, w.seenKeys = rev, rev, len(kvs)
 	for s := range w.subs {
 		s.notify()
 	}
@@ -381,7 +442,7 @@ func (w *Watcher[T]) reload() error {
 	if sameKeys(w.state, kvs) {
 		w.seen = rev
 		w.mu.Lock()
-		w.status.Seen = rev
+		w.status.Seen, w.seenKeys = rev, len(kvs)
 		w.signalLocked()
 		w.mu.Unlock()
 	} else {

@@ -117,3 +117,50 @@ func TestClusterSurvivesLeaderStop(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestGRPCProxyServesAndSurvivesRestart(t *testing.T) {
+	srv := etcdtest.Start(t)
+	direct := srv.Client(t)
+	gp := etcdtest.StartGRPCProxy(t, srv.Endpoints())
+	cli := gp.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "/p/a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := direct.Get(ctx, "/p/a"); err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("a put through the proxy is not in etcd: %v, %v", resp, err)
+	}
+	wch := cli.Watch(ctx, "/p/", clientv3.WithPrefix())
+	put := func(v string) {
+		t.Helper()
+		if _, err := direct.Put(ctx, "/p/a", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("2")
+	if resp := <-wch; resp.Err() != nil || len(resp.Events) != 1 || string(resp.Events[0].Kv.Value) != "2" {
+		t.Fatalf("watch through the proxy: %+v, %v", resp, resp.Err())
+	}
+
+	gp.Kill()
+	gctx, gcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err := cli.Get(gctx, "/p/a")
+	gcancel()
+	if err == nil {
+		t.Fatal("a read succeeded through a killed proxy")
+	}
+	if err := gp.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	put("3")
+	for resp := range wch { // the client's watch resumes through the restarted proxy
+		if resp.Err() != nil {
+			continue
+		}
+		if n := len(resp.Events); n > 0 && string(resp.Events[n-1].Kv.Value) == "3" {
+			return
+		}
+	}
+	t.Fatal("watch ended without the write made after the proxy restarted")
+}
