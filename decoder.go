@@ -514,7 +514,7 @@ func documentHook(from, to reflect.Type, data any) (any, error) {
 	if !isComposite(t) || t.Kind() == reflect.Slice || t == timeType {
 		return data, nil
 	}
-	v, err := keytree.ParseDocument([]byte(s))
+	v, _, err := keytree.ParseDocument([]byte(s))
 	if err != nil {
 		return nil, fmt.Errorf("value for %v is not a YAML or JSON document: %w", to, err)
 	}
