@@ -46,7 +46,8 @@ func newDecoder[T any](prefix string, o *options) (*decoder[T], error) {
 
 // decode builds a T from kvs, the keys under the prefix at revision rev,
 // and validates it. Every error is a *DecodeError naming rev and, when one
-// is at fault, the key.
+// is at fault, the key. The result depends on the keys only, never on the
+// order of a map: see [keytree.Build] and [canon] for the precedence rule.
 func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (out T, err error) {
 	// The decoder runs on the watch loop: a panic in it (mapstructure is not
 	// ours) must reject the revision, not take the process down.
@@ -65,11 +66,12 @@ func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (out T, err err
 	}
 	tree, err := keytree.Build(entries)
 	if err != nil {
-		var te *keytree.Error
-		if errors.As(err, &te) {
-			return out, &DecodeError{Key: te.Key, Revision: rev, Err: te.Err}
-		}
-		return out, &DecodeError{Revision: rev, Err: err}
+		return out, keyError(err, rev)
+	}
+	c := newCanon(tree)
+	root, err := c.node(tree.Root, reflect.TypeFor[T](), nil, nil)
+	if err != nil {
+		return out, keyError(err, rev)
 	}
 	if d.strict && len(tree.Ignored) > 0 {
 		return out, &DecodeError{Key: tree.Ignored[0], Revision: rev, Err: errors.New("a key at the prefix itself matches no field")}
@@ -83,7 +85,7 @@ func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (out T, err err
 	var md mapstructure.Metadata
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
-			textHook, scalarHook, sliceHook, flatMapHook, documentHook,
+			textHook, scalarHook, sliceHook, documentHook,
 		),
 		ZeroFields: true,
 		Metadata:   &md,
@@ -94,11 +96,11 @@ func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (out T, err err
 	if err != nil {
 		return out, &DecodeError{Revision: rev, Err: err}
 	}
-	if err := dec.Decode(canonical(tree.Root, reflect.TypeFor[T]())); err != nil {
-		return out, d.fieldError(tree, err, rev)
+	if err := dec.Decode(root); err != nil {
+		return out, d.fieldError(c, err, rev)
 	}
 	if d.strict && len(md.Unused) > 0 {
-		key := d.keyOf(tree, md.Unused[0])
+		key := d.keyOf(c, slices.Min(md.Unused))
 		return out, &DecodeError{Key: key, Revision: rev, Err: fmt.Errorf("no field of %v matches %q", reflect.TypeFor[T](), strings.TrimPrefix(key, d.prefix))}
 	}
 	if err := validate(&out); err != nil {
@@ -110,7 +112,8 @@ func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (out T, err err
 // decodeFlat is the fast path for the flat view, T = map[string]string
 // with no defaults, documents or validation: each key's relative path maps
 // to its value, with no tree and no reflection. It reports false when the
-// general path must run.
+// general path must run, which is also the path that reports errors (a
+// value beside a subtree), so that every path gives the same error.
 func (d *decoder[T]) decodeFlat(kvs map[string]*KeyValue, rev int64) (T, bool) {
 	var zero T
 	if d.defaults != nil || d.strict {
@@ -131,6 +134,9 @@ func (d *decoder[T]) decodeFlat(kvs map[string]*KeyValue, rev int64) (T, bool) {
 		}
 		m[path] = string(kv.Value)
 	}
+	if hasValueAndSubtree(m) {
+		return zero, false // the general path names both keys
+	}
 	out := any(m).(T)
 	if validate(&out) != nil {
 		return zero, false
@@ -150,6 +156,7 @@ func (d *decoder[T]) patch(prev *Snapshot[T], kvs map[string]*KeyValue, touched 
 	}
 	m := maps.Clone(old)
 	var delta []Change
+	added := false
 	for _, key := range touched {
 		path := key[len(d.prefix):]
 		if path == "" || path[0] == '/' || path[len(path)-1] == '/' || strings.Contains(path, "//") || keytree.DocumentExt(path) != "" {
@@ -162,6 +169,7 @@ func (d *decoder[T]) patch(prev *Snapshot[T], kvs map[string]*KeyValue, touched 
 		}
 		switch c := (Change{Path: fmt.Sprintf("[%q]", path), Keys: []string{key}}); {
 		case has && !had:
+			added = true
 			m[path] = string(kv.Value)
 			c.Kind, c.New = Added, m[path]
 			delta = append(delta, c)
@@ -175,47 +183,201 @@ func (d *decoder[T]) patch(prev *Snapshot[T], kvs map[string]*KeyValue, touched 
 			delta = append(delta, c)
 		}
 	}
+	// Only a new key can put a value beside a subtree; then the full decode
+	// reports it, as every other path does.
+	if added && hasValueAndSubtree(m) {
+		return zero, nil, false
+	}
 	// A key touched twice in one batch appears twice: keep its last change.
 	slices.SortStableFunc(delta, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
 	delta = slices.CompactFunc(delta, func(a, b Change) bool { return a.Path == b.Path })
 	return any(m).(T), delta, true
 }
 
-// canonical returns a copy of the tree whose keys for struct fields are
-// spelled exactly as mapstructure looks them up first (the tag name, else
-// the field name). Otherwise every field falls back to MatchName across all
-// keys, which is quadratic in a wide struct.
-func canonical(node any, t reflect.Type) any {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	m, ok := node.(map[string]any)
-	if !ok {
-		return node
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		names := fieldNames(t)
-		out := make(map[string]any, len(m))
-		for k, v := range m {
-			if f, ok := names[normName(k)]; ok {
-				out[f.name] = canonical(v, f.typ)
-			} else {
-				out[k] = v
+// hasValueAndSubtree reports whether a flat view holds a path and a path
+// under it (db beside db/host), which the layout makes an error.
+func hasValueAndSubtree(m map[string]string) bool {
+	for p := range m {
+		for i := range len(p) {
+			if _, ok := m[p[:i]]; ok && p[i] == '/' {
+				return true
 			}
 		}
-		return out
-	case reflect.Map:
-		if !isComposite(t.Elem()) {
-			return m
-		}
-		out := make(map[string]any, len(m))
-		for k, v := range m {
-			out[k] = canonical(v, t.Elem())
-		}
-		return out
 	}
-	return m
+	return false
+}
+
+// canon rewrites a tree by the schema of T before mapstructure sees it:
+//
+//   - keys of struct fields are spelled as mapstructure looks them up (the
+//     tag name, else the field name), so no field falls back to MatchName
+//     across all keys, which is quadratic in a wide struct and picks one of
+//     two matching keys at random;
+//   - spellings that match one field loosely (db/host beside DB/port) merge
+//     their subtrees; where both set one value, a plain key overrides a
+//     document and anything else is an error naming both keys, as is a
+//     value beside a subtree;
+//   - map keys are exact, never merged; a map of scalars is a flat view of
+//     its subtree ("zone/a");
+//   - a document's scalar bound for a string field is its source text, so
+//     "1.10" stays 1.10 and "2024-01-01" is not a time.
+//
+// Keys are visited in sorted order, so the result and the error do not
+// depend on map order.
+type canon struct {
+	tree *keytree.Tree                 // nil for a document value decoded by documentHook
+	text func([]string) (string, bool) // source text of a document's scalar, by spelled path
+	// spell maps a path as mapstructure names it (parts joined by "\x00")
+	// to the path as spelled in the keys, for errors to name the key.
+	spell map[string][]string
+}
+
+func newCanon(tree *keytree.Tree) *canon {
+	return &canon{tree: tree, text: tree.Text, spell: map[string][]string{}}
+}
+
+// node returns v, found at spelled path sp and mapstructure path cp,
+// rewritten for a field of type t (nil: keep as it is).
+func (c *canon) node(v any, t reflect.Type, sp, cp []string) (any, error) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if _, ok := c.spell[strings.Join(cp, "\x00")]; !ok {
+		c.spell[strings.Join(cp, "\x00")] = sp
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		return out, c.fill(out, x, t, sp, cp)
+	case []any:
+		if t == nil || (t.Kind() != reflect.Slice && t.Kind() != reflect.Array) {
+			return v, nil
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			n, err := c.node(e, t.Elem(), append(slices.Clip(sp), strconv.Itoa(i)), append(slices.Clip(cp), strconv.Itoa(i)))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = n
+		}
+		return out, nil
+	case string:
+		return v, nil
+	}
+	if t != nil && t.Kind() == reflect.String && v != nil {
+		if s, ok := c.text(sp); ok {
+			return s, nil
+		}
+	}
+	return v, nil
+}
+
+// fill puts the children of m, a map at sp and cp, into out for type t.
+func (c *canon) fill(out, m map[string]any, t reflect.Type, sp, cp []string) error {
+	child := func(k string) []string { return append(slices.Clip(sp), k) }
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		var err error
+		switch {
+		case t == nil || t.Kind() == reflect.Interface:
+			err = c.put(out, k, m[k], nil, child(k), append(slices.Clip(cp), k))
+		case t.Kind() == reflect.Struct:
+			if f, ok := fieldNames(t)[normName(k)]; ok {
+				err = c.put(out, f.name, m[k], f.typ, child(k), append(slices.Clip(cp), f.name))
+			} else {
+				err = c.put(out, k, m[k], nil, child(k), append(slices.Clip(cp), k))
+			}
+		case t.Kind() == reflect.Map && !isComposite(t.Elem()):
+			err = c.flatten(out, "", m[k], t.Elem(), child(k), cp, k)
+		case t.Kind() == reflect.Map:
+			err = c.put(out, k, m[k], t.Elem(), child(k), append(slices.Clip(cp), k))
+		default:
+			err = c.put(out, k, m[k], nil, child(k), append(slices.Clip(cp), k))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flatten puts the leaves under v into out as "/"-joined keys.
+func (c *canon) flatten(out map[string]any, rel string, v any, elem reflect.Type, sp, cp []string, k string) error {
+	rel += k
+	if m, ok := v.(map[string]any); ok {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if err := c.flatten(out, rel+"/", m[k], elem, append(slices.Clip(sp), k), cp, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return c.put(out, rel, v, elem, sp, append(slices.Clip(cp), rel))
+}
+
+// put sets out[name] to v, rewritten for type t, merging it with what a
+// second spelling of the same field put there.
+func (c *canon) put(out map[string]any, name string, v any, t reflect.Type, sp, cp []string) error {
+	old, exists := out[name]
+	if !exists {
+		n, err := c.node(v, t, sp, cp)
+		out[name] = n
+		return err
+	}
+	prev := c.spell[strings.Join(cp, "\x00")]
+	om, oldIsMap := old.(map[string]any)
+	vm, newIsMap := v.(map[string]any)
+	if oldIsMap && newIsMap {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		return c.fill(om, vm, t, sp, cp)
+	}
+	k1, k2 := c.key(prev), c.key(sp)
+	if !oldIsMap && !newIsMap {
+		switch isDoc1, isDoc2 := keytree.DocumentExt(k1) != "", keytree.DocumentExt(k2) != ""; {
+		case isDoc1 && !isDoc2: // a plain key overrides a document
+			n, err := c.node(v, t, sp, cp)
+			out[name], c.spell[strings.Join(cp, "\x00")] = n, sp
+			return err
+		case isDoc2 && !isDoc1:
+			return nil
+		}
+	}
+	both := !oldIsMap && !newIsMap
+	field := strings.Join(cp, ".")
+	if k1 != k2 {
+		return keytree.Collision(k1, k2, field, both)
+	}
+	s1, s2 := strings.Join(prev, "/"), strings.Join(sp, "/")
+	if s2 < s1 {
+		s1, s2 = s2, s1
+	}
+	err := fmt.Errorf("%q and %q: %q cannot hold both a value and keys under it", s1, s2, field)
+	if both {
+		err = fmt.Errorf("%q and %q both set %q", s1, s2, field)
+	}
+	if c.tree == nil { // one document value: its key is the field's
+		return err
+	}
+	return &keytree.Error{Key: k1, Err: err}
+}
+
+// key returns the key that supplied the spelled path sp.
+func (c *canon) key(sp []string) string {
+	if c.tree == nil {
+		return ""
+	}
+	return c.tree.Key(sp)
+}
+
+// keyError turns an error of the tree into a DecodeError naming its key.
+func keyError(err error, rev int64) error {
+	var te *keytree.Error
+	if errors.As(err, &te) {
+		return &DecodeError{Key: te.Key, Revision: rev, Err: te.Err}
+	}
+	return &DecodeError{Revision: rev, Err: err}
 }
 
 type namedField struct {
@@ -257,10 +419,11 @@ func validate[T any](v *T) error {
 }
 
 // fieldError turns a mapstructure error into a DecodeError naming the key
-// that supplied the value.
-func (d *decoder[T]) fieldError(tree *keytree.Tree, err error, rev int64) error {
-	var fe *mapstructure.DecodeError
-	if !errors.As(err, &fe) {
+// that supplied the value. Of several failing fields it reports the least
+// by name, so the error does not depend on map order.
+func (d *decoder[T]) fieldError(c *canon, err error, rev int64) error {
+	fe := leastFieldError(err)
+	if fe == nil {
 		return &DecodeError{Revision: rev, Err: err}
 	}
 	cause := fe.Unwrap()
@@ -272,7 +435,32 @@ func (d *decoder[T]) fieldError(tree *keytree.Tree, err error, rev int64) error 
 		// The cause quotes the value: keep a secret's value out of errors and logs.
 		cause = errors.New("the value does not decode (withheld: the field is secret)")
 	}
-	return &DecodeError{Key: d.keyOf(tree, fe.Name()), Revision: rev, Err: fmt.Errorf("%s: %w", fe.Name(), cause)}
+	return &DecodeError{Key: d.keyOf(c, fe.Name()), Revision: rev, Err: fmt.Errorf("%s: %w", fe.Name(), cause)}
+}
+
+// leastFieldError returns, of the field errors joined in err, the one with
+// the least name (and text); nil if there is none.
+func leastFieldError(err error) *mapstructure.DecodeError {
+	var least *mapstructure.DecodeError
+	var walk func(error)
+	walk = func(err error) {
+		if fe, ok := err.(*mapstructure.DecodeError); ok {
+			if least == nil || fe.Name() < least.Name() || (fe.Name() == least.Name() && fe.Error() < least.Error()) {
+				least = fe
+			}
+			return
+		}
+		switch x := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(x.Unwrap())
+		}
+	}
+	walk(err)
+	return least
 }
 
 // isSecretPath reports whether the field path (mapstructure's names) runs
@@ -310,36 +498,20 @@ func isSecretPath(t reflect.Type, parts []string) bool {
 }
 
 // keyOf maps a mapstructure field name ("DB.Port", "Services[api-1].Addr")
-// to the key that supplied it, following the tree's own spelling.
-func (d *decoder[T]) keyOf(tree *keytree.Tree, name string) string {
-	var segs []string
-	node := any(tree.Root)
-	for _, part := range splitFieldName(name) {
-		m, ok := node.(map[string]any)
+// to the key that supplied it, following the keys' own spelling.
+func (d *decoder[T]) keyOf(c *canon, name string) string {
+	parts := splitFieldName(name)
+	for n := len(parts); n > 0; n-- {
+		sp, ok := c.spell[strings.Join(parts[:n], "\x00")]
 		if !ok {
-			break
+			continue
 		}
-		found := ""
-		if _, exact := m[part]; exact {
-			found = part
-		} else {
-			for k := range m {
-				if sameName(k, part) {
-					found = k
-					break
-				}
-			}
+		if k := c.tree.Origin(sp); k != "" {
+			return k
 		}
-		if found == "" {
-			break
-		}
-		segs = append(segs, found)
-		node = m[found]
+		return d.prefix + strings.Join(sp, "/")
 	}
-	if k := tree.Origin(segs); k != "" {
-		return k
-	}
-	return d.prefix + strings.Join(segs, "/")
+	return d.prefix
 }
 
 // splitFieldName splits "A.B[k].C" into A, B, k, C.
@@ -468,38 +640,6 @@ func sliceHook(from, to reflect.Type, data any) (any, error) {
 	return out, nil
 }
 
-// flatMapHook gives a map of scalars a flat view of its subtree: keys
-// nested under it become "/"-joined map keys ("db/host").
-func flatMapHook(from, to reflect.Type, data any) (any, error) {
-	m, ok := data.(map[string]any)
-	if !ok || to.Kind() != reflect.Map || isComposite(to.Elem()) {
-		return data, nil
-	}
-	nested := false
-	for _, v := range m {
-		if _, ok := v.(map[string]any); ok {
-			nested = true
-			break
-		}
-	}
-	if !nested {
-		return data, nil
-	}
-	flat := make(map[string]any, len(m))
-	var walk func(prefix string, m map[string]any)
-	walk = func(prefix string, m map[string]any) {
-		for k, v := range m {
-			if sub, ok := v.(map[string]any); ok {
-				walk(prefix+k+"/", sub)
-			} else {
-				flat[prefix+k] = v
-			}
-		}
-	}
-	walk("", m)
-	return flat, nil
-}
-
 // documentHook parses a string leaf as YAML (or JSON) when its field is a
 // struct or map: "/services/api-1" = `{"addr": "..."}` decodes into a struct.
 func documentHook(from, to reflect.Type, data any) (any, error) {
@@ -514,14 +654,18 @@ func documentHook(from, to reflect.Type, data any) (any, error) {
 	if !isComposite(t) || t.Kind() == reflect.Slice || t == timeType {
 		return data, nil
 	}
-	v, err := keytree.ParseDocument([]byte(s))
+	v, text, err := keytree.ParseDocument([]byte(s))
 	if err != nil {
 		return nil, fmt.Errorf("value for %v is not a YAML or JSON document: %w", to, err)
 	}
 	if v == nil {
 		return map[string]any{}, nil
 	}
-	return v, nil
+	c := &canon{spell: map[string][]string{}, text: func(sp []string) (string, bool) {
+		s, ok := text[strings.Join(sp, "/")]
+		return s, ok
+	}}
+	return c.node(v, to, nil, nil)
 }
 
 // isComposite reports whether t is decoded from a subtree (a struct, map or

@@ -5,6 +5,7 @@
 package keytree
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -33,14 +34,17 @@ func (e *Error) Error() string { return fmt.Sprintf("key %q: %v", e.Key, e.Err) 
 func (e *Error) Unwrap() error { return e.Err }
 
 // A Tree is the keys of a prefix as nested maps. Leaves from plain keys are
-// strings; leaves from documents keep the types YAML gave them.
+// strings; leaves from documents keep the types YAML gave them, and their
+// source text is kept beside them (see [Tree.Text]).
 type Tree struct {
 	Root map[string]any
 	// origin maps a path ("db/port", as spelled in the keys) to the key that
 	// supplied it; paths inside a document map to the document's key.
 	origin map[string]string
+	// text maps the path of a document's scalar to its source text.
+	text map[string]string
 	// Ignored are the keys that could not be placed: the key equal to the
-	// prefix when it is not a document.
+	// prefix when it is not a document. Sorted.
 	Ignored []string
 }
 
@@ -62,13 +66,21 @@ func DocumentExt(seg string) string {
 	return ""
 }
 
-// Build places entries in a tree. Documents are merged first and plain
-// keys on top of them, so a key overrides a document at the same path.
-// Errors name the key: a value that is not UTF-8, a document that does not
-// parse, a key that would need a value to be a map as well (db = x beside
-// db/host = y).
+// Build places entries in a tree, by one precedence rule that does not
+// depend on the order of entries:
+//
+//   - documents are merged first and plain keys on top of them, so a plain
+//     key overrides a document's value at the same path;
+//   - two documents, or two spellings of one path inside a document
+//     ("a/b: 1" beside "a: {b: 2}"), setting one value are an error;
+//   - a value and a subtree at one path (db = x beside db/host = y) are an
+//     error.
+//
+// Errors name the key, and the other key in their text: a value that is
+// not UTF-8, a document that does not parse, and the collisions above.
 func Build(entries []Entry) (*Tree, error) {
-	t := &Tree{Root: map[string]any{}, origin: make(map[string]string, len(entries))}
+	entries = slices.SortedFunc(slices.Values(entries), func(a, b Entry) int { return strings.Compare(a.Key, b.Key) })
+	t := &Tree{Root: map[string]any{}, origin: make(map[string]string, len(entries)), text: map[string]string{}}
 	for _, docs := range []bool{true, false} {
 		for _, e := range entries {
 			segs := Segments(e.Path)
@@ -97,13 +109,16 @@ func Build(entries []Entry) (*Tree, error) {
 			}
 			var v any = string(e.Value)
 			if isDoc {
-				doc, err := ParseDocument(e.Value)
+				doc, text, err := ParseDocument(e.Value)
 				if err != nil {
 					return nil, &Error{Key: e.Key, Err: err}
 				}
+				for p, s := range text {
+					t.text[join(append(slices.Clone(segs), p))] = s
+				}
 				v = doc
 			}
-			if err := t.place(segs, v, e.Key); err != nil {
+			if err := t.place(segs, v, e.Key, isDoc); err != nil {
 				return nil, err
 			}
 		}
@@ -111,14 +126,17 @@ func Build(entries []Entry) (*Tree, error) {
 	return t, nil
 }
 
+// join joins segments into a path, dropping empty ones.
+func join(segs []string) string { return strings.Join(Segments(strings.Join(segs, "/")), "/") }
+
 // place sets segs to v in the tree, merging maps.
-func (t *Tree) place(segs []string, v any, key string) error {
+func (t *Tree) place(segs []string, v any, key string, isDoc bool) error {
 	if len(segs) == 0 {
 		m, ok := v.(map[string]any)
 		if !ok {
 			return &Error{Key: key, Err: fmt.Errorf("a document at the prefix itself must be a mapping")}
 		}
-		return t.merge(t.Root, nil, m, key)
+		return t.merge(t.Root, nil, m, key, isDoc)
 	}
 	node := t.Root
 	for i, s := range segs[:len(segs)-1] {
@@ -130,7 +148,7 @@ func (t *Tree) place(segs []string, v any, key string) error {
 		}
 		m, ok := child.(map[string]any)
 		if !ok {
-			return t.collision(key, segs[:i+1])
+			return t.collision(key, segs[:i+1], false)
 		}
 		node = m
 	}
@@ -140,11 +158,12 @@ func (t *Tree) place(segs []string, v any, key string) error {
 		nm, newIsMap := v.(map[string]any)
 		switch {
 		case oldIsMap && newIsMap:
-			return t.merge(om, segs, nm, key)
-		case !oldIsMap && !newIsMap && t.fromDocument(segs):
+			return t.merge(om, segs, nm, key, isDoc)
+		case !oldIsMap && !newIsMap && !isDoc && t.fromDocument(segs):
 			// a plain key overriding a document's scalar
+			delete(t.text, strings.Join(segs, "/"))
 		default:
-			return t.collision(key, segs)
+			return t.collision(key, segs, !oldIsMap && !newIsMap)
 		}
 	}
 	node[last] = v
@@ -152,13 +171,13 @@ func (t *Tree) place(segs []string, v any, key string) error {
 	return nil
 }
 
-func (t *Tree) merge(dst map[string]any, at []string, src map[string]any, key string) error {
+func (t *Tree) merge(dst map[string]any, at []string, src map[string]any, key string, isDoc bool) error {
 	for _, k := range slices.Sorted(maps.Keys(src)) {
-		if err := t.place(append(slices.Clone(at), k), src[k], key); err != nil {
+		if err := t.place(append(slices.Clone(at), k), src[k], key, isDoc); err != nil {
 			return err
 		}
 	}
-	if len(at) > 0 {
+	if _, ok := t.origin[strings.Join(at, "/")]; len(at) > 0 && !ok {
 		t.origin[strings.Join(at, "/")] = key
 	}
 	return nil
@@ -169,22 +188,40 @@ func (t *Tree) fromDocument(segs []string) bool {
 	return k != "" && DocumentExt(k) != ""
 }
 
-// collision reports two keys that cannot both be placed. Entries come in
-// any order, so the error names the greater key, and the other in its text.
-func (t *Tree) collision(key string, at []string) error {
-	other := t.Origin(at)
-	if other == "" { // the path holds keys under it: name the least of them
-		under := strings.Join(at, "/") + "/"
-		for p, k := range t.origin {
-			if strings.HasPrefix(p, under) && (other == "" || k < other) {
-				other = k
-			}
+// collision reports two keys that cannot both be placed: both set one
+// value, or one sets a value where the other has keys under it. The error
+// names the greater key, and the other in its text, so it is the same
+// whichever came first.
+func (t *Tree) collision(key string, at []string, both bool) error {
+	return Collision(key, t.Key(at), strings.Join(at, "/"), both)
+}
+
+// Collision is the error for keys k1 and k2 that meet at path: both set its
+// value (both), or one sets a value and the other has keys under it. It
+// names the greater key as the Error's Key and the other in its text.
+func Collision(k1, k2, path string, both bool) error {
+	if k2 > k1 {
+		k1, k2 = k2, k1
+	}
+	if both {
+		return &Error{Key: k1, Err: fmt.Errorf("collides with key %q: both set %q", k2, path)}
+	}
+	return &Error{Key: k1, Err: fmt.Errorf("collides with key %q: %q cannot hold both a value and keys under it", k2, path)}
+}
+
+// Key returns the key that supplied segs (spelled as in the keys): the key
+// of its value or of its nearest ancestor's, else the least key under it.
+func (t *Tree) Key(segs []string) string {
+	if k := t.Origin(segs); k != "" {
+		return k
+	}
+	under, least := strings.Join(segs, "/")+"/", ""
+	for p, k := range t.origin {
+		if strings.HasPrefix(p, under) && (least == "" || k < least) {
+			least = k
 		}
 	}
-	if other > key {
-		key, other = other, key
-	}
-	return &Error{Key: key, Err: fmt.Errorf("collides with key %q: %q cannot hold both a value and keys under it", other, strings.Join(at, "/"))}
+	return least
 }
 
 // Origin returns the key that supplied the value at segs (spelled as in
@@ -201,62 +238,212 @@ func (t *Tree) Origin(segs []string) string {
 	return ""
 }
 
-// ParseDocument parses YAML (and so JSON) into plain maps with string
-// keys: YAML allows keys of any type, even null, which decoders do not.
-func ParseDocument(b []byte) (any, error) {
-	var v any
-	if err := yaml.Unmarshal(b, &v); err != nil {
-		return nil, err
-	}
-	return normalize(v), nil
+// Text returns the source text of the document scalar at segs (spelled as
+// in the keys; list items are numbered from 0), so that a string field gets
+// "1.10" and "2024-01-01" as written, not as YAML reads them.
+func (t *Tree) Text(segs []string) (string, bool) {
+	s, ok := t.text[strings.Join(segs, "/")]
+	return s, ok
 }
 
-// normalize turns map[any]any from YAML into map[string]any, recursively.
-func normalize(v any) any {
+// ParseDocument parses YAML (and so JSON) into plain maps with string
+// keys (YAML allows keys of any type, even null, which decoders do not).
+// A mapping key holding "/" is a path, as in keys: "a/b: 1" is a: {b: 1},
+// and two mapping keys that spell one path are an error naming both. It
+// also returns the source text of every scalar, by path ("a/b", list items
+// numbered from 0), for string fields that must get "1.10" as written.
+func ParseDocument(b []byte) (any, map[string]string, error) {
+	var v any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		return nil, nil, err
+	}
+	v, err := nest(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(b, &n); err != nil {
+		return nil, nil, err
+	}
+	text := map[string]string{}
+	sourceText(&n, "", text)
+	return v, text, nil
+}
+
+// sourceText records the text of every scalar under n by its path.
+func sourceText(n *yaml.Node, path string, text map[string]string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			sourceText(c, path, text)
+		}
+	case yaml.AliasNode:
+		sourceText(n.Alias, path, text)
+	case yaml.ScalarNode:
+		if n.Tag != "!!null" {
+			text[path] = n.Value
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			sourceText(c, join([]string{path, strconv.Itoa(i)}), text)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Tag == "!!merge" {
+				continue // merged values keep YAML's reading of them
+			}
+			name := k.Value
+			if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
+				var kv any
+				if k.Decode(&kv) != nil {
+					continue
+				}
+				name = fmt.Sprint(kv)
+			}
+			sourceText(n.Content[i+1], join([]string{path, name}), text)
+		}
+	}
+}
+
+// nest turns YAML's maps into map[string]any, recursively, with every
+// mapping key split into its path segments. Keys are taken in sorted order
+// and conflicts are errors, so the result does not depend on map order.
+func nest(v any) (any, error) {
+	var m map[string]any
 	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalize(e)
-		}
-		return x
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = normalize(e)
-		}
-		return m
 	case []any:
 		for i, e := range x {
-			x[i] = normalize(e)
+			n, err := nest(e)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = n
 		}
-		return x
+		return x, nil
+	case map[string]any:
+		m = x
+	case map[any]any:
+		m = make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = e
+		}
+	default:
+		return v, nil
 	}
-	return v
+	out := make(map[string]any, len(m))
+	spelled := map[string]string{} // path in out -> the mapping key that made it
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		e, err := nest(m[k])
+		if err != nil {
+			return nil, err
+		}
+		segs := Segments(k)
+		if len(segs) == 0 {
+			return nil, fmt.Errorf("mapping key %q names no path", k)
+		}
+		if err := insert(out, segs, e, k, spelled); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// insert places v at segs in dst for mapping key k, merging maps.
+func insert(dst map[string]any, segs []string, v any, k string, spelled map[string]string) error {
+	for i, s := range segs {
+		path := strings.Join(segs[:i+1], "/")
+		old, exists := dst[s]
+		if !exists {
+			spelled[path] = k
+			if i == len(segs)-1 {
+				dst[s] = v
+				return nil
+			}
+			m := map[string]any{}
+			dst[s], dst = m, m
+			continue
+		}
+		om, oldIsMap := old.(map[string]any)
+		if i < len(segs)-1 {
+			if !oldIsMap {
+				return spellingCollision(k, spelledAt(spelled, segs[:i+1]), path, false)
+			}
+			dst = om
+			continue
+		}
+		nm, newIsMap := v.(map[string]any)
+		if !oldIsMap || !newIsMap {
+			return spellingCollision(k, spelledAt(spelled, segs), path, !oldIsMap && !newIsMap)
+		}
+		for _, c := range slices.Sorted(maps.Keys(nm)) {
+			if err := insert(om, []string{c}, nm[c], k, map[string]string{}); err != nil {
+				var se *spellingError
+				if errors.As(err, &se) {
+					return spellingCollision(k, spelledAt(spelled, segs), path+"/"+se.path, se.both)
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// spelledAt returns the mapping key that made segs or its nearest ancestor.
+func spelledAt(spelled map[string]string, segs []string) string {
+	for n := len(segs); n > 0; n-- {
+		if k, ok := spelled[strings.Join(segs[:n], "/")]; ok {
+			return k
+		}
+	}
+	return ""
+}
+
+// A spellingError reports two mapping keys of one document that meet at
+// path: both set its value, or one sets a value and the other has keys
+// under it.
+type spellingError struct {
+	k1, k2, path string
+	both         bool
+}
+
+func spellingCollision(k1, k2, path string, both bool) error {
+	if k2 < k1 {
+		k1, k2 = k2, k1
+	}
+	return &spellingError{k1, k2, path, both}
+}
+
+func (e *spellingError) Error() string {
+	if e.both {
+		return fmt.Sprintf("mapping keys %q and %q both set %q", e.k1, e.k2, e.path)
+	}
+	return fmt.Sprintf("mapping keys %q and %q: %q cannot hold both a value and keys under it", e.k1, e.k2, e.path)
 }
 
 // Flatten is the inverse of Build for plain keys: nested maps become
 // "/"-joined paths, and scalars the strings the decoder reads back (lists of
-// scalars become comma lists). A list holding maps, lists or commas cannot
-// be a plain key: that is an error naming its path.
+// scalars become comma lists). A mapping key holding "/" is a path, as in
+// [ParseDocument]; two mapping keys that spell one path, or a value and
+// keys under it, are an error naming both. A list holding maps, lists or
+// commas cannot be a plain key: that is an error naming its path.
 func Flatten(doc map[string]any) (map[string]string, error) {
+	nested, err := nest(doc)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
 	var walk func(prefix string, m map[string]any) error
 	walk = func(prefix string, m map[string]any) error {
-		for k, v := range m {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			path := prefix + k
-			if sub, ok := v.(map[string]any); ok {
+			if sub, ok := m[k].(map[string]any); ok {
 				if err := walk(path+"/", sub); err != nil {
 					return err
 				}
 				continue
 			}
-			if sub, ok := v.(map[any]any); ok {
-				if err := walk(path+"/", normalize(sub).(map[string]any)); err != nil {
-					return err
-				}
-				continue
-			}
-			s, err := Scalar(v)
+			s, err := Scalar(m[k])
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
@@ -264,7 +451,7 @@ func Flatten(doc map[string]any) (map[string]string, error) {
 		}
 		return nil
 	}
-	return out, walk("", doc)
+	return out, walk("", nested.(map[string]any))
 }
 
 // Scalar formats a leaf value the way a key holds it.

@@ -2,6 +2,7 @@ package keytree
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -107,4 +108,80 @@ func FuzzBuild(f *testing.F) {
 			t.Fatalf("round trip: got %v, want %v", flat, want)
 		}
 	})
+}
+
+// Issue 10, defect 3: Flatten of two spellings of one path is an error
+// naming both, every time, never a random winner.
+func TestFlattenSpellingsOfOnePath(t *testing.T) {
+	for range 100 {
+		_, err := Flatten(map[string]any{"a/b": 1, "a": map[string]any{"b": 2}})
+		if err == nil || !strings.Contains(err.Error(), `"a/b"`) || !strings.Contains(err.Error(), `"a"`) {
+			t.Fatalf("got %v, want an error naming a/b and a", err)
+		}
+		_, err = Flatten(map[string]any{"a": 1, "a/b": 2})
+		if err == nil || !strings.Contains(err.Error(), "cannot hold both") {
+			t.Fatalf("got %v, want a value-and-subtree error", err)
+		}
+	}
+	got, err := Flatten(map[string]any{"a/b": 1, "a": map[string]any{"c": 2}})
+	if err != nil || !reflect.DeepEqual(got, map[string]string{"a/b": "1", "a/c": "2"}) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+}
+
+// TestBuildPrecedence: Build gives one result for a set of keys whatever
+// their order: plain keys override documents, and two documents setting
+// one value are an error naming both.
+func TestBuildPrecedence(t *testing.T) {
+	for _, tt := range []struct {
+		pairs []string
+		want  map[string]any
+		err   []string // substrings of the error
+	}{
+		{pairs: []string{"db.yaml", "port: 1\n", "db.json", `{"port": 2}`}, err: []string{"/p/db.yaml", "/p/db.json", "both set"}},
+		{pairs: []string{"db.yaml", "port: 1\n", "db/port", "2"}, want: map[string]any{"db": map[string]any{"port": "2"}}},
+		{pairs: []string{"x.yaml", "a/b: doc\n", "x/a/b", "plain"}, want: map[string]any{"x": map[string]any{"a": map[string]any{"b": "plain"}}}},
+		{pairs: []string{"x.yaml", "a/b: 1\na: {b: 2}\n"}, err: []string{"/p/x.yaml", `"a/b"`, `"a"`, "both set"}},
+		{pairs: []string{"db", "1", "db/host", "h"}, err: []string{"/p/db/host", "/p/db", "cannot hold both"}},
+		{pairs: []string{"db.yaml", "host: {a: 1}\n", "db/host", "h"}, err: []string{"/p/db/host", "/p/db.yaml", "cannot hold both"}},
+	} {
+		var first string
+		for i := range len(tt.pairs) / 2 {
+			es := entries(tt.pairs...)
+			es = append(es[i:], es[:i]...)
+			for range 20 {
+				tree, err := Build(es)
+				got := fmt.Sprint(err)
+				if err == nil {
+					got = fmt.Sprint(tree.Root)
+					if !reflect.DeepEqual(tree.Root, tt.want) {
+						t.Fatalf("%q: got %v, want %v", tt.pairs, tree.Root, tt.want)
+					}
+				}
+				for _, s := range tt.err {
+					if err == nil || !strings.Contains(err.Error(), s) {
+						t.Fatalf("%q: got %v, want an error with %s", tt.pairs, err, s)
+					}
+				}
+				if first == "" {
+					first = got
+				} else if got != first {
+					t.Fatalf("%q: got %s, then %s", tt.pairs, first, got)
+				}
+			}
+		}
+	}
+}
+
+// TestParseDocumentKeepsSourceText: scalars keep the text they were
+// written with, by path.
+func TestParseDocumentKeepsSourceText(t *testing.T) {
+	_, text, err := ParseDocument([]byte("v: 1.10\nd: 2024-01-01\nl: [0x1F, ~]\na/b: yes\nn: ~\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"v": "1.10", "d": "2024-01-01", "l/0": "0x1F", "a/b": "yes"}
+	if !reflect.DeepEqual(text, want) {
+		t.Fatalf("got %v, want %v", text, want)
+	}
 }
