@@ -35,9 +35,12 @@ func WithPaths(paths ...string) SubscribeOption {
 }
 
 // WithInitial makes the first update carry the current snapshot, with a nil
-// Old and every field of it as an Added change, so a subscriber can
-// configure itself from the channel alone. Default: the first update is the
-// first change after Subscribe.
+// Old, so a subscriber can configure itself from the channel alone. Its
+// changes are the diff from the zero T, all Added: one per field whose
+// value is not its zero value, one per map entry and per slice element, one
+// per pointer that is set. A field that holds its zero value (absent, or
+// set to 0, "" or false) has no change: read it from New.Value. Default:
+// the first update is the first change after Subscribe.
 func WithInitial() SubscribeOption {
 	return subOptionFunc(func(o *subOptions) { o.initial = true })
 }

@@ -2,6 +2,7 @@ package etcdconf_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -123,5 +124,23 @@ func TestSubscribeContextEndsSubscription(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("channel not closed after ctx end")
+	}
+}
+
+// Issue 14 item 6: the first update of WithInitial lists as added every
+// field that differs from the zero value, and only those.
+func TestSubscribeInitialReportsNonZeroFieldsAsAdded(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	put(t, cli, "/app/name", "a", "/app/db/port", "1", "/app/debug", "false")
+	w := newWatcher[appConfig](t, cli, "/app/")
+	u := recv(t, w.Subscribe(context.Background(), etcdconf.WithInitial()))
+	var got []string
+	for _, c := range u.Changes {
+		got = append(got, c.String())
+	}
+	want := []string{`DB.Port: added 1`, `Name: added "a"`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("initial changes %q, want %q (Debug=false and DB.Host are zero: not listed)", got, want)
 	}
 }
