@@ -357,3 +357,31 @@ func TestDiffKeyAttributionIndex(t *testing.T) {
 		}
 	}
 }
+
+// Defect 20: a change at an ancestor of a WithPaths path was dropped.
+func TestFilterChangesKeepsAncestors(t *testing.T) {
+	cs := []Change{
+		{Path: "Limits", Kind: Added, New: struct{ Max int }{3}},
+		{Path: `Services["a"]`, Kind: Added},
+		{Path: `Services["b"]`, Kind: Added},
+		{Path: "Name", Kind: Modified},
+	}
+	for _, tt := range []struct {
+		path string
+		want []string
+	}{
+		{"Limits.Max", []string{"Limits"}},
+		{`Services["a"]`, []string{`Services["a"]`}},
+		{`Services["a"].Addr`, []string{`Services["a"]`}},
+		{"Services", []string{`Services["a"]`, `Services["b"]`}},
+		{"Nam", nil},
+	} {
+		var got []string
+		for _, c := range filterChanges(cs, []string{tt.path}) {
+			got = append(got, c.Path)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("WithPaths(%q) kept %q, want %q", tt.path, got, tt.want)
+		}
+	}
+}

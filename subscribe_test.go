@@ -127,6 +127,32 @@ func TestSubscribeContextEndsSubscription(t *testing.T) {
 	}
 }
 
+type limitsConfig struct {
+	Limits   *struct{ Max int }
+	Services map[string]struct{ Addr string }
+}
+
+// Defect 20: a value appearing at an ancestor of a WithPaths path (a nil
+// pointer set, a nil map gaining its first entry) was filtered out.
+func TestSubscribeWithPathsDeliversAncestorChanges(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	w := newWatcher[limitsConfig](t, cli, "/app/")
+	limits := w.Subscribe(context.Background(), etcdconf.WithPaths("Limits.Max"))
+	svc := w.Subscribe(context.Background(), etcdconf.WithPaths(`Services["a"]`))
+
+	rev := put(t, cli, "/app/limits/max", "3")
+	u := recv(t, limits)
+	if u.New.Revision != rev || len(u.Changes) != 1 || u.Changes[0].Path != "Limits" || u.Changes[0].Kind != etcdconf.Added {
+		t.Fatalf("WithPaths(Limits.Max) got %v at %d, want Limits added at %d", u.Changes, u.New.Revision, rev)
+	}
+	rev = put(t, cli, "/app/services/a/addr", "10.0.0.1:80")
+	u = recv(t, svc)
+	if u.New.Revision != rev || len(u.Changes) != 1 || u.Changes[0].Path != `Services["a"]` {
+		t.Fatalf(`WithPaths(Services["a"]) got %v at %d, want Services["a"] added at %d`, u.Changes, u.New.Revision, rev)
+	}
+}
+
 // Issue 14 item 6: the first update of WithInitial lists as added every
 // field that differs from the zero value, and only those.
 func TestSubscribeInitialReportsNonZeroFieldsAsAdded(t *testing.T) {
