@@ -1,15 +1,19 @@
 package etcdconf
 
 import (
+	"encoding"
 	"fmt"
+	"go/token"
 	"log/slog"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // A ChangeKind says whether a [Change] added, removed or modified a value.
@@ -28,14 +32,20 @@ type Change struct {
 	Path string
 	Kind ChangeKind
 	// Old and New are the values before and after; Old is nil for Added, New
-	// is nil for Removed. Both are nil when Secret is set.
+	// is nil for Removed. A pointer is given as the value it points to.
+	// Both are nil when Secret is set.
 	Old, New any
 	// Keys are the full etcd keys under Path that changed between the two
-	// snapshots, sorted.
+	// snapshots, and the keys above it that supplied it (a document), sorted.
 	Keys []string
-	// Secret reports that Path is a field tagged `etcd:",secret"`, or lies
-	// under one: its values are withheld.
+	// Secret reports that the values are withheld: Path is a field tagged
+	// `etcd:",secret"`, lies under one, or holds one (a struct with a secret
+	// field, added as a map entry). String and LogValue then show the value
+	// with each secret field as [redacted], or [redacted] alone.
 	Secret bool
+
+	// oldText and newText render a withheld value with its secrets redacted.
+	oldText, newText string
 }
 
 // String returns "modified", "added" or "removed".
@@ -50,23 +60,28 @@ func (k ChangeKind) String() string {
 }
 
 // String renders the change on one line for logs: `DB.Port: 5432 -> 6432`,
-// `Services["api-3"]: added {Addr:10.0.0.3:80}`, `Hosts: removed`. Secret
-// values are shown as [redacted].
+// `Services["api-3"]: added {Addr:10.0.0.3:80}`, `Hosts[0]: removed (was "x")`.
+// Values show as fmt's %+v, except that types with a String or MarshalText
+// method show as that, and secret values as [redacted].
 func (c Change) String() string {
 	path := c.Path
 	if path == "" {
 		path = "(value)"
 	}
-	if c.Secret {
+	o, n := c.oldText, c.newText
+	switch {
+	case c.Secret && o == "" && n == "":
 		return fmt.Sprintf("%s: %s [redacted]", path, c.Kind)
+	case !c.Secret:
+		o, n = formatValue(c.Old), formatValue(c.New)
 	}
 	switch c.Kind {
 	case Added:
-		return fmt.Sprintf("%s: added %s", path, formatValue(c.New))
+		return fmt.Sprintf("%s: added %s", path, n)
 	case Removed:
-		return fmt.Sprintf("%s: removed (was %s)", path, formatValue(c.Old))
+		return fmt.Sprintf("%s: removed (was %s)", path, o)
 	}
-	return fmt.Sprintf("%s: %s -> %s", path, formatValue(c.Old), formatValue(c.New))
+	return fmt.Sprintf("%s: %s -> %s", path, o, n)
 }
 
 // LogValue renders the change for log/slog, secrets redacted.
@@ -86,38 +101,202 @@ func (c Change) Under(path string) bool {
 }
 
 func formatValue(v any) string {
-	switch x := v.(type) {
-	case string:
-		return strconv.Quote(x)
-	case fmt.Stringer:
-		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
-			return "nil"
-		}
-		return x.String()
-	}
-	return fmt.Sprintf("%+v", v)
+	s, _ := renderValue(reflect.ValueOf(v))
+	return s
 }
 
 // diffSnapshots returns the field-level changes from old to new, sorted by
-// path. A nil old stands for the zero T with no keys, so every field that
-// new sets is a change.
+// path. A nil old stands for the zero T with no keys: every value of new
+// that differs from the zero value is an Added change.
 func diffSnapshots[T any](old, new *Snapshot[T]) []Change {
 	var ov T
 	var okvs map[string]*KeyValue
 	if old != nil {
 		ov, okvs = old.Value, old.kvs
-	} else if t := reflect.TypeFor[T](); t.Kind() == reflect.Map {
-		// An empty map, so each entry of new is its own change.
-		ov = reflect.MakeMap(t).Interface().(T)
 	}
 	prefix := new.prefix
 	if cs, ok := diffFlat(any(ov), any(new.Value), prefix); ok {
 		return cs
 	}
-	r := &reporter{changed: changedKeys(okvs, new.kvs, prefix)}
-	cmp.Equal(ov, new.Value, cmp.Reporter(r), cmp.Exporter(func(reflect.Type) bool { return true }), wholeSlices)
-	slices.SortFunc(r.changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
-	return r.changes
+	d := &differ{initial: old == nil, keys: indexKeys(okvs, new.kvs, prefix)}
+	d.walk(reflect.ValueOf(&ov).Elem(), reflect.ValueOf(&new.Value).Elem())
+	slices.SortFunc(d.changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
+	return d.changes
+}
+
+// differ walks two values of one type and collects their differences.
+//
+// The rules, in order:
+//   - Unexported fields are ignored; nil and empty slices and maps are equal.
+//   - A type with an Equal method, or one that marshals to text
+//     (netip.Addr, time.Time, *regexp.Regexp), is one value, compared with
+//     Equal or by its text.
+//   - A pointer set or cleared is one Added or Removed change of the value
+//     it points to; otherwise pointers are transparent.
+//   - Structs and arrays are compared field by field, element by element.
+//   - Maps are compared entry by entry: an entry present on one side only
+//     is one Added or Removed change.
+//   - A slice is one value while it has elements on both sides (config lists
+//     read better whole); a slice going from or to empty is one Added or
+//     Removed change per element.
+//   - With no old snapshot (initial), every change is Added.
+type differ struct {
+	initial bool
+	keys    *keyNode
+	steps   []step // the path from the root to the values being compared
+	changes []Change
+}
+
+// A step is one edge of a path: a struct field, a map entry (key) or a
+// slice or array element (elem). Its text and key segments are worked out
+// only for a change, so equal entries of a large map cost no allocation.
+type step struct {
+	field *field
+	key   reflect.Value
+	elem  int
+}
+
+// write appends the step to a Go path: ".Port", `["api-1"]`, "[3]".
+func (s step) write(b *strings.Builder) {
+	switch {
+	case s.field != nil:
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.field.name)
+	case s.key.Kind() == reflect.String:
+		b.WriteString("[" + strconv.Quote(s.key.String()) + "]")
+	case s.key.IsValid():
+		fmt.Fprintf(b, "[%v]", s.key)
+	default:
+		b.WriteString("[" + strconv.Itoa(s.elem) + "]")
+	}
+}
+
+// segs returns the key segments that spell the step; none for an element.
+func (s step) segs() []string {
+	switch {
+	case s.field != nil:
+		return s.field.segs
+	case s.key.Kind() == reflect.String:
+		return keytree.Segments(s.key.String())
+	case s.key.IsValid():
+		return []string{fmt.Sprint(s.key)}
+	}
+	return nil
+}
+
+// walk compares x and y, of one type; an invalid Value is a map entry or
+// slice element that is absent on that side.
+func (d *differ) walk(x, y reflect.Value) {
+	switch {
+	case !x.IsValid() && !y.IsValid():
+		return
+	case !x.IsValid():
+		d.emit(Added, x, y)
+		return
+	case !y.IsValid():
+		d.emit(Removed, x, y)
+		return
+	}
+	t := x.Type()
+	switch {
+	case t.Kind() == reflect.Pointer:
+		switch {
+		case x.IsNil() && y.IsNil():
+		case x.IsNil():
+			d.emit(Added, reflect.Value{}, y)
+		case y.IsNil():
+			d.emit(Removed, x, reflect.Value{})
+		case opaque(t):
+			if !equal(x, y) {
+				d.emit(Modified, x, y)
+			}
+		default:
+			d.walk(x.Elem(), y.Elem())
+		}
+	case opaque(t):
+		if !equal(x, y) {
+			d.emit(Modified, x, y)
+		}
+	case t.Kind() == reflect.Struct:
+		fs := fieldsOf(t)
+		for i := range fs {
+			d.push(step{field: &fs[i]})
+			d.walk(x.Field(fs[i].index), y.Field(fs[i].index))
+			d.pop()
+		}
+	case t.Kind() == reflect.Array:
+		for i := range x.Len() {
+			d.push(step{elem: i})
+			d.walk(x.Index(i), y.Index(i))
+			d.pop()
+		}
+	case t.Kind() == reflect.Map:
+		for it := y.MapRange(); it.Next(); {
+			d.push(step{key: it.Key()})
+			d.walk(x.MapIndex(it.Key()), it.Value())
+			d.pop()
+		}
+		for it := x.MapRange(); it.Next(); {
+			if !y.MapIndex(it.Key()).IsValid() {
+				d.push(step{key: it.Key()})
+				d.walk(it.Value(), reflect.Value{})
+				d.pop()
+			}
+		}
+	case t.Kind() == reflect.Slice && (x.Len() == 0 || y.Len() == 0):
+		for i := range max(x.Len(), y.Len()) {
+			d.push(step{elem: i})
+			d.walk(index(x, i), index(y, i))
+			d.pop()
+		}
+	default:
+		if !equal(x, y) {
+			d.emit(Modified, x, y)
+		}
+	}
+}
+
+func (d *differ) push(s step) { d.steps = append(d.steps, s) }
+func (d *differ) pop()        { d.steps = d.steps[:len(d.steps)-1] }
+
+func index(v reflect.Value, i int) reflect.Value {
+	if i < v.Len() {
+		return v.Index(i)
+	}
+	return reflect.Value{}
+}
+
+// emit records the change at the current path. Values are withheld when
+// the path is secret, and rendered with secrets redacted when they hold a
+// secret field.
+func (d *differ) emit(kind ChangeKind, x, y reflect.Value) {
+	if d.initial {
+		kind, x = Added, reflect.Value{}
+	}
+	c := Change{Kind: kind}
+	var path strings.Builder
+	for _, s := range d.steps {
+		c.Secret = c.Secret || (s.field != nil && s.field.secret)
+		s.write(&path)
+	}
+	c.Path = path.String()
+	c.Keys = d.keys.lookup(d.steps)
+	switch {
+	case c.Secret:
+	case mayHoldSecret(x) || mayHoldSecret(y):
+		ot, oleak := renderValue(x)
+		nt, nleak := renderValue(y)
+		if oleak || nleak {
+			c.Secret, c.oldText, c.newText = true, ot, nt
+			break
+		}
+		c.Old, c.New = valueOf(x), valueOf(y)
+	default:
+		c.Old, c.New = valueOf(x), valueOf(y)
+	}
+	d.changes = append(d.changes, c)
 }
 
 // diffFlat is the fast path for flat views (map[string]string): entries
@@ -148,20 +327,310 @@ func diffFlat(old, new any, prefix string) ([]Change, bool) {
 	return cs, true
 }
 
-// wholeSlices makes a slice one value: a change to it is one Change of the
-// whole slice, which reads better than element-wise edits of config lists.
-var wholeSlices = cmp.FilterPath(func(p cmp.Path) bool {
-	return p.Last().Type() != nil && p.Last().Type().Kind() == reflect.Slice
-}, cmp.Comparer(func(x, y any) bool {
-	return cmp.Equal(x, y, cmp.Exporter(func(reflect.Type) bool { return true }))
-}))
+// segsMatch reports whether key segments a spell the names b, loosely.
+func segsMatch(a, b []string) bool {
+	for i := range a {
+		if a[i] != b[i] && !sameName(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
 
-// changedKeys returns the relative paths (split into segments) of the keys
-// that differ between two snapshots, with their full keys.
-func changedKeys(old, new map[string]*KeyValue, prefix string) []changedKey {
-	var out []changedKey
+// A field is one struct field that the diff compares.
+type field struct {
+	index  int
+	name   string
+	segs   []string // the key segments its tag or name gives it
+	secret bool
+}
+
+var fieldCache sync.Map // reflect.Type -> []field
+
+// fieldsOf returns the exported fields of struct type t, with the key
+// segments their tags give them.
+func fieldsOf(t reflect.Type) []field {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.([]field)
+	}
+	var fs []field
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		tag := parseTag(sf)
+		fs = append(fs, field{index: i, name: sf.Name, segs: keytree.Segments(tag.name), secret: tag.secret})
+	}
+	fieldCache.Store(t, fs)
+	return fs
+}
+
+var textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
+
+// equalMethod returns t's method Equal(t) bool, as go-cmp would use it.
+func equalMethod(t reflect.Type) (reflect.Method, bool) {
+	m, ok := t.MethodByName("Equal")
+	if !ok || m.Type.NumIn() != 2 || m.Type.NumOut() != 1 || m.Type.Out(0).Kind() != reflect.Bool ||
+		!t.AssignableTo(m.Type.In(1)) {
+		return reflect.Method{}, false
+	}
+	return m, true
+}
+
+// opaque reports whether values of t are compared and shown whole, by
+// their Equal method or their text, never by their internals.
+func opaque(t reflect.Type) bool {
+	if _, ok := equalMethod(t); ok {
+		return true
+	}
+	return t.Implements(textMarshaler) || (t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(textMarshaler))
+}
+
+// marshalText returns v's text, calling a pointer method on a copy if need be.
+func marshalText(v reflect.Value) ([]byte, bool) {
+	if !v.Type().Implements(textMarshaler) {
+		p := reflect.New(v.Type())
+		p.Elem().Set(v)
+		v = p
+	}
+	if v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, false
+	}
+	b, err := v.Interface().(encoding.TextMarshaler).MarshalText()
+	return b, err == nil
+}
+
+// cmpOptions make go-cmp agree with the differ's rules for the values it
+// compares whole (slices, interfaces).
+var cmpOptions = cmp.Options{
+	cmpopts.EquateEmpty(),
+	cmp.FilterPath(func(p cmp.Path) bool {
+		sf, ok := p.Last().(cmp.StructField)
+		return ok && !token.IsExported(sf.Name())
+	}, cmp.Ignore()),
+	cmp.FilterPath(func(p cmp.Path) bool {
+		t := p.Last().Type()
+		_, hasEqual := equalMethod(t)
+		return t != nil && !hasEqual && opaque(t)
+	}, cmp.Comparer(func(x, y any) bool { return textEqual(reflect.ValueOf(x), reflect.ValueOf(y)) })),
+}
+
+// equal compares two values of one type by the differ's rules.
+func equal(x, y reflect.Value) bool {
+	t := x.Type()
+	if m, ok := equalMethod(t); ok {
+		return m.Func.Call([]reflect.Value{x, y})[0].Bool()
+	}
+	if opaque(t) {
+		return textEqual(x, y)
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128, reflect.String:
+		return x.Equal(y)
+	}
+	return cmp.Equal(x.Interface(), y.Interface(), cmpOptions)
+}
+
+// textEqual compares two values of an opaque type by their text.
+func textEqual(x, y reflect.Value) bool {
+	if x.Kind() == reflect.Pointer && (x.IsNil() || y.IsNil()) {
+		return x.IsNil() == y.IsNil()
+	}
+	xt, ok1 := marshalText(x)
+	yt, ok2 := marshalText(y)
+	return ok1 && ok2 && string(xt) == string(yt)
+}
+
+func valueOf(v reflect.Value) any {
+	if !v.IsValid() {
+		return nil
+	}
+	if v.Kind() == reflect.Pointer && !v.IsNil() && !opaque(v.Type()) {
+		return v.Elem().Interface()
+	}
+	return v.Interface()
+}
+
+var secretCache sync.Map // reflect.Type -> bool
+
+// mayHoldSecret reports whether v's type can reach a secret field: it has
+// one, or holds an interface that might.
+func mayHoldSecret(v reflect.Value) bool {
+	if !v.IsValid() {
+		return false
+	}
+	return typeMayHoldSecret(v.Type(), map[reflect.Type]bool{})
+}
+
+func typeMayHoldSecret(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if b, ok := secretCache.Load(t); ok {
+		return b.(bool)
+	}
+	if seen[t] {
+		return false // a cycle: the answer is decided by the other fields
+	}
+	seen[t] = true
+	var b bool
+	switch t.Kind() {
+	case reflect.Interface:
+		b = true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		b = typeMayHoldSecret(t.Elem(), seen)
+	case reflect.Map:
+		b = typeMayHoldSecret(t.Key(), seen) || typeMayHoldSecret(t.Elem(), seen)
+	case reflect.Struct:
+		for _, f := range fieldsOf(t) {
+			if f.secret || typeMayHoldSecret(t.Field(f.index).Type, seen) {
+				b = true
+				break
+			}
+		}
+	}
+	secretCache.Store(t, b)
+	return b
+}
+
+// renderValue renders v as fmt's %+v would, except that secret fields show
+// as [redacted], unexported fields are left out, and opaque values show as
+// their String or text. It reports whether it redacted anything.
+func renderValue(v reflect.Value) (string, bool) {
+	var p printer
+	p.value(v, true)
+	return p.String(), p.redacted
+}
+
+type printer struct {
+	strings.Builder
+	redacted bool
+}
+
+func (p *printer) value(v reflect.Value, top bool) {
+	if !v.IsValid() {
+		p.WriteString("nil")
+		return
+	}
+	t := v.Type()
+	if (t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface || t.Kind() == reflect.Map || t.Kind() == reflect.Slice) && v.IsNil() {
+		if t.Kind() == reflect.Map || t.Kind() == reflect.Slice {
+			p.WriteString(map[bool]string{true: "map[]", false: "[]"}[t.Kind() == reflect.Map])
+			return
+		}
+		p.WriteString("nil")
+		return
+	}
+	if !typeMayHoldSecret(t, map[reflect.Type]bool{}) {
+		if s, ok := v.Interface().(fmt.Stringer); ok {
+			p.WriteString(s.String())
+			return
+		}
+		if opaque(t) {
+			if b, ok := marshalText(v); ok {
+				p.Write(b)
+				return
+			}
+		}
+	}
+	switch t.Kind() {
+	case reflect.String:
+		if top {
+			p.WriteString(strconv.Quote(v.String()))
+		} else {
+			p.WriteString(v.String())
+		}
+	case reflect.Pointer, reflect.Interface:
+		p.value(v.Elem(), top)
+	case reflect.Struct:
+		p.WriteByte('{')
+		for i, f := range fieldsOf(t) {
+			if i > 0 {
+				p.WriteByte(' ')
+			}
+			p.WriteString(f.name + ":")
+			if f.secret {
+				p.WriteString("[redacted]")
+				p.redacted = true
+				continue
+			}
+			p.value(v.Field(f.index), false)
+		}
+		p.WriteByte('}')
+	case reflect.Map:
+		p.WriteString("map[")
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+		for i, k := range keys {
+			if i > 0 {
+				p.WriteByte(' ')
+			}
+			p.value(k, false)
+			p.WriteByte(':')
+			p.value(v.MapIndex(k), false)
+		}
+		p.WriteByte(']')
+	case reflect.Slice, reflect.Array:
+		p.WriteByte('[')
+		for i := range v.Len() {
+			if i > 0 {
+				p.WriteByte(' ')
+			}
+			p.value(v.Index(i), false)
+		}
+		p.WriteByte(']')
+	default:
+		fmt.Fprint(p, v.Interface())
+	}
+}
+
+// A keyNode is one segment of the changed keys, as a tree: a change's keys
+// are found by walking its path down it once, so attributing keys costs the
+// path's depth plus the keys found, whatever the number of keys.
+type keyNode struct {
+	keys     []string // full keys whose path ends here
+	children map[string]*keyNode
+	byName   map[string][]*keyNode // children by normName; built on first use
+}
+
+// named returns the children whose segment names the field seg, loosely.
+func (n *keyNode) named(seg string) []*keyNode {
+	if n.byName == nil {
+		n.byName = make(map[string][]*keyNode, len(n.children))
+		for s, c := range n.children {
+			n.byName[normName(s)] = append(n.byName[normName(s)], c)
+		}
+	}
+	return n.byName[normName(seg)]
+}
+
+// indexKeys returns the tree of keys that differ between two snapshots.
+// A document key (db.yaml) sits at the path it is merged at (db).
+func indexKeys(old, new map[string]*KeyValue, prefix string) *keyNode {
+	root := &keyNode{}
 	add := func(k string) {
-		out = append(out, changedKey{key: k, segs: keytree.Segments(strings.TrimPrefix(k, prefix))})
+		segs := keytree.Segments(strings.TrimPrefix(k, prefix))
+		if n := len(segs); n > 0 {
+			if ext := keytree.DocumentExt(segs[n-1]); ext != "" {
+				segs[n-1] = strings.TrimSuffix(segs[n-1], ext)
+				if segs[n-1] == "" {
+					segs = segs[:n-1]
+				}
+			}
+		}
+		n := root
+		for _, s := range segs {
+			c := n.children[s]
+			if c == nil {
+				c = &keyNode{}
+				if n.children == nil {
+					n.children = map[string]*keyNode{}
+				}
+				n.children[s] = c
+			}
+			n = c
+		}
+		n.keys = append(n.keys, k)
 	}
 	for k, n := range new {
 		if o, ok := old[k]; !ok || o.ModRevision != n.ModRevision {
@@ -173,113 +642,44 @@ func changedKeys(old, new map[string]*KeyValue, prefix string) []changedKey {
 			add(k)
 		}
 	}
+	return root
+}
+
+// lookup returns, sorted, the keys under the path of steps and the keys
+// that supplied a value at or above it (a document, or one value decoded
+// into a struct). Field segments match loosely, map keys exactly.
+func (root *keyNode) lookup(steps []step) []string {
+	var out []string
+	level := []*keyNode{root}
+	for _, s := range steps {
+		for _, seg := range s.segs() {
+			for _, n := range level {
+				out = append(out, n.keys...)
+			}
+			var next []*keyNode
+			for _, n := range level {
+				if s.field != nil {
+					next = append(next, n.named(seg)...)
+				} else if c := n.children[seg]; c != nil {
+					next = append(next, c)
+				}
+			}
+			if level = next; len(level) == 0 {
+				slices.Sort(out)
+				return out
+			}
+		}
+	}
+	var all func(*keyNode)
+	all = func(n *keyNode) {
+		out = append(out, n.keys...)
+		for _, c := range n.children {
+			all(c)
+		}
+	}
+	for _, n := range level {
+		all(n)
+	}
+	slices.Sort(out)
 	return out
-}
-
-type changedKey struct {
-	key  string
-	segs []string
-}
-
-// under reports whether the key lies under segs, or supplied the value at
-// segs or above it (a document, or one value decoded into a struct).
-func (ck changedKey) under(segs []string) bool {
-	ks := ck.segs
-	if n := len(ks); n > 0 {
-		if ext := keytree.DocumentExt(ks[n-1]); ext != "" {
-			ks = append(slices.Clone(ks[:n-1]), strings.TrimSuffix(ks[n-1], ext))
-			if ks[len(ks)-1] == "" {
-				ks = ks[:len(ks)-1]
-			}
-		}
-	}
-	n := min(len(ks), len(segs))
-	return segsMatch(ks[:n], segs[:n])
-}
-
-func segsMatch(a, b []string) bool {
-	for i := range a {
-		if a[i] != b[i] && !sameName(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// reporter collects go-cmp's differences as Changes.
-type reporter struct {
-	steps   cmp.Path
-	changed []changedKey
-	changes []Change
-}
-
-func (r *reporter) PushStep(ps cmp.PathStep) { r.steps = append(r.steps, ps) }
-func (r *reporter) PopStep()                 { r.steps = r.steps[:len(r.steps)-1] }
-
-func (r *reporter) Report(rs cmp.Result) {
-	if rs.Equal() {
-		return
-	}
-	vx, vy := r.steps.Last().Values()
-	c := Change{Kind: Modified}
-	switch {
-	case !vx.IsValid() || (vx.Kind() == reflect.Pointer && vx.IsNil() && vy.IsValid() && !vy.IsNil()):
-		c.Kind = Added
-	case !vy.IsValid() || (vy.Kind() == reflect.Pointer && vy.IsNil()):
-		c.Kind = Removed
-	}
-	var path strings.Builder
-	var segs []string
-	for i, ps := range r.steps {
-		switch s := ps.(type) {
-		case cmp.StructField:
-			parent := r.steps[i-1].Type()
-			sf := parent.Field(s.Index())
-			tag := parseTag(sf)
-			c.Secret = c.Secret || tag.secret
-			if path.Len() > 0 {
-				path.WriteByte('.')
-			}
-			path.WriteString(sf.Name)
-			segs = append(segs, keytree.Segments(tag.name)...)
-		case cmp.MapIndex:
-			k := s.Key()
-			if k.Kind() == reflect.String {
-				fmt.Fprintf(&path, "[%q]", k.String())
-				segs = append(segs, keytree.Segments(k.String())...)
-			} else {
-				fmt.Fprintf(&path, "[%v]", k)
-				segs = append(segs, fmt.Sprint(k))
-			}
-		case cmp.SliceIndex:
-			fmt.Fprintf(&path, "[%d]", s.Key())
-		}
-	}
-	c.Path = path.String()
-	if !c.Secret {
-		c.Old, c.New = valueOf(vx), valueOf(vy)
-		if c.Kind == Added {
-			c.Old = nil
-		}
-		if c.Kind == Removed {
-			c.New = nil
-		}
-	}
-	for _, ck := range r.changed {
-		if ck.under(segs) {
-			c.Keys = append(c.Keys, ck.key)
-		}
-	}
-	slices.Sort(c.Keys)
-	r.changes = append(r.changes, c)
-}
-
-func valueOf(v reflect.Value) any {
-	if !v.IsValid() || !v.CanInterface() {
-		return nil
-	}
-	if v.Kind() == reflect.Pointer && !v.IsNil() {
-		return v.Elem().Interface()
-	}
-	return v.Interface()
 }

@@ -4,9 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +174,29 @@ func BenchmarkDiff(b *testing.B) {
 			diffSnapshots(mo, mn)
 		}
 	})
+	// A map of structs goes through the differ and key attribution: the
+	// first update of WithInitial, and one entry changed.
+	type svcs struct{ Services map[string]instance }
+	s1, s2 := svcs{map[string]instance{}}, svcs{map[string]instance{}}
+	var kv []string
+	for i := range 10000 {
+		k := fmt.Sprint("api-", i)
+		s1.Services[k], s2.Services[k] = instance{Addr: k, Weight: 1}, instance{Addr: k, Weight: 1}
+		kv = append(kv, "services/"+k+"/addr", k, "services/"+k+"/weight", "1")
+	}
+	s2.Services["api-5"] = instance{Addr: "api-5", Weight: 2}
+	so, sn := snap(s1, 1, kv...), snap(s2, 1, kv...)
+	sn.kvs["/app/services/api-5/weight"] = &KeyValue{Key: "/app/services/api-5/weight", Value: []byte("2"), ModRevision: 2}
+	b.Run("10k-entry map of structs, initial", func(b *testing.B) {
+		for b.Loop() {
+			diffSnapshots(nil, so)
+		}
+	})
+	b.Run("10k-entry map of structs, one change", func(b *testing.B) {
+		for b.Loop() {
+			diffSnapshots(so, sn)
+		}
+	})
 }
 
 // Removing a map entry that held a nil pointer once panicked in the
@@ -185,5 +211,177 @@ func TestDiffRemovedNilPointerEntry(t *testing.T) {
 	}
 	if cs := diffSnapshots(new, old); len(cs) != 2 || cs[0].Kind != Added {
 		t.Fatalf("reverse: got %v", cs)
+	}
+}
+
+type secretService struct {
+	Addr     string
+	Password string `etcd:"password,secret"`
+}
+
+type secretHolder struct {
+	DB       *diffDB
+	Services map[string]secretService
+	Pool     []secretService
+}
+
+// renderings returns every form a subscriber might print a change in.
+func renderings(cs []Change) []string {
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	var out []string
+	for _, c := range cs {
+		log.Info("changed", "change", c)
+		out = append(out, c.String(), fmt.Sprintf("%v|%+v|%#v", c, c, c), fmt.Sprintf("%+v|%+v", c.Old, c.New))
+	}
+	jsonLogged := new(strings.Builder)
+	slog.New(slog.NewJSONHandler(jsonLogged, nil)).Info("changed", "changes", cs)
+	return append(out, logged.String(), jsonLogged.String())
+}
+
+// Defect 16: a secret inside a value that appears or disappears was printed
+// with the rest of the value.
+func TestDiffSecretInsideAddedOrRemovedValue(t *testing.T) {
+	full := secretHolder{
+		DB:       &diffDB{Host: "h", Password: "hunter2"},
+		Services: map[string]secretService{"a": {Addr: "x:1", Password: "tok"}},
+		Pool:     []secretService{{Addr: "p:1", Password: "pooltok"}},
+	}
+	other := secretHolder{
+		DB:       &diffDB{Host: "h"},
+		Services: map[string]secretService{"a": {Addr: "x:1"}},
+		Pool:     []secretService{{Addr: "p:1", Password: "newpool"}, {Addr: "p:2"}},
+	}
+	for name, cs := range map[string][]Change{
+		"added":    diffSnapshots(snap(secretHolder{}, 1), snap(full, 2)),
+		"removed":  diffSnapshots(snap(full, 1), snap(secretHolder{}, 2)),
+		"initial":  diffSnapshots(nil, snap(full, 2)),
+		"modified": diffSnapshots(snap(full, 1), snap(other, 2)),
+	} {
+		if len(cs) == 0 {
+			t.Fatalf("%s: no changes", name)
+		}
+		for _, out := range renderings(cs) {
+			for _, s := range []string{"hunter2", "tok", "pooltok", "newpool"} {
+				if strings.Contains(out, s) {
+					t.Errorf("%s: secret %q leaked: %s", name, s, out)
+				}
+			}
+		}
+		for _, c := range cs {
+			if !c.Secret || c.Old != nil || c.New != nil {
+				t.Errorf("%s: %s: Secret %v, Old %v, New %v; want the values withheld", name, c, c.Secret, c.Old, c.New)
+			}
+		}
+		checkGolden(t, "secret_inside_"+name, render(cs))
+	}
+}
+
+// Defect 17: a nil Old reported scalars as modified and a map or slice as
+// one change holding every entry.
+func TestDiffInitialIsAddedPerEntry(t *testing.T) {
+	v := diffConfig{
+		Name:     "a",
+		DB:       diffDB{Port: 1},
+		Hosts:    []string{"x", "y"},
+		Services: map[string]instance{"api-1": {"10.0.0.1:80", 1}, "api-2": {"10.0.0.2:80", 1}},
+	}
+	cs := diffSnapshots(nil, snap(v, 1, "name", "a", "db/port", "1", "hosts", "x,y",
+		"services/api-1/addr", "10.0.0.1:80", "services/api-1/weight", "1",
+		"services/api-2/addr", "10.0.0.2:80", "services/api-2/weight", "1"))
+	checkGolden(t, "initial", render(cs))
+	for _, c := range cs {
+		if c.Kind != Added || c.Old != nil {
+			t.Errorf("initial change %v: kind %v, Old %v; want added with no Old", c, c.Kind, c.Old)
+		}
+	}
+	gone := diffSnapshots(snap(v, 1), snap(diffConfig{Name: "a", DB: diffDB{Port: 1}}, 2))
+	checkGolden(t, "entries_removed", render(gone))
+	for _, c := range gone {
+		if c.Kind != Removed || c.New != nil {
+			t.Errorf("change %v: kind %v, New %v; want removed with no New", c, c.Kind, c.New)
+		}
+	}
+}
+
+type opaqueConfig struct {
+	Hosts  []string
+	Tags   map[string]string
+	hidden int
+	Addr   netip.Addr
+	Re     *regexp.Regexp
+	At     time.Time
+}
+
+// Defect 18: nil and empty differed, unexported fields were diffed, and
+// types with an Equal method were diffed by their internals.
+func TestDiffEmptyUnexportedAndEqualTypes(t *testing.T) {
+	old := opaqueConfig{Hosts: nil, Tags: nil, hidden: 1, Addr: netip.MustParseAddr("10.0.0.1"),
+		Re: regexp.MustCompile("a+"), At: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	same := opaqueConfig{Hosts: []string{}, Tags: map[string]string{}, hidden: 2, Addr: netip.MustParseAddr("10.0.0.1"),
+		Re: regexp.MustCompile("a+"), At: old.At.In(time.FixedZone("x", 3600))}
+	if cs := diffSnapshots(snap(old, 1), snap(same, 2)); len(cs) != 0 {
+		t.Fatalf("equal values differ:\n%s", render(cs))
+	}
+	changed := same
+	changed.Addr, changed.Re = netip.MustParseAddr("10.0.0.2"), regexp.MustCompile("b+")
+	checkGolden(t, "equal_types", render(diffSnapshots(snap(old, 1), snap(changed, 2))))
+}
+
+// Defect 19 (correctness half; the speed half is BenchmarkDiff): each entry
+// of a large map is attributed exactly its own keys, with loose field names
+// and a document at an ancestor.
+func TestDiffKeyAttributionIndex(t *testing.T) {
+	type cfg struct{ Services map[string]instance }
+	v := cfg{Services: map[string]instance{}}
+	var kv []string
+	for i := range 2000 {
+		k := fmt.Sprint("s", i)
+		v.Services[k] = instance{Addr: k, Weight: i}
+		kv = append(kv, "services/"+k+"/addr", k, "Services/"+k+"/WEIGHT", fmt.Sprint(i))
+	}
+	kv = append(kv, "services/s1.yaml", "weight: 1", "other/key", "x")
+	cs := diffSnapshots(nil, snap(v, 1, kv...))
+	if len(cs) != 2000 {
+		t.Fatalf("%d changes, want 2000", len(cs))
+	}
+	for _, c := range cs {
+		k := c.New.(instance).Addr
+		want := []string{"/app/Services/" + k + "/WEIGHT", "/app/services/" + k + "/addr"}
+		if k == "s1" {
+			want = append(want, "/app/services/s1.yaml")
+			slices.Sort(want)
+		}
+		if !reflect.DeepEqual(c.Keys, want) {
+			t.Fatalf("%s: keys %v, want %v", c.Path, c.Keys, want)
+		}
+	}
+}
+
+// Defect 20: a change at an ancestor of a WithPaths path was dropped.
+func TestFilterChangesKeepsAncestors(t *testing.T) {
+	cs := []Change{
+		{Path: "Limits", Kind: Added, New: struct{ Max int }{3}},
+		{Path: `Services["a"]`, Kind: Added},
+		{Path: `Services["b"]`, Kind: Added},
+		{Path: "Name", Kind: Modified},
+	}
+	for _, tt := range []struct {
+		path string
+		want []string
+	}{
+		{"Limits.Max", []string{"Limits"}},
+		{`Services["a"]`, []string{`Services["a"]`}},
+		{`Services["a"].Addr`, []string{`Services["a"]`}},
+		{"Services", []string{`Services["a"]`, `Services["b"]`}},
+		{"Nam", nil},
+	} {
+		var got []string
+		for _, c := range filterChanges(cs, []string{tt.path}) {
+			got = append(got, c.Path)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("WithPaths(%q) kept %q, want %q", tt.path, got, tt.want)
+		}
 	}
 }

@@ -29,15 +29,20 @@ func (f subOptionFunc) applySub(o *subOptions) { f(o) }
 
 // WithPaths delivers only updates with a change under one of paths, Go-style
 // paths into T such as "DB" or `Services["api-1"]` (see [Change.Under]),
-// and only those changes. Default: every update.
+// and only those changes. A change above a path that holds it is delivered
+// whole: with WithPaths("Limits.Max"), a nil Limits being set is delivered
+// as its change at "Limits". Default: every update.
 func WithPaths(paths ...string) SubscribeOption {
 	return subOptionFunc(func(o *subOptions) { o.paths = append(o.paths, paths...) })
 }
 
 // WithInitial makes the first update carry the current snapshot, with a nil
-// Old and every field of it as an Added change, so a subscriber can
-// configure itself from the channel alone. Default: the first update is the
-// first change after Subscribe.
+// Old, so a subscriber can configure itself from the channel alone. Its
+// changes are the diff from the zero T, all Added: one per field whose
+// value is not its zero value, one per map entry and per slice element, one
+// per pointer that is set. A field that holds its zero value (absent, or
+// set to 0, "" or false) has no change: read it from New.Value. Default:
+// the first update is the first change after Subscribe.
 func WithInitial() SubscribeOption {
 	return subOptionFunc(func(o *subOptions) { o.initial = true })
 }
@@ -133,8 +138,9 @@ func (w *Watcher[T]) deliver(ctx context.Context, s *subscriber, out chan<- Upda
 	}
 }
 
-// filterChanges keeps the changes under one of paths; all of them when
-// paths is empty.
+// filterChanges keeps the changes under one of paths, and those at an
+// ancestor of one (Limits set from nil holds Limits.Max), whole; all of them
+// when paths is empty.
 func filterChanges(cs []Change, paths []string) []Change {
 	if len(paths) == 0 {
 		return cs
@@ -142,7 +148,7 @@ func filterChanges(cs []Change, paths []string) []Change {
 	kept := cs[:0:0]
 	for _, c := range cs {
 		for _, p := range paths {
-			if c.Under(p) {
+			if c.Under(p) || (Change{Path: p}).Under(c.Path) {
 				kept = append(kept, c)
 				break
 			}

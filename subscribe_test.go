@@ -2,6 +2,7 @@ package etcdconf_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -123,5 +124,49 @@ func TestSubscribeContextEndsSubscription(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("channel not closed after ctx end")
+	}
+}
+
+type limitsConfig struct {
+	Limits   *struct{ Max int }
+	Services map[string]struct{ Addr string }
+}
+
+// Defect 20: a value appearing at an ancestor of a WithPaths path (a nil
+// pointer set, a nil map gaining its first entry) was filtered out.
+func TestSubscribeWithPathsDeliversAncestorChanges(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	w := newWatcher[limitsConfig](t, cli, "/app/")
+	limits := w.Subscribe(context.Background(), etcdconf.WithPaths("Limits.Max"))
+	svc := w.Subscribe(context.Background(), etcdconf.WithPaths(`Services["a"]`))
+
+	rev := put(t, cli, "/app/limits/max", "3")
+	u := recv(t, limits)
+	if u.New.Revision != rev || len(u.Changes) != 1 || u.Changes[0].Path != "Limits" || u.Changes[0].Kind != etcdconf.Added {
+		t.Fatalf("WithPaths(Limits.Max) got %v at %d, want Limits added at %d", u.Changes, u.New.Revision, rev)
+	}
+	rev = put(t, cli, "/app/services/a/addr", "10.0.0.1:80")
+	u = recv(t, svc)
+	if u.New.Revision != rev || len(u.Changes) != 1 || u.Changes[0].Path != `Services["a"]` {
+		t.Fatalf(`WithPaths(Services["a"]) got %v at %d, want Services["a"] added at %d`, u.Changes, u.New.Revision, rev)
+	}
+}
+
+// Issue 14 item 6: the first update of WithInitial lists as added every
+// field that differs from the zero value, and only those.
+func TestSubscribeInitialReportsNonZeroFieldsAsAdded(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	put(t, cli, "/app/name", "a", "/app/db/port", "1", "/app/debug", "false")
+	w := newWatcher[appConfig](t, cli, "/app/")
+	u := recv(t, w.Subscribe(context.Background(), etcdconf.WithInitial()))
+	var got []string
+	for _, c := range u.Changes {
+		got = append(got, c.String())
+	}
+	want := []string{`DB.Port: added 1`, `Name: added "a"`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("initial changes %q, want %q (Debug=false and DB.Host are zero: not listed)", got, want)
 	}
 }

@@ -50,5 +50,8 @@ func normName(s string) string {
 	if !strings.ContainsAny(s, "-_") {
 		return strings.ToLower(s)
 	}
-	return strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(s))
+	return strings.ToLower(nameSeparators.Replace(s))
 }
+
+// nameSeparators is built once: a Replacer builds its tables on first use.
+var nameSeparators = strings.NewReplacer("-", "", "_", "")
