@@ -6,17 +6,16 @@
 //
 //	go run ./cmd/etcdconf-bench            # the full run (several minutes on 2 cores)
 //	go run ./cmd/etcdconf-bench -quick     # small sizes, one run
+//	go run ./cmd/etcdconf-bench -scaleout 1000   # 1000 instances, direct and through a grpc-proxy
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -47,11 +46,23 @@ func main() {
 		serve()
 		return
 	}
+	if ep := os.Getenv(proxyEnv); ep != "" {
+		serveProxy(ep)
+		return
+	}
 	quick := flag.Bool("quick", false, "small sizes and one run, for a smoke test")
 	runs := flag.Int("runs", 5, "alternating runs per figure (medians are reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the etcdconf runs to this file")
 	scale := flag.Bool("scale", false, "instead: how cost grows with keys (1k-100k) and subscribers (1-100)")
+	scaleout := flag.Int("scaleout", 0, "instead: this many instances against one etcd, direct and through one grpc-proxy")
+	quiet := flag.Duration("quiet", time.Minute, "with -scaleout: the quiet period with no write anywhere")
 	flag.Parse()
+	if *scaleout > 0 {
+		if err := scaleOut(os.Stdout, *scaleout, 50, *quiet); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *scale {
 		if err := scaling(os.Stdout, []int{1000, 10000, 100000}, []int{1, 10, 100}, 100); err != nil {
 			log.Fatal(err)
@@ -84,32 +95,12 @@ func startEtcd() (*clientv3.Client, func(), error) {
 	if os.Getenv(childEnv) != "" {
 		return nil, nil, fmt.Errorf("%s is set: the etcd child must serve, not start another", childEnv)
 	}
-	self, err := os.Executable()
+	endpoint, _, stop, err := child(childEnv + "=1")
 	if err != nil {
 		return nil, nil, err
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	cmd.Stderr = io.Discard
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, err
-	}
-	stop := func() { stdin.Close(); cmd.Wait() }
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		stop()
-		return nil, nil, fmt.Errorf("etcd child: %w", err)
 	}
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: []string{strings.TrimSpace(line)}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
 		MaxCallRecvMsgSize: 1 << 30,
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain serves etcd when this test binary is the benchmark's child:
@@ -16,7 +17,34 @@ func TestMain(m *testing.M) {
 		serve()
 		return
 	}
+	if ep := os.Getenv(proxyEnv); ep != "" {
+		serveProxy(ep)
+		return
+	}
 	os.Exit(m.Run())
+}
+
+// TestScaleOutQuick runs the scale-out comparison with 20 instances and
+// checks the table, and that a quiet period cost no reload.
+func TestScaleOutQuick(t *testing.T) {
+	var out bytes.Buffer
+	if err := scaleOut(&out, 20, 5, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	rows := regexp.MustCompile(`(?m)^\| (direct|one grpc-proxy) \| (\d+) \| .* \| (\d+) \| [0-9.]+ \| (\d+) \|$`).FindAllStringSubmatch(out.String(), -1)
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2:\n%s", len(rows), out.String())
+	}
+	for _, r := range rows {
+		if r[3] != "0" || r[4] != "0" {
+			t.Errorf("%s: %s reloads, %s disconnected in a quiet period:\n%s", r[1], r[3], r[4], out.String())
+		}
+	}
+	// The proxy coalesces 20 identical watches into one on etcd.
+	if direct, proxied := rows[0][2], rows[1][2]; direct == proxied {
+		t.Errorf("etcd holds %s watchers direct and %s through the proxy:\n%s", direct, proxied, out.String())
+	}
 }
 
 // TestQuickRun runs every workload at small sizes and checks the table

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/etcdconf/etcdconf"
+	"github.com/etcdconf/etcdconf/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// proxyEnv makes the executable a grpc-proxy child in front of the etcd
+// endpoint it names.
+const proxyEnv = "ETCDCONF_BENCH_PROXY"
+
+// serveProxy is the proxy child: it prints its address and runs until
+// stdin closes.
+func serveProxy(endpoint string) {
+	p, err := etcdtest.NewGRPCProxy([]string{endpoint})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(p.Endpoints()[0])
+	io.Copy(io.Discard, os.Stdin)
+	p.Close()
+}
+
+// child runs this executable with env set, as etcd or a grpc-proxy, and
+// returns the address it printed, its pid and a stop function.
+func child(env string) (string, int, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), env)
+	cmd.Stderr = io.Discard
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", 0, nil, err
+	}
+	stop := func() { stdin.Close(); cmd.Wait() }
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", 0, nil, fmt.Errorf("child %s: %w", env, err)
+	}
+	return strings.TrimSpace(line), cmd.Process.Pid, stop, nil
+}
+
+// rssMB returns a process's resident set in MB, from /proc.
+func rssMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// etcdWatchers reads how many watchers etcd holds from its metrics.
+func etcdWatchers(endpoint string) (int, error) {
+	resp, err := http.Get("http://" + endpoint + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "etcd_debugging_mvcc_watcher_total "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return int(f), err
+		}
+	}
+	return 0, fmt.Errorf("no etcd_debugging_mvcc_watcher_total in %s/metrics", endpoint)
+}
+
+// scaleFigures are one scale-out run's results.
+type scaleFigures struct {
+	watchers          int
+	etcdRSS, proxyRSS float64
+	p50, p99          float64 // ms, put until every instance applied it
+	reloads, probes   int64   // during the quiet period, all instances
+	disconnected      int     // instances not connected at the end of the quiet period
+}
+
+// scaleOut prints n instances, each with its own client and watcher as n
+// service processes would have, against one etcd directly and through
+// one grpc-proxy: what etcd holds, latency to all, and health over a
+// quiet period with no write anywhere.
+func scaleOut(out io.Writer, n, puts int, quiet time.Duration) error {
+	fmt.Fprintf(out, "%d instances, each its own client and watcher (default options); etcd and the proxy in child processes.\n\n", n)
+	fmt.Fprintf(out, "| | etcd watchers | etcd RSS | proxy RSS | put → all applied p50 | p99 | reloads in %s quiet | liveness reads per watcher per minute | not connected after quiet |\n|---|---|---|---|---|---|---|---|---|\n", quiet)
+	for _, viaProxy := range []bool{false, true} {
+		f, err := scaleOutRun(n, puts, quiet, viaProxy)
+		if err != nil {
+			return err
+		}
+		name, proxyRSS := "direct", "-"
+		if viaProxy {
+			name, proxyRSS = "one grpc-proxy", fmt.Sprintf("%.0f MB", f.proxyRSS)
+		}
+		fmt.Fprintf(out, "| %s | %d | %.0f MB | %s | %.1f ms | %.1f ms | %d | %.1f | %d |\n", name, f.watchers, f.etcdRSS, proxyRSS,
+			f.p50, f.p99, f.reloads, float64(f.probes)/float64(n)/quiet.Minutes(), f.disconnected)
+	}
+	return nil
+}
+
+func scaleOutRun(n, puts int, quiet time.Duration, viaProxy bool) (scaleFigures, error) {
+	var f scaleFigures
+	etcdAddr, etcdPid, stopEtcd, err := child(childEnv + "=1")
+	if err != nil {
+		return f, err
+	}
+	defer stopEtcd()
+	endpoint, proxyPid := etcdAddr, 0
+	if viaProxy {
+		addr, pid, stopProxy, err := child(proxyEnv + "=" + etcdAddr)
+		if err != nil {
+			return f, err
+		}
+		defer stopProxy()
+		endpoint, proxyPid = addr, pid
+	}
+	admin, err := clientv3.New(clientv3.Config{Endpoints: []string{etcdAddr}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return f, err
+	}
+	defer admin.Close()
+	ctx := context.Background()
+	const prefix = "/bench/scaleout/"
+	if err := seed(ctx, admin, prefix, 10, func(int) string { return "0" }); err != nil {
+		return f, err
+	}
+
+	// Every instance stamps the revisions it applies; latencies are
+	// computed afterwards, so measuring costs the instances nothing.
+	type stamp struct {
+		rev int64
+		at  time.Time
+	}
+	stamps := make([][]stamp, n)
+	var mu sync.Mutex // guards stamps
+	ws := make([]*etcdconf.Watcher[map[string]string], n)
+	var subs sync.WaitGroup
+	sctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		for _, w := range ws {
+			if w != nil {
+				w.Close()
+			}
+		}
+		subs.Wait()
+	}()
+	for i := range ws {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return f, err
+		}
+		defer cli.Close()
+		if ws[i], err = etcdconf.New[map[string]string](ctx, cli, prefix); err != nil {
+			return f, err
+		}
+		updates := ws[i].Subscribe(sctx)
+		subs.Add(1)
+		go func() {
+			defer subs.Done()
+			for u := range updates {
+				now := time.Now()
+				mu.Lock()
+				stamps[i] = append(stamps[i], stamp{u.New.Revision, now})
+				mu.Unlock()
+			}
+		}()
+	}
+
+	// Quiet: no write anywhere in etcd.
+	var reloads0, probes0 int64
+	for _, w := range ws {
+		st := w.Status()
+		reloads0, probes0 = reloads0+st.Reloads, probes0+st.Probes
+	}
+	time.Sleep(quiet)
+	for _, w := range ws {
+		st := w.Status()
+		f.reloads += st.Reloads
+		f.probes += st.Probes
+		if !st.Connected {
+			f.disconnected++
+		}
+	}
+	f.reloads -= reloads0
+	f.probes -= probes0
+	if f.watchers, err = etcdWatchers(etcdAddr); err != nil {
+		return f, err
+	}
+	f.etcdRSS = rssMB(etcdPid)
+	if viaProxy {
+		f.proxyRSS = rssMB(proxyPid)
+	}
+
+	// Puts, spaced so that each reaches every instance before the next.
+	var lat []time.Duration
+	for i := range puts {
+		start := time.Now()
+		resp, err := admin.Put(ctx, prefix+key(i%10), fresh())
+		if err != nil {
+			return f, err
+		}
+		rev := resp.Header.Revision
+		var last time.Duration
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			all := true
+			mu.Lock()
+			last = 0
+			for _, ss := range stamps {
+				j := slices.IndexFunc(ss, func(s stamp) bool { return s.rev >= rev })
+				if j < 0 {
+					all = false
+					break
+				}
+				last = max(last, ss[j].at.Sub(start))
+			}
+			mu.Unlock()
+			if all {
+				break
+			}
+			if time.Now().After(deadline) {
+				return f, fmt.Errorf("revision %d not applied by all %d instances within 30s", rev, n)
+			}
+		}
+		lat = append(lat, last)
+	}
+	f.p50, f.p99 = percentile(lat, 0.5), percentile(lat, 0.99)
+	return f, nil
+}
