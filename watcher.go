@@ -243,6 +243,7 @@ func (w *Watcher[T]) checkProgress(ctx context.Context, cancel context.CancelCau
 	t := time.NewTicker(every)
 	defer t.Stop()
 	ask, unanswered := true, 0
+	var proved int64 // etcd's revision at the last proof by a read
 	last := w.lastHeard.Load()
 	for {
 		select {
@@ -257,7 +258,8 @@ func (w *Watcher[T]) checkProgress(ctx context.Context, cancel context.CancelCau
 			return
 		}
 		if heard == last { // nothing in the last interval, not even an answer
-			if w.prove(ctx) && ask {
+			var ok bool
+			if proved, ok = w.prove(ctx, proved); ok && ask {
 				if unanswered++; unanswered == 3 {
 					ask = false
 					w.o.logger.Debug("etcdconf: etcd does not answer progress requests; proving currency by reads",
@@ -281,13 +283,15 @@ func (w *Watcher[T]) checkProgress(ctx context.Context, cancel context.CancelCau
 }
 
 // prove reports whether a linearizable read shows that the watcher has
-// every change of the prefix, and if so records it as heard. The read is
-// as cheap as etcd allows: when etcd's revision is still the one last
-// seen, nothing anywhere changed; otherwise one range over the prefix's
-// keys (no values) finds any key modified since, and its count any key
-// deleted since. A failed read proves nothing: that is what makes a
-// watcher behind a leaderless or partitioned etcd stale.
-func (w *Watcher[T]) prove(ctx context.Context) bool {
+// every change of the prefix, and if so records it as heard and returns
+// etcd's revision at the read. The read is as cheap as etcd allows: when
+// etcd's revision is still the one last seen, or the one of the last proof
+// (proved), nothing anywhere changed since; otherwise one range over the
+// prefix's keys (no values, so only etcd's in-memory index) finds any key
+// modified since, and its count any key deleted since. A failed read
+// proves nothing: that is what makes a watcher behind a leaderless or
+// partitioned etcd stale.
+func (w *Watcher[T]) prove(ctx context.Context, proved int64) (int64, bool) {
 	w.mu.Lock()
 	seen, keys := w.status.Seen, w.seenKeys
 	w.status.Probes++
@@ -297,22 +301,24 @@ func (w *Watcher[T]) prove(ctx context.Context) bool {
 	resp, err := w.cli.Get(rctx, w.prefix, clientv3.WithCountOnly())
 	if err != nil {
 		w.o.logger.Debug("etcdconf: currency read failed", "prefix", w.prefix, "err", err)
-		return false
+		return proved, false
 	}
-	if resp.Header.Revision != seen {
+	rev := resp.Header.Revision
+	if rev != seen && rev != proved {
 		resp, err = w.cli.Get(rctx, w.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 			clientv3.WithMinModRev(seen+1), clientv3.WithLimit(1))
 		if err != nil {
 			w.o.logger.Debug("etcdconf: currency read failed", "prefix", w.prefix, "err", err)
-			return false
+			return proved, false
 		}
 		// Count is every key under the prefix; Kvs only those changed since.
 		if len(resp.Kvs) > 0 || resp.Count != int64(keys) {
-			return false // changes on their way, or a watch that lost them
+			return proved, false // changes on their way, or a watch that lost them
 		}
+		rev = resp.Header.Revision
 	}
 	w.heard()
-	return true
+	return rev, true
 }
 
 // handle applies one watch response, and any more that are already waiting,
