@@ -114,7 +114,7 @@ func faultProcesses(t *testing.T, binary string) {
 	defer wcli.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w, err := etcdconf.New[map[string]string](ctx, wcli, faultPrefix, fastRecovery...)
+	w, err := etcdconf.New[map[string]string](ctx, wcli, faultPrefix, append(fastRecovery, etcdconf.WithObserver(&r.reloads))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,12 +134,20 @@ func faultProcesses(t *testing.T, binary string) {
 	}()
 
 	var convergeMax time.Duration
+	from := time.Now()
+	fault := func() { // the fault just healed: reloads since from are its doing
+		r.mu.Lock()
+		r.windows = append(r.windows, window{from, time.Now()})
+		r.mu.Unlock()
+		r.faults.Add(1)
+		from = time.Now()
+	}
 	for round := range 3 {
 		follower := c.Members[1+round%2]
 		must(t, follower.Pause()) // one member frozen: the cluster keeps quorum
 		time.Sleep(1500 * time.Millisecond)
 		must(t, follower.Resume())
-		r.faults.Add(1)
+		fault()
 
 		a, b := c.Members[1], c.Members[2] // two frozen: the pinned member has no leader
 		must(t, a.Pause())
@@ -147,23 +155,24 @@ func faultProcesses(t *testing.T, binary string) {
 		time.Sleep(2 * time.Second)
 		must(t, a.Resume())
 		must(t, b.Resume())
-		r.faults.Add(1)
+		fault()
 
 		leader, err := c.Leader(r.direct)
 		must(t, err)
 		leader.Kill()
 		time.Sleep(500 * time.Millisecond)
 		must(t, leader.Restart())
-		r.faults.Add(1)
+		fault()
 
 		pinned.Kill() // the watcher's only endpoint
 		time.Sleep(500 * time.Millisecond)
 		must(t, pinned.Restart())
-		r.faults.Add(1)
+		fault()
 
 		pause.Lock()
 		convergeMax = max(convergeMax, r.converge(w))
 		pause.Unlock()
+		from = time.Now()
 	}
 	close(stop)
 	writers.Wait()
