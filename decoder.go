@@ -103,6 +103,7 @@ func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (out T, err err
 		key := d.keyOf(c, slices.Min(md.Unused))
 		return out, &DecodeError{Key: key, Revision: rev, Err: fmt.Errorf("no field of %v matches %q", reflect.TypeFor[T](), strings.TrimPrefix(key, d.prefix))}
 	}
+	nameFlags(reflect.ValueOf(&out).Elem(), "")
 	if err := validate(&out); err != nil {
 		return out, &DecodeError{Revision: rev, Err: err}
 	}

@@ -3,8 +3,10 @@ package etcdconf
 import (
 	"fmt"
 	"hash/fnv"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // A Flag is a feature flag for configuration structs: off, on, or on for a
@@ -12,14 +14,23 @@ import (
 // "yes"/"no", "1"/"0", or a percentage such as "25%", and encodes back to
 // "true", "false" or "25%".
 //
-// Percentage rollouts are sticky: [Flag.Enabled] hashes the subject (a user
-// ID, say), so a subject enabled at 10% stays enabled at 20%.
+// Percentage rollouts are sticky and independent: [Flag.Enabled] hashes the
+// flag's name with the subject (a user ID, say), so a subject enabled at 10%
+// stays enabled at 20%, and two flags at 10% are on for different 10% of
+// subjects. A flag's name is its path in T ("Features.NewCheckout",
+// `Flags["dark-mode"]`), given by the decoder; renaming the field reshuffles
+// its rollout. The name is not part of the value: it is not encoded, and
+// two flags with the same setting are equal.
 type Flag struct {
 	percent float64 // 0 to 100; 100 is on, 0 is off
+	name    string  // the flag's path in T; salts the rollout hash
 }
 
-// FlagPercent returns a flag on for p percent of subjects (clamped to 0..100).
-func FlagPercent(p float64) Flag { return Flag{percent: min(max(p, 0), 100)} }
+// FlagPercent returns the flag called name, on for p percent of subjects
+// (clamped to 0..100): what the decoder gives for "p%" at path name.
+func FlagPercent(name string, p float64) Flag {
+	return Flag{percent: min(max(p, 0), 100), name: name}
+}
 
 // On reports whether the flag is on for every subject.
 func (f Flag) On() bool { return f.percent >= 100 }
@@ -36,9 +47,79 @@ func (f Flag) Enabled(subject string) bool {
 	case f.percent <= 0:
 		return false
 	}
-	h := fnv.New32a()
+	h := fnv.New64a()
+	h.Write([]byte(f.name))
+	h.Write([]byte{0})
 	h.Write([]byte(subject))
-	return float64(h.Sum32()%10000) < f.percent*100
+	return float64(h.Sum64()%10000) < f.percent*100
+}
+
+var flagType = reflect.TypeFor[Flag]()
+
+// flagHolders caches, per type, whether a value of it can hold a Flag.
+var flagHolders sync.Map // reflect.Type -> bool
+
+// holdsFlag reports whether a value of type t can hold a Flag.
+func holdsFlag(t reflect.Type) bool {
+	if v, ok := flagHolders.Load(t); ok {
+		return v.(bool)
+	}
+	flagHolders.Store(t, false) // a recursive type asks again while we look
+	var holds bool
+	switch t.Kind() {
+	case reflect.Struct:
+		holds = t == flagType
+		for i := 0; i < t.NumField() && !holds; i++ {
+			holds = t.Field(i).IsExported() && holdsFlag(t.Field(i).Type)
+		}
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+		holds = holdsFlag(t.Elem())
+	}
+	flagHolders.Store(t, holds)
+	return holds
+}
+
+// nameFlags gives every Flag in v, found at path in T, its path as name.
+// v is a freshly decoded value: maps are changed in place.
+func nameFlags(v reflect.Value, path string) {
+	if !holdsFlag(v.Type()) {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			nameFlags(v.Elem(), path)
+		}
+	case reflect.Struct:
+		if v.Type() == flagType {
+			v.Addr().Interface().(*Flag).name = path
+			return
+		}
+		for i := range v.NumField() {
+			if f := v.Type().Field(i); f.IsExported() {
+				nameFlags(v.Field(i), joinPath(path, f.Name))
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			nameFlags(v.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(it.Value())
+			nameFlags(e, fmt.Sprintf("%s[%s]", path, formatMapKey(it.Key())))
+			v.SetMapIndex(it.Key(), e)
+		}
+	}
+}
+
+// formatMapKey renders a map key as Change.Path does: quoted strings.
+func formatMapKey(k reflect.Value) string {
+	if k.Kind() == reflect.String {
+		return strconv.Quote(k.String())
+	}
+	return fmt.Sprint(k.Interface())
 }
 
 // UnmarshalText reads a bool word or a percentage.

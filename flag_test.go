@@ -30,7 +30,7 @@ func TestFlagDecoding(t *testing.T) {
 }
 
 func TestFlagRolloutIsStickyAndProportional(t *testing.T) {
-	ten, twenty := FlagPercent(10), FlagPercent(20)
+	ten, twenty := FlagPercent("Beta", 10), FlagPercent("Beta", 20)
 	n, on := 20000, 0
 	for i := range n {
 		user := fmt.Sprint("user-", i)
@@ -41,14 +41,61 @@ func TestFlagRolloutIsStickyAndProportional(t *testing.T) {
 			}
 		}
 		var again Flag
+		again.name = "Beta"
 		if again.UnmarshalText([]byte("10%")); again.Enabled(user) != ten.Enabled(user) {
-			t.Fatalf("%s: a flag decoded from 10%% disagrees with FlagPercent(10)", user)
+			t.Fatalf("%s: a flag decoded from 10%% disagrees with FlagPercent(Beta, 10)", user)
 		}
 	}
 	if share := float64(on) / float64(n) * 100; math.Abs(share-10) > 1.5 {
 		t.Fatalf("10%% flag on for %.1f%% of subjects", share)
 	}
-	if FlagPercent(0).Enabled("x") || !FlagPercent(100).Enabled("x") {
+	if FlagPercent("a", 0).Enabled("x") || !FlagPercent("a", 100).Enabled("x") {
 		t.Fatal("off/on flags")
+	}
+}
+
+// Two flags at 50% must be on together for about a quarter of subjects,
+// not for the same half: rollouts of different flags are independent.
+func TestFlagRolloutsAreIndependent(t *testing.T) {
+	type features struct {
+		NewUI, Beta Flag
+		Regions     map[string]Flag
+	}
+	v, err := decodeWith[features](t, newOptions(nil), "newui", "50%", "beta", "50%", "regions/eu", "50%", "regions/us", "50%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.NewUI.name != "NewUI" || v.Beta.name != "Beta" || v.Regions["eu"].name != `Regions["eu"]` {
+		t.Fatalf("decoded flags named %q, %q, %q", v.NewUI.name, v.Beta.name, v.Regions["eu"].name)
+	}
+	pairs := [][2]Flag{{v.NewUI, v.Beta}, {v.Regions["eu"], v.Regions["us"]}, {v.NewUI, v.Regions["eu"]}}
+	for _, p := range pairs {
+		n, both, first := 20000, 0, 0
+		for i := range n {
+			user := fmt.Sprint("user-", i)
+			a, b := p[0].Enabled(user), p[1].Enabled(user)
+			if a {
+				first++
+			}
+			if a && b {
+				both++
+			}
+		}
+		if share := float64(first) / float64(n); math.Abs(share-0.5) > 0.02 {
+			t.Errorf("%s at 50%% is on for %.1f%%", p[0].name, share*100)
+		}
+		if share := float64(both) / float64(n); math.Abs(share-0.25) > 0.02 {
+			t.Errorf("%s and %s at 50%% are both on for %.1f%% of subjects, want about 25%%", p[0].name, p[1].name, share*100)
+		}
+	}
+	// The same flag decoded again buckets every subject the same way.
+	again, err := decodeWith[features](t, newOptions(nil), "newui", "50%", "beta", "50%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		if user := fmt.Sprint("user-", i); again.NewUI.Enabled(user) != v.NewUI.Enabled(user) {
+			t.Fatalf("%s: NewUI decoded twice disagrees", user)
+		}
 	}
 }
