@@ -23,7 +23,7 @@ type options struct {
 	backoffMax   time.Duration
 	loadTimeout  time.Duration
 	progress     time.Duration
-	observer     Observer
+	observer     observer
 	recheck      time.Duration
 }
 
@@ -39,9 +39,6 @@ func newOptions(opts []Option) *options {
 	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
-	}
-	if o.observer == nil {
-		o.observer = nopObserver{}
 	}
 	return o
 }

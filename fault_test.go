@@ -65,18 +65,18 @@ type window struct{ from, to time.Time }
 // and a load that times out.
 const faultGrace = 3*250*time.Millisecond + 500*time.Millisecond + 2*time.Second
 
-// reloadClock is an [etcdconf.Observer] that notes when reloads happen.
+// reloadClock notes when reloads happen, through an [etcdconf.Observer].
 type reloadClock struct {
 	mu    sync.Mutex
 	times []time.Time
 }
 
-func (c *reloadClock) Decoded(int64, time.Duration, error) {}
-func (c *reloadClock) Retrying(error, time.Duration)       {}
-func (c *reloadClock) Reloaded(int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.times = append(c.times, time.Now())
+func (c *reloadClock) observer() etcdconf.Option {
+	return etcdconf.WithObserver(etcdconf.Observer{Reloaded: func(int64) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.times = append(c.times, time.Now())
+	}})
 }
 
 // unexplained counts reloads outside every fault's window: a healthy
@@ -202,7 +202,7 @@ func runFaultSuite(t *testing.T, name string, viaGRPCProxy bool) {
 		etcdconf.WithBackoff(20*time.Millisecond, 500*time.Millisecond),
 		etcdconf.WithProgressInterval(250*time.Millisecond),
 		etcdconf.WithLoadTimeout(2*time.Second),
-		etcdconf.WithObserver(&r.reloads))
+		r.reloads.observer())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func faultProcesses(t *testing.T, binary string) {
 	defer wcli.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w, err := etcdconf.New[map[string]string](ctx, wcli, faultPrefix, append(fastRecovery, etcdconf.WithObserver(&r.reloads))...)
+	w, err := etcdconf.New[map[string]string](ctx, wcli, faultPrefix, append(fastRecovery, r.reloads.observer())...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	}
 	start := time.Now()
 	v, err := dec.decode(kvs, rev)
-	o.observer.Decoded(rev, time.Since(start), err)
+	o.observer.decoded(rev, time.Since(start), err)
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +98,7 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	w.seenKeys = len(kvs)
 	w.lastHeard.Store(now.UnixNano())
 	o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", len(kvs))
+	o.observer.started(w.Status)
 	w.wg.Add(1)
 	go w.run()
 	return w, nil
@@ -147,7 +148,7 @@ func (w *Watcher[T]) run() {
 				return
 			}
 			delay := b.next()
-			w.o.observer.Retrying(err, delay)
+			w.o.observer.retrying(err, delay)
 			w.report(err, "etcdconf: watch lost; reloading", "backoff", delay)
 			if !sleep(w.ctx, delay) {
 				break
@@ -398,7 +399,7 @@ func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64, touched []string
 	if !patched {
 		v, err = w.dec.decode(kvs, rev)
 	}
-	w.o.observer.Decoded(rev, time.Since(start), err)
+	w.o.observer.decoded(rev, time.Since(start), err)
 	if err != nil {
 		var de *DecodeError
 		if !errors.As(err, &de) {
@@ -440,7 +441,7 @@ func (w *Watcher[T]) reload() error {
 	w.mu.Lock()
 	w.status.Reloads++
 	w.mu.Unlock()
-	w.o.observer.Reloaded(rev)
+	w.o.observer.reloaded(rev)
 	if rev < w.seen {
 		w.o.logger.Warn("etcdconf: etcd's revision went backwards (restored from a backup?)",
 			"prefix", w.prefix, "revision", rev, "seen", w.seen)

@@ -3,9 +3,8 @@
 // depend on a metrics library.
 //
 //	c := etcdconfprom.NewCollector("myapp")
-//	w, err := etcdconf.New[Config](ctx, cli, "/myapp/config/", etcdconf.WithObserver(c))
-//	c.Track(w)
 //	prometheus.MustRegister(c)
+//	w, err := etcdconf.New[Config](ctx, cli, "/myapp/config/", etcdconf.WithObserver(c.Observer()))
 package etcdconfprom
 
 import (
@@ -16,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// A Collector is a prometheus.Collector for one watcher and the
-// [etcdconf.Observer] that times its decodes. Metrics carry a "watcher"
+// A Collector is a prometheus.Collector for one watcher, fed by the
+// [etcdconf.Observer] that [Collector.Observer] returns. Metrics carry a "watcher"
 // label with the name given to NewCollector:
 //
 //	etcdconf_applied_revision           revision of the current snapshot
@@ -37,7 +36,7 @@ type Collector struct {
 }
 
 // NewCollector returns a collector whose metrics are labelled watcher=name.
-// Pass it to etcdconf.New with etcdconf.WithObserver, then call Track.
+// Pass its Observer to etcdconf.New with etcdconf.WithObserver.
 func NewCollector(name string) *Collector {
 	label := prometheus.Labels{"watcher": name}
 	desc := func(metric, help string) *prometheus.Desc {
@@ -62,10 +61,17 @@ func NewCollector(name string) *Collector {
 	}
 }
 
-// Track makes the collector report w's Status at every scrape.
-func (c *Collector) Track(w interface{ Status() etcdconf.Status }) {
+// Observer returns the hooks that connect the collector to one watcher:
+// pass them to etcdconf.New with etcdconf.WithObserver. From then on the
+// collector reports the watcher's Status at every scrape, and times its
+// decodes.
+func (c *Collector) Observer() etcdconf.Observer {
+	return etcdconf.Observer{Started: c.track, Decoded: c.decoded}
+}
+
+func (c *Collector) track(status func() etcdconf.Status) {
 	c.mu.Lock()
-	c.status = w.Status
+	c.status = status
 	c.mu.Unlock()
 }
 
@@ -77,8 +83,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.decode.Describe(ch)
 }
 
-// Collect implements prometheus.Collector. Before Track, it reports only
-// the decode histogram.
+// Collect implements prometheus.Collector. Before a watcher starts with
+// the collector's Observer, it reports only the decode histogram.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.decode.Collect(ch)
 	c.mu.Lock()
@@ -100,8 +106,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.descs["rejections"], prometheus.CounterValue, float64(st.Rejections))
 }
 
-// Decoded implements etcdconf.Observer.
-func (c *Collector) Decoded(_ int64, d time.Duration, err error) {
+func (c *Collector) decoded(_ int64, d time.Duration, err error) {
 	result := "applied"
 	if err != nil {
 		result = "rejected"
@@ -109,13 +114,4 @@ func (c *Collector) Decoded(_ int64, d time.Duration, err error) {
 	c.decode.WithLabelValues(result).Observe(d.Seconds())
 }
 
-// Reloaded implements etcdconf.Observer; reloads are counted from Status.
-func (c *Collector) Reloaded(int64) {}
-
-// Retrying implements etcdconf.Observer; retries are counted from Status.
-func (c *Collector) Retrying(error, time.Duration) {}
-
-var (
-	_ prometheus.Collector = (*Collector)(nil)
-	_ etcdconf.Observer    = (*Collector)(nil)
-)
+var _ prometheus.Collector = (*Collector)(nil)

@@ -23,12 +23,11 @@ func TestCollectorReportsTheWatcher(t *testing.T) {
 	cli.Put(ctx, "/app/port", "1")
 	c := etcdconfprom.NewCollector("app")
 	type cfg struct{ Port int }
-	w, err := etcdconf.New[cfg](ctx, cli, "/app/", etcdconf.WithObserver(c))
+	w, err := etcdconf.New[cfg](ctx, cli, "/app/", etcdconf.WithObserver(c.Observer()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	c.Track(w)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 
