@@ -172,15 +172,15 @@ func (d *decoder[T]) patch(prev *Snapshot[T], kvs map[string]*KeyValue, touched 
 		case has && !had:
 			added = true
 			m[path] = string(kv.Value)
-			c.Kind, c.New = Added, m[path]
+			c.Kind, c.New = ChangeAdded, m[path]
 			delta = append(delta, c)
 		case has && was != string(kv.Value):
 			m[path] = string(kv.Value)
-			c.Kind, c.Old, c.New = Modified, was, m[path]
+			c.Kind, c.Old, c.New = ChangeModified, was, m[path]
 			delta = append(delta, c)
 		case !has && had:
 			delete(m, path)
-			c.Kind, c.Old = Removed, was
+			c.Kind, c.Old = ChangeRemoved, was
 			delta = append(delta, c)
 		}
 	}

@@ -19,10 +19,12 @@ import (
 // A ChangeKind says whether a [Change] added, removed or modified a value.
 type ChangeKind int
 
+// The kinds of change. The zero ChangeKind is none of them: a Change
+// that was never filled in does not pass for a modification.
 const (
-	Modified ChangeKind = iota // the value at Path changed
-	Added                      // Path has a value now and had none before
-	Removed                    // Path had a value before and has none now
+	ChangeAdded    ChangeKind = iota + 1 // Path has a value now and had none before
+	ChangeRemoved                        // Path had a value before and has none now
+	ChangeModified                       // the value at Path changed
 )
 
 // A Change is one field-level difference between two snapshots.
@@ -31,8 +33,8 @@ type Change struct {
 	// "DB.Port", `Services["api-1"]`, "Hosts". It is "" when T itself changed.
 	Path string
 	Kind ChangeKind
-	// Old and New are the values before and after; Old is nil for Added, New
-	// is nil for Removed. A pointer is given as the value it points to.
+	// Old and New are the values before and after; Old is nil for ChangeAdded,
+	// New is nil for ChangeRemoved. A pointer is given as the value it points to.
 	// Both are nil when Secret is set.
 	Old, New any
 	// Keys are the full etcd keys under Path that changed between the two
@@ -48,15 +50,18 @@ type Change struct {
 	oldText, newText string
 }
 
-// String returns "modified", "added" or "removed".
+// String returns "added", "removed" or "modified", and "ChangeKind(n)"
+// for any other value.
 func (k ChangeKind) String() string {
 	switch k {
-	case Added:
+	case ChangeAdded:
 		return "added"
-	case Removed:
+	case ChangeRemoved:
 		return "removed"
+	case ChangeModified:
+		return "modified"
 	}
-	return "modified"
+	return "ChangeKind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // String renders the change on one line for logs: `DB.Port: 5432 -> 6432`,
@@ -76,9 +81,9 @@ func (c Change) String() string {
 		o, n = formatValue(c.Old), formatValue(c.New)
 	}
 	switch c.Kind {
-	case Added:
+	case ChangeAdded:
 		return fmt.Sprintf("%s: added %s", path, n)
-	case Removed:
+	case ChangeRemoved:
 		return fmt.Sprintf("%s: removed (was %s)", path, o)
 	}
 	return fmt.Sprintf("%s: %s -> %s", path, o, n)
@@ -193,10 +198,10 @@ func (d *differ) walk(x, y reflect.Value) {
 	case !x.IsValid() && !y.IsValid():
 		return
 	case !x.IsValid():
-		d.emit(Added, x, y)
+		d.emit(ChangeAdded, x, y)
 		return
 	case !y.IsValid():
-		d.emit(Removed, x, y)
+		d.emit(ChangeRemoved, x, y)
 		return
 	}
 	t := x.Type()
@@ -205,19 +210,19 @@ func (d *differ) walk(x, y reflect.Value) {
 		switch {
 		case x.IsNil() && y.IsNil():
 		case x.IsNil():
-			d.emit(Added, reflect.Value{}, y)
+			d.emit(ChangeAdded, reflect.Value{}, y)
 		case y.IsNil():
-			d.emit(Removed, x, reflect.Value{})
+			d.emit(ChangeRemoved, x, reflect.Value{})
 		case opaque(t):
 			if !equal(x, y) {
-				d.emit(Modified, x, y)
+				d.emit(ChangeModified, x, y)
 			}
 		default:
 			d.walk(x.Elem(), y.Elem())
 		}
 	case opaque(t):
 		if !equal(x, y) {
-			d.emit(Modified, x, y)
+			d.emit(ChangeModified, x, y)
 		}
 	case t.Kind() == reflect.Struct:
 		fs := fieldsOf(t)
@@ -253,7 +258,7 @@ func (d *differ) walk(x, y reflect.Value) {
 		}
 	default:
 		if !equal(x, y) {
-			d.emit(Modified, x, y)
+			d.emit(ChangeModified, x, y)
 		}
 	}
 }
@@ -273,7 +278,7 @@ func index(v reflect.Value, i int) reflect.Value {
 // secret field.
 func (d *differ) emit(kind ChangeKind, x, y reflect.Value) {
 	if d.initial {
-		kind, x = Added, reflect.Value{}
+		kind, x = ChangeAdded, reflect.Value{}
 	}
 	c := Change{Kind: kind}
 	var path strings.Builder
@@ -313,14 +318,14 @@ func diffFlat(old, new any, prefix string) ([]Change, bool) {
 		ov, had := o[k]
 		switch {
 		case !had:
-			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: Added, New: nv, Keys: []string{prefix + k}})
+			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: ChangeAdded, New: nv, Keys: []string{prefix + k}})
 		case ov != nv:
-			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: Modified, Old: ov, New: nv, Keys: []string{prefix + k}})
+			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: ChangeModified, Old: ov, New: nv, Keys: []string{prefix + k}})
 		}
 	}
 	for k, ov := range o {
 		if _, has := n[k]; !has {
-			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: Removed, Old: ov, Keys: []string{prefix + k}})
+			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: ChangeRemoved, Old: ov, Keys: []string{prefix + k}})
 		}
 	}
 	slices.SortFunc(cs, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })

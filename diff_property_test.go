@@ -178,7 +178,7 @@ func TestDiffProperty(t *testing.T) {
 			}
 			logged.Reset()
 			for _, c := range tc.cs {
-				if tc.initial && (c.Kind != Added || c.Old != nil) {
+				if tc.initial && (c.Kind != ChangeAdded || c.Old != nil) {
 					t.Fatalf("pair %d: initial change %v is %v", i, c, c.Kind)
 				}
 				if strings.Contains(c.Path, "hidden") {

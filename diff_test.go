@@ -206,10 +206,10 @@ func TestDiffRemovedNilPointerEntry(t *testing.T) {
 	old := snap(cfg{M: map[string]*instance{"a": nil, "b": {Addr: "x"}}}, 1)
 	new := snap(cfg{M: map[string]*instance{}}, 2)
 	cs := diffSnapshots(old, new)
-	if len(cs) != 2 || cs[0].Kind != Removed || cs[1].Kind != Removed {
+	if len(cs) != 2 || cs[0].Kind != ChangeRemoved || cs[1].Kind != ChangeRemoved {
 		t.Fatalf("got %v", cs)
 	}
-	if cs := diffSnapshots(new, old); len(cs) != 2 || cs[0].Kind != Added {
+	if cs := diffSnapshots(new, old); len(cs) != 2 || cs[0].Kind != ChangeAdded {
 		t.Fatalf("reverse: got %v", cs)
 	}
 }
@@ -291,14 +291,14 @@ func TestDiffInitialIsAddedPerEntry(t *testing.T) {
 		"services/api-2/addr", "10.0.0.2:80", "services/api-2/weight", "1"))
 	checkGolden(t, "initial", render(cs))
 	for _, c := range cs {
-		if c.Kind != Added || c.Old != nil {
+		if c.Kind != ChangeAdded || c.Old != nil {
 			t.Errorf("initial change %v: kind %v, Old %v; want added with no Old", c, c.Kind, c.Old)
 		}
 	}
 	gone := diffSnapshots(snap(v, 1), snap(diffConfig{Name: "a", DB: diffDB{Port: 1}}, 2))
 	checkGolden(t, "entries_removed", render(gone))
 	for _, c := range gone {
-		if c.Kind != Removed || c.New != nil {
+		if c.Kind != ChangeRemoved || c.New != nil {
 			t.Errorf("change %v: kind %v, New %v; want removed with no New", c, c.Kind, c.New)
 		}
 	}
@@ -361,10 +361,10 @@ func TestDiffKeyAttributionIndex(t *testing.T) {
 // Defect 20: a change at an ancestor of a WithPaths path was dropped.
 func TestFilterChangesKeepsAncestors(t *testing.T) {
 	cs := []Change{
-		{Path: "Limits", Kind: Added, New: struct{ Max int }{3}},
-		{Path: `Services["a"]`, Kind: Added},
-		{Path: `Services["b"]`, Kind: Added},
-		{Path: "Name", Kind: Modified},
+		{Path: "Limits", Kind: ChangeAdded, New: struct{ Max int }{3}},
+		{Path: `Services["a"]`, Kind: ChangeAdded},
+		{Path: `Services["b"]`, Kind: ChangeAdded},
+		{Path: "Name", Kind: ChangeModified},
 	}
 	for _, tt := range []struct {
 		path string

@@ -161,7 +161,7 @@ func ExampleRegister() {
 	updates := w.Subscribe(ctx)
 
 	// Registration: the key lives while this process keeps its lease alive.
-	reg, err := etcdconf.Register(ctx, cli, "/services/api-1", `{"addr": "10.0.0.1:8080"}`, 10*time.Second)
+	reg, err := etcdconf.Register(ctx, cli, "/services/api-1", Instance{Addr: "10.0.0.1:8080"}, 10*time.Second)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func ExampleStatus_Stale() {
 
 	ready := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if st := w.Status(); st.Stale(time.Now(), 30*time.Second) {
-			http.Error(rw, fmt.Sprintf("config stale since %v: %v", st.Current, st.Err), http.StatusServiceUnavailable)
+			http.Error(rw, fmt.Sprintf("config stale since %v: %v", st.Confirmed, st.Err), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(rw, "ok")

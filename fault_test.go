@@ -366,7 +366,7 @@ func (r *faultRun) write(id int, stop <-chan struct{}, pause *sync.RWMutex) {
 }
 
 // check verifies every update the subscriber receives against etcd.
-func (r *faultRun) check(ctx context.Context, updates <-chan etcdconf.Update[map[string]string]) {
+func (r *faultRun) check(ctx context.Context, updates <-chan etcdconf.Event[map[string]string]) {
 	var last int64
 	for u := range updates {
 		r.snapshots.Add(1)

@@ -27,7 +27,7 @@ func healthy[T any](t *testing.T, w *etcdconf.Watcher[T], d time.Duration) {
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
 		st := w.Status()
 		if st.Reloads != 0 || st.Retries != 0 || st.Err != nil || !st.Connected || st.Stale(time.Now(), 3*healthEvery) {
-			t.Fatalf("unhealthy with no fault: %+v (current %v ago)", st, time.Since(st.Current))
+			t.Fatalf("unhealthy with no fault: %+v (current %v ago)", st, time.Since(st.Confirmed))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package etcdconf_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -68,9 +69,9 @@ func TestRegisterRecoversLostLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for r.Registrations() < 2 || r.Lease() == first {
+	for r.Recoveries() < 1 || r.Lease() == first {
 		if time.Now().After(deadline) {
-			t.Fatalf("not registered again: %d registrations, err %v", r.Registrations(), r.Err())
+			t.Fatalf("not registered again: %d recoveries, err %v", r.Recoveries(), r.Err())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -91,7 +92,7 @@ func TestServiceDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := recv(t, updates)
-	if len(u.Changes) != 1 || u.Changes[0].Kind != etcdconf.Added || u.Changes[0].Path != `["api-1"]` {
+	if len(u.Changes) != 1 || u.Changes[0].Kind != etcdconf.ChangeAdded || u.Changes[0].Path != `["api-1"]` {
 		t.Fatalf("arrival: %v", u.Changes)
 	}
 	if u.New.Value["api-1"] != (instance{Addr: "10.0.0.1:80", Zone: "a"}) {
@@ -109,7 +110,7 @@ func TestServiceDiscovery(t *testing.T) {
 	}
 	crashCli.Close()
 	u = recv(t, updates)
-	if len(u.Changes) != 1 || u.Changes[0].Kind != etcdconf.Removed || u.Changes[0].Path != `["api-2"]` {
+	if len(u.Changes) != 1 || u.Changes[0].Kind != etcdconf.ChangeRemoved || u.Changes[0].Path != `["api-2"]` {
 		t.Fatalf("crash: %v", u.Changes)
 	}
 
@@ -146,14 +147,65 @@ func TestRegisterSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	for r.Registrations() < 2 || r.Err() != nil {
+	for r.Recoveries() < 1 || r.Err() != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("not registered again: %d registrations, err %v", r.Registrations(), r.Err())
+			t.Fatalf("not registered again: %d recoveries, err %v", r.Recoveries(), r.Err())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(2500 * time.Millisecond) // the old lease, restored by etcd, expires meanwhile
 	if ok, lease := exists(t, cli, "/svc/api-1"); !ok || clientv3.LeaseID(lease) != r.Lease() {
-		t.Fatalf("after restart: exists %v, lease %x want %x (%d registrations, err %v)", ok, lease, r.Lease(), r.Registrations(), r.Err())
+		t.Fatalf("after restart: exists %v, lease %x want %x (%d recoveries, err %v)", ok, lease, r.Lease(), r.Recoveries(), r.Err())
+	}
+}
+
+func TestRegisterTypedValueSetInPlaceAndExclusive(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	ctx := context.Background()
+	w := newWatcher[map[string]instance](t, cli, "/typed/")
+	updates := w.Subscribe(ctx)
+
+	want := instance{Addr: "10.0.0.1:80", Zone: "a"}
+	r, err := etcdconf.Register(ctx, cli, "/typed/api-1", want, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if u := recv(t, updates); u.New.Value["api-1"] != want {
+		t.Fatalf("registered %+v, read back %+v", want, u.New.Value["api-1"])
+	}
+
+	// Changed in place: one modification under the same lease, never a removal.
+	lease := r.Lease()
+	want.Zone = "b"
+	if err := r.Set(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	u := recv(t, updates)
+	if len(u.Changes) != 1 || u.Changes[0].Kind != etcdconf.ChangeModified || u.Changes[0].Path != `["api-1"].Zone` || u.New.Value["api-1"] != want {
+		t.Fatalf("Set: %v, value %+v", u.Changes, u.New.Value)
+	}
+	if ok, l := exists(t, cli, "/typed/api-1"); !ok || clientv3.LeaseID(l) != lease {
+		t.Fatalf("after Set: exists %v, lease %x, want the registration's %x", ok, l, lease)
+	}
+
+	// Exclusive: a second holder is refused while the first lives.
+	if _, err := etcdconf.Register(ctx, cli, "/typed/api-1", instance{Addr: "other"}, time.Second, etcdconf.Exclusive()); !errors.Is(err, etcdconf.ErrConflict) {
+		t.Fatalf("exclusive registration of a held key: %v, want ErrConflict", err)
+	}
+	if got := w.Current().Value["api-1"]; got != want {
+		t.Fatalf("a refused exclusive registration changed the value: %+v", got)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := etcdconf.Register(ctx, cli, "/typed/api-1", instance{Addr: "next"}, time.Second, etcdconf.Exclusive())
+	if err != nil {
+		t.Fatalf("exclusive registration of a free key: %v", err)
+	}
+	r2.Close()
+	if err := r.Set(ctx, want); !errors.Is(err, etcdconf.ErrClosed) {
+		t.Fatalf("Set after Close: %v, want ErrClosed", err)
 	}
 }

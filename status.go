@@ -9,15 +9,15 @@ type Status struct {
 	// Seen is the last etcd revision of the prefix the watcher has processed,
 	// including rejected ones; it is at least Revision.
 	Seen int64
-	// Current is the last time the watcher knew it had every change up to
+	// Confirmed is the last time the watcher knew it had every change up to
 	// Seen: a load, an event, etcd's answer to a progress request, or a
 	// linearizable read that found nothing new (see Probes).
-	Current time.Time
+	Confirmed time.Time
 	// Connected reports that the watch is established and has been proved
 	// current within three progress intervals.
 	Connected bool
 	// Err is the last error the watcher met, and ErrTime when; nil when none.
-	// It stays after recovery: compare ErrTime with Current.
+	// It stays after recovery: compare ErrTime with Confirmed.
 	Err     error
 	ErrTime time.Time
 	// Rejected is the last rejected revision's error, nil when none.
@@ -39,5 +39,5 @@ type Status struct {
 // quiet prefix stays fresh: etcd answers its progress requests, or a read
 // proves it current.
 func (s Status) Stale(now time.Time, maxAge time.Duration) bool {
-	return now.Sub(s.Current) > maxAge
+	return now.Sub(s.Confirmed) > maxAge
 }

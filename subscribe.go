@@ -2,8 +2,8 @@ package etcdconf
 
 import "context"
 
-// An Update tells a subscriber what changed; see [Watcher.Subscribe].
-type Update[T any] struct {
+// An Event tells a subscriber what changed; see [Watcher.Subscribe].
+type Event[T any] struct {
 	// Old is the snapshot this subscriber saw last: the one current when it
 	// subscribed, or New of the update it received before. It is nil in the
 	// first update of a [WithInitial] subscription.
@@ -66,12 +66,12 @@ func (s *subscriber) notify() {
 //
 // The channel is closed when ctx ends or the watcher is closed. After Close,
 // Subscribe returns a closed channel.
-func (w *Watcher[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) <-chan Update[T] {
+func (w *Watcher[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) <-chan Event[T] {
 	var so subOptions
 	for _, opt := range opts {
 		opt.applySub(&so)
 	}
-	out := make(chan Update[T])
+	out := make(chan Event[T])
 	s := &subscriber{wake: make(chan struct{}, 1)}
 	w.mu.Lock()
 	if w.closed || w.ctx.Err() != nil {
@@ -91,7 +91,7 @@ func (w *Watcher[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) <-c
 // deliver runs one subscription: on every ring it diffs the newest snapshot
 // against the one the subscriber saw last and offers that update, replacing
 // an offer not yet taken by a newer one.
-func (w *Watcher[T]) deliver(ctx context.Context, s *subscriber, out chan<- Update[T], base *Snapshot[T], so subOptions) {
+func (w *Watcher[T]) deliver(ctx context.Context, s *subscriber, out chan<- Event[T], base *Snapshot[T], so subOptions) {
 	defer func() {
 		w.mu.Lock()
 		delete(w.subs, s)
@@ -103,7 +103,7 @@ func (w *Watcher[T]) deliver(ctx context.Context, s *subscriber, out chan<- Upda
 	if owed {
 		base = nil
 	}
-	var pending *Update[T]
+	var pending *Event[T]
 	refresh := func() {
 		pending = nil
 		latest := w.cur.Load()
@@ -114,14 +114,14 @@ func (w *Watcher[T]) deliver(ctx context.Context, s *subscriber, out chan<- Upda
 		if len(changes) == 0 && !owed {
 			return
 		}
-		pending = &Update[T]{Old: base, New: latest, Changes: changes}
+		pending = &Event[T]{Old: base, New: latest, Changes: changes}
 	}
 	if owed {
 		refresh()
 	}
 	for {
-		var send chan<- Update[T]
-		var u Update[T]
+		var send chan<- Event[T]
+		var u Event[T]
 		if pending != nil {
 			send, u = out, *pending
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/etcdconf/etcdconf/etcdtest"
 )
 
-func recv[T any](t *testing.T, ch <-chan etcdconf.Update[T]) etcdconf.Update[T] {
+func recv[T any](t *testing.T, ch <-chan etcdconf.Event[T]) etcdconf.Event[T] {
 	t.Helper()
 	select {
 	case u, ok := <-ch:
@@ -143,7 +143,7 @@ func TestSubscribeWithPathsDeliversAncestorChanges(t *testing.T) {
 
 	rev := put(t, cli, "/app/limits/max", "3")
 	u := recv(t, limits)
-	if u.New.Revision != rev || len(u.Changes) != 1 || u.Changes[0].Path != "Limits" || u.Changes[0].Kind != etcdconf.Added {
+	if u.New.Revision != rev || len(u.Changes) != 1 || u.Changes[0].Path != "Limits" || u.Changes[0].Kind != etcdconf.ChangeAdded {
 		t.Fatalf("WithPaths(Limits.Max) got %v at %d, want Limits added at %d", u.Changes, u.New.Revision, rev)
 	}
 	rev = put(t, cli, "/app/services/a/addr", "10.0.0.1:80")

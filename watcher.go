@@ -94,7 +94,7 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	}
 	now := time.Now()
 	w.cur.Store(&Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: kvs})
-	w.status = Status{Revision: rev, Seen: rev, Current: now, Connected: true}
+	w.status = Status{Revision: rev, Seen: rev, Confirmed: now, Connected: true}
 	w.seenKeys = len(kvs)
 	w.lastHeard.Store(now.UnixNano())
 	o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", len(kvs))
@@ -480,7 +480,7 @@ func (w *Watcher[T]) heard() {
 	now := time.Now()
 	w.lastHeard.Store(now.UnixNano())
 	w.mu.Lock()
-	w.status.Current, w.status.Connected = now, true
+	w.status.Confirmed, w.status.Connected = now, true
 	w.mu.Unlock()
 }
 

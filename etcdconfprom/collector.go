@@ -100,7 +100,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.descs["revision"], prometheus.GaugeValue, float64(st.Revision))
 	ch <- prometheus.MustNewConstMetric(c.descs["connected"], prometheus.GaugeValue, connected)
-	ch <- prometheus.MustNewConstMetric(c.descs["since"], prometheus.GaugeValue, time.Since(st.Current).Seconds())
+	ch <- prometheus.MustNewConstMetric(c.descs["since"], prometheus.GaugeValue, time.Since(st.Confirmed).Seconds())
 	ch <- prometheus.MustNewConstMetric(c.descs["reloads"], prometheus.CounterValue, float64(st.Reloads))
 	ch <- prometheus.MustNewConstMetric(c.descs["retries"], prometheus.CounterValue, float64(st.Retries))
 	ch <- prometheus.MustNewConstMetric(c.descs["rejections"], prometheus.CounterValue, float64(st.Rejections))

@@ -128,7 +128,7 @@ func run(ctx context.Context, out io.Writer, follow bool) error {
 
 // report prints what the watcher made of revision rev: the update it
 // delivered, or the rejection that kept the last good configuration.
-func report(ctx context.Context, out io.Writer, w *etcdconf.Watcher[Config], updates <-chan etcdconf.Update[Config], rev int64) error {
+func report(ctx context.Context, out io.Writer, w *etcdconf.Watcher[Config], updates <-chan etcdconf.Event[Config], rev int64) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {

@@ -22,7 +22,7 @@ type Config struct {
 
 // onChange calls fn for every update until ctx ends, and returns when the
 // subscription is over: the callback style, built on Subscribe.
-func onChange(ctx context.Context, w *etcdconf.Watcher[Config], fn func(etcdconf.Update[Config])) *sync.WaitGroup {
+func onChange(ctx context.Context, w *etcdconf.Watcher[Config], fn func(etcdconf.Event[Config])) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	updates := w.Subscribe(ctx)
@@ -57,7 +57,7 @@ func run(ctx context.Context, out io.Writer) error {
 	sub, cancel := context.WithCancel(ctx)
 	defer cancel()
 	seen := make(chan int64, 10)
-	done := onChange(sub, w, func(u etcdconf.Update[Config]) {
+	done := onChange(sub, w, func(u etcdconf.Event[Config]) {
 		for _, c := range u.Changes {
 			fmt.Fprintf(out, "revision %d: %v\n", u.New.Revision, c)
 		}
