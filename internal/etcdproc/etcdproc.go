@@ -126,15 +126,23 @@ func Start(tb testing.TB, binary string, n int) *Cluster {
 		for _, m := range c.Members {
 			m.Kill()
 		}
+		if tb.Failed() { // what etcd said is what explains a flaky failure
+			for _, m := range c.Members {
+				m.logTail(tb, 40)
+			}
+		}
 	})
 	if err := c.WaitHealthy(30 * time.Second); err != nil {
-		for _, m := range c.Members {
-			b, _ := os.ReadFile(m.log)
-			tb.Logf("%s log:\n%s", m.Name, b)
-		}
-		tb.Fatal(err)
+		tb.Fatal(err) // the cleanup logs the members' logs
 	}
 	return c
+}
+
+// logTail logs the last n lines of the member's log.
+func (m *Member) logTail(tb testing.TB, n int) {
+	b, _ := os.ReadFile(m.log)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	tb.Logf("%s (%s) log, last %d lines:\n%s", m.Name, m.ClientURL, n, strings.Join(lines[max(0, len(lines)-n):], "\n"))
 }
 
 func (m *Member) start() error {
