@@ -19,19 +19,6 @@ import (
 	grpcbackoff "google.golang.org/grpc/backoff"
 )
 
-// Errors from [ClientConfig.Client], which say what to fix. Each wraps the
-// cause; compare with [errors.Is].
-var (
-	// ErrUnreachable: no endpoint accepted a connection in time.
-	ErrUnreachable = errors.New("etcdconf: etcd unreachable")
-	// ErrTLS: client and server disagree about TLS: the server wants TLS
-	// (or a client certificate) and the client has none, the client speaks
-	// TLS to a plaintext server, or the server's certificate is not trusted.
-	ErrTLS = errors.New("etcdconf: TLS mismatch")
-	// ErrAuth: etcd rejected the username or password.
-	ErrAuth = errors.New("etcdconf: authentication failed")
-)
-
 // ClientConfig says how to connect to etcd; see [ClientConfig.Client].
 type ClientConfig struct {
 	// Endpoints are "host:port" addresses; an "https://" prefix implies TLS.

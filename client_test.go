@@ -13,6 +13,7 @@ import (
 	"github.com/etcdconf/etcdconf"
 	"github.com/etcdconf/etcdconf/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 func TestClientConfigFromEnv(t *testing.T) {
@@ -150,8 +151,49 @@ func TestPrefixLimitedUser(t *testing.T) {
 	}
 	start := time.Now()
 	_, err = etcdconf.New[cfg](ctx, cli, "/other/")
-	if err == nil || !strings.Contains(err.Error(), "permission denied") || time.Since(start) > 5*time.Second {
-		t.Fatalf("forbidden prefix: %v after %v", err, time.Since(start))
+	if !errors.Is(err, etcdconf.ErrPermission) || !strings.Contains(err.Error(), `"/other/"`) || time.Since(start) > 5*time.Second {
+		t.Fatalf("forbidden prefix: %v after %v, want ErrPermission naming the prefix", err, time.Since(start))
+	}
+	if _, err := etcdconf.Load[cfg](ctx, cli, "/other/"); !errors.Is(err, etcdconf.ErrPermission) {
+		t.Fatalf("Load of a forbidden prefix: %v, want ErrPermission", err)
+	}
+}
+
+// TestNewErrorsMatchSentinels: New and Load, given a client built by
+// hand, say why etcd could not be read with the same sentinels as
+// ClientConfig.Client.
+func TestNewErrorsMatchSentinels(t *testing.T) {
+	ca, err := etcdtest.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsSrv := etcdtest.Start(t, etcdtest.WithTLS(ca, false))
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := l.Addr().String()
+	l.Close()
+	for _, tt := range []struct {
+		name     string
+		endpoint string
+		want     error
+	}{
+		{"unreachable", closed, etcdconf.ErrUnreachable},
+		{"plaintext client to a TLS server", tlsSrv.Endpoints()[0], etcdconf.ErrTLS},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cli, err := clientv3.New(clientv3.Config{Endpoints: []string{tt.endpoint}, DialTimeout: time.Second, Logger: zap.NewNop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cli.Close()
+			ctx := context.Background()
+			_, err = etcdconf.New[map[string]string](ctx, cli, "/app/", etcdconf.WithLoadTimeout(500*time.Millisecond))
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), `"/app/"`) {
+				t.Fatalf("New: %v, want %v naming the prefix", err, tt.want)
+			}
+			if _, err := etcdconf.Load[map[string]string](ctx, cli, "/app/", etcdconf.WithLoadTimeout(500*time.Millisecond)); !errors.Is(err, tt.want) {
+				t.Fatalf("Load: %v, want %v", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -7,7 +7,11 @@ import (
 
 // Sentinel errors. Compare with [errors.Is]; the typed errors below wrap them.
 var (
-	// ErrClosed is returned by every method of a [Watcher] after [Watcher.Close].
+	// ErrClosed is returned by the writes of a [Watcher] (Update, Set,
+	// Delete) after [Watcher.Close], and by [Registration.Set] after its
+	// Close. Reads go on working after Close: Current and Status return the
+	// last snapshot and status, Subscribe a closed channel, Done a closed
+	// channel.
 	ErrClosed = errors.New("etcdconf: watcher closed")
 	// ErrConflict is returned by writes whose guarded keys changed since they were
 	// read: nothing was written, and the caller may retry with the new snapshot.
@@ -15,7 +19,24 @@ var (
 	// ErrInvalid reports configuration that does not decode or does not validate.
 	// Every [*DecodeError] matches it.
 	ErrInvalid = errors.New("etcdconf: invalid configuration")
+
+	// ErrUnreachable: no endpoint accepted a connection in time, or one did
+	// and etcd did not answer (no leader, a hung member).
+	ErrUnreachable = errors.New("etcdconf: etcd unreachable")
+	// ErrTLS: client and server disagree about TLS: the server wants TLS
+	// (or a client certificate) and the client has none, the client speaks
+	// TLS to a plaintext server, or the server's certificate is not trusted.
+	ErrTLS = errors.New("etcdconf: TLS mismatch")
+	// ErrAuth: etcd rejected the username or password, or the token.
+	ErrAuth = errors.New("etcdconf: authentication failed")
+	// ErrPermission: the user is authenticated, and its roles may not read
+	// (or write) the keys asked for.
+	ErrPermission = errors.New("etcdconf: permission denied")
 )
+
+// [ClientConfig.Client], [New] and [Load] wrap ErrUnreachable, ErrTLS,
+// ErrAuth and ErrPermission with a message that names the endpoint or
+// prefix and what to check.
 
 // A DecodeError reports a revision whose keys did not decode into the
 // configuration type, or whose decoded value failed its Validate method. The

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -118,15 +119,25 @@ func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (map[st
 	}
 }
 
-// loadError gives a failed read a message that says what to check.
+// loadError gives a failed read a message that says what to check, and
+// the sentinel that matches it. A read that timed out is explained by
+// probing the first endpoint, as ClientConfig.Client does.
 func loadError(prefix string, cli *clientv3.Client, err error) error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
-		return fmt.Errorf("etcdconf: load %q: etcd at %v did not answer in time (unreachable, or TLS/plaintext mismatch?): %w", prefix, cli.Endpoints(), err)
+		var hosts []string
+		for _, ep := range cli.Endpoints() {
+			hosts = append(hosts, strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(ep, "https://"), "http://"), "/"))
+		}
+		if len(hosts) == 0 {
+			return fmt.Errorf("%w: load %q: the client has no endpoint: %w", ErrUnreachable, prefix, err)
+		}
+		return fmt.Errorf("%w (loading %q)", ClientConfig{}.diagnose(hosts, nil, 2*time.Second, err), prefix)
 	case errors.Is(err, rpctypes.ErrPermissionDenied):
-		return fmt.Errorf("etcdconf: load %q: permission denied: the user may not read this prefix: %w", prefix, err)
-	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrUserEmpty):
-		return fmt.Errorf("etcdconf: load %q: authentication failed: %w", prefix, err)
+		return fmt.Errorf("%w: load %q: the user's roles may not read this prefix: %w", ErrPermission, prefix, err)
+	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrUserEmpty),
+		errors.Is(err, rpctypes.ErrAuthOldRevision), errors.Is(err, rpctypes.ErrUserNotFound):
+		return fmt.Errorf("%w: load %q: %w", ErrAuth, prefix, err)
 	}
 	return fmt.Errorf("etcdconf: load %q: %w", prefix, err)
 }
