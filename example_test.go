@@ -90,14 +90,14 @@ func ExampleWatcher_Status() {
 	}
 	defer w.Close()
 	resp, _ := cli.Put(ctx, "/svc/port", "eighty") // does not decode: rejected
-	for w.Status().Seen < resp.Header.Revision {
-		time.Sleep(time.Millisecond)
-	}
+	_, err = w.WaitRevision(ctx, resp.Header.Revision)
+	fmt.Println("rejected:", errors.Is(err, etcdconf.ErrInvalid))
 	st := w.Status()
 	fmt.Println("rejections:", st.Rejections, "key:", st.Rejected.Key)
 	fmt.Println("still serving port", w.Current().Value.Port)
 	fmt.Println("ready:", !st.Stale(time.Now(), 30*time.Second))
 	// Output:
+	// rejected: true
 	// rejections: 1 key: /svc/port
 	// still serving port 80
 	// ready: true

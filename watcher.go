@@ -496,6 +496,36 @@ func (w *Watcher[T]) signalLocked() {
 	w.advance = make(chan struct{})
 }
 
+// WaitRevision blocks until the watcher reflects etcd at revision rev or
+// later — the revision a write returned, say — and returns the snapshot
+// then current. If rev itself was rejected, it returns the snapshot that
+// stayed and the [*DecodeError] that rejected rev. A revision that did not
+// touch the prefix is reached as soon as a read proves that nothing under
+// the prefix changed up to it. It returns ctx's error when ctx ends first,
+// and [ErrClosed] once the watcher is closed.
+func (w *Watcher[T]) WaitRevision(ctx context.Context, rev int64) (*Snapshot[T], error) {
+	wait := time.Millisecond
+	for {
+		if w.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		snap, err := w.waitSeen(wctx, rev)
+		cancel()
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return snap, err
+		}
+		// Not seen yet: the revision may lie outside the prefix.
+		if proved, ok := w.prove(ctx, 0); ok && proved >= rev {
+			return w.cur.Load(), nil
+		}
+		wait = min(2*wait, w.o.progress)
+	}
+}
+
 // waitSeen blocks until the watcher has processed revision rev and returns
 // the current snapshot, or the error that rejected rev.
 func (w *Watcher[T]) waitSeen(ctx context.Context, rev int64) (*Snapshot[T], error) {

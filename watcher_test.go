@@ -274,3 +274,39 @@ func TestClosedClientStopsWatcher(t *testing.T) {
 		t.Fatalf("status after client close: %+v", st)
 	}
 }
+
+func TestWaitRevision(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	put(t, cli, "/wr/port", "1")
+	type cfg struct{ Port int }
+	// A long progress interval: WaitRevision must not wait for it.
+	w, err := etcdconf.New[cfg](context.Background(), cli, "/wr/", etcdconf.WithProgressInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	rev := put(t, cli, "/wr/port", "2")
+	if s, err := w.WaitRevision(ctx, rev); err != nil || s.Revision != rev || s.Value.Port != 2 {
+		t.Fatalf("a write to the prefix: %+v, %v", s, err)
+	}
+	elsewhere := put(t, cli, "/elsewhere", "x")
+	if s, err := w.WaitRevision(ctx, elsewhere); err != nil || s.Revision != rev {
+		t.Fatalf("a write outside the prefix: %+v, %v", s, err)
+	}
+	bad := put(t, cli, "/wr/port", "two")
+	if s, err := w.WaitRevision(ctx, bad); !errors.Is(err, etcdconf.ErrInvalid) || s == nil || s.Value.Port != 2 {
+		t.Fatalf("a rejected revision: %+v, %v", s, err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	if _, err := w.WaitRevision(short, bad+1000); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a revision etcd has not reached: %v, want the context's deadline", err)
+	}
+	w.Close()
+	if _, err := w.WaitRevision(ctx, bad+1000); !errors.Is(err, etcdconf.ErrClosed) {
+		t.Fatalf("after Close: %v, want ErrClosed", err)
+	}
+}
