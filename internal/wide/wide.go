@@ -1,6 +1,6 @@
 // Package wide holds a configuration struct of 1000 fields, for measuring
 // one change in a large struct (the root package's benchmarks and
-// cmd/etcdconf-bench). Generated; do not edit.
+// internal/cmd/etcdconf-bench). Generated; do not edit.
 package wide
 
 // Struct has 1000 int fields, F0 to F999.

@@ -4,9 +4,9 @@
 // not counted. Figures are medians over alternating runs; ratios are
 // etcdconf / raw.
 //
-//	go run ./cmd/etcdconf-bench            # the full run (several minutes on 2 cores)
-//	go run ./cmd/etcdconf-bench -quick     # small sizes, one run
-//	go run ./cmd/etcdconf-bench -scaleout 1000   # 1000 instances, direct and through a grpc-proxy
+//	go run ./internal/cmd/etcdconf-bench            # the full run (several minutes on 2 cores)
+//	go run ./internal/cmd/etcdconf-bench -quick     # small sizes, one run
+//	go run ./internal/cmd/etcdconf-bench -scaleout 1000   # 1000 instances, direct and through a grpc-proxy
 package main
 
 import (
