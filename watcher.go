@@ -114,7 +114,11 @@ func (w *Watcher[T]) Current() *Snapshot[T] { return w.cur.Load() }
 func (w *Watcher[T]) Status() Status {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.status
+	st := w.status
+	if w.cli == nil && !w.closed { // a static watcher is always current
+		st.Confirmed = time.Now()
+	}
+	return st
 }
 
 // Done returns a channel closed when the watcher stops: after Close, or when
@@ -518,9 +522,12 @@ func (w *Watcher[T]) WaitRevision(ctx context.Context, rev int64) (*Snapshot[T],
 			}
 			return snap, err
 		}
-		// Not seen yet: the revision may lie outside the prefix.
-		if proved, ok := w.prove(ctx, 0); ok && proved >= rev {
-			return w.cur.Load(), nil
+		// Not seen yet: the revision may lie outside the prefix (a static
+		// watcher has no etcd to ask: only its set moves it).
+		if w.cli != nil {
+			if proved, ok := w.prove(ctx, 0); ok && proved >= rev {
+				return w.cur.Load(), nil
+			}
 		}
 		wait = min(2*wait, w.o.progress)
 	}

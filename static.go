@@ -1,0 +1,64 @@
+package etcdconf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// errStatic is what a static watcher's writes return.
+var errStatic = errors.New("etcdconf: a static watcher has no etcd to write to")
+
+// NewStatic returns a watcher that serves v and never talks to etcd: a test
+// double for code that takes a *Watcher[T], so that its unit tests need no
+// etcd and no etcdtest server. v is validated as [New] validates a loaded
+// value; the watcher starts at revision 1.
+//
+// set publishes a new value as the next revision: Current returns it and
+// subscribers receive its diff, WithPaths and WithInitial apply, exactly as
+// with etcd. A value that fails Validate is rejected as a bad revision would
+// be: set returns the [*DecodeError], the last value stays, and Status
+// records the rejection. After Close, set returns [ErrClosed].
+//
+// The static watcher is always connected and confirmed current, has no
+// keys (Snapshot.Keys is empty, Change.Keys nil), and its writes (Update,
+// Set, Delete) return an error.
+func NewStatic[T any](v T) (w *Watcher[T], set func(T) error, err error) {
+	if err := validate(&v); err != nil {
+		return nil, nil, &DecodeError{Revision: 1, Err: err}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w = &Watcher[T]{
+		o: newOptions(nil), ctx: ctx, cancel: cancel,
+		subs: make(map[*subscriber]struct{}), advance: make(chan struct{}),
+	}
+	w.cur.Store(&Snapshot[T]{Value: v, Revision: 1})
+	w.status = Status{Revision: 1, Seen: 1, Confirmed: time.Now(), Connected: true}
+	return w, w.setStatic, nil
+}
+
+// setStatic publishes v as a static watcher's next revision.
+func (w *Watcher[T]) setStatic(v T) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return fmt.Errorf("etcdconf: static watcher: %w", ErrClosed)
+	}
+	rev := w.status.Seen + 1
+	w.status.Seen = rev
+	if err := validate(&v); err != nil {
+		de := &DecodeError{Revision: rev, Err: err}
+		w.status.Rejections++
+		w.status.Rejected = de
+		w.signalLocked()
+		return de
+	}
+	w.cur.Store(&Snapshot[T]{Value: v, Revision: rev})
+	w.status.Revision = rev
+	for s := range w.subs {
+		s.notify()
+	}
+	w.signalLocked()
+	return nil
+}
