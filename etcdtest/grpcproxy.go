@@ -131,9 +131,11 @@ func (p *GRPCProxy) Kill() {
 	if p.srv == nil {
 		return
 	}
-	p.cancel()
+	// Connections first, as SIGKILL would: a proxy whose context ends first
+	// tells its clients their watches were canceled, which a crash never does.
 	p.srv.Stop()
 	<-p.serving
+	p.cancel()
 	p.cli.Close()
 	<-p.watchDone
 	p.cli, p.srv = nil, nil
