@@ -122,11 +122,11 @@ func WithProgressInterval(d time.Duration) Option {
 // WithSnapshotFile keeps the last good snapshot in the file at path, so a
 // service can start when etcd is down. Default: no file.
 //
-// The watcher writes every snapshot it applies to path, from a goroutine of
-// its own so neither the watch nor readers wait for the disk; a burst of
-// snapshots costs one write per write time, of the newest. Each write goes
-// to path+".tmp", is synced and renamed over path, and the directory is
-// synced: a crash leaves the previous file whole. A failed write is reported
+// The watcher writes the snapshots it applies to path from a goroutine of
+// its own, so neither the watch nor readers wait for the disk; a burst of
+// snapshots costs at most one write per 100ms, of the newest. Each write
+// goes to path+".tmp", is synced and renamed over path, and the directory
+// is synced: a crash leaves the previous file whole. A failed write is reported
 // like any watcher error (see [WithErrorHandler], [Watcher.Status]) and the
 // next snapshot tries again. [Watcher.Close] writes the last snapshot
 // applied before it returns. [Load] writes the snapshot it read.

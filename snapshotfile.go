@@ -228,10 +228,17 @@ func unreachable(err error) bool {
 	return false
 }
 
+// fileInterval is the least time between two writes of a watcher's file:
+// a burst of changes costs at most one write per interval, plus the last.
+// The file is a fallback for when etcd is down, so losing the last 100ms of
+// changes in a crash costs little; writing a large prefix on every
+// revision of a burst would cost the disk a great deal.
+const fileInterval = 100 * time.Millisecond
+
 // filePersister writes the snapshots a watcher publishes to its file from
 // one goroutine, latest wins: the watch loop hands over a snapshot without
-// waiting, and a burst of snapshots while a write is under way costs one
-// more write, of the newest.
+// waiting, and the snapshots offered during a write and the interval after
+// it cost one more write, of the newest.
 type filePersister struct {
 	file   *snapshotFile
 	latest atomic.Pointer[fileSnapshot]
@@ -256,14 +263,23 @@ func (p *filePersister) offer(s fileSnapshot) {
 // and return. Nothing may be offered after it.
 func (p *filePersister) stop() { close(p.done) }
 
-// run writes offered snapshots until stop. Failed writes go to report; the
-// next offer tries again.
+// run writes offered snapshots until stop, at most one per fileInterval.
+// Failed writes go to report; the next offer tries again.
 func (p *filePersister) run(report func(error)) {
+	t := time.NewTimer(0)
+	defer t.Stop()
 	for {
 		select {
 		case <-p.wake:
-			p.flush(report)
 		case <-p.done:
+			p.flush(report)
+			return
+		}
+		p.flush(report)
+		t.Reset(fileInterval)
+		select {
+		case <-t.C:
+		case <-p.done: // Close does not wait out the interval
 			p.flush(report)
 			return
 		}
