@@ -1,8 +1,14 @@
 package etcdconf
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/etcdconf/etcdconf/etcdtest"
 
 	"github.com/etcdconf/etcdconf/internal/wide"
 )
@@ -48,5 +54,80 @@ func BenchmarkDecode(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// BenchmarkSnapshotFile measures the snapshot file: a write of 10k keys
+// (encode, fsync, rename, fsync the directory), a start from it (read,
+// check, decode into map[string]string: what New does once etcd's load
+// timeout has passed), and the writes a burst of 1000 puts costs.
+func BenchmarkSnapshotFile(b *testing.B) {
+	const keys = 10000
+	s := fileSnapshot{prefix: "/app/", rev: 2 * keys, written: time.Now(), kvs: map[string]*KeyValue{}}
+	for i := range keys {
+		k := fmt.Sprintf("/app/service-%05d/endpoint", i)
+		s.kvs[k] = &KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), CreateRevision: int64(i + 1), ModRevision: int64(keys + i + 1), Version: 2}
+	}
+	f := &snapshotFile{path: b.TempDir() + "/snap.json"}
+	b.Run("write 10k keys", func(b *testing.B) {
+		for b.Loop() {
+			if err := f.write(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+		fi, err := os.Stat(f.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(fi.Size())/keys, "file-bytes/key")
+	})
+	b.Run("start from file 10k keys", func(b *testing.B) {
+		dec, err := newDecoder[map[string]string]("/app/", newOptions(nil))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			fs, err := f.read("/app/")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := dec.decode(fs.kvs, fs.rev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("burst of 1000 puts", func(b *testing.B) {
+		srv := etcdtest.Start(b)
+		cli := srv.Client(b)
+		ctx := context.Background()
+		var writes atomic.Int64
+		count := optionFunc(func(o *options) {
+			o.file.beforeRename = func(string) error { writes.Add(1); return nil }
+		})
+		w, err := New[map[string]string](ctx, cli, "/burst/", WithSnapshotFile(b.TempDir()+"/snap.json"), count)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		var applied, elapsed time.Duration
+		writes.Store(0)
+		for b.Loop() {
+			start := time.Now()
+			var last int64
+			for i := range 1000 {
+				resp, err := cli.Put(ctx, fmt.Sprintf("/burst/k%d", i%100), fmt.Sprint(i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				last = resp.Header.Revision
+			}
+			for w.Current().Revision < last {
+				time.Sleep(time.Millisecond)
+			}
+			applied += time.Since(start)
+		}
+		elapsed = applied
+		b.ReportMetric(float64(writes.Load())/float64(b.N), "file-writes/burst")
+		b.ReportMetric(float64(writes.Load())/elapsed.Seconds(), "file-writes/s")
 	})
 }

@@ -25,6 +25,7 @@ type options struct {
 	progress     time.Duration
 	observer     observer
 	recheck      time.Duration
+	file         *snapshotFile // nil without WithSnapshotFile
 }
 
 func newOptions(opts []Option) *options {
@@ -116,4 +117,36 @@ func WithRecheck(d time.Duration) Option {
 // three intervals reports itself disconnected in [Status]. Default: 5s.
 func WithProgressInterval(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.progress = d })
+}
+
+// WithSnapshotFile keeps the last good snapshot in the file at path, so a
+// service can start when etcd is down. Default: no file.
+//
+// The watcher writes the snapshots it applies to path from a goroutine of
+// its own, so neither the watch nor readers wait for the disk; a burst of
+// snapshots costs at most one write per 100ms, of the newest. Each write
+// goes to path+".tmp", is synced and renamed over path, and the directory
+// is synced: a crash leaves the previous file whole. A failed write is reported
+// like any watcher error (see [WithErrorHandler], [Watcher.Status]) and the
+// next snapshot tries again. [Watcher.Close] writes the last snapshot
+// applied before it returns. [Load] writes the snapshot it read.
+//
+// The file holds every value under the prefix in the clear, secrets
+// included; it is created with mode 0600, and belongs where only the
+// service can read it.
+//
+// When [New] or [Load] cannot read etcd within the load timeout (it does not
+// answer, or has no leader), they use the file instead, if it holds this
+// prefix, is intact and decodes and validates into T: New returns a watcher
+// serving it (see [Status].FromFile) that keeps trying etcd with the usual
+// backoff, then loads a fresh revision, publishes the difference to
+// subscribers as a normal update and watches as usual; Load returns it (see
+// [Snapshot.FromFile]). A denial by etcd (permission, login) or keys in etcd
+// that do not decode never fall back to the file. A file that is missing,
+// truncated, corrupt, for another prefix or of another format version, or
+// that does not decode into T, is never used: New and Load fail as without
+// the option, with an error naming the file and why it was refused.
+// An empty path makes New and Load fail.
+func WithSnapshotFile(path string) Option {
+	return optionFunc(func(o *options) { o.file = &snapshotFile{path: path} })
 }

@@ -7,6 +7,8 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/etcdconf/etcdconf"
@@ -216,4 +218,45 @@ func ExampleStatus_Stale() {
 	ready.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	fmt.Print(rec.Code, " ", rec.Body.String())
 	// Output: 200 ok
+}
+
+func ExampleWithSnapshotFile() {
+	srv, cli := exampleEtcd()
+	defer srv.Close()
+	defer cli.Close()
+	ctx := context.Background()
+	cli.Put(ctx, "/myapp/config/db/port", "5432")
+	dir, err := os.MkdirTemp("", "myapp")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	type AppConfig struct {
+		DB struct{ Port int }
+	}
+	// A previous run of the service, with etcd up, left the file.
+	w, err := etcdconf.New[AppConfig](ctx, cli, "/myapp/config/",
+		etcdconf.WithSnapshotFile(filepath.Join(dir, "config.snap")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	w.Close()
+	srv.Stop() // etcd is down when the service starts again
+
+	w, err = etcdconf.New[AppConfig](ctx, cli, "/myapp/config/",
+		etcdconf.WithSnapshotFile(filepath.Join(dir, "config.snap")), // 0600: it holds secrets in the clear
+		etcdconf.WithLoadTimeout(2*time.Second))                      // how long to try etcd before the file
+	if err != nil {
+		log.Fatal(err) // etcd is down and the file is missing or unusable
+	}
+	defer w.Close()
+	fmt.Println("port:", w.Current().Value.DB.Port)
+	if st := w.Status(); !st.FromFile.IsZero() {
+		// Serving the last good configuration; the watcher keeps trying
+		// etcd and publishes what changed when it is back.
+		fmt.Println("from the snapshot file; connected:", st.Connected)
+	}
+	// Output:
+	// port: 5432
+	// from the snapshot file; connected: false
 }

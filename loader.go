@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -26,21 +27,67 @@ const pageSize = 10000
 // Errors: an empty prefix or an unusable T or option; etcd unreachable or
 // denying access (the error says which); a [*DecodeError] (matching
 // [ErrInvalid]) when the keys do not decode or validate.
+//
+// With [WithSnapshotFile], Load writes the snapshot it read to the file (a
+// failed write is logged and passed to the error handler; Load still
+// succeeds), and when etcd cannot be read it returns the file's snapshot
+// instead, if the file is usable: [Snapshot.FromFile] then says when the file
+// was written, and the logger why etcd was not read.
 func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (*Snapshot[T], error) {
 	o := newOptions(opts)
 	dec, err := prepare[T](cli, prefix, o)
 	if err != nil {
 		return nil, err
 	}
+	snap, loadErr, err := initial(ctx, cli, prefix, o, dec)
+	if err != nil {
+		return nil, err
+	}
+	if o.file == nil {
+		return snap, nil
+	}
+	if loadErr != nil {
+		o.logger.Warn("etcdconf: etcd unreachable; using the snapshot file", "prefix", prefix,
+			"file", o.file.path, "written", snap.written, "revision", snap.Revision, "err", loadErr)
+		return snap, nil
+	}
+	if err := o.file.write(fileSnapshot{prefix: prefix, rev: snap.Revision, written: time.Now(), kvs: snap.kvs}); err != nil {
+		o.logger.Warn("etcdconf: snapshot file not written", "prefix", prefix, "err", err)
+		if o.errorHandler != nil {
+			o.errorHandler(err)
+		}
+	}
+	return snap, nil
+}
+
+// initial reads the first snapshot of New and Load from etcd; when etcd
+// cannot be read (see unreachable) and WithSnapshotFile names a usable file,
+// it reads it from the file instead, and loadErr is why etcd was not read.
+func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o *options, dec *decoder[T]) (snap *Snapshot[T], loadErr, err error) {
 	kvs, rev, err := loadKeys(ctx, cli, prefix, o.loadTimeout)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		start := time.Now()
+		v, err := dec.decode(kvs, rev)
+		o.observer.decoded(rev, time.Since(start), err)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: kvs}, nil, nil
 	}
-	v, err := dec.decode(kvs, rev)
-	if err != nil {
-		return nil, err
+	if o.file == nil || !unreachable(err) {
+		return nil, nil, err
 	}
-	return &Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: kvs}, nil
+	loadErr = err
+	fs, err := o.file.read(prefix)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w; %w", loadErr, err)
+	}
+	v, err := dec.decode(fs.kvs, fs.rev)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w; etcdconf: snapshot file %s refused: does not decode into %v: %w",
+			loadErr, o.file.path, reflect.TypeFor[T](), err)
+	}
+	return &Snapshot[T]{Value: v, Revision: fs.rev, prefix: prefix, kvs: fs.kvs, written: fs.written}, loadErr, nil
 }
 
 // prepare checks the arguments common to Load and New and builds the decoder.
@@ -53,6 +100,9 @@ func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*decoder[T
 	}
 	if err := checkDefaults[T](o); err != nil {
 		return nil, err
+	}
+	if o.file != nil && o.file.path == "" {
+		return nil, errors.New("etcdconf: WithSnapshotFile: empty path")
 	}
 	return newDecoder[T](prefix, o)
 }

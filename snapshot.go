@@ -3,6 +3,7 @@ package etcdconf
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
@@ -26,6 +27,10 @@ type Snapshot[T any] struct {
 	// watcher computed it from the keys it changed (flat views); nil else.
 	delta     []Change
 	deltaFrom int64
+
+	// written is when the snapshot file this snapshot was read from was
+	// written; zero for a snapshot read from etcd.
+	written time.Time
 }
 
 // A KeyValue is one etcd key of a snapshot with its metadata.
@@ -41,6 +46,11 @@ type KeyValue struct {
 
 // Prefix returns the key prefix the snapshot was read from.
 func (s *Snapshot[T]) Prefix() string { return s.prefix }
+
+// FromFile returns when the snapshot file it was read from was written, if
+// etcd could not be read and the snapshot came from the file named by
+// [WithSnapshotFile]; it returns the zero time for a snapshot read from etcd.
+func (s *Snapshot[T]) FromFile() time.Time { return s.written }
 
 // Key returns the key at path, relative to the prefix ("db/port"), and whether
 // the snapshot has it.

@@ -38,7 +38,10 @@ type Watcher[T any] struct {
 
 	ctx    context.Context // canceled by Close, or when the client is closed
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the watch loop and every subscriber
+	wg     sync.WaitGroup // the watch loop, the file writer and every subscriber
+
+	persist *filePersister // nil without WithSnapshotFile
+	hmu     sync.Mutex     // serializes calls of the error handler
 
 	mu      sync.Mutex // guards the fields below
 	closed  bool
@@ -68,22 +71,20 @@ type Watcher[T any] struct {
 // would also match "/apple". The client is the caller's; the watcher never
 // closes it. If the client is closed first, the watcher stops and says so in
 // [Watcher.Status].
+//
+// With [WithSnapshotFile], New starts from the file when etcd cannot be read
+// and the file is usable: see there.
 func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (*Watcher[T], error) {
 	o := newOptions(opts)
 	dec, err := prepare[T](cli, prefix, o)
 	if err != nil {
 		return nil, err
 	}
-	kvs, rev, err := loadKeys(ctx, cli, prefix, o.loadTimeout)
+	snap, loadErr, err := initial(ctx, cli, prefix, o, dec)
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	v, err := dec.decode(kvs, rev)
-	o.observer.decoded(rev, time.Since(start), err)
-	if err != nil {
-		return nil, err
-	}
+	rev, kvs := snap.Revision, snap.kvs
 	wctx, cancel := context.WithCancel(context.Background())
 	w := &Watcher[T]{
 		cli: cli, prefix: prefix, o: o, dec: dec,
@@ -93,14 +94,31 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 		state:   kvs, shared: true, seen: rev,
 	}
 	now := time.Now()
-	w.cur.Store(&Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: kvs})
-	w.status = Status{Revision: rev, Seen: rev, Confirmed: now, Connected: true}
+	w.cur.Store(snap)
 	w.seenKeys = len(kvs)
-	w.lastHeard.Store(now.UnixNano())
-	o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", len(kvs))
+	if loadErr == nil {
+		w.status = Status{Revision: rev, Seen: rev, Confirmed: now, Connected: true}
+		w.lastHeard.Store(now.UnixNano())
+		o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", len(kvs))
+	} else {
+		w.status = Status{Revision: rev, Seen: rev, Confirmed: snap.written, FromFile: snap.written, Err: loadErr, ErrTime: now}
+		o.logger.Warn("etcdconf: etcd unreachable; serving the snapshot file", "prefix", prefix,
+			"file", o.file.path, "written", snap.written, "revision", rev, "keys", len(kvs), "err", loadErr)
+	}
+	if o.file != nil {
+		w.persist = newFilePersister(o.file)
+		if loadErr == nil {
+			w.persist.offer(fileSnapshot{prefix: prefix, rev: rev, kvs: kvs})
+		}
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.persist.run(func(err error) { w.report(err, "etcdconf: snapshot file not written") })
+		}()
+	}
 	o.observer.started(w.Status)
 	w.wg.Add(1)
-	go w.run()
+	go w.run(loadErr)
 	return w, nil
 }
 
@@ -126,8 +144,9 @@ func (w *Watcher[T]) Status() Status {
 func (w *Watcher[T]) Done() <-chan struct{} { return w.ctx.Done() }
 
 // Close stops the watch, waits for every goroutine of the watcher to return,
-// and closes every channel returned by Subscribe. It is idempotent and always
-// returns nil; it does not close the etcd client.
+// and closes every channel returned by Subscribe. With [WithSnapshotFile], it
+// first writes the last snapshot applied to the file, if not written yet. It
+// is idempotent and always returns nil; it does not close the etcd client.
 func (w *Watcher[T]) Close() error {
 	w.mu.Lock()
 	w.closed = true
@@ -138,12 +157,18 @@ func (w *Watcher[T]) Close() error {
 }
 
 // run is the watch loop: watch, and on any failure back off, reload and
-// watch again, until Close.
-func (w *Watcher[T]) run() {
+// watch again, until Close. A watcher started from the snapshot file starts
+// in the recovery, with err the reason etcd could not be read.
+func (w *Watcher[T]) run(err error) {
 	defer w.wg.Done()
+	if w.persist != nil {
+		defer w.persist.stop() // after the last apply: the writer writes it, then returns
+	}
 	b := backoff{min: w.o.backoffMin, max: w.o.backoffMax}
 	for {
-		err := w.watch(&b)
+		if err == nil {
+			err = w.watch(&b)
+		}
 		for w.ctx.Err() == nil {
 			w.setConnected(false)
 			if w.cli.Ctx().Err() != nil {
@@ -167,6 +192,7 @@ func (w *Watcher[T]) run() {
 		if w.ctx.Err() != nil {
 			return
 		}
+		err = nil
 	}
 }
 
@@ -425,8 +451,12 @@ func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64, touched []string
 		snap.delta, snap.deltaFrom = delta, prev.Revision
 	}
 	w.cur.Store(snap)
+	if w.persist != nil {
+		w.persist.offer(fileSnapshot{prefix: w.prefix, rev: rev, kvs: kvs})
+	}
 	w.mu.Lock()
 	w.status.Revision, w.status.Seen, w.seenKeys = rev, rev, len(kvs)
+	w.status.FromFile = time.Time{}
 	for s := range w.subs {
 		s.notify()
 	}
@@ -450,7 +480,9 @@ func (w *Watcher[T]) reload() error {
 		w.o.logger.Warn("etcdconf: etcd's revision went backwards (restored from a backup?)",
 			"prefix", w.prefix, "revision", rev, "seen", w.seen)
 	}
-	if sameKeys(w.state, kvs) {
+	// A snapshot from the file is replaced even by the same keys, so
+	// Current and Status stop saying it came from the file.
+	if sameKeys(w.state, kvs) && w.cur.Load().written.IsZero() {
 		w.seen = rev
 		w.mu.Lock()
 		w.status.Seen, w.seenKeys = rev, len(kvs)
@@ -567,6 +599,8 @@ func (w *Watcher[T]) report(err error, msg string, attrs ...any) {
 	w.mu.Unlock()
 	w.o.logger.Warn(msg, append([]any{"prefix", w.prefix, "err", err}, attrs...)...)
 	if h := w.o.errorHandler; h != nil {
+		w.hmu.Lock() // the watch loop and the file writer both report
+		defer w.hmu.Unlock()
 		defer func() {
 			if p := recover(); p != nil {
 				w.o.logger.Error("etcdconf: error handler panicked", "panic", p)
