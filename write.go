@@ -93,11 +93,13 @@ func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T
 	if err != nil {
 		return nil, &opError{op: "update", err: err}
 	}
-	if len(p.puts)+len(p.deletes) == 0 {
-		return cur, nil
-	}
+	// Verified even when nothing is written: a default cleared is no change
+	// of keys, and would come back.
 	if err := w.verify(cur, next, p); err != nil {
 		return nil, &opError{op: "update", err: err}
+	}
+	if len(p.puts)+len(p.deletes) == 0 {
+		return cur, nil
 	}
 	return w.commit(ctx, p.guards(), p.ops())
 }
