@@ -115,7 +115,7 @@ func TestSetRefusesEveryUnknownPath(t *testing.T) {
 	put(t, cli, "/w/zzz", "an unknown key, ignored", "/w/db/port", "1")
 	w := newWatcher[regCfg](t, cli, "/w/")
 	_, _, rev := keysOf(t, cli, "/")
-	for _, path := range []string{"db/prot", "dbb/port", "nmae", "db/port/x", "limits/mx", "servers/0/host", "tags/a", "zzz", "labels2/a", "services"+"/a/port"} {
+	for _, path := range []string{"db/prot", "dbb/port", "nmae", "db/port/x", "limits/mx", "servers/0/host", "tags/a", "zzz", "labels2/a", "services" + "/a/port"} {
 		_, err := w.Set(context.Background(), path, "1")
 		refused(t, cli, rev, err, fmt.Sprintf("%q", path), "no field")
 		_, err = w.Delete(context.Background(), path)
