@@ -154,7 +154,7 @@ func keyFieldList(t reflect.Type) []keyField {
 
 // resolve maps the segments of a key, as spelled (a document's extension
 // removed), to the canonical path of what it holds in type t, and the type
-// there. Struct fields match loosely (case, '-', '_'); map keys exactly; a
+// of the value there. Struct fields match loosely (case, '-', '_'); map keys exactly; a
 // map of scalars takes the rest of the segments as one flat-view key. It
 // reports false when the segments name no field of t.
 func resolve(t reflect.Type, segs []string) ([]string, reflect.Type, bool) {
@@ -180,7 +180,7 @@ func resolve(t reflect.Type, segs []string) ([]string, reflect.Type, bool) {
 				return nil, nil, false
 			}
 		case t.Kind() == reflect.Map && !isComposite(t.Elem()):
-			return append(out, segs[i:]...), t, true // a flat view
+			return append(out, segs[i:]...), t.Elem(), true // a flat view
 		case t.Kind() == reflect.Map:
 			out, t = append(out, segs[i]), t.Elem()
 		default:
@@ -188,6 +188,19 @@ func resolve(t reflect.Type, segs []string) ([]string, reflect.Type, bool) {
 		}
 	}
 	return out, t, true
+}
+
+// within returns the type of the value found under key segments cp of a
+// mapping of type t, which resolve gave as ct: inside a flat view, a nested
+// mapping is more of the same view.
+func within(t, ct reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && t.Kind() == reflect.Map && !isComposite(t.Elem()) {
+		return t
+	}
+	return ct
 }
 
 // hasPrefix reports whether canonical path p starts with q.

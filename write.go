@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"gopkg.in/yaml.v3"
 )
@@ -261,7 +263,11 @@ func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
 		}
 		// Remove it from every document too, or it would show through.
 		for _, h := range held {
-			if !hasPrefix(oldL[k].path, h.path) || (!h.doc && len(h.path) == len(oldL[k].path)) {
+			if !hasPrefix(oldL[k].path, h.path) || (!h.doc && (len(h.path) == len(oldL[k].path) || !isComposite(h.typ))) {
+				continue
+			}
+			if len(h.path) == len(oldL[k].path) { // the document holds the leaf whole
+				edited[h] = true
 				continue
 			}
 			root, err := h.parsed()
@@ -331,8 +337,8 @@ func anyUnder(leaves map[string]leaf, at []string) bool {
 func (w *Watcher[T]) holderOf(held []*heldKey, path []string) (*heldKey, *yaml.Node, error) {
 	var inDoc *heldKey
 	for _, h := range held {
-		if !hasPrefix(path, h.path) || (!h.doc && len(h.path) == len(path)) {
-			continue
+		if !hasPrefix(path, h.path) || (!h.doc && (len(h.path) == len(path) || !isComposite(h.typ))) {
+			continue // a scalar's key holds no leaf under it
 		}
 		root, err := h.parsed()
 		if err != nil {
@@ -372,7 +378,7 @@ func nodeAt(n *yaml.Node, t reflect.Type, rel []string, create bool) *yaml.Node 
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		cp, ct, ok := resolve(t, keytree.Segments(n.Content[i].Value))
 		if ok && len(cp) > bestLen && hasPrefix(rel, cp) {
-			best, bestLen, bestType = i, len(cp), ct
+			best, bestLen, bestType = i, len(cp), within(t, ct)
 		}
 	}
 	if best >= 0 {
@@ -384,6 +390,7 @@ func nodeAt(n *yaml.Node, t reflect.Type, rel []string, create bool) *yaml.Node 
 		return nil
 	}
 	_, ct, _ := resolve(t, rel[:1])
+	ct = within(t, ct)
 	if ct == nil {
 		ct = t
 	}
@@ -408,7 +415,7 @@ func removeIn(n *yaml.Node, t reflect.Type, rel []string) bool {
 		switch {
 		case ok && slices.Equal(cp, rel):
 			removed = true
-		case ok && hasPrefix(rel, cp) && removeIn(n.Content[i+1], ct, rel[len(cp):]):
+		case ok && hasPrefix(rel, cp) && removeIn(n.Content[i+1], within(t, ct), rel[len(cp):]):
 			removed = true
 			if c := n.Content[i+1]; c.Kind != yaml.MappingNode || len(c.Content) > 0 {
 				i += 2
@@ -437,12 +444,17 @@ func (w *Watcher[T]) verify(cur *Snapshot[T], next T, p *writePlan) error {
 	if err != nil {
 		return fmt.Errorf("the keys written would be rejected: %w", err)
 	}
-	if cs := diffSnapshots(&Snapshot[T]{Value: next, prefix: w.prefix}, &Snapshot[T]{Value: got, prefix: w.prefix}); len(cs) > 0 {
-		return fmt.Errorf("%s would not read back as written (%s after the write); "+
-			"a map, slice or pointer set to nil or empty over a default cannot be written, since absent keys bring the default back",
-			cs[0].Path, cs[0].Kind)
+	if cmp.Equal(next, got, cmpOptions, cmpopts.EquateNaNs()) {
+		return nil
 	}
-	return nil
+	// Name the field, never the values: they may be secret.
+	field, how := "the value", "changed"
+	if cs := diffSnapshots(&Snapshot[T]{Value: next, prefix: w.prefix}, &Snapshot[T]{Value: got, prefix: w.prefix}); len(cs) > 0 {
+		field, how = cs[0].Path, cs[0].Kind.String()
+	}
+	return fmt.Errorf("%s would not read back as written (%s after the write); "+
+		"a map, slice or pointer set to nil or empty over a default cannot be written, since absent keys bring the default back",
+		field, how)
 }
 
 // commit runs one guarded transaction and waits until the watcher has
