@@ -623,11 +623,30 @@ func parseBool(s string) (bool, error) {
 	return false, fmt.Errorf("%q is not a bool (true/false, on/off, yes/no, 1/0)", s)
 }
 
-// sliceHook reads a string leaf as a comma list when its field is a slice
-// of scalars: "a, b,c" is [a b c] and "" is an empty slice.
+// sliceHook reads a string leaf into a slice field: a value starting with
+// "[" is a JSON (or YAML flow) list, ["a,b", " c"], which any slice field
+// takes; else, for a slice of scalars, a comma list: "a, b,c" is [a b c]
+// and "" is an empty slice.
 func sliceHook(from, to reflect.Type, data any) (any, error) {
 	s, ok := data.(string)
-	if !ok || to.Kind() != reflect.Slice || to.Elem().Kind() == reflect.Uint8 || isComposite(to.Elem()) {
+	if !ok || to.Kind() != reflect.Slice || to.Elem().Kind() == reflect.Uint8 {
+		return data, nil
+	}
+	if strings.HasPrefix(strings.TrimSpace(s), "[") {
+		v, text, err := keytree.ParseDocument([]byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("value starting with \"[\" is not a JSON list: %w", err)
+		}
+		if _, ok := v.([]any); !ok {
+			return nil, fmt.Errorf("value starting with \"[\" is not a JSON list")
+		}
+		c := &canon{spell: map[string][]string{}, text: func(sp []string) (string, bool) {
+			s, ok := text[strings.Join(sp, "/")]
+			return s, ok
+		}}
+		return c.node(v, to, nil, nil)
+	}
+	if isComposite(to.Elem()) {
 		return data, nil
 	}
 	if strings.TrimSpace(s) == "" {

@@ -2,93 +2,262 @@ package etcdconf
 
 import (
 	"encoding"
-	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"gopkg.in/yaml.v3"
 )
 
-// encodeTree is the inverse of the decoder: it turns v into a tree of
-// nested maps whose leaves are the strings keys would hold. Struct fields
-// are named by their etcd tag, else their lower-cased Go name; nil pointers
-// and maps are absent.
-func encodeTree(v reflect.Value, path string) (any, error) {
+// The encoder is the inverse of the decoder. It turns a value into leaves:
+// the scalars and lists that one key (or one document entry) holds, each
+// at its canonical path. A canonical path spells struct fields by their
+// etcd tag, else their lower-cased Go name, and map keys exactly as they
+// are; [resolve] maps the path of an existing key to the same spelling, so
+// a leaf and the key that holds it meet by string equality, never by the
+// loose match of field names (which would merge map keys "API-1" and
+// "api-1").
+
+// A leaf is one value that a key or a document entry holds whole: a
+// scalar, or a slice (of scalars or of structs).
+type leaf struct {
+	path  []string // canonical
+	field string   // Go path, for errors: "Services[\"a\"].Addr"
+	v     reflect.Value
+}
+
+// encodeLeaves adds the leaves of v, at canonical path and Go path field,
+// to out, keyed by the canonical path joined with "/". Nil pointers, maps,
+// slices and interfaces have no leaves. A map key that cannot be a key
+// segment, and a string that is not UTF-8, are errors naming the field.
+func encodeLeaves(v reflect.Value, path []string, field string, out map[string]leaf) error {
 	if !v.IsValid() {
-		return nil, nil
-	}
-	if v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
-		if v.IsNil() {
-			return nil, nil
-		}
-		return encodeTree(v.Elem(), path)
-	}
-	if s, ok, err := encodeScalar(v); ok || err != nil {
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", pathOr(path), err)
-		}
-		return s, nil
+		return nil
 	}
 	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return encodeLeaves(v.Elem(), path, field, out)
+	case reflect.Slice:
+		if v.IsNil() {
+			return nil
+		}
+		out[strings.Join(path, "/")] = leaf{path: path, field: field, v: v}
+		return nil
+	}
+	t := v.Type()
+	if !isComposite(t) {
+		out[strings.Join(path, "/")] = leaf{path: path, field: field, v: v}
+		return nil
+	}
+	switch t.Kind() {
 	case reflect.Struct:
-		m := map[string]any{}
-		for i := range v.NumField() {
-			f := v.Type().Field(i)
-			tag := parseTag(f)
-			if !f.IsExported() || tag.skip {
-				continue
-			}
-			name := tag.name
-			if _, tagged := f.Tag.Lookup(tagName); !tagged {
-				name = strings.ToLower(f.Name)
-			}
-			sub, err := encodeTree(v.Field(i), joinPath(path, f.Name))
-			if err != nil {
-				return nil, err
-			}
-			if sub != nil {
-				m[name] = sub
+		for _, f := range keyFieldList(t) {
+			if err := encodeLeaves(v.Field(f.index), append(slices.Clip(path), f.canon), joinPath(field, f.name), out); err != nil {
+				return err
 			}
 		}
-		return m, nil
+		return nil
 	case reflect.Map:
 		if v.IsNil() {
-			return nil, nil
+			return nil
 		}
-		m := map[string]any{}
+		flat := !isComposite(t.Elem())
+		keys := make(map[string]string, v.Len())
 		for it := v.MapRange(); it.Next(); {
 			k := fmt.Sprint(it.Key().Interface())
-			sub, err := encodeTree(it.Value(), fmt.Sprintf("%s[%q]", path, k))
-			if err != nil {
-				return nil, err
+			sub := fmt.Sprintf("%s[%q]", field, k)
+			if err := checkMapKey(k, flat); err != nil {
+				return fmt.Errorf("%s: %w", pathOr(sub), err)
 			}
-			if sub == nil {
-				continue
+			keys[k] = ""
+			if err := encodeLeaves(it.Value(), append(slices.Clip(path), keytree.Segments(k)...), sub, out); err != nil {
+				return err
 			}
-			// A map of scalars is a flat view: "db/host" is a path.
-			segs := keytree.Segments(k)
-			if len(segs) == 0 {
-				return nil, fmt.Errorf("%s[%q]: an empty map key cannot be a key segment", pathOr(path), k)
-			}
-			node := m
-			for _, s := range segs[:len(segs)-1] {
-				child, _ := node[s].(map[string]any)
-				if child == nil {
-					child = map[string]any{}
-					node[s] = child
-				}
-				node = child
-			}
-			node[segs[len(segs)-1]] = sub
 		}
-		return m, nil
+		if flat && hasValueAndSubtree(keys) {
+			for _, k := range slices.Sorted(maps.Keys(keys)) {
+				for p := range keys {
+					if strings.HasPrefix(p, k+"/") {
+						return fmt.Errorf("%s: map keys %q and %q: a key cannot hold both a value and keys under it", pathOr(field), k, p)
+					}
+				}
+			}
+		}
+		return nil
 	}
-	return nil, fmt.Errorf("%s: a %v cannot be written to etcd", pathOr(path), v.Type())
+	return fmt.Errorf("%s: a %v cannot be written to etcd", pathOr(field), t)
+}
+
+// checkMapKey reports why map key k cannot be written as key segments. In
+// a flat view (a map of scalars) a key is a path: "zone/a" is two
+// segments. Elsewhere a key is one segment: "b/c" would read back as entry
+// "b".
+func checkMapKey(k string, flat bool) error {
+	switch {
+	case !utf8.ValidString(k):
+		return fmt.Errorf("the map key is not valid UTF-8, which etcd keys read back as")
+	case k == "":
+		return fmt.Errorf("an empty map key cannot be a key segment")
+	case !flat && strings.Contains(k, "/"):
+		return fmt.Errorf("the map key holds %q, which separates key segments: it would read back as entry %q", "/", keytree.Segments(k)[0])
+	case strings.Join(keytree.Segments(k), "/") != k:
+		return fmt.Errorf("the map key is not a key path (empty segment, or a leading or trailing %q)", "/")
+	case keytree.DocumentExt(k) != "":
+		return fmt.Errorf("the map key ends in %s, which makes a key a document", keytree.DocumentExt(k))
+	}
+	return nil
+}
+
+// keyField is one struct field as keys name it.
+type keyField struct {
+	index int
+	name  string // Go name
+	canon string // the spelling a new key gets: the etcd tag, else the lower-cased Go name
+	typ   reflect.Type
+}
+
+var keyFieldCache sync.Map // reflect.Type -> []keyField
+
+// keyFieldList returns the fields of struct type t that are written to
+// keys, in order.
+func keyFieldList(t reflect.Type) []keyField {
+	if v, ok := keyFieldCache.Load(t); ok {
+		return v.([]keyField)
+	}
+	var fs []keyField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := parseTag(f)
+		if !f.IsExported() || tag.skip {
+			continue
+		}
+		canon := tag.name
+		if _, tagged := f.Tag.Lookup(tagName); !tagged {
+			canon = strings.ToLower(f.Name)
+		}
+		fs = append(fs, keyField{index: i, name: f.Name, canon: canon, typ: f.Type})
+	}
+	keyFieldCache.Store(t, fs)
+	return fs
+}
+
+// resolve maps the segments of a key, as spelled (a document's extension
+// removed), to the canonical path of what it holds in type t, and the type
+// of the value there. Struct fields match loosely (case, '-', '_'); map keys exactly; a
+// map of scalars takes the rest of the segments as one flat-view key. It
+// reports false when the segments name no field of t.
+func resolve(t reflect.Type, segs []string) ([]string, reflect.Type, bool) {
+	out := make([]string, 0, len(segs))
+	for i := 0; i < len(segs); i++ {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case t.Kind() == reflect.Interface:
+			return append(out, segs[i:]...), t, true
+		case !isComposite(t) || t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+			return nil, nil, false
+		case t.Kind() == reflect.Struct:
+			var found bool
+			for _, f := range keyFieldList(t) {
+				if sameName(segs[i], f.canon) || sameName(segs[i], f.name) {
+					out, t, found = append(out, f.canon), f.typ, true
+					break
+				}
+			}
+			if !found {
+				return nil, nil, false
+			}
+		case t.Kind() == reflect.Map && !isComposite(t.Elem()):
+			return append(out, segs[i:]...), t.Elem(), true // a flat view
+		case t.Kind() == reflect.Map:
+			out, t = append(out, segs[i]), t.Elem()
+		default:
+			return nil, nil, false
+		}
+	}
+	return out, t, true
+}
+
+// within returns the type of the value found under key segments cp of a
+// mapping of type t, which resolve gave as ct: inside a flat view, a nested
+// mapping is more of the same view.
+func within(t, ct reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && t.Kind() == reflect.Map && !isComposite(t.Elem()) {
+		return t
+	}
+	return ct
+}
+
+// hasPrefix reports whether canonical path p starts with q.
+func hasPrefix(p, q []string) bool {
+	return len(p) >= len(q) && slices.Equal(p[:len(q)], q)
+}
+
+// leafText formats a leaf as a plain key holds it, as the decoder reads it
+// back: a scalar as its text; a list of scalars as a comma list when that
+// reads back exactly, else (and a list of structs always) as a JSON list.
+func leafText(v reflect.Value, field string) (string, error) {
+	if v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Uint8 {
+		if !isComposite(v.Type().Elem()) {
+			parts := make([]string, v.Len())
+			for i := range v.Len() {
+				s, err := leafText(v.Index(i), fmt.Sprintf("%s[%d]", field, i))
+				if err != nil {
+					return "", err
+				}
+				parts[i] = s
+			}
+			if s := strings.Join(parts, ","); !strings.HasPrefix(strings.TrimSpace(s), "[") && commaListReads(s, parts) {
+				return s, nil
+			}
+		}
+		n, err := valueNode(v, field)
+		if err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		flowJSON(&b, n)
+		return b.String(), nil
+	}
+	s, ok, err := encodeScalar(v)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%s: %w", pathOr(field), err)
+	case !ok:
+		return "", fmt.Errorf("%s: a %v cannot be written to etcd", pathOr(field), v.Type())
+	case !utf8.ValidString(s):
+		return "", fmt.Errorf("%s: the value is not valid UTF-8, which etcd values are read as", pathOr(field))
+	}
+	return s, nil
+}
+
+// commaListReads reports whether s, parts joined by commas, reads back as
+// parts (see sliceHook).
+func commaListReads(s string, parts []string) bool {
+	if strings.TrimSpace(s) == "" {
+		return len(parts) == 0
+	}
+	for _, p := range parts {
+		if strings.Contains(p, ",") || strings.TrimSpace(p) != p {
+			return false
+		}
+	}
+	return true
 }
 
 // encodeScalar formats v as the decoder reads it back, and reports false
@@ -100,6 +269,9 @@ func encodeScalar(v reflect.Value) (string, bool, error) {
 	case t == timeType:
 		return v.Interface().(time.Time).Format(time.RFC3339Nano), true, nil
 	case t.Implements(reflect.TypeFor[encoding.TextMarshaler]()):
+		if t.Kind() == reflect.Pointer && v.IsNil() {
+			return "", false, nil
+		}
 		b, err := v.Interface().(encoding.TextMarshaler).MarshalText()
 		return string(b), true, err
 	}
@@ -118,81 +290,168 @@ func encodeScalar(v reflect.Value) (string, bool, error) {
 		if v.Type().Elem().Kind() == reflect.Uint8 {
 			return string(v.Bytes()), true, nil
 		}
-		if isComposite(v.Type().Elem()) {
-			return "", false, nil
-		}
-		parts := make([]string, v.Len())
-		for i := range v.Len() {
-			s, _, err := encodeScalar(v.Index(i))
-			if err != nil {
-				return "", true, err
-			}
-			if strings.Contains(s, ",") {
-				return "", true, fmt.Errorf("list item %q holds a comma, which a comma list cannot", s)
-			}
-			parts[i] = s
-		}
-		return strings.Join(parts, ","), true, nil
 	}
 	return "", false, nil
 }
 
-// leaves flattens an encoded tree into path -> value, paths as segments
-// joined by "/".
-func leaves(tree any) map[string]string {
-	out := map[string]string{}
-	var walk func(prefix string, n any)
-	walk = func(prefix string, n any) {
-		switch x := n.(type) {
-		case map[string]any:
-			for k, v := range x {
-				walk(joinKey(prefix, k), v)
+// valueNode encodes v as a YAML node that the decoder reads back as v:
+// strings (and durations, times, text) as !!str in a style that
+// round-trips, numbers and bools with their tags, structs and maps as
+// mappings with canonical field names, slices as sequences. Nil pointers,
+// maps and slices inside a struct are left out, as they are absent keys.
+func valueNode(v reflect.Value, field string) (*yaml.Node, error) {
+	if (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) && !v.IsNil() && isComposite(v.Type()) {
+		return valueNode(v.Elem(), field)
+	}
+	t := v.Type()
+	if !isComposite(t) || (t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8) {
+		if v.Kind() == reflect.Pointer && !v.IsNil() {
+			v = v.Elem()
+		}
+		switch v.Kind() {
+		case reflect.Bool:
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(v.Bool())}, nil
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			if t != durationType && v.Type() != durationType {
+				return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(v.Int(), 10)}, nil
 			}
-		case string:
-			out[prefix] = x
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatUint(v.Uint(), 10)}, nil
+		case reflect.Float32, reflect.Float64:
+			return floatNode(v.Float(), v.Type().Bits()), nil
 		}
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Uint8 {
+			return seqNode(v, field)
+		}
+		s, err := leafText(v, field)
+		if err != nil {
+			return nil, err
+		}
+		return keytree.StringNode(s), nil
 	}
-	walk("", tree)
-	return out
-}
-
-// subtree returns the node of tree at segs, matching names like the decoder.
-func subtree(tree any, segs []string) any {
-	n := tree
-	for _, s := range segs {
-		m, ok := n.(map[string]any)
-		if !ok {
-			return nil
-		}
-		var next any
-		for k, v := range m {
-			if k == s || sameName(k, s) {
-				next = v
-				break
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return seqNode(v, field)
+	case reflect.Struct:
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		for _, f := range keyFieldList(t) {
+			fv := v.Field(f.index)
+			if isNilish(fv) {
+				continue
 			}
+			c, err := valueNode(fv, joinPath(field, f.name))
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, keytree.StringNode(f.canon), c)
 		}
-		if next == nil {
-			return nil
+		return n, nil
+	case reflect.Map:
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		keys := map[string]reflect.Value{}
+		for it := v.MapRange(); it.Next(); {
+			k := fmt.Sprint(it.Key().Interface())
+			if err := checkMapKey(k, !isComposite(t.Elem())); err != nil {
+				return nil, fmt.Errorf("%s[%q]: %w", field, k, err)
+			}
+			keys[k] = it.Value()
 		}
-		n = next
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			if isNilish(keys[k]) {
+				continue
+			}
+			c, err := valueNode(keys[k], fmt.Sprintf("%s[%q]", field, k))
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, keytree.StringNode(k), c)
+		}
+		return n, nil
 	}
-	return n
+	return nil, fmt.Errorf("%s: a %v cannot be written to etcd", pathOr(field), t)
 }
 
-// marshalDocument encodes a subtree as the document a key holds: YAML for
-// .yaml/.yml keys, JSON otherwise.
-func marshalDocument(key string, n any) ([]byte, error) {
-	if ext := keytree.DocumentExt(key); ext == ".yaml" || ext == ".yml" {
-		return yaml.Marshal(n)
+func isNilish(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice:
+		return v.IsNil()
 	}
-	return json.Marshal(n)
+	return false
 }
 
-func joinKey(prefix, k string) string {
-	if prefix == "" {
-		return k
+func seqNode(v reflect.Value, field string) (*yaml.Node, error) {
+	n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	if v.Len() == 0 {
+		n.Style = yaml.FlowStyle
 	}
-	return prefix + "/" + k
+	for i := range v.Len() {
+		c, err := valueNode(v.Index(i), fmt.Sprintf("%s[%d]", field, i))
+		if err != nil {
+			return nil, err
+		}
+		n.Content = append(n.Content, c)
+	}
+	return n, nil
+}
+
+func floatNode(f float64, bits int) *yaml.Node {
+	s := strconv.FormatFloat(f, 'g', -1, bits)
+	switch {
+	case math.IsNaN(f):
+		s = ".nan"
+	case math.IsInf(f, 1):
+		s = ".inf"
+	case math.IsInf(f, -1):
+		s = "-.inf"
+	case !strings.ContainsAny(s, ".eE"):
+		s += ".0"
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: s}
+}
+
+// flowJSON writes n as JSON (YAML's flow style, which the decoder parses):
+// strings quoted with every character YAML might not take raw escaped,
+// other scalars as they are.
+func flowJSON(b *strings.Builder, n *yaml.Node) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) > 0 {
+			flowJSON(b, n.Content[0])
+		} else {
+			b.WriteString("null")
+		}
+	case yaml.AliasNode:
+		flowJSON(b, n.Alias)
+	case yaml.SequenceNode:
+		b.WriteByte('[')
+		for i, c := range n.Content {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			flowJSON(b, c)
+		}
+		b.WriteByte(']')
+	case yaml.MappingNode:
+		b.WriteByte('{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			keytree.QuoteJSON(b, n.Content[i].Value)
+			b.WriteByte(':')
+			flowJSON(b, n.Content[i+1])
+		}
+		b.WriteByte('}')
+	default:
+		switch n.ShortTag() {
+		case "!!str", "!!binary":
+			keytree.QuoteJSON(b, n.Value)
+		case "!!null":
+			b.WriteString("null")
+		default:
+			b.WriteString(n.Value)
+		}
+	}
 }
 
 func joinPath(path, field string) string {
@@ -207,37 +466,6 @@ func pathOr(path string) string {
 		return "value"
 	}
 	return path
-}
-
-// keyFor finds the snapshot key that holds the value at segs: a key with
-// the same segments (names matched like the decoder), or one whose value
-// holds the whole subtree above segs (a document, or a JSON value). It
-// reports whether the key is such a holder.
-func keyFor(kvs []KeyValue, prefix string, segs []string) (kv *KeyValue, holder bool) {
-	for i := range kvs {
-		ks := keytree.Segments(strings.TrimPrefix(kvs[i].Key, prefix))
-		isDoc := false
-		if n := len(ks); n > 0 {
-			if ext := keytree.DocumentExt(ks[n-1]); ext != "" {
-				ks[n-1] = strings.TrimSuffix(ks[n-1], ext)
-				isDoc = true
-				if ks[n-1] == "" {
-					ks = ks[:n-1]
-				}
-			}
-		}
-		if len(ks) > len(segs) || !segsMatch(ks, segs[:len(ks)]) {
-			continue
-		}
-		if len(ks) < len(segs) || isDoc {
-			if kv == nil {
-				kv, holder = &kvs[i], true
-			}
-			continue
-		}
-		return &kvs[i], false // a plain key overrides a document holding the same path
-	}
-	return kv, holder
 }
 
 // sortedKeys returns the keys of m in order.

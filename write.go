@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"gopkg.in/yaml.v3"
 )
 
 // maxTxnOps is etcd's default limit of operations in one transaction
@@ -60,10 +65,20 @@ func IfModRevision(rev int64) WriteOption {
 // default) fails whole. On success Update returns the snapshot that
 // includes the write: read-your-writes holds for the caller.
 //
-// Fields are written as the decoder reads them: to the key they were read
-// from, else to the tag name or lower-cased field name; a value that came
-// from a document (.yaml, .json, or a JSON value) is re-encoded into it.
-// After Close, Update returns [ErrClosed].
+// Only the values that changed are written, each to the key that holds it
+// now: a plain key, else the document (.yaml, .yml, .json, or a JSON value)
+// it came from, edited in place so the rest of the document keeps its
+// text and types; a new value gets a new key spelled by the etcd tag, else
+// the lower-cased field name, and map keys as they are. Lists that a
+// comma list cannot hold exactly are written as a JSON list.
+//
+// Before anything is sent, the keys as they would be after the write are
+// decoded: if they would be rejected, or would not read back as exactly
+// the value fn made (nil and empty maps and slices are one value), Update
+// refuses with an error naming the field. Examples: a map key holding "/"
+// or ending in .yaml, a string that is not UTF-8, and a map, slice or
+// pointer set to nil or empty over a default, which absent keys bring
+// back. After Close, Update returns [ErrClosed].
 func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T], error) {
 	if w.ctx.Err() != nil {
 		return nil, ErrClosed
@@ -76,100 +91,370 @@ func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T
 	if err := validate(&next); err != nil {
 		return nil, &DecodeError{Err: err}
 	}
-	oldTree, err := encodeTree(reflect.ValueOf(cur.Value), "")
+	p, err := w.plan(cur, next)
 	if err != nil {
-		return nil, fmt.Errorf("etcdconf: update: %w", err)
+		return nil, &opError{op: "update", err: err}
 	}
-	newTree, err := encodeTree(reflect.ValueOf(next), "")
-	if err != nil {
-		return nil, fmt.Errorf("etcdconf: update: %w", err)
+	// Verified even when nothing is written: a default cleared is no change
+	// of keys, and would come back.
+	if err := w.verify(cur, next, p); err != nil {
+		return nil, &opError{op: "update", err: err}
 	}
-	ops, guards, err := w.plan(cur, oldTree, newTree)
-	if err != nil {
-		return nil, err
-	}
-	if len(ops) == 0 {
+	if len(p.puts)+len(p.deletes) == 0 {
 		return cur, nil
 	}
-	return w.commit(ctx, guards, ops)
+	return w.commit(ctx, p.guards(), p.ops())
 }
 
-// plan turns the difference between two encoded values into the puts and
-// deletes that make etcd hold the new one, with a guard for every key.
-func (w *Watcher[T]) plan(cur *Snapshot[T], oldTree, newTree any) ([]clientv3.Op, []clientv3.Cmp, error) {
-	oldLeaves, newLeaves := leaves(oldTree), leaves(newTree)
-	kvs := cur.Keys()
-	puts := map[string]string{}   // key -> value
-	deletes := map[string]bool{}  // key
-	holders := map[string]bool{}  // keys holding a document to re-encode
-	guarded := map[string]int64{} // key -> mod revision it must have (0: absent)
-	touch := func(path string, removed bool) {
-		segs := keytree.Segments(path)
-		kv, holder := keyFor(kvs, w.prefix, segs)
-		switch {
-		case holder:
-			holders[kv.Key] = true
-			guarded[kv.Key] = kv.ModRevision
-		case kv != nil && removed:
-			deletes[kv.Key] = true
-			guarded[kv.Key] = kv.ModRevision
-		case kv != nil:
-			puts[kv.Key] = newLeaves[path]
-			guarded[kv.Key] = kv.ModRevision
-		case !removed:
-			key := w.prefix + strings.Join(segs, "/")
-			puts[key] = newLeaves[path]
-			guarded[key] = 0
-		}
-	}
-	for _, p := range sortedKeys(newLeaves) {
-		if old, ok := oldLeaves[p]; !ok || old != newLeaves[p] {
-			touch(p, false)
-		}
-	}
-	for _, p := range sortedKeys(oldLeaves) {
-		if _, ok := newLeaves[p]; !ok {
-			touch(p, true)
-		}
-	}
-	for key := range holders {
-		segs := keytree.Segments(strings.TrimPrefix(key, w.prefix))
-		if n := len(segs); n > 0 {
-			segs[n-1] = strings.TrimSuffix(segs[n-1], keytree.DocumentExt(segs[n-1]))
-			if segs[n-1] == "" {
-				segs = segs[:n-1]
-			}
-		}
-		n := subtree(newTree, segs)
-		if n == nil {
-			deletes[key] = true
-			continue
-		}
-		doc, err := marshalDocument(key, n)
-		if err != nil {
-			return nil, nil, fmt.Errorf("etcdconf: update: re-encode %q: %w", key, err)
-		}
-		puts[key] = string(doc)
-	}
-	if n := len(puts) + len(deletes); n > maxTxnOps {
-		return nil, nil, fmt.Errorf("etcdconf: update writes %d keys; etcd allows %d operations in one transaction by default, and a split write would not be atomic", n, maxTxnOps)
-	}
+// An opError is a write's error with the operation it failed in, and the
+// package prefix once.
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string {
+	return "etcdconf: " + e.op + ": " + strings.TrimPrefix(e.err.Error(), "etcdconf: ")
+}
+
+func (e *opError) Unwrap() error { return e.err }
+
+// A writePlan is the puts and deletes that make etcd hold a new value,
+// with the mod revision every key they touch must still have (0: absent).
+type writePlan struct {
+	puts    map[string]string
+	deletes map[string]bool
+	guarded map[string]int64
+}
+
+func (p *writePlan) ops() []clientv3.Op {
 	var ops []clientv3.Op
-	for _, k := range sortedKeys(puts) {
-		ops = append(ops, clientv3.OpPut(k, puts[k]))
+	for _, k := range sortedKeys(p.puts) {
+		ops = append(ops, clientv3.OpPut(k, p.puts[k]))
 	}
-	for _, k := range sortedKeys(deletes) {
+	for _, k := range sortedKeys(p.deletes) {
 		ops = append(ops, clientv3.OpDelete(k))
 	}
+	return ops
+}
+
+func (p *writePlan) guards() []clientv3.Cmp {
 	var guards []clientv3.Cmp
-	for _, k := range sortedKeys(guarded) {
-		if rev := guarded[k]; rev == 0 {
+	for _, k := range sortedKeys(p.guarded) {
+		if rev := p.guarded[k]; rev == 0 {
 			guards = append(guards, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
 		} else {
 			guards = append(guards, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
 		}
 	}
-	return ops, guards, nil
+	return guards
+}
+
+// A heldKey is a key of the snapshot with the canonical path of what it
+// holds.
+type heldKey struct {
+	kv   *KeyValue
+	path []string
+	typ  reflect.Type
+	doc  bool       // a .yaml, .yml or .json key: merged under plain keys
+	root *yaml.Node // the parsed value, once a leaf inside it is edited
+}
+
+// heldKeys resolves the keys of kvs against T; keys that name no field
+// (ignored by the decoder) are left out.
+func heldKeys[T any](kvs map[string]*KeyValue, prefix string) []*heldKey {
+	var out []*heldKey
+	for _, k := range sortedKeys(kvs) {
+		segs := keytree.Segments(strings.TrimPrefix(k, prefix))
+		doc := false
+		if n := len(segs); n > 0 {
+			if ext := keytree.DocumentExt(segs[n-1]); ext != "" {
+				doc = true
+				segs[n-1] = strings.TrimSuffix(segs[n-1], ext)
+				if segs[n-1] == "" {
+					segs = segs[:n-1]
+				}
+			}
+		} else if keytree.DocumentExt(k) == "" {
+			continue
+		} else {
+			doc = true
+		}
+		path, typ, ok := resolve(reflect.TypeFor[T](), segs)
+		if !ok {
+			continue
+		}
+		out = append(out, &heldKey{kv: kvs[k], path: path, typ: typ, doc: doc})
+	}
+	return out
+}
+
+// parsed returns the key's value as a YAML node, parsing it once.
+func (h *heldKey) parsed() (*yaml.Node, error) {
+	if h.root == nil {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(h.kv.Value, &doc); err != nil {
+			return nil, fmt.Errorf("key %q: %w", h.kv.Key, err)
+		}
+		if doc.Kind == 0 || len(doc.Content) == 0 {
+			doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
+		}
+		h.root = &doc
+	}
+	return h.root, nil
+}
+
+// plan turns the difference between the current value and next into the
+// puts and deletes that make etcd hold next: only leaves that changed are
+// written, each where it is held now (see [Watcher.Update]).
+func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
+	oldL, newL := map[string]leaf{}, map[string]leaf{}
+	if err := encodeLeaves(reflect.ValueOf(&next).Elem(), nil, "", newL); err != nil {
+		return nil, err
+	}
+	// The current value decoded from keys, so it encodes; if some part of
+	// it does not, that leaf counts as changed.
+	_ = encodeLeaves(reflect.ValueOf(&cur.Value).Elem(), nil, "", oldL)
+	p := &writePlan{puts: map[string]string{}, deletes: map[string]bool{}, guarded: map[string]int64{}}
+	held := heldKeys[T](cur.kvs, w.prefix)
+	plain := map[string]*heldKey{}
+	for _, h := range held {
+		if !h.doc {
+			plain[strings.Join(h.path, "/")] = h
+		}
+	}
+	edited := map[*heldKey]bool{}
+	for _, k := range sortedKeys(newL) {
+		nl := newL[k]
+		text, err := leafText(nl.v, nl.field)
+		if err != nil {
+			return nil, err
+		}
+		if ol, ok := oldL[k]; ok {
+			if s, err := leafText(ol.v, ol.field); err == nil && s == text {
+				continue
+			}
+		}
+		if h := plain[k]; h != nil {
+			p.put(h.kv, text)
+			continue
+		}
+		h, at, err := w.holderOf(held, nl.path)
+		if err != nil {
+			return nil, err
+		}
+		if h == nil {
+			p.create(w.prefix+k, text)
+			continue
+		}
+		n, err := valueNode(nl.v, nl.field)
+		if err != nil {
+			return nil, err
+		}
+		*at = *n
+		edited[h] = true
+	}
+	for _, k := range sortedKeys(oldL) {
+		if _, ok := newL[k]; ok {
+			continue
+		}
+		if h := plain[k]; h != nil {
+			p.delete(h.kv)
+		}
+		// Remove it from every document too, or it would show through.
+		for _, h := range held {
+			if !hasPrefix(oldL[k].path, h.path) || (!h.doc && (len(h.path) == len(oldL[k].path) || !isComposite(h.typ))) {
+				continue
+			}
+			if len(h.path) == len(oldL[k].path) { // the document holds the leaf whole
+				edited[h] = true
+				continue
+			}
+			root, err := h.parsed()
+			if err != nil {
+				return nil, err
+			}
+			if removeIn(root.Content[0], h.typ, oldL[k].path[len(h.path):]) {
+				edited[h] = true
+			}
+		}
+	}
+	for _, h := range held {
+		if !edited[h] {
+			continue
+		}
+		if !anyUnder(newL, h.path) {
+			p.delete(h.kv)
+			continue
+		}
+		var b strings.Builder
+		if ext := keytree.DocumentExt(h.kv.Key); ext == ".yaml" || ext == ".yml" {
+			doc, err := keytree.Marshal(h.root)
+			if err != nil {
+				return nil, fmt.Errorf("key %q: %w", h.kv.Key, err)
+			}
+			b.Write(doc)
+		} else {
+			flowJSON(&b, h.root)
+		}
+		p.put(h.kv, b.String())
+	}
+	if n := len(p.puts) + len(p.deletes); n > maxTxnOps {
+		return nil, fmt.Errorf("it writes %d keys; etcd allows %d operations in one transaction by default, and a split write would not be atomic", n, maxTxnOps)
+	}
+	return p, nil
+}
+
+func (p *writePlan) put(kv *KeyValue, v string) {
+	p.puts[kv.Key], p.guarded[kv.Key] = v, kv.ModRevision
+	delete(p.deletes, kv.Key)
+}
+
+func (p *writePlan) create(key, v string) {
+	p.puts[key], p.guarded[key] = v, 0
+}
+
+func (p *writePlan) delete(kv *KeyValue) {
+	p.deletes[kv.Key], p.guarded[kv.Key] = true, kv.ModRevision
+	delete(p.puts, kv.Key)
+}
+
+// anyUnder reports whether a leaf lies at or under canonical path at.
+func anyUnder(leaves map[string]leaf, at []string) bool {
+	for _, l := range leaves {
+		if hasPrefix(l.path, at) {
+			return true
+		}
+	}
+	return false
+}
+
+// holderOf finds the key whose value holds the leaf at path, when no plain
+// key does: a JSON value above it (which must hold it: a key cannot have
+// keys under it), else a document that has a value there. It returns the
+// node to overwrite, creating the mappings on the way in a JSON value; a
+// nil key means the leaf gets a key of its own.
+func (w *Watcher[T]) holderOf(held []*heldKey, path []string) (*heldKey, *yaml.Node, error) {
+	var inDoc *heldKey
+	for _, h := range held {
+		if !hasPrefix(path, h.path) || (!h.doc && (len(h.path) == len(path) || !isComposite(h.typ))) {
+			continue // a scalar's key holds no leaf under it
+		}
+		root, err := h.parsed()
+		if err != nil {
+			return nil, nil, err
+		}
+		if !h.doc {
+			return h, nodeAt(root.Content[0], h.typ, path[len(h.path):], true), nil
+		}
+		if inDoc == nil && nodeAt(root.Content[0], h.typ, path[len(h.path):], false) != nil {
+			inDoc = h
+		}
+	}
+	if inDoc == nil {
+		return nil, nil, nil
+	}
+	return inDoc, nodeAt(inDoc.root.Content[0], inDoc.typ, path[len(inDoc.path):], false), nil
+}
+
+// nodeAt returns the node at canonical path rel under n, a value of type
+// t, matching mapping keys as [resolve] does; with create, missing
+// mappings are added with canonical names, else it returns nil.
+func nodeAt(n *yaml.Node, t reflect.Type, rel []string, create bool) *yaml.Node {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if len(rel) == 0 {
+		return n
+	}
+	if n.Kind != yaml.MappingNode {
+		if !create {
+			return nil
+		}
+		*n = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	}
+	best, bestLen := -1, 0
+	var bestType reflect.Type
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		cp, ct, ok := resolve(t, keytree.Segments(n.Content[i].Value))
+		if ok && len(cp) > bestLen && hasPrefix(rel, cp) {
+			best, bestLen, bestType = i, len(cp), within(t, ct)
+		}
+	}
+	if best >= 0 {
+		if got := nodeAt(n.Content[best+1], bestType, rel[bestLen:], create); got != nil || !create {
+			return got
+		}
+	}
+	if !create {
+		return nil
+	}
+	_, ct, _ := resolve(t, rel[:1])
+	ct = within(t, ct)
+	if ct == nil {
+		ct = t
+	}
+	child := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	n.Content = append(n.Content, keytree.StringNode(rel[0]), child)
+	return nodeAt(child, ct, rel[1:], true)
+}
+
+// removeIn removes the value at canonical path rel from n, a value of type
+// t, and every mapping the removal leaves empty. It reports whether it
+// removed anything.
+func removeIn(n *yaml.Node, t reflect.Type, rel []string) bool {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode || len(rel) == 0 {
+		return false
+	}
+	removed := false
+	for i := 0; i+1 < len(n.Content); {
+		cp, ct, ok := resolve(t, keytree.Segments(n.Content[i].Value))
+		switch {
+		case ok && slices.Equal(cp, rel):
+			removed = true
+		case ok && hasPrefix(rel, cp) && removeIn(n.Content[i+1], within(t, ct), rel[len(cp):]):
+			removed = true
+			if c := n.Content[i+1]; c.Kind != yaml.MappingNode || len(c.Content) > 0 {
+				i += 2
+				continue
+			}
+		default:
+			i += 2
+			continue
+		}
+		n.Content = slices.Delete(n.Content, i, i+2)
+	}
+	return removed
+}
+
+// verify decodes the keys as they would be after p and refuses p unless
+// they decode, validate, and read back as next.
+func (w *Watcher[T]) verify(cur *Snapshot[T], next T, p *writePlan) error {
+	kvs := maps.Clone(cur.kvs)
+	for k := range p.deletes {
+		delete(kvs, k)
+	}
+	for k, v := range p.puts {
+		kvs[k] = &KeyValue{Key: k, Value: []byte(v)}
+	}
+	got, err := w.dec.decode(kvs, 0)
+	if err != nil {
+		return fmt.Errorf("the keys written would be rejected: %w", err)
+	}
+	if cmp.Equal(next, got, cmpOptions, cmpopts.EquateNaNs()) {
+		return nil
+	}
+	// Name the field, never the values: they may be secret.
+	field, how := "the value", "changed"
+	if cs := diffSnapshots(&Snapshot[T]{Value: next, prefix: w.prefix}, &Snapshot[T]{Value: got, prefix: w.prefix}); len(cs) > 0 {
+		field, how = cs[0].Path, cs[0].Kind.String()
+	}
+	return fmt.Errorf("%s would not read back as written (%s after the write); "+
+		"a map, slice or pointer set to nil or empty over a default cannot be written, since absent keys bring the default back",
+		field, how)
 }
 
 // commit runs one guarded transaction and waits until the watcher has
@@ -196,28 +481,36 @@ func (w *Watcher[T]) commit(ctx context.Context, guards []clientv3.Cmp, ops []cl
 
 // Set writes value to the key at path, relative to the prefix ("db/port"),
 // and returns the snapshot that includes it. value is formatted as the
-// decoder reads it (a string as it is, numbers, bools, durations, times,
-// comma lists).
+// decoder reads it (a string as it is, numbers, bools, durations, times;
+// a list as a comma list, or a JSON list when an item holds a comma or
+// spaces at its ends). path names fields loosely, as keys do ("DB/Port" is
+// db/port), and map keys exactly. The write goes to the key that holds the
+// value now, whatever its spelling; a new key is spelled by the etcd tag,
+// else the lower-cased field name.
 //
 // The write is checked first: a path that matches no field of T, a value
 // that does not decode into its field, or a result that fails Validate is
-// an error and nothing is written. See [WithTTL] and [IfModRevision]; a
-// failed condition gives [ErrConflict]. After Close, Set returns [ErrClosed].
+// an error naming the path, and nothing is written. See [WithTTL] and
+// [IfModRevision]; a failed condition gives [ErrConflict]. After Close,
+// Set returns [ErrClosed].
 func (w *Watcher[T]) Set(ctx context.Context, path string, value any, opts ...WriteOption) (*Snapshot[T], error) {
-	s, ok, err := encodeScalar(reflect.ValueOf(value))
-	if value == nil || (!ok && err == nil) {
+	v := reflect.ValueOf(value)
+	if value == nil || (isComposite(v.Type()) && v.Kind() != reflect.Slice) {
 		return nil, fmt.Errorf("etcdconf: set %q: a %T cannot be one key's value", path, value)
 	}
+	s, err := leafText(v, "")
 	if err != nil {
-		return nil, fmt.Errorf("etcdconf: set %q: %w", path, err)
+		return nil, &opError{op: fmt.Sprintf("set %q", path), err: err}
 	}
 	return w.write(ctx, path, &s, opts)
 }
 
-// Delete removes the key at path, relative to the prefix, and every key
-// under it ("services/api-1" and "services/api-1/..."), and returns the
-// snapshot without them. Like [Watcher.Set], the result is checked before
-// anything is written. After Close, Delete returns [ErrClosed].
+// Delete removes the value at path, relative to the prefix, and everything
+// under it: every key that holds it, whatever its spelling
+// ("services/api-1" and "services/api-1/..."), and returns the snapshot
+// without them. Like [Watcher.Set], path must name a field of T, and the
+// result is checked before anything is written. After Close, Delete
+// returns [ErrClosed].
 func (w *Watcher[T]) Delete(ctx context.Context, path string, opts ...WriteOption) (*Snapshot[T], error) {
 	return w.write(ctx, path, nil, opts)
 }
@@ -231,34 +524,57 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	for _, opt := range opts {
 		opt.applyWrite(&o)
 	}
-	verb := "set"
+	op := fmt.Sprintf("set %q", path)
 	if value == nil {
-		verb = "delete"
+		op = fmt.Sprintf("delete %q", path)
 	}
 	segs := keytree.Segments(path)
 	if len(segs) == 0 {
-		return nil, fmt.Errorf("etcdconf: %s: empty path", verb)
+		return nil, &opError{op: op, err: errors.New("empty path")}
 	}
-	key := w.prefix + strings.Join(segs, "/")
-	if err := w.check(key, value); err != nil {
-		return nil, fmt.Errorf("etcdconf: %s %q: %w", verb, path, err)
+	canon, _, ok := resolve(reflect.TypeFor[T](), segs)
+	if !ok {
+		return nil, &opError{op: op, err: fmt.Errorf("no field of %v matches the path", reflect.TypeFor[T]())}
+	}
+	if value != nil && keytree.DocumentExt(segs[len(segs)-1]) != "" {
+		return nil, &opError{op: op, err: errors.New("a path ending in .yaml, .yml or .json is a document; Set writes one value")}
+	}
+	cur := w.Current()
+	key := w.prefix + strings.Join(canon, "/")
+	var under []string // other keys the delete removes: other spellings, documents
+	for _, h := range heldKeys[T](cur.kvs, w.prefix) {
+		switch {
+		case !h.doc && slices.Equal(h.path, canon):
+			key = h.kv.Key // the key that holds the value now
+		case value == nil && hasPrefix(h.path, canon):
+			under = append(under, h.kv.Key)
+		}
+	}
+	var ops []clientv3.Op
+	if value == nil {
+		ops = []clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(key+"/", clientv3.WithPrefix())}
+		for _, k := range under {
+			if k != key && !strings.HasPrefix(k, key+"/") {
+				ops = append(ops, clientv3.OpDelete(k))
+			}
+		}
+	}
+	if err := w.check(cur, key, value, ops); err != nil {
+		return nil, &opError{op: op, err: err}
 	}
 	var guards []clientv3.Cmp
 	if o.guarded {
 		guards = append(guards, clientv3.Compare(clientv3.ModRevision(key), "=", o.modRev))
 	}
-	var ops []clientv3.Op
-	if value == nil {
-		ops = []clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(key+"/", clientv3.WithPrefix())}
-	} else {
+	if value != nil {
 		var putOpts []clientv3.OpOption
 		if o.ttl != 0 {
 			if o.ttl < time.Second {
-				return nil, fmt.Errorf("etcdconf: set %q: TTL %v is under etcd's one-second minimum", path, o.ttl)
+				return nil, &opError{op: op, err: fmt.Errorf("TTL %v is under etcd's one-second minimum", o.ttl)}
 			}
 			lease, err := w.cli.Grant(ctx, int64((o.ttl+time.Second-1)/time.Second))
 			if err != nil {
-				return nil, fmt.Errorf("etcdconf: set %q: grant a lease: %w", path, err)
+				return nil, &opError{op: op, err: fmt.Errorf("grant a lease: %w", err)}
 			}
 			putOpts = append(putOpts, clientv3.WithLease(lease.ID))
 		}
@@ -267,28 +583,25 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	return w.commit(ctx, guards, ops)
 }
 
-// check decodes the current keys with the write applied, so a write that
-// would be rejected is refused before it reaches etcd. Unknown paths are
-// caught by decoding strictly, counting only errors about key itself.
-func (w *Watcher[T]) check(key string, value *string) error {
-	cur := w.Current()
+// check decodes the current keys with the write applied (a put of value
+// at key, or the deletes ops), so a write that would be rejected is
+// refused before it reaches etcd.
+func (w *Watcher[T]) check(cur *Snapshot[T], key string, value *string, ops []clientv3.Op) error {
 	kvs := maps.Clone(cur.kvs)
-	if value == nil {
-		for k := range kvs {
-			if k == key || strings.HasPrefix(k, key+"/") {
-				delete(kvs, k)
-			}
+	if value != nil {
+		if !utf8.ValidString(*value) {
+			return errors.New("the value is not valid UTF-8, which etcd values are read as")
 		}
-	} else {
 		kvs[key] = &KeyValue{Key: key, Value: []byte(*value)}
 	}
-	strict := *w.dec
-	strict.strict = true
-	_, err := strict.decode(kvs, 0)
-	var de *DecodeError
-	if errors.As(err, &de) && de.Key == key {
-		return err
+	for _, op := range ops {
+		k := string(op.KeyBytes())
+		for existing := range kvs {
+			if existing == k || (len(op.RangeBytes()) > 0 && strings.HasPrefix(existing, k)) {
+				delete(kvs, existing)
+			}
+		}
 	}
-	_, err = w.dec.decode(kvs, 0)
+	_, err := w.dec.decode(kvs, 0)
 	return err
 }

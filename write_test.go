@@ -132,7 +132,7 @@ func TestUpdateCreatesAndDeletesMapEntries(t *testing.T) {
 	if vals["/w/services/api-3/addr"] != "c:3" || vals["/w/services/api-3/weight"] != "5" {
 		t.Errorf("new entry not written as keys: %v", vals)
 	}
-	if !strings.Contains(vals["/w/services/api-2"], `"weight":"7"`) {
+	if !strings.Contains(vals["/w/services/api-2"], `"weight":7`) { // a number stays a number
 		t.Errorf("JSON value not re-encoded: %q", vals["/w/services/api-2"])
 	}
 	want := map[string]svc{"api-2": {"b:2", 7}, "api-3": {"c:3", 5}}

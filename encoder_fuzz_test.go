@@ -1,0 +1,86 @@
+package etcdconf
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/etcdconf/etcdconf/internal/keytree"
+	"github.com/google/go-cmp/cmp"
+)
+
+// FuzzRoundTrip drives the encoder and decoder pair without etcd: random
+// bytes choose an RTConfig, which is encoded as Update writes it (as plain
+// keys, as one YAML document, or as one JSON document), decoded as a
+// watcher reads it, and compared. A value the encoder refuses is skipped;
+// anything it writes must decode to exactly the value.
+func FuzzRoundTrip(f *testing.F) {
+	for _, seed := range []string{"", "\x00", "\x01\x01\x01\x01", "\x02abcdefghijklmnop", "\x00\xff\xfe\xfd\x10\x20\x30\x40\x50\x60\x70\x80", strings.Repeat("\x05\x03", 40)} {
+		f.Add([]byte(seed))
+	}
+	d, err := newDecoder[RTConfig]("/f/", &options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		mode := 0
+		if len(b) > 0 {
+			mode, b = int(b[0])%3, b[1:]
+		}
+		v := RTGen{N: func(k int) int {
+			if len(b) == 0 {
+				return 0
+			}
+			n := int(b[0]) % k
+			b = b[1:]
+			return n
+		}}.Config()
+		leaves := map[string]leaf{}
+		if err := encodeLeaves(reflect.ValueOf(v), nil, "", leaves); err != nil {
+			return // refused, as Update refuses it
+		}
+		kvs := map[string]*KeyValue{}
+		add := func(k, s string) { kvs[k] = &KeyValue{Key: k, Value: []byte(s)} }
+		switch mode {
+		case 0:
+			for k, l := range leaves {
+				s, err := leafText(l.v, l.field)
+				if err != nil {
+					return
+				}
+				add("/f/"+k, s)
+			}
+		case 1, 2:
+			n, err := valueNode(reflect.ValueOf(v), "")
+			if err != nil {
+				return
+			}
+			if mode == 1 {
+				doc, err := keytree.Marshal(n)
+				if err != nil {
+					t.Fatalf("marshal: %v", err)
+				}
+				add("/f/.yaml", string(doc))
+			} else {
+				var s strings.Builder
+				flowJSON(&s, n)
+				add("/f/.json", s.String())
+			}
+		}
+		got, err := d.decode(kvs, 0)
+		if err != nil {
+			t.Fatalf("mode %d: what the encoder wrote does not decode: %v\nkeys: %q", mode, err, dump(kvs))
+		}
+		if !RTEqual(got, v) {
+			t.Fatalf("mode %d: read back differently:\n%s\nkeys: %q", mode, cmp.Diff(v, got, RTOptions), dump(kvs))
+		}
+	})
+}
+
+func dump(kvs map[string]*KeyValue) map[string]string {
+	out := map[string]string{}
+	for k, kv := range kvs {
+		out[k] = string(kv.Value)
+	}
+	return out
+}
