@@ -332,16 +332,6 @@ func diffFlat(old, new any, prefix string) ([]Change, bool) {
 	return cs, true
 }
 
-// segsMatch reports whether key segments a spell the names b, loosely.
-func segsMatch(a, b []string) bool {
-	for i := range a {
-		if a[i] != b[i] && !sameName(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 // A field is one struct field that the diff compares.
 type field struct {
 	index  int

@@ -206,12 +206,3 @@ func TestDiffProperty(t *testing.T) {
 	}
 	t.Logf("%d diffs checked, %d secrets planted", checked, g.planted)
 }
-
-func slicesContainsFunc[E any](s []E, f func(E) bool) bool {
-	for _, e := range s {
-		if f(e) {
-			return true
-		}
-	}
-	return false
-}

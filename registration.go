@@ -2,10 +2,10 @@ package etcdconf
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,7 +89,8 @@ func Register[V any](ctx context.Context, cli *clientv3.Client, key string, valu
 }
 
 // encodeValue encodes a registered value: strings and bytes as they are,
-// anything else as a JSON document of its encoded tree.
+// other scalars as their text, anything else as the JSON a watcher of
+// map[string]V reads back as v.
 func encodeValue[V any](v V) (string, error) {
 	switch x := any(v).(type) {
 	case string:
@@ -97,15 +98,23 @@ func encodeValue[V any](v V) (string, error) {
 	case []byte:
 		return string(x), nil
 	}
-	tree, err := encodeTree(reflect.ValueOf(v), "")
+	rv := reflect.ValueOf(v)
+	for rv.IsValid() && rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	if !rv.IsValid() || rv.Kind() == reflect.Pointer {
+		return "", errors.New("a nil value cannot be registered")
+	}
+	if !isComposite(rv.Type()) {
+		return leafText(rv, "")
+	}
+	n, err := valueNode(rv, "")
 	if err != nil {
 		return "", err
 	}
-	if s, ok := tree.(string); ok {
-		return s, nil
-	}
-	b, err := json.Marshal(tree)
-	return string(b), err
+	var b strings.Builder
+	flowJSON(&b, n)
+	return b.String(), nil
 }
 
 // register grants a lease, puts the key under it and starts keeping it

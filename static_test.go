@@ -52,6 +52,12 @@ func TestStaticWatcher(t *testing.T) {
 	if !st.Connected || st.Stale(time.Now(), time.Second) || st.Rejections != 1 || st.Revision != 4 {
 		t.Fatalf("Status: %+v", st)
 	}
+	if _, err := w.Update(ctx, func(c *staticCfg) error { c.Port = 9; return nil }); err == nil {
+		t.Fatal("Update on a static watcher succeeded")
+	}
+	if _, err := w.Set(ctx, "Port", 9); err == nil {
+		t.Fatal("Set on a static watcher succeeded")
+	}
 	w.Close()
 	if err := set(staticCfg{Port: 3}); !errors.Is(err, etcdconf.ErrClosed) {
 		t.Fatalf("set after Close: %v", err)

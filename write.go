@@ -83,6 +83,9 @@ func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T
 	if w.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
+	if w.cli == nil {
+		return nil, errStatic
+	}
 	cur := w.Current()
 	next := deepCopy(reflect.ValueOf(&cur.Value).Elem()).Interface().(T)
 	if err := fn(&next); err != nil {
@@ -519,6 +522,9 @@ func (w *Watcher[T]) Delete(ctx context.Context, path string, opts ...WriteOptio
 func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts []WriteOption) (*Snapshot[T], error) {
 	if w.ctx.Err() != nil {
 		return nil, ErrClosed
+	}
+	if w.cli == nil {
+		return nil, errStatic
 	}
 	var o writeOptions
 	for _, opt := range opts {
