@@ -55,8 +55,11 @@ func IfModRevision(rev int64) WriteOption {
 // guarded by their mod revisions (and by the absence of keys it creates).
 //
 // If any of those keys changed in etcd since the snapshot fn saw, nothing
-// is written and Update returns [ErrConflict]: call Update again, and fn
-// runs on the new value. If the change was a revision the watcher
+// is written; Update waits until the watcher holds the change that won and
+// runs fn again on the new value, as etcd's STM does, up to 100 times in
+// all, then returns [ErrConflict]. So fn may run more than once: it must
+// only change the value it is given. Update stops with ctx's error when
+// ctx ends while it waits. If the change was a revision the watcher
 // rejected, Update returns that rejection instead ([ErrInvalid]): fix the
 // key with [Watcher.Set] or [Watcher.Delete], which do not need a good
 // snapshot to guard against. If fn returns an error, or the result does not
@@ -86,6 +89,29 @@ func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T
 	if w.cli == nil {
 		return nil, errStatic
 	}
+	for attempt := 1; ; attempt++ {
+		snap, err := w.updateOnce(ctx, fn)
+		var c *conflictError
+		if !errors.As(err, &c) || attempt == maxUpdateAttempts {
+			return snap, err
+		}
+		// Another writer won: wait until the watcher holds its revision, so
+		// fn runs on the value that beat it, not on the same one again.
+		if _, err := w.waitSeen(ctx, c.rev); err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// maxUpdateAttempts bounds how often Update runs fn against writers that
+// keep winning, before it gives up with ErrConflict.
+const maxUpdateAttempts = 100
+
+// updateOnce runs fn on the current value and writes the result, guarded.
+func (w *Watcher[T]) updateOnce(ctx context.Context, fn func(*T) error) (*Snapshot[T], error) {
 	cur := w.Current()
 	next := deepCopy(reflect.ValueOf(&cur.Value).Elem()).Interface().(T)
 	if err := fn(&next); err != nil {
@@ -108,6 +134,16 @@ func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T
 	}
 	return w.commit(ctx, p.guards(), p.ops())
 }
+
+// A conflictError is a guarded write that lost: etcd was at rev, past the
+// snapshot the guards came from. It matches [ErrConflict].
+type conflictError struct{ rev int64 }
+
+func (e *conflictError) Error() string {
+	return fmt.Sprintf("%v (etcd at revision %d)", ErrConflict, e.rev)
+}
+
+func (e *conflictError) Is(target error) bool { return target == ErrConflict }
 
 // An opError is a write's error with the operation it failed in, and the
 // package prefix once.
@@ -477,7 +513,7 @@ func (w *Watcher[T]) commit(ctx context.Context, guards []clientv3.Cmp, ops []cl
 			return nil, fmt.Errorf("etcdconf: write %q: etcd holds revision %d, which was rejected; fix it with Set or Delete first: %w",
 				w.prefix, st.Rejected.Revision, st.Rejected)
 		}
-		return nil, ErrConflict
+		return nil, &conflictError{rev: resp.Header.Revision}
 	}
 	return w.waitSeen(ctx, resp.Header.Revision)
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,14 +266,8 @@ func ExampleWatcher_Update() {
 		log.Fatal(err)
 	}
 	defer w.Close()
-	// Retry on conflict: fn runs again on the newer value.
-	var snap *etcdconf.Snapshot[Config]
-	for {
-		snap, err = w.Update(ctx, func(c *Config) error { c.DB.Port++; return nil })
-		if !errors.Is(err, etcdconf.ErrConflict) {
-			break
-		}
-	}
+	// On a conflict Update runs fn again on the newer value, itself.
+	snap, err := w.Update(ctx, func(c *Config) error { c.DB.Port++; return nil })
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -312,5 +309,60 @@ func TestUpdateOverARejectedRevisionSaysSo(t *testing.T) {
 	_, err := w.Update(context.Background(), func(c *writable) error { c.DB.Port = 2; return nil })
 	if errors.Is(err, etcdconf.ErrConflict) || !errors.Is(err, etcdconf.ErrInvalid) || !strings.Contains(err.Error(), "Set or Delete") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestUpdateRetriesConflicts: concurrent Updates of one counter all land,
+// each fn run seeing the value that beat the last, with no ErrConflict
+// reaching the caller and no rerun on a stale value.
+func TestUpdateRetriesConflicts(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	put(t, cli, "/ur/db/port", "0")
+	ws := []*etcdconf.Watcher[writable]{newWatcher[writable](t, cli, "/ur/"), newWatcher[writable](t, srv.Client(t), "/ur/")}
+	ctx := context.Background()
+	var runs atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var seen []int
+			_, err := ws[i%2].Update(ctx, func(c *writable) error {
+				runs.Add(1)
+				if len(seen) > 0 && c.DB.Port <= seen[len(seen)-1] {
+					return fmt.Errorf("fn ran again on port %d after %v: a stale value", c.DB.Port, seen)
+				}
+				seen = append(seen, c.DB.Port)
+				c.DB.Port++
+				return nil
+			})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	vals, _, _ := keysOf(t, cli, "/ur/")
+	if vals["/ur/db/port"] != "40" {
+		t.Fatalf("40 increments gave %s (fn ran %d times)", vals["/ur/db/port"], runs.Load())
+	}
+	t.Logf("40 concurrent Updates through 2 watchers: fn ran %d times", runs.Load())
+
+	// A writer that always wins: Update gives up after a bound, with ErrConflict.
+	n := 0
+	_, err := ws[0].Update(ctx, func(c *writable) error {
+		n++
+		put(t, cli, "/ur/db/port", strconv.Itoa(1000+n)) // beat this very Update
+		c.DB.Port = 1                                    // any change
+		return nil
+	})
+	if !errors.Is(err, etcdconf.ErrConflict) || n != 100 {
+		t.Fatalf("always beaten: %v after %d runs, want ErrConflict after 100", err, n)
 	}
 }
