@@ -95,9 +95,12 @@ func WithBackoff(minDelay, maxDelay time.Duration) Option {
 	})
 }
 
-// WithLoadTimeout bounds the initial load of [New] and [Load] when their ctx
-// has no earlier deadline, so an unreachable etcd gives an error rather than
-// a hang. Default: 15s.
+// WithLoadTimeout bounds every read of the whole prefix: the initial load of
+// [New] and [Load] (together with their ctx: the earlier deadline wins), so
+// an unreachable etcd gives an error rather than a hang, and each reload a
+// watcher makes to recover, so one stalled reload cannot hold up recovery.
+// With [WithSnapshotFile], it is also how long New waits for etcd before
+// starting from the file. Zero or less: no bound but ctx's. Default: 15s.
 func WithLoadTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.loadTimeout = d })
 }

@@ -23,7 +23,7 @@ const pageSize = 10000
 // Load reads every key under prefix at one revision and decodes it into a
 // [Snapshot]. It is what [New] does first, without the watch.
 //
-// ctx bounds the load; when it has no deadline, [WithLoadTimeout] applies.
+// ctx bounds the load, and so does [WithLoadTimeout]: the earlier wins.
 // Errors: an empty prefix or an unusable T or option; etcd unreachable or
 // denying access (the error says which); a [*DecodeError] (matching
 // [ErrInvalid]) when the keys do not decode or validate.
@@ -110,7 +110,7 @@ func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*decoder[T
 // loadKeys reads every key under prefix at one revision, which it returns.
 // A compaction while paging restarts the read at a fresh revision.
 func loadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout time.Duration) (map[string]*KeyValue, int64, error) {
-	if _, ok := ctx.Deadline(); !ok && timeout > 0 {
+	if timeout > 0 { // with ctx's own deadline, the earlier wins
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()

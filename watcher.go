@@ -61,7 +61,7 @@ type Watcher[T any] struct {
 // New loads every key under prefix at one revision into a [Snapshot] of type
 // T, then watches the prefix from the next revision until [Watcher.Close].
 //
-// ctx bounds the initial load only (see [WithLoadTimeout]); the watcher lives
+// ctx bounds the initial load only, as [WithLoadTimeout] does; the watcher lives
 // until Close. New fails when the prefix is empty, when T or an option is
 // unusable, when etcd cannot be read (the error says whether it was
 // unreachable or denied access), and with a [*DecodeError] when the keys

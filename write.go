@@ -38,14 +38,17 @@ func (f writeOptionFunc) applyWrite(o *writeOptions) { f(o) }
 // WithTTL attaches a lease of d to the written key, which then expires by
 // itself: a temporary override (a flag on for ten minutes) needs no
 // cleanup, and subscribers see it go. d is rounded up to whole seconds and
-// must be at least one second. Default: no lease.
+// must be at least one second. Delete refuses it: a deleted key has no
+// lease. Default: no lease.
 func WithTTL(d time.Duration) WriteOption {
 	return writeOptionFunc(func(o *writeOptions) { o.ttl = d })
 }
 
 // IfModRevision makes the write conditional on the key's mod revision
 // being rev (0: the key must not exist), so a concurrent change gives
-// [ErrConflict] instead of being overwritten. Default: unconditional.
+// [ErrConflict] instead of being overwritten. With Delete it is refused
+// when the path holds more than one key (a subtree, or other spellings),
+// since it guards one. Default: unconditional.
 func IfModRevision(rev int64) WriteOption {
 	return writeOptionFunc(func(o *writeOptions) { o.guarded, o.modRev = true, rev })
 }
@@ -569,6 +572,9 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	op := fmt.Sprintf("set %q", path)
 	if value == nil {
 		op = fmt.Sprintf("delete %q", path)
+		if o.ttl != 0 {
+			return nil, &opError{op: op, err: errors.New("WithTTL means nothing for Delete: a deleted key has no lease")}
+		}
 	}
 	segs := keytree.Segments(path)
 	if len(segs) == 0 {
@@ -606,6 +612,15 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	}
 	var guards []clientv3.Cmp
 	if o.guarded {
+		// The guard is on one key: a Delete that removes more than that key
+		// would remove the others unguarded.
+		if value == nil {
+			for _, kv := range cur.Keys() {
+				if kv.Key != key && (strings.HasPrefix(kv.Key, key+"/") || slices.Contains(under, kv.Key)) {
+					return nil, &opError{op: op, err: fmt.Errorf("IfModRevision guards one key, and %q holds more (%s): delete them one by one", path, kv.Key)}
+				}
+			}
+		}
 		guards = append(guards, clientv3.Compare(clientv3.ModRevision(key), "=", o.modRev))
 	}
 	if value != nil {

@@ -366,3 +366,42 @@ func TestUpdateRetriesConflicts(t *testing.T) {
 		t.Fatalf("always beaten: %v after %d runs, want ErrConflict after 100", err, n)
 	}
 }
+
+// TestWriteOptionsThatMeanNothingAreRefused: WithTTL on Delete, and
+// IfModRevision on a Delete that would remove more than the guarded key.
+func TestWriteOptionsThatMeanNothingAreRefused(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	rev := put(t, cli, "/wo/name", "a", "/wo/services/api-1/addr", "x", "/wo/services/api-1/weight", "1")
+	w := newWatcher[writable](t, cli, "/wo/")
+	ctx := context.Background()
+	if _, err := w.Delete(ctx, "name", etcdconf.WithTTL(time.Minute)); err == nil || !strings.Contains(err.Error(), "WithTTL") {
+		t.Fatalf("Delete with WithTTL: %v", err)
+	}
+	if _, err := w.Delete(ctx, "services/api-1", etcdconf.IfModRevision(rev)); err == nil || !strings.Contains(err.Error(), "IfModRevision") {
+		t.Fatalf("guarded Delete of a subtree: %v", err)
+	}
+	if _, _, now := keysOf(t, cli, "/wo/"); now != rev {
+		t.Fatalf("refused writes moved etcd from revision %d to %d", rev, now)
+	}
+	if _, err := w.Delete(ctx, "name", etcdconf.IfModRevision(rev)); err != nil {
+		t.Fatalf("guarded Delete of one key: %v", err)
+	}
+}
+
+// TestLoadTimeoutBoundsEvenWithALaterDeadline: WithLoadTimeout applies
+// when ctx has a deadline too; the earlier one wins.
+func TestLoadTimeoutBoundsEvenWithALaterDeadline(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli, proxy := proxiedClient(t, srv)
+	put(t, cli, "/lt/a", "1")
+	proxy.Pause()
+	defer proxy.Resume()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err := etcdconf.Load[map[string]string](ctx, cli, "/lt/", etcdconf.WithLoadTimeout(300*time.Millisecond))
+	if err == nil || time.Since(start) > 30*time.Second {
+		t.Fatalf("Load over a stalled link with a 1m ctx and a 300ms load timeout: %v after %v", err, time.Since(start))
+	}
+}
