@@ -1,6 +1,10 @@
 package etcdconf
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"reflect"
+)
 
 // An Event tells a subscriber what changed; see [Watcher.Subscribe].
 type Event[T any] struct {
@@ -14,6 +18,11 @@ type Event[T any] struct {
 	// sorted by path; with [WithPaths], only the changes under those paths.
 	Changes []Change
 }
+
+// Update is the former name of [Event].
+//
+// Deprecated: use Event; Update is also the name of the write [Watcher.Update].
+type Update[T any] = Event[T]
 
 // A SubscribeOption configures [Watcher.Subscribe].
 type SubscribeOption interface{ applySub(*subOptions) }
@@ -32,6 +41,11 @@ func (f subOptionFunc) applySub(o *subOptions) { f(o) }
 // and only those changes. A change above a path that holds it is delivered
 // whole: with WithPaths("Limits.Max"), a nil Limits being set is delivered
 // as its change at "Limits". Default: every update.
+//
+// Every path must lead into T: [Watcher.Subscribe] panics on one that does
+// not, such as "db" for the field DB or "DB/Port" (a key's spelling), since
+// a subscription that can never receive anything is a bug best found the
+// first time the code runs.
 func WithPaths(paths ...string) SubscribeOption {
 	return subOptionFunc(func(o *subOptions) { o.paths = append(o.paths, paths...) })
 }
@@ -70,6 +84,11 @@ func (w *Watcher[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) <-c
 	var so subOptions
 	for _, opt := range opts {
 		opt.applySub(&so)
+	}
+	for _, p := range so.paths {
+		if err := checkPath(reflect.TypeFor[T](), p); err != nil {
+			panic(fmt.Sprintf("etcdconf: Subscribe: WithPaths(%q): %v", p, err))
+		}
 	}
 	out := make(chan Event[T])
 	s := &subscriber{wake: make(chan struct{}, 1)}

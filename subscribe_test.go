@@ -2,8 +2,10 @@ package etcdconf_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,4 +171,26 @@ func TestSubscribeInitialReportsNonZeroFieldsAsAdded(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("initial changes %q, want %q (Debug=false and DB.Host are zero: not listed)", got, want)
 	}
+}
+
+// TestSubscribeRefusesUnknownPaths: a path that leads nowhere in T (a
+// key's spelling, a misspelt field) is a bug the caller sees at once.
+func TestSubscribeRefusesUnknownPaths(t *testing.T) {
+	type cfg struct{ DB struct{ Port int } }
+	w, _, err := etcdconf.NewStatic(cfg{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, p := range []string{"db", "DB/Port", "DB.Prot"} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), p) {
+					t.Errorf("WithPaths(%q): recovered %v, want a panic naming the path", p, r)
+				}
+			}()
+			w.Subscribe(context.Background(), etcdconf.WithPaths(p))
+		}()
+	}
+	w.Subscribe(context.Background(), etcdconf.WithPaths("DB.Port")) // a good path does not panic
 }
