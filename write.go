@@ -12,15 +12,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
+	"github.com/etcdconf/etcdconf/internal/txn"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"gopkg.in/yaml.v3"
 )
-
-// maxTxnOps is etcd's default limit of operations in one transaction
-// (--max-txn-ops). A write that needs more fails rather than half-applies.
-const maxTxnOps = 128
 
 // A WriteOption configures [Watcher.Set] and [Watcher.Delete].
 type WriteOption interface{ applyWrite(*writeOptions) }
@@ -132,10 +129,11 @@ func (w *Watcher[T]) updateOnce(ctx context.Context, fn func(*T) error) (*Snapsh
 	if err := w.verify(cur, next, p); err != nil {
 		return nil, &opError{op: "update", err: err}
 	}
-	if len(p.puts)+len(p.deletes) == 0 {
+	if p.Len() == 0 {
 		return cur, nil
 	}
-	return w.commit(ctx, p.guards(), p.ops())
+	resp, err := p.Commit(ctx, w.cli)
+	return w.committed(ctx, resp, err)
 }
 
 // A conflictError is a guarded write that lost: etcd was at rev, past the
@@ -162,35 +160,8 @@ func (e *opError) Error() string {
 func (e *opError) Unwrap() error { return e.err }
 
 // A writePlan is the puts and deletes that make etcd hold a new value,
-// with the mod revision every key they touch must still have (0: absent).
-type writePlan struct {
-	puts    map[string]string
-	deletes map[string]bool
-	guarded map[string]int64
-}
-
-func (p *writePlan) ops() []clientv3.Op {
-	var ops []clientv3.Op
-	for _, k := range sortedKeys(p.puts) {
-		ops = append(ops, clientv3.OpPut(k, p.puts[k]))
-	}
-	for _, k := range sortedKeys(p.deletes) {
-		ops = append(ops, clientv3.OpDelete(k))
-	}
-	return ops
-}
-
-func (p *writePlan) guards() []clientv3.Cmp {
-	var guards []clientv3.Cmp
-	for _, k := range sortedKeys(p.guarded) {
-		if rev := p.guarded[k]; rev == 0 {
-			guards = append(guards, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
-		} else {
-			guards = append(guards, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
-		}
-	}
-	return guards
-}
+// each guarded by the mod revision its key must still have (0: absent).
+type writePlan struct{ *txn.Plan }
 
 // A heldKey is a key of the snapshot with the canonical path of what it
 // holds.
@@ -257,7 +228,7 @@ func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
 	// The current value decoded from keys, so it encodes; if some part of
 	// it does not, that leaf counts as changed.
 	_ = encodeLeaves(reflect.ValueOf(&cur.Value).Elem(), nil, "", oldL)
-	p := &writePlan{puts: map[string]string{}, deletes: map[string]bool{}, guarded: map[string]int64{}}
+	p := &writePlan{txn.NewPlan()}
 	held := heldKeys[T](cur.kvs, w.prefix)
 	plain := map[string]*heldKey{}
 	for _, h := range held {
@@ -341,25 +312,15 @@ func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
 		}
 		p.put(h.kv, b.String())
 	}
-	if n := len(p.puts) + len(p.deletes); n > maxTxnOps {
-		return nil, fmt.Errorf("it writes %d keys; etcd allows %d operations in one transaction by default, and a split write would not be atomic", n, maxTxnOps)
+	if err := p.Check(); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
-func (p *writePlan) put(kv *KeyValue, v string) {
-	p.puts[kv.Key], p.guarded[kv.Key] = v, kv.ModRevision
-	delete(p.deletes, kv.Key)
-}
-
-func (p *writePlan) create(key, v string) {
-	p.puts[key], p.guarded[key] = v, 0
-}
-
-func (p *writePlan) delete(kv *KeyValue) {
-	p.deletes[kv.Key], p.guarded[kv.Key] = true, kv.ModRevision
-	delete(p.puts, kv.Key)
-}
+func (p *writePlan) put(kv *KeyValue, v string) { p.Put(kv.Key, v, kv.ModRevision) }
+func (p *writePlan) create(key, v string)       { p.Put(key, v, 0) }
+func (p *writePlan) delete(kv *KeyValue)        { p.Delete(kv.Key, kv.ModRevision) }
 
 // anyUnder reports whether a leaf lies at or under canonical path at.
 func anyUnder(leaves map[string]leaf, at []string) bool {
@@ -476,10 +437,10 @@ func removeIn(n *yaml.Node, t reflect.Type, rel []string) bool {
 // they decode, validate, and read back as next.
 func (w *Watcher[T]) verify(cur *Snapshot[T], next T, p *writePlan) error {
 	kvs := maps.Clone(cur.kvs)
-	for k := range p.deletes {
+	for k := range p.Deletes {
 		delete(kvs, k)
 	}
-	for k, v := range p.puts {
+	for k, v := range p.Puts {
 		kvs[k] = &KeyValue{Key: k, Value: []byte(v)}
 	}
 	got, err := w.dec.decode(kvs, 0)
@@ -503,6 +464,12 @@ func (w *Watcher[T]) verify(cur *Snapshot[T], next T, p *writePlan) error {
 // applied it.
 func (w *Watcher[T]) commit(ctx context.Context, guards []clientv3.Cmp, ops []clientv3.Op) (*Snapshot[T], error) {
 	resp, err := w.cli.Txn(ctx).If(guards...).Then(ops...).Commit()
+	return w.committed(ctx, resp, err)
+}
+
+// committed waits until the watcher has applied a transaction that
+// succeeded, and explains one that did not.
+func (w *Watcher[T]) committed(ctx context.Context, resp *clientv3.TxnResponse, err error) (*Snapshot[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcdconf: write %q: %w", w.prefix, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
+	"github.com/etcdconf/etcdconf/internal/txn"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -116,8 +117,8 @@ func (c *command) writeChanges(ctx context.Context, cur *state, cs []change, wha
 		fmt.Fprintln(c.out, "dry run: nothing written")
 		return nil
 	}
-	if len(cs) > maxTxnOps {
-		return fmt.Errorf("%d changes; etcd allows %d operations in one transaction by default, and a split write would not be atomic: nothing was written", len(cs), maxTxnOps)
+	if err := txn.CheckOps(len(cs)); err != nil { // refused before asking
+		return err
 	}
 	if err := c.confirm(what); err != nil {
 		return err

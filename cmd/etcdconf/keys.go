@@ -9,12 +9,10 @@ import (
 	"strings"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
+	"github.com/etcdconf/etcdconf/internal/txn"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"gopkg.in/yaml.v3"
 )
-
-// maxTxnOps is etcd's default limit of operations per transaction.
-const maxTxnOps = 128
 
 // A state is a prefix's keys at one revision: path -> value and mod revision.
 type state struct {
@@ -114,28 +112,25 @@ var beforeCommit func()
 // write applies changes to the prefix in one transaction guarded by the
 // mod revisions in cur (absence for new keys), and returns its revision.
 func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, cs []change) (int64, error) {
-	if len(cs) > maxTxnOps {
-		return 0, fmt.Errorf("%d changes; etcd allows %d operations in one transaction by default, and a split write would not be atomic: nothing was written", len(cs), maxTxnOps)
-	}
-	var guards []clientv3.Cmp
-	var ops []clientv3.Op
+	p := txn.NewPlan()
 	for _, c := range cs {
-		key := prefix + c.path
+		key, rev := prefix+c.path, int64(0)
 		if c.had {
-			guards = append(guards, clientv3.Compare(clientv3.ModRevision(key), "=", cur.mods[c.path]))
-		} else {
-			guards = append(guards, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
+			rev = cur.mods[c.path]
 		}
 		if c.has {
-			ops = append(ops, clientv3.OpPut(key, c.new))
+			p.Put(key, c.new, rev)
 		} else {
-			ops = append(ops, clientv3.OpDelete(key))
+			p.Delete(key, rev)
 		}
+	}
+	if err := p.Check(); err != nil {
+		return 0, err
 	}
 	if beforeCommit != nil {
 		beforeCommit()
 	}
-	resp, err := cli.Txn(ctx).If(guards...).Then(ops...).Commit()
+	resp, err := p.Commit(ctx, cli)
 	if err != nil {
 		return 0, err
 	}
