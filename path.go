@@ -8,56 +8,52 @@ import (
 	"strings"
 )
 
-// checkPath reports whether path is a Go path into a value of type t, in
-// the syntax of [Change.Path]: exported field names joined by dots,
-// `["key"]` for a map entry (the key quoted as strconv.Quote does) and
-// `[n]` for a slice or array element, as in `Services["api-1"].Addr` or
-// "Hosts[0]". Field names are exact; a field tagged `etcd:"-"` has no
-// path. The error says where the path leaves t, and hints at the field a
-// key-style spelling ("db/port", "db.port") meant.
-func checkPath(t reflect.Type, path string) error {
+// Go paths into T are the one path syntax of values: [Change.Path],
+// [WithPaths] and [Lookup] take them. Exported field names are joined by
+// dots, `["key"]` is a map entry (the key quoted as strconv.Quote does) and
+// `[n]` a slice or array element: `Services["api-1"].Addr`, "Hosts[0]".
+// Field names are exact; a field tagged `etcd:"-"` has no path. (Keys have
+// their own syntax, "db/port", in Set, Delete and Snapshot.Key.)
+
+// A pathStep is one step of a Go path: a field, a map key or an index.
+type pathStep struct {
+	field   string
+	key     *string // a map key
+	index   int
+	isIndex bool
+}
+
+// parsePath splits a Go path into steps.
+func parsePath(path string) ([]pathStep, error) {
 	if path == "" {
-		return errors.New("an empty path: use no WithPaths to receive every change")
+		return nil, errors.New("an empty path")
 	}
-	rest, at := path, ""
-	for rest != "" {
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
+	var steps []pathStep
+	for rest := path; rest != ""; {
 		switch {
+		case rest[0] == '[' && len(rest) > 1 && rest[1] == '"':
+			q, err := strconv.QuotedPrefix(rest[1:])
+			if err != nil || len(rest) <= 1+len(q) || rest[1+len(q)] != ']' {
+				return nil, fmt.Errorf("%s: a map key must be quoted as strconv.Quote does, then ]", path)
+			}
+			k, _ := strconv.Unquote(q)
+			steps = append(steps, pathStep{key: &k})
+			rest = rest[2+len(q):]
 		case rest[0] == '[':
 			end := strings.IndexByte(rest, ']')
-			if len(rest) > 1 && rest[1] == '"' {
-				// A quoted key may hold ']': find the closing quote first.
-				q, err := strconv.QuotedPrefix(rest[1:])
-				if err != nil {
-					return fmt.Errorf("%s: a map key must be quoted as strconv.Quote does", at+rest)
-				}
-				end = 1 + len(q)
-				if end >= len(rest) || rest[end] != ']' {
-					return fmt.Errorf("%s: a map key must be followed by ]", at+rest)
-				}
-				if t.Kind() != reflect.Map {
-					return fmt.Errorf("%s: %s is a %v, not a map", path, pathOr(at), t)
-				}
-				t = t.Elem()
-			} else {
-				if end < 1 {
-					return fmt.Errorf("%s: [ without ]", path)
-				}
-				if _, err := strconv.Atoi(rest[1:end]); err != nil {
-					return fmt.Errorf("%s: %s is not an index; a map key is quoted: [%q]", path, rest[:end+1], rest[1:end])
-				}
-				if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
-					return fmt.Errorf("%s: %s is a %v, not a slice", path, pathOr(at), t)
-				}
-				t = t.Elem()
+			if end < 1 {
+				return nil, fmt.Errorf("%s: [ without ]", path)
 			}
-			at, rest = at+rest[:end+1], rest[end+1:]
+			i, err := strconv.Atoi(rest[1:end])
+			if err != nil || i < 0 {
+				return nil, fmt.Errorf("%s: %s is not an index; a map key is quoted: [%q]", path, rest[:end+1], rest[1:end])
+			}
+			steps = append(steps, pathStep{index: i, isIndex: true})
+			rest = rest[end+1:]
 		default:
-			if at != "" {
+			if len(steps) > 0 {
 				if rest[0] != '.' {
-					return fmt.Errorf("%s: expected . or [ after %s", path, at)
+					return nil, fmt.Errorf("%s: expected . or [ at %q", path, rest)
 				}
 				rest = rest[1:]
 			}
@@ -65,18 +61,61 @@ func checkPath(t reflect.Type, path string) error {
 			if n < 0 {
 				n = len(rest)
 			}
-			name := rest[:n]
-			if t.Kind() != reflect.Struct {
-				return fmt.Errorf("%s: %s is a %v, which has no field %q", path, pathOr(at), t, name)
+			steps = append(steps, pathStep{field: rest[:n]})
+			rest = rest[n:]
+		}
+	}
+	return steps, nil
+}
+
+// checkPath reports whether path is a Go path into a value of type t. The
+// error says where the path leaves t, and hints at the field a key-style
+// spelling ("db/port", "db.port") meant.
+func checkPath(t reflect.Type, path string) error {
+	steps, err := parsePath(path)
+	if err != nil {
+		return err
+	}
+	at := ""
+	for _, s := range steps {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case s.key != nil:
+			if t.Kind() != reflect.Map {
+				return fmt.Errorf("%s: %s is a %v, not a map", path, pathOr(at), t)
 			}
-			f, ok := t.FieldByName(name)
-			if !ok || !f.IsExported() || parseTag(f).skip || len(f.Index) != 1 {
-				return fmt.Errorf("%s: %v has no field %q%s", path, t, name, hint(t, name))
+			t, at = t.Elem(), at+"["+strconv.Quote(*s.key)+"]"
+		case s.isIndex:
+			if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+				return fmt.Errorf("%s: %s is a %v, not a slice", path, pathOr(at), t)
 			}
-			t, at, rest = f.Type, joinPath(at, name), rest[n:]
+			t, at = t.Elem(), at+"["+strconv.Itoa(s.index)+"]"
+		default:
+			f, ok := pathField(t, s.field)
+			if !ok {
+				if t.Kind() != reflect.Struct {
+					return fmt.Errorf("%s: %s is a %v, which has no field %q", path, pathOr(at), t, s.field)
+				}
+				return fmt.Errorf("%s: %v has no field %q%s", path, t, s.field, hint(t, s.field))
+			}
+			t, at = f.Type, joinPath(at, s.field)
 		}
 	}
 	return nil
+}
+
+// pathField returns the field of struct type t that a path step names.
+func pathField(t reflect.Type, name string) (reflect.StructField, bool) {
+	if t.Kind() != reflect.Struct {
+		return reflect.StructField{}, false
+	}
+	f, ok := t.FieldByName(name)
+	if !ok || !f.IsExported() || parseTag(f).skip || len(f.Index) != 1 {
+		return reflect.StructField{}, false
+	}
+	return f, true
 }
 
 // hint names the field a key-style spelling probably meant.
@@ -88,4 +127,59 @@ func hint(t reflect.Type, name string) string {
 		}
 	}
 	return ""
+}
+
+// Lookup returns the value at path, a Go path such as "DB.Port" or
+// `Services["api-1"]`, in the snapshot's value, as a V: a typed read of one
+// field, for code that is handed a path. It reports false when the path
+// holds nothing in this snapshot (a missing map entry, an index past the
+// end, a nil pointer on the way). It returns an error when the path does
+// not lead into T, or leads to a value that is not a V; both are bugs in
+// the caller, and do not depend on the snapshot.
+//
+//	port, ok, err := etcdconf.Lookup[int](w.Current(), "DB.Port")
+func Lookup[V, T any](s *Snapshot[T], path string) (V, bool, error) {
+	var zero V
+	if err := checkPath(reflect.TypeFor[T](), path); err != nil {
+		return zero, false, fmt.Errorf("etcdconf: Lookup %q: %w", path, err)
+	}
+	steps, _ := parsePath(path)
+	v := reflect.ValueOf(&s.Value).Elem()
+	for _, st := range steps {
+		for v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return zero, false, nil
+			}
+			v = v.Elem()
+		}
+		switch {
+		case st.key != nil:
+			k := reflect.ValueOf(*st.key)
+			if !k.Type().ConvertibleTo(v.Type().Key()) {
+				return zero, false, fmt.Errorf("etcdconf: Lookup %q: map keys of %v are not strings", path, v.Type())
+			}
+			if v = v.MapIndex(k.Convert(v.Type().Key())); !v.IsValid() {
+				return zero, false, nil
+			}
+		case st.isIndex:
+			if st.index >= v.Len() {
+				return zero, false, nil
+			}
+			v = v.Index(st.index)
+		default:
+			f, _ := pathField(v.Type(), st.field)
+			v = v.Field(f.Index[0])
+		}
+	}
+	if v.Kind() == reflect.Pointer && v.Type() != reflect.TypeFor[V]() {
+		if v.IsNil() {
+			return zero, false, nil
+		}
+		v = v.Elem()
+	}
+	out, ok := v.Interface().(V)
+	if !ok {
+		return zero, false, fmt.Errorf("etcdconf: Lookup %q: the value is a %v, not a %v", path, v.Type(), reflect.TypeFor[V]())
+	}
+	return out, true, nil
 }

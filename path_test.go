@@ -75,3 +75,42 @@ func TestCheckPathAcceptsDiffPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestLookup(t *testing.T) {
+	type svc struct{ Addr string }
+	type cfg struct {
+		DB       struct{ Port int }
+		Services map[string]svc
+		Hosts    []string
+		Limits   *struct{ Max int }
+	}
+	s := &Snapshot[cfg]{Value: cfg{Services: map[string]svc{"api-1": {Addr: "a:1"}}, Hosts: []string{"h0"}}}
+	s.Value.DB.Port = 5432
+	if port, ok, err := Lookup[int](s, "DB.Port"); port != 5432 || !ok || err != nil {
+		t.Errorf("DB.Port: %v, %v, %v", port, ok, err)
+	}
+	if addr, ok, err := Lookup[string](s, `Services["api-1"].Addr`); addr != "a:1" || !ok || err != nil {
+		t.Errorf("Services[api-1].Addr: %v, %v, %v", addr, ok, err)
+	}
+	if e, ok, err := Lookup[svc](s, `Services["api-1"]`); e.Addr != "a:1" || !ok || err != nil {
+		t.Errorf("Services[api-1]: %v, %v, %v", e, ok, err)
+	}
+	if h, ok, err := Lookup[string](s, "Hosts[0]"); h != "h0" || !ok || err != nil {
+		t.Errorf("Hosts[0]: %v, %v, %v", h, ok, err)
+	}
+	for _, p := range []string{`Services["nope"].Addr`, "Hosts[3]", "Limits.Max", "Limits"} {
+		if _, ok, err := Lookup[any](s, p); ok || err != nil {
+			t.Errorf("%s holds nothing here: %v, %v", p, ok, err)
+		}
+	}
+	s.Value.Limits = &struct{ Max int }{Max: 3}
+	if m, ok, err := Lookup[int](s, "Limits.Max"); m != 3 || !ok || err != nil {
+		t.Errorf("Limits.Max: %v, %v, %v", m, ok, err)
+	}
+	if _, _, err := Lookup[string](s, "DB.Port"); err == nil || !strings.Contains(err.Error(), "not a string") {
+		t.Errorf("a wrong type: %v", err)
+	}
+	if _, _, err := Lookup[int](s, "db/port"); err == nil || !strings.Contains(err.Error(), "Go fields: DB") {
+		t.Errorf("a key spelling: %v", err)
+	}
+}
