@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcdconf/etcdconf/etcdtest"
-
 	"github.com/etcdconf/etcdconf/internal/wide"
 )
 
@@ -97,8 +95,7 @@ func BenchmarkSnapshotFile(b *testing.B) {
 		}
 	})
 	b.Run("burst of 1000 puts", func(b *testing.B) {
-		srv := etcdtest.Start(b)
-		cli := srv.Client(b)
+		cli := etcdClient(b)
 		ctx := context.Background()
 		var writes atomic.Int64
 		count := optionFunc(func(o *options) {

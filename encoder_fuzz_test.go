@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
+	"github.com/etcdconf/etcdconf/internal/rtgen"
 	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzRoundTrip drives the encoder and decoder pair without etcd: random
-// bytes choose an RTConfig, which is encoded as Update writes it (as plain
+// bytes choose an rtgen.Config, which is encoded as Update writes it (as plain
 // keys, as one YAML document, or as one JSON document), decoded as a
 // watcher reads it, and compared. A value the encoder refuses is skipped;
 // anything it writes must decode to exactly the value.
@@ -18,7 +19,7 @@ func FuzzRoundTrip(f *testing.F) {
 	for _, seed := range []string{"", "\x00", "\x01\x01\x01\x01", "\x02abcdefghijklmnop", "\x00\xff\xfe\xfd\x10\x20\x30\x40\x50\x60\x70\x80", strings.Repeat("\x05\x03", 40)} {
 		f.Add([]byte(seed))
 	}
-	d, err := newDecoder[RTConfig]("/f/", &options{})
+	d, err := newDecoder[rtgen.Config]("/f/", &options{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func FuzzRoundTrip(f *testing.F) {
 		if len(b) > 0 {
 			mode, b = int(b[0])%3, b[1:]
 		}
-		v := RTGen{N: func(k int) int {
+		v := rtgen.Gen{N: func(k int) int {
 			if len(b) == 0 {
 				return 0
 			}
@@ -71,8 +72,8 @@ func FuzzRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("mode %d: what the encoder wrote does not decode: %v\nkeys: %q", mode, err, dump(kvs))
 		}
-		if !RTEqual(got, v) {
-			t.Fatalf("mode %d: read back differently:\n%s\nkeys: %q", mode, cmp.Diff(v, got, RTOptions), dump(kvs))
+		if !rtgen.Equal(got, v) {
+			t.Fatalf("mode %d: read back differently:\n%s\nkeys: %q", mode, cmp.Diff(v, got, rtgen.Options), dump(kvs))
 		}
 	})
 }

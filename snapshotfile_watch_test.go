@@ -7,16 +7,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/etcdconf/etcdconf/etcdtest"
 )
 
 // TestSnapshotFileBurstCoalesces: while one file write hangs, the watcher
 // applies a burst of 1000 revisions (neither the watch nor readers wait for
 // the disk), and the whole burst then costs one more write, of the newest.
 func TestSnapshotFileBurstCoalesces(t *testing.T) {
-	srv := etcdtest.Start(t)
-	cli := srv.Client(t)
+	cli := etcdClient(t)
 	path := t.TempDir() + "/snap.json"
 	var writes atomic.Int64
 	release := make(chan struct{})
@@ -64,8 +61,7 @@ func TestSnapshotFileBurstCoalesces(t *testing.T) {
 // TestSnapshotFileWriteFailureIsReported: a file that cannot be written is
 // reported in Status and to the error handler; the watcher goes on.
 func TestSnapshotFileWriteFailureIsReported(t *testing.T) {
-	srv := etcdtest.Start(t)
-	cli := srv.Client(t)
+	cli := etcdClient(t)
 	path := t.TempDir() + "/no/such/dir/snap.json"
 	errs := make(chan error, 10)
 	w, err := New[map[string]string](context.Background(), cli, "/f/", WithSnapshotFile(path),

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,16 +27,18 @@ import (
 	"go.uber.org/zap"
 )
 
-// Built returns an etcd server built from this module's etcd dependency,
-// compiling it into the user cache directory the first time (keyed by
-// go.sum, so a dependency update rebuilds it).
+// Built returns an etcd server built from the etcd dependency of the
+// repository's tools module (internal/cmd, which the workspace's go.work
+// names), compiling it into the user cache directory the first time (keyed
+// by that module's go.sum, so a dependency update rebuilds it). It skips tb
+// where the go command or the workspace is missing.
 func Built(tb testing.TB) string {
 	tb.Helper()
-	gosum, err := exec.Command("go", "env", "GOMOD").Output()
+	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/etcdconf/etcdconf/internal/cmd").Output()
 	if err != nil {
-		tb.Skipf("no go command to build etcd: %v", err)
+		tb.Skipf("no workspace with the tools module to build etcd from (run from the repository, with its go.work): %v", err)
 	}
-	sum, err := os.ReadFile(filepath.Join(filepath.Dir(strings.TrimSpace(string(gosum))), "go.sum"))
+	sum, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(dir)), "go.sum"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,6 +55,7 @@ func Built(tb testing.TB) string {
 	}
 	tmp := fmt.Sprintf("%s.%d", bin, os.Getpid()) // parallel test binaries build apart, then rename
 	build := exec.Command("go", "build", "-o", tmp, "github.com/etcdconf/etcdconf/internal/cmd/etcd")
+	build.Dir = strings.TrimSpace(string(dir))
 	if out, err := build.CombinedOutput(); err != nil {
 		tb.Fatalf("build etcd: %v\n%s", err, out)
 	}
@@ -187,6 +191,27 @@ func (m *Member) Restart() error {
 	m.Kill()
 	m.args = replaceArg(m.args, "--initial-cluster-state", "existing")
 	return m.start()
+}
+
+// CPU returns the CPU time the member's process has used (user and
+// system), from /proc; zero where /proc cannot tell.
+func (m *Member) CPU() time.Duration {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which ends with ')': utime and stime
+	// are the 12th and 13th of them, in clock ticks (100 a second on Linux).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
 }
 
 // Pause stops the process with SIGSTOP; Resume continues it.

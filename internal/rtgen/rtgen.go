@@ -1,4 +1,6 @@
-package etcdconf
+// Package rtgen generates the values the round-trip property test
+// (tests/write_roundtrip_test.go) and FuzzRoundTrip write and read back.
+package rtgen
 
 import (
 	"math"
@@ -9,53 +11,49 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// The shapes the round-trip property (write_roundtrip_test.go) and
-// FuzzRoundTrip write and read back. Exported so the external test
-// package can use them; they exist only in tests.
-
-type RTInner struct {
+type Inner struct {
 	Host   string
 	Port   int
 	Weight float64
 	On     bool
 }
 
-type RTServer struct {
+type Server struct {
 	Name string `etcd:"name"`
 	Tags []string
 }
 
-type RTConfig struct {
+type Config struct {
 	Name     string
 	Password string `etcd:"password,secret"`
-	DB       RTInner
-	Limits   *RTInner
+	DB       Inner
+	Limits   *Inner
 	Timeout  time.Duration
 	At       time.Time
 	Addr     netip.Addr // a TextUnmarshaler
 	Tags     []string
 	Ports    []int
-	Servers  []RTServer
-	Services map[string]RTInner
+	Servers  []Server
+	Services map[string]Inner
 	Labels   map[string]string
 }
 
-// RTEqual is the property's equality: cmp.Equal, with nil and empty maps
+// Equal is the property's equality: cmp.Equal, with nil and empty maps
 // and slices one value (etcd cannot tell them apart) and NaN equal to NaN.
-func RTEqual(a, b RTConfig) bool { return cmp.Equal(a, b, RTOptions...) }
+func Equal(a, b Config) bool { return cmp.Equal(a, b, Options...) }
 
-var RTOptions = cmp.Options{cmpopts.EquateEmpty(), cmpopts.EquateNaNs(), cmpopts.EquateComparable(netip.Addr{})}
+var Options = cmp.Options{cmpopts.EquateEmpty(), cmpopts.EquateNaNs(), cmpopts.EquateComparable(netip.Addr{})}
 
-// RTGen generates RTConfig values from n, which returns a number in
+// Gen generates Config values from n, which returns a number in
 // [0, k). tame keeps to what any writer stores safely (a start state);
 // otherwise strings and keys take every awkward form, some of which
 // Update must refuse.
-type RTGen struct {
+type Gen struct {
 	N    func(k int) int
 	Tame bool
 }
 
-func (g RTGen) str() string {
+func (g Gen) str() string {
 	tame := []string{"", "a", "b c", "x,y", "API-1", "api-1", "é", "1.10", "true", "2024-01-01"}
 	wild := []string{" a", "a ", "\nfoo", "\tfoo\nbar", "[x", "a,b", "\x01", "\u0085", "\ufeff", "\u2028", "- x", "a: b", "#c", "null", "~", "\"q\"", "\\", "'", "\xff", "é\xfe"}
 	if g.Tame || g.N(2) == 0 {
@@ -72,7 +70,7 @@ func (g RTGen) str() string {
 	return wild[g.N(len(wild))]
 }
 
-func (g RTGen) key() string {
+func (g Gen) key() string {
 	keys := []string{"a", "b", "API-1", "api-1", "x_y", "é"}
 	if !g.Tame && g.N(8) == 0 {
 		return []string{"b/c", "", "a.yaml", "\xff", " "}[g.N(5)]
@@ -80,7 +78,7 @@ func (g RTGen) key() string {
 	return keys[g.N(len(keys))]
 }
 
-func (g RTGen) float() float64 {
+func (g Gen) float() float64 {
 	fs := []float64{0, 1.5, -2, 1e21, 0.1}
 	if !g.Tame && g.N(6) == 0 {
 		return []float64{math.NaN(), math.Inf(1), math.Inf(-1), math.SmallestNonzeroFloat64}[g.N(4)]
@@ -88,11 +86,11 @@ func (g RTGen) float() float64 {
 	return fs[g.N(len(fs))]
 }
 
-func (g RTGen) inner() RTInner {
-	return RTInner{Host: g.str(), Port: g.N(3) * 5432, Weight: g.float(), On: g.N(2) == 0}
+func (g Gen) inner() Inner {
+	return Inner{Host: g.str(), Port: g.N(3) * 5432, Weight: g.float(), On: g.N(2) == 0}
 }
 
-func (g RTGen) strs() []string {
+func (g Gen) strs() []string {
 	switch g.N(4) {
 	case 0:
 		return nil
@@ -107,8 +105,8 @@ func (g RTGen) strs() []string {
 }
 
 // Config generates one value.
-func (g RTGen) Config() RTConfig {
-	var c RTConfig
+func (g Gen) Config() Config {
+	var c Config
 	if g.N(2) == 0 {
 		c.Name = g.str()
 	}
@@ -134,10 +132,10 @@ func (g RTGen) Config() RTConfig {
 		c.Ports = []int{g.N(100), g.N(100)}
 	}
 	for range g.N(3) {
-		c.Servers = append(c.Servers, RTServer{Name: g.str(), Tags: g.strs()})
+		c.Servers = append(c.Servers, Server{Name: g.str(), Tags: g.strs()})
 	}
 	if n := g.N(4); n > 0 {
-		c.Services = map[string]RTInner{}
+		c.Services = map[string]Inner{}
 		for range n {
 			c.Services[g.key()] = g.inner()
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/etcdconf/etcdconf"
 	"github.com/etcdconf/etcdconf/etcdtest"
+	"github.com/etcdconf/etcdconf/internal/rtgen"
 	"github.com/google/go-cmp/cmp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -21,20 +22,20 @@ import (
 func TestUpdateRoundTrip(t *testing.T) {
 	const cases = 200
 	cli := etcdtest.Start(t).Client(t)
-	w := newWatcher[etcdconf.RTConfig](t, cli, "/rt/")
+	w := newWatcher[rtgen.Config](t, cli, "/rt/")
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(10, 20))
 	var wrote, refusedN int
 	for i := range cases {
-		start := etcdconf.RTGen{N: r.IntN, Tame: true}.Config()
-		want := etcdconf.RTGen{N: r.IntN}.Config()
+		start := rtgen.Gen{N: r.IntN, Tame: true}.Config()
+		want := rtgen.Gen{N: r.IntN}.Config()
 		// The starting state: plain keys, then some of them as documents.
 		resp, err := cli.Delete(ctx, "/rt/", clientv3.WithPrefix())
 		if err != nil {
 			t.Fatal(err)
 		}
 		waitRev(t, w, resp.Header.Revision)
-		if _, err := w.Update(ctx, func(c *etcdconf.RTConfig) error { *c = start; return nil }); err != nil {
+		if _, err := w.Update(ctx, func(c *rtgen.Config) error { *c = start; return nil }); err != nil {
 			t.Fatalf("case %d: writing the start state: %v", i, err)
 		}
 		rev := toDocuments(t, cli, start, r)
@@ -42,11 +43,11 @@ func TestUpdateRoundTrip(t *testing.T) {
 		if w.Status().Rejected != nil && w.Status().Rejected.Revision == rev {
 			t.Fatalf("case %d: start state rejected: %v", i, w.Status().Rejected)
 		}
-		if got := w.Current().Value; !etcdconf.RTEqual(got, start) {
-			t.Fatalf("case %d: start state reads back differently:\n%s", i, cmp.Diff(start, got, etcdconf.RTOptions))
+		if got := w.Current().Value; !rtgen.Equal(got, start) {
+			t.Fatalf("case %d: start state reads back differently:\n%s", i, cmp.Diff(start, got, rtgen.Options))
 		}
 		_, _, before := keysOf(t, cli, "/rt/")
-		_, err = w.Update(ctx, func(c *etcdconf.RTConfig) error { *c = want; return nil })
+		_, err = w.Update(ctx, func(c *rtgen.Config) error { *c = want; return nil })
 		if err != nil {
 			refusedN++
 			if _, _, now := keysOf(t, cli, "/rt/"); now != before {
@@ -58,9 +59,9 @@ func TestUpdateRoundTrip(t *testing.T) {
 			continue
 		}
 		wrote++
-		if got := load[etcdconf.RTConfig](t, cli, "/rt/"); !etcdconf.RTEqual(got, want) {
+		if got := load[rtgen.Config](t, cli, "/rt/"); !rtgen.Equal(got, want) {
 			vals, _, _ := keysOf(t, cli, "/rt/")
-			t.Fatalf("case %d: Update succeeded but Load differs:\n%s\nkeys: %q", i, cmp.Diff(want, got, etcdconf.RTOptions), vals)
+			t.Fatalf("case %d: Update succeeded but Load differs:\n%s\nkeys: %q", i, cmp.Diff(want, got, rtgen.Options), vals)
 		}
 	}
 	t.Logf("%d cases: %d written and read back exactly, %d refused with etcd unchanged", cases, wrote, refusedN)
@@ -77,7 +78,7 @@ func waitRev[T any](t *testing.T, w *etcdconf.Watcher[T], rev int64) {
 // toDocuments moves some values of start from plain keys into documents
 // (db.json, servers.yaml, tags.yaml) and JSON values (services/<k>), in
 // one transaction, and returns its revision.
-func toDocuments(t *testing.T, cli *clientv3.Client, start etcdconf.RTConfig, r *rand.Rand) int64 {
+func toDocuments(t *testing.T, cli *clientv3.Client, start rtgen.Config, r *rand.Rand) int64 {
 	t.Helper()
 	ops := []clientv3.Op{}
 	move := func(plain, doc string, v any) {
