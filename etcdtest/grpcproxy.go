@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,8 @@ import (
 type GRPCProxy struct {
 	endpoints []string
 	addr      string
+
+	progressRequests atomic.Int64
 
 	mu        sync.Mutex // guards the fields below
 	cli       *clientv3.Client
@@ -106,7 +109,7 @@ func (p *GRPCProxy) Restart() error {
 	watchp, watchDone := grpcproxy.NewWatchProxy(ctx, lg, cli)
 	clusterp, _ := grpcproxy.NewClusterProxy(lg, cli, "", "")
 	leasep, _ := grpcproxy.NewLeaseProxy(ctx, cli)
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.StreamInterceptor(p.countProgressRequests))
 	pb.RegisterKVServer(srv, kvp)
 	pb.RegisterWatchServer(srv, watchp)
 	pb.RegisterClusterServer(srv, clusterp)
@@ -120,6 +123,29 @@ func (p *GRPCProxy) Restart() error {
 	}()
 	p.cli, p.srv, p.cancel, p.serving, p.watchDone = cli, srv, cancel, serving, watchDone
 	return nil
+}
+
+// ProgressRequests returns how many watch progress requests clients sent
+// the proxy since it was made. The proxy cannot answer them (etcd's logs
+// an error for each), so a well-behaved client stops sending them.
+func (p *GRPCProxy) ProgressRequests() int64 { return p.progressRequests.Load() }
+
+// countProgressRequests counts the progress requests on watch streams.
+func (p *GRPCProxy) countProgressRequests(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, &countingStream{ServerStream: ss, p: p})
+}
+
+type countingStream struct {
+	grpc.ServerStream
+	p *GRPCProxy
+}
+
+func (s *countingStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if req, ok := m.(*pb.WatchRequest); ok && err == nil && req.GetProgressRequest() != nil {
+		s.p.progressRequests.Add(1)
+	}
+	return err
 }
 
 // Kill stops the proxy at once: every client connection and every watch

@@ -141,6 +141,11 @@ func TestHealthThroughGRPCProxy(t *testing.T) {
 	if p := w.Status().Probes; p < 1 {
 		t.Fatalf("no currency read behind a proxy that answers no progress request: %+v", w.Status())
 	}
+	// The watcher stops asking what the proxy cannot answer: a few requests,
+	// not one per interval of the 22 above.
+	if n := gp.ProgressRequests(); n > 5 {
+		t.Fatalf("%d progress requests sent to a proxy that answers none", n)
+	}
 }
 
 func TestHealthManyWatchersThroughGRPCProxy(t *testing.T) {
