@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -42,7 +43,7 @@ func cmdGet(ctx context.Context, c *command) error {
 			fmt.Fprintln(c.out, "{}")
 			return nil
 		}
-		b, err := yaml.Marshal(tree.Root)
+		b, err := keytree.Marshal(yamlNode(tree.Root))
 		if err != nil {
 			return err
 		}
@@ -232,4 +233,31 @@ func sortedPaths(m map[string]string) []string {
 	}
 	slices.Sort(ps)
 	return ps
+}
+
+// yamlNode encodes a tree for printing, its strings in a style that reads
+// back exactly (a leading newline or tab, quotes where plain text would
+// read as a number or a bool).
+func yamlNode(v any) *yaml.Node {
+	switch x := v.(type) {
+	case map[string]any:
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			n.Content = append(n.Content, keytree.StringNode(k), yamlNode(x[k]))
+		}
+		return n
+	case []any:
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		for _, e := range x {
+			n.Content = append(n.Content, yamlNode(e))
+		}
+		return n
+	case string:
+		return keytree.StringNode(x)
+	}
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		return keytree.StringNode(fmt.Sprint(v))
+	}
+	return &n
 }

@@ -6,12 +6,12 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/etcdconf/etcdconf/internal/txn"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"gopkg.in/yaml.v3"
 )
 
 // A state is a prefix's keys at one revision: path -> value and mod revision.
@@ -48,13 +48,36 @@ func fileKeys(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	v, text, err := keytree.ParseDocument(b)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	doc, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a mapping of keys", path)
 	}
 	keys, err := keytree.Flatten(doc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// A key holds a scalar as the file wrote it: 2024-01-01 stays a date as
+	// written, not a time formatted by Go, and 1.10 stays 1.10.
+	for p := range keys {
+		if t, ok := text[p]; ok {
+			keys[p] = t
+			continue
+		}
+		var items []string
+		for i := 0; ; i++ {
+			t, ok := text[p+"/"+strconv.Itoa(i)]
+			if !ok {
+				break
+			}
+			items = append(items, t)
+		}
+		if len(items) > 0 && !slices.ContainsFunc(items, func(s string) bool { return strings.Contains(s, ",") }) {
+			keys[p] = strings.Join(items, ",")
+		}
 	}
 	return keys, nil
 }

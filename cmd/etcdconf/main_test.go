@@ -13,6 +13,7 @@ import (
 
 	"github.com/etcdconf/etcdconf/etcdtest"
 	"go.uber.org/goleak"
+	"gopkg.in/yaml.v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -186,5 +187,37 @@ func TestHistorySaysWhatWasCompacted(t *testing.T) {
 	out, code = cli(t, srv, "rollback", "/h/", "--to", "2", "--yes")
 	if code != exitError || !strings.Contains(out, "compacted") {
 		t.Fatalf("rollback to a compacted revision: exit %d:\n%s", code, out)
+	}
+}
+
+// TestScalarsKeepTheirText: apply writes a file's scalars as written (a
+// date is not reformatted as a Go time, 1.10 is not 1.1), and get -o yaml
+// prints values so that they read back exactly (a leading newline or tab).
+func TestScalarsKeepTheirText(t *testing.T) {
+	srv := etcdtest.Start(t)
+	f := writeFile(t, t.TempDir(), "c.yaml", "date: 2024-01-01\nversion: 1.10\nhex: 0x1F\nhosts: [a, 1.10]\n")
+	if out, code := cli(t, srv, "apply", "/s/", "-f", f, "--yes"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	got, _ := cli(t, srv, "get", "/s/", "-o", "keys")
+	for _, want := range []string{"/s/date = 2024-01-01", "/s/version = 1.10", "/s/hex = 0x1F", "/s/hosts = a,1.10"} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("get -o keys lacks %q:\n%s", want, got)
+		}
+	}
+	etcd := srv.Client(t)
+	for _, v := range []string{"\nfoo", "\tfoo\nbar", "true", " padded "} {
+		if _, err := etcd.Put(context.Background(), "/y/v", v); err != nil {
+			t.Fatal(err)
+		}
+		out, code := cli(t, srv, "get", "/y/", "-o", "yaml")
+		if code != 0 {
+			t.Fatalf("get -o yaml: exit %d\n%s", code, out)
+		}
+		var doc map[string]string
+		body := out[strings.Index(out, "\n")+1:] // after the "# /y/ at revision" line
+		if err := yaml.Unmarshal([]byte(body), &doc); err != nil || doc["v"] != v {
+			t.Errorf("value %q printed as\n%s\nreads back %q, %v", v, body, doc["v"], err)
+		}
 	}
 }
