@@ -42,12 +42,7 @@ type sizes struct {
 }
 
 func main() {
-	if os.Getenv(childEnv) != "" {
-		serve()
-		return
-	}
-	if ep := os.Getenv(proxyEnv); ep != "" {
-		serveProxy(ep)
+	if serveChild() {
 		return
 	}
 	quick := flag.Bool("quick", false, "small sizes and one run, for a smoke test")
@@ -76,6 +71,20 @@ func main() {
 	if err := bench(os.Stdout, sz, *cpuprofile); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// serveChild serves as etcd or as a grpc-proxy when this executable is the
+// benchmark's child, and reports whether it was.
+func serveChild() bool {
+	if os.Getenv(childEnv) != "" {
+		serve()
+		return true
+	}
+	if ep := os.Getenv(proxyEnv); ep != "" {
+		serveProxy(ep)
+		return true
+	}
+	return false
 }
 
 // serve is the child: an etcd that prints its endpoint and runs until

@@ -13,12 +13,7 @@ import (
 // TestMain serves etcd when this test binary is the benchmark's child:
 // startEtcd re-executes its own executable, which under go test is this.
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
-		serve()
-		return
-	}
-	if ep := os.Getenv(proxyEnv); ep != "" {
-		serveProxy(ep)
+	if serveChild() {
 		return
 	}
 	os.Exit(m.Run())
