@@ -1,6 +1,7 @@
 package etcdconf
 
 import (
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -79,10 +80,7 @@ func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touc
 	// Old entries are taken from prev itself, which they equal, so the diff
 	// compares what readers hold.
 	ov, nv := reflect.ValueOf(oldPart), reflect.ValueOf(newPart)
-	next := reflect.MakeMapWithSize(t, pv.Len()+nv.Len())
-	for it := pv.MapRange(); it.Next(); {
-		next.SetMapIndex(it.Key(), it.Value())
-	}
+	next := cloneMap(pv, nv.Len())
 	for it := ov.MapRange(); it.Next(); {
 		ov.SetMapIndex(it.Key(), pv.MapIndex(it.Key()))
 		next.SetMapIndex(it.Key(), reflect.Value{})
@@ -101,6 +99,26 @@ func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touc
 		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
 		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)})
 	return out, delta, true
+}
+
+// cloneMap returns a copy of the map m with room for extra more entries.
+// The copy is the one cost of an incremental apply that grows with the
+// map: a Go map shares nothing. The flat view is copied by maps.Clone;
+// other maps entry by entry through reflection, into reused values so
+// that no entry allocates.
+func cloneMap(m reflect.Value, extra int) reflect.Value {
+	if flat, ok := m.Interface().(map[string]string); ok {
+		return reflect.ValueOf(maps.Clone(flat))
+	}
+	t := m.Type()
+	out := reflect.MakeMapWithSize(t, m.Len()+extra)
+	k, e := reflect.New(t.Key()).Elem(), reflect.New(t.Elem()).Elem()
+	for it := m.MapRange(); it.Next(); {
+		k.SetIterKey(it)
+		e.SetIterValue(it)
+		out.SetMapIndex(k, e)
+	}
+	return out
 }
 
 // segmentKeys returns, in key order, the keys of s under the first path

@@ -386,3 +386,40 @@ func TestOracleWatcher(t *testing.T) {
 	t.Logf("%d transactions published (%d incrementally), %d rejected or no-ops; %d subscriber updates checked",
 		applied, incremental, txns-applied, updated)
 }
+
+// BenchmarkIncremental measures decoder.next for one changed entry of a
+// map of n entries, against the full decode of the same keys.
+func BenchmarkIncremental(b *testing.B) {
+	bench := func(b *testing.B, n int, full bool) {
+		o := newOracle[map[string]oracleEntry](b)
+		kvs := make(map[string]*KeyValue, n)
+		for i := range n {
+			k := fmt.Sprintf("/app/svc-%06d", i)
+			kvs[k] = &KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
+		}
+		o.kvs = keySetOf(kvs)
+		v, err := o.d.decodeSet(o.kvs, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		prev := &Snapshot[map[string]oracleEntry]{Value: v, Revision: 2, prefix: "/app/", kvs: o.kvs}
+		for i := 0; b.Loop(); i++ {
+			next := o.kvs.clone()
+			k := fmt.Sprintf("/app/svc-%06d", i%n)
+			next.set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
+			var touched []string
+			if !full {
+				touched = []string{k}
+			}
+			if _, _, inc, err := o.d.next(prev, next, int64(3+i), touched); err != nil || inc == full {
+				b.Fatal(inc, err)
+			}
+		}
+	}
+	for _, n := range []int{1000, 100000} {
+		b.Run(fmt.Sprintf("map[string]Entry/%d/incremental", n), func(b *testing.B) { bench(b, n, false) })
+		if n == 1000 {
+			b.Run(fmt.Sprintf("map[string]Entry/%d/full", n), func(b *testing.B) { bench(b, n, true) })
+		}
+	}
+}
