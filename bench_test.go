@@ -61,10 +61,10 @@ func BenchmarkDecode(b *testing.B) {
 // timeout has passed), and the writes a burst of 1000 puts costs.
 func BenchmarkSnapshotFile(b *testing.B) {
 	const keys = 10000
-	s := fileSnapshot{prefix: "/app/", rev: 2 * keys, written: time.Now(), kvs: map[string]*KeyValue{}}
+	s := fileSnapshot{prefix: "/app/", rev: 2 * keys, written: time.Now(), kvs: newKeySet()}
 	for i := range keys {
 		k := fmt.Sprintf("/app/service-%05d/endpoint", i)
-		s.kvs[k] = &KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), CreateRevision: int64(i + 1), ModRevision: int64(keys + i + 1), Version: 2}
+		s.kvs.set(&KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), CreateRevision: int64(i + 1), ModRevision: int64(keys + i + 1), Version: 2})
 	}
 	f := &snapshotFile{path: b.TempDir() + "/snap.json"}
 	b.Run("write 10k keys", func(b *testing.B) {
@@ -89,7 +89,7 @@ func BenchmarkSnapshotFile(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := dec.decode(fs.kvs, fs.rev); err != nil {
+			if _, err := dec.decodeSet(fs.kvs, fs.rev); err != nil {
 				b.Fatal(err)
 			}
 		}

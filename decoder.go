@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"reflect"
 	"slices"
@@ -44,11 +45,29 @@ func newDecoder[T any](prefix string, o *options) (*decoder[T], error) {
 	return d, nil
 }
 
-// decode builds a T from kvs, the keys under the prefix at revision rev,
-// and validates it. Every error is a *DecodeError naming rev and, when one
-// is at fault, the key. The result depends on the keys only, never on the
-// order of a map: see [keytree.Build] and [canon] for the precedence rule.
-func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (out T, err error) {
+// decode builds a T from kvs, the keys under the prefix at revision rev:
+// see decodeKeys.
+func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (T, error) {
+	return d.decodeKeys(len(kvs), maps.Values(kvs), rev)
+}
+
+// decodeSet builds a T from the keys of s at revision rev: see decodeKeys.
+func (d *decoder[T]) decodeSet(s *keySet, rev int64) (T, error) {
+	return d.decodeKeys(s.len(), s.all(), rev)
+}
+
+// decodeKeys builds a T from the n keys of kvs, the keys under the prefix
+// at revision rev, and validates it. Every error is a *DecodeError naming
+// rev and, when one is at fault, the key. The result depends on the keys
+// only, never on their order: see [keytree.Build] and [canon] for the
+// precedence rule.
+func (d *decoder[T]) decodeKeys(n int, kvs iter.Seq[*KeyValue], rev int64) (T, error) {
+	return d.build(n, kvs, rev, true)
+}
+
+// build is decodeKeys; with whole false, kvs are only some of the keys (the
+// subtrees an incremental apply decodes), and the result is not validated.
+func (d *decoder[T]) build(n int, kvs iter.Seq[*KeyValue], rev int64, whole bool) (out T, err error) {
 	// The decoder runs on the watch loop: a panic in it (mapstructure is not
 	// ours) must reject the revision, not take the process down.
 	defer func() {
@@ -57,12 +76,14 @@ func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (out T, err err
 			out, err = zero, &DecodeError{Revision: rev, Err: fmt.Errorf("decoder panicked: %v", p)}
 		}
 	}()
-	if flat, ok := d.decodeFlat(kvs, rev); ok {
-		return flat, nil
+	if whole {
+		if flat, ok := d.decodeFlat(n, kvs); ok {
+			return flat, nil
+		}
 	}
-	entries := make([]keytree.Entry, 0, len(kvs))
-	for k, kv := range kvs {
-		entries = append(entries, keytree.Entry{Key: k, Path: strings.TrimPrefix(k, d.prefix), Value: kv.Value})
+	entries := make([]keytree.Entry, 0, n)
+	for kv := range kvs {
+		entries = append(entries, keytree.Entry{Key: kv.Key, Path: strings.TrimPrefix(kv.Key, d.prefix), Value: kv.Value})
 	}
 	tree, err := keytree.Build(entries)
 	if err != nil {
@@ -104,6 +125,9 @@ func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (out T, err err
 		return out, &DecodeError{Key: key, Revision: rev, Err: fmt.Errorf("no field of %v matches %q", reflect.TypeFor[T](), strings.TrimPrefix(key, d.prefix))}
 	}
 	nameFlags(reflect.ValueOf(&out).Elem(), "")
+	if !whole {
+		return out, nil
+	}
 	if err := validate(&out); err != nil {
 		return out, &DecodeError{Revision: rev, Err: err}
 	}
@@ -115,7 +139,7 @@ func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (out T, err err
 // to its value, with no tree and no reflection. It reports false when the
 // general path must run, which is also the path that reports errors (a
 // value beside a subtree), so that every path gives the same error.
-func (d *decoder[T]) decodeFlat(kvs map[string]*KeyValue, rev int64) (T, bool) {
+func (d *decoder[T]) decodeFlat(n int, kvs iter.Seq[*KeyValue]) (T, bool) {
 	var zero T
 	if d.defaults != nil || d.strict {
 		return zero, false
@@ -123,9 +147,9 @@ func (d *decoder[T]) decodeFlat(kvs map[string]*KeyValue, rev int64) (T, bool) {
 	if _, ok := any(zero).(map[string]string); !ok {
 		return zero, false
 	}
-	m := make(map[string]string, len(kvs))
-	for k, kv := range kvs {
-		path := k[len(d.prefix):]
+	m := make(map[string]string, n)
+	for kv := range kvs {
+		path := kv.Key[len(d.prefix):]
 		if path == "" || path[0] == '/' || path[len(path)-1] == '/' || strings.Contains(path, "//") ||
 			keytree.DocumentExt(path) != "" || !utf8.Valid(kv.Value) {
 			return zero, false // odd spellings, documents and bad values take the general path
@@ -143,56 +167,6 @@ func (d *decoder[T]) decodeFlat(kvs map[string]*KeyValue, rev int64) (T, bool) {
 		return zero, false
 	}
 	return out, true
-}
-
-// patch is the incremental path for the flat view: it applies the touched
-// keys to the previous value instead of decoding every key, and returns
-// the diff from prev, which it knows from the same keys. It reports false
-// when the full decode must run.
-func (d *decoder[T]) patch(prev *Snapshot[T], kvs map[string]*KeyValue, touched []string) (T, []Change, bool) {
-	var zero T
-	old, ok := any(prev.Value).(map[string]string)
-	if !ok || touched == nil || d.defaults != nil || d.strict {
-		return zero, nil, false
-	}
-	m := maps.Clone(old)
-	var delta []Change
-	added := false
-	for _, key := range touched {
-		path := key[len(d.prefix):]
-		if path == "" || path[0] == '/' || path[len(path)-1] == '/' || strings.Contains(path, "//") || keytree.DocumentExt(path) != "" {
-			return zero, nil, false
-		}
-		was, had := old[path]
-		kv, has := kvs[key]
-		if has && !utf8.Valid(kv.Value) {
-			return zero, nil, false
-		}
-		switch c := (Change{Path: fmt.Sprintf("[%q]", path), Keys: []string{key}}); {
-		case has && !had:
-			added = true
-			m[path] = string(kv.Value)
-			c.Kind, c.New = ChangeAdded, m[path]
-			delta = append(delta, c)
-		case has && was != string(kv.Value):
-			m[path] = string(kv.Value)
-			c.Kind, c.Old, c.New = ChangeModified, was, m[path]
-			delta = append(delta, c)
-		case !has && had:
-			delete(m, path)
-			c.Kind, c.Old = ChangeRemoved, was
-			delta = append(delta, c)
-		}
-	}
-	// Only a new key can put a value beside a subtree; then the full decode
-	// reports it, as every other path does.
-	if added && hasValueAndSubtree(m) {
-		return zero, nil, false
-	}
-	// A key touched twice in one batch appears twice: keep its last change.
-	slices.SortStableFunc(delta, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
-	delta = slices.CompactFunc(delta, func(a, b Change) bool { return a.Path == b.Path })
-	return any(m).(T), delta, true
 }
 
 // hasValueAndSubtree reports whether a flat view holds a path and a path

@@ -122,20 +122,20 @@ func TestDecodeValueAndSubtreeIsOneErrorEverywhere(t *testing.T) {
 	_, err = decodeEvery[fullConfig](t, 20, newOptions(nil), pairs...)
 	check("struct", err)
 
-	// The incremental path refuses to patch in a key that collides, so the
-	// full decode reports it.
+	// The incremental path refuses a key that collides, so the full decode
+	// reports it.
 	d, _ := newDecoder[map[string]string]("/app/", newOptions(nil))
 	kvs := kvsOf("/app/", "db/host", "h")
 	v, err := d.decode(kvs, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prev := &Snapshot[map[string]string]{Value: v, Revision: 1, prefix: "/app/", kvs: kvs}
+	prev := &Snapshot[map[string]string]{Value: v, Revision: 1, prefix: "/app/", kvs: keySetOf(kvs)}
 	for _, add := range [][]string{{"db", "1"}, {"db/host/x", "1"}} {
 		next := maps.Clone(kvs)
 		maps.Copy(next, kvsOf("/app/", add...))
-		if v, _, ok := d.patch(prev, next, []string{"/app/" + add[0]}); ok {
-			t.Errorf("patch of %s beside db/host gave %v, want a full decode", add[0], v)
+		if v, _, ok := d.incremental(prev, keySetOf(next), 2, []string{"/app/" + add[0]}); ok {
+			t.Errorf("incremental apply of %s beside db/host gave %v, want a full decode", add[0], v)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package etcdconf
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
@@ -298,33 +297,35 @@ func TestDecodeErrorsWithholdSecrets(t *testing.T) {
 	}
 }
 
-// TestPatchAgreesWithFullDecode applies random batches both ways: the
-// patched value and its delta must equal a full decode and a full diff.
-func TestPatchAgreesWithFullDecode(t *testing.T) {
+// TestIncrementalFlatAgreesWithFullDecode applies random batches to a flat
+// view both ways: the incremental value and its delta must equal a full
+// decode and a full diff. (TestOracleIncremental does the same for every
+// kind of key and T.)
+func TestIncrementalFlatAgreesWithFullDecode(t *testing.T) {
 	d, _ := newDecoder[map[string]string]("/app/", newOptions(nil))
 	rng := rand.New(rand.NewPCG(1, 2))
 	kvs := kvsOf("/app/", "a", "1", "b/c", "2")
 	full, _ := d.decode(kvs, 1)
-	prev := &Snapshot[map[string]string]{Value: full, Revision: 1, prefix: "/app/", kvs: kvs}
+	prev := &Snapshot[map[string]string]{Value: full, Revision: 1, prefix: "/app/", kvs: keySetOf(kvs)}
 	for rev := int64(2); rev < 300; rev++ {
-		next := maps.Clone(prev.kvs)
+		next := prev.kvs.clone()
 		var touched []string
 		for range 1 + rng.IntN(4) {
 			key := fmt.Sprintf("/app/k%d", rng.IntN(6))
 			if rng.IntN(3) == 0 {
-				delete(next, key)
+				next.delete(key)
 			} else {
-				next[key] = &KeyValue{Key: key, Value: []byte(fmt.Sprint(rng.IntN(3))), ModRevision: rev}
+				next.set(&KeyValue{Key: key, Value: []byte(fmt.Sprint(rng.IntN(3))), ModRevision: rev})
 			}
 			touched = append(touched, key)
 		}
-		v, delta, ok := d.patch(prev, next, touched)
-		if !ok {
-			t.Fatal("patch refused a flat batch")
+		v, delta, ok, err := d.next(prev, next, rev, touched)
+		if !ok || err != nil {
+			t.Fatalf("a flat batch was not applied incrementally: %v", err)
 		}
-		want, _ := d.decode(next, rev)
+		want, _ := d.decodeSet(next, rev)
 		if !reflect.DeepEqual(v, want) {
-			t.Fatalf("revision %d: patched %v, decoded %v", rev, v, want)
+			t.Fatalf("revision %d: incremental %v, decoded %v", rev, v, want)
 		}
 		cur := &Snapshot[map[string]string]{Value: v, Revision: rev, prefix: "/app/", kvs: next}
 		if got, want := fmt.Sprint(delta), fmt.Sprint(diffSnapshots(prev, cur)); got != want {

@@ -115,7 +115,7 @@ func formatValue(v any) string {
 // that differs from the zero value is an Added change.
 func diffSnapshots[T any](old, new *Snapshot[T]) []Change {
 	var ov T
-	var okvs map[string]*KeyValue
+	var okvs *keySet
 	if old != nil {
 		ov, okvs = old.Value, old.kvs
 	}
@@ -601,7 +601,7 @@ func (n *keyNode) named(seg string) []*keyNode {
 
 // indexKeys returns the tree of keys that differ between two snapshots.
 // A document key (db.yaml) sits at the path it is merged at (db).
-func indexKeys(old, new map[string]*KeyValue, prefix string) *keyNode {
+func indexKeys(old, new *keySet, prefix string) *keyNode {
 	root := &keyNode{}
 	add := func(k string) {
 		segs := keytree.Segments(strings.TrimPrefix(k, prefix))
@@ -627,14 +627,14 @@ func indexKeys(old, new map[string]*KeyValue, prefix string) *keyNode {
 		}
 		n.keys = append(n.keys, k)
 	}
-	for k, n := range new {
-		if o, ok := old[k]; !ok || o.ModRevision != n.ModRevision {
-			add(k)
+	for n := range new.all() {
+		if o, ok := old.get(n.Key); !ok || o.ModRevision != n.ModRevision {
+			add(n.Key)
 		}
 	}
-	for k := range old {
-		if _, ok := new[k]; !ok {
-			add(k)
+	for o := range old.all() {
+		if _, ok := new.get(o.Key); !ok {
+			add(o.Key)
 		}
 	}
 	return root

@@ -22,7 +22,7 @@ func snap[T any](v T, rev int64, pairs ...string) *Snapshot[T] {
 	for i := 0; i < len(pairs); i += 2 {
 		kvs["/app/"+pairs[i]] = &KeyValue{Key: "/app/" + pairs[i], Value: []byte(pairs[i+1]), ModRevision: rev}
 	}
-	return &Snapshot[T]{Value: v, Revision: rev, prefix: "/app/", kvs: kvs}
+	return &Snapshot[T]{Value: v, Revision: rev, prefix: "/app/", kvs: keySetOf(kvs)}
 }
 
 type diffDB struct {
@@ -84,10 +84,10 @@ func TestDiffGolden(t *testing.T) {
 		for i := 0; i < len(keys); i += 2 {
 			k := "/app/" + keys[i]
 			if keys[i+1] == "<deleted>" {
-				delete(s.kvs, k)
+				s.kvs.delete(k)
 				continue
 			}
-			s.kvs[k] = &KeyValue{Key: k, Value: []byte(keys[i+1]), ModRevision: rev}
+			s.kvs.set(&KeyValue{Key: k, Value: []byte(keys[i+1]), ModRevision: rev})
 		}
 		return s
 	}
@@ -186,7 +186,7 @@ func BenchmarkDiff(b *testing.B) {
 	}
 	s2.Services["api-5"] = instance{Addr: "api-5", Weight: 2}
 	so, sn := snap(s1, 1, kv...), snap(s2, 1, kv...)
-	sn.kvs["/app/services/api-5/weight"] = &KeyValue{Key: "/app/services/api-5/weight", Value: []byte("2"), ModRevision: 2}
+	sn.kvs.set(&KeyValue{Key: "/app/services/api-5/weight", Value: []byte("2"), ModRevision: 2})
 	b.Run("10k-entry map of structs, initial", func(b *testing.B) {
 		for b.Loop() {
 			diffSnapshots(nil, so)

@@ -67,12 +67,13 @@ func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o 
 	kvs, rev, err := loadKeys(ctx, cli, prefix, o.loadTimeout)
 	if err == nil {
 		start := time.Now()
-		v, err := dec.decode(kvs, rev)
+		set := keySetOf(kvs)
+		v, err := dec.decodeSet(set, rev)
 		o.observer.decoded(rev, time.Since(start), err)
 		if err != nil {
 			return nil, nil, err
 		}
-		return &Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: kvs}, nil, nil
+		return &Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: set}, nil, nil
 	}
 	if o.file == nil || !unreachable(err) {
 		return nil, nil, err
@@ -82,7 +83,7 @@ func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w; %w", loadErr, err)
 	}
-	v, err := dec.decode(fs.kvs, fs.rev)
+	v, err := dec.decodeSet(fs.kvs, fs.rev)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w; etcdconf: snapshot file %s refused: does not decode into %v: %w",
 			loadErr, o.file.path, reflect.TypeFor[T](), err)

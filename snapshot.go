@@ -1,8 +1,6 @@
 package etcdconf
 
 import (
-	"slices"
-	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -21,7 +19,7 @@ type Snapshot[T any] struct {
 	Revision int64
 
 	prefix string
-	kvs    map[string]*KeyValue // full key -> key; never modified after publication
+	kvs    *keySet // never modified after publication; shares nodes with other snapshots
 
 	// delta is the diff from the snapshot at revision deltaFrom, when the
 	// watcher computed it from the keys it changed (flat views); nil else.
@@ -55,7 +53,7 @@ func (s *Snapshot[T]) FromFile() time.Time { return s.written }
 // Key returns the key at path, relative to the prefix ("db/port"), and whether
 // the snapshot has it.
 func (s *Snapshot[T]) Key(path string) (KeyValue, bool) {
-	kv, ok := s.kvs[s.prefix+path]
+	kv, ok := s.kvs.get(s.prefix + path)
 	if !ok {
 		return KeyValue{}, false
 	}
@@ -64,11 +62,10 @@ func (s *Snapshot[T]) Key(path string) (KeyValue, bool) {
 
 // Keys returns every key of the snapshot, sorted by key.
 func (s *Snapshot[T]) Keys() []KeyValue {
-	out := make([]KeyValue, 0, len(s.kvs))
-	for _, kv := range s.kvs {
+	out := make([]KeyValue, 0, s.kvs.len())
+	for kv := range s.kvs.all() {
 		out = append(out, *kv)
 	}
-	slices.SortFunc(out, func(a, b KeyValue) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
 

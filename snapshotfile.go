@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -64,14 +63,14 @@ type fileSnapshot struct {
 	prefix  string
 	rev     int64
 	written time.Time
-	kvs     map[string]*KeyValue
+	kvs     *keySet
 }
 
 // encodeSnapshotFile returns the file's content for the keys of prefix at rev,
 // written at the given time.
 func encodeSnapshotFile(s fileSnapshot) ([]byte, error) {
-	body := fileBody{Prefix: s.prefix, Revision: s.rev, Written: s.written.UTC(), Keys: make([]fileKey, 0, len(s.kvs))}
-	for _, kv := range s.kvs {
+	body := fileBody{Prefix: s.prefix, Revision: s.rev, Written: s.written.UTC(), Keys: make([]fileKey, 0, s.kvs.len())}
+	for kv := range s.kvs.all() {
 		fk := fileKey{Key: kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
 		if utf8.Valid(kv.Value) {
 			v := string(kv.Value)
@@ -81,7 +80,6 @@ func encodeSnapshotFile(s fileSnapshot) ([]byte, error) {
 		}
 		body.Keys = append(body.Keys, fk)
 	}
-	slices.SortFunc(body.Keys, func(a, b fileKey) int { return strings.Compare(a.Key, b.Key) })
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
@@ -118,20 +116,20 @@ func decodeSnapshotFile(data []byte, prefix string) (fileSnapshot, error) {
 	if body.Prefix != prefix {
 		return fileSnapshot{}, fmt.Errorf("holds prefix %q, not %q", body.Prefix, prefix)
 	}
-	s := fileSnapshot{prefix: prefix, rev: body.Revision, written: body.Written, kvs: make(map[string]*KeyValue, len(body.Keys))}
+	s := fileSnapshot{prefix: prefix, rev: body.Revision, written: body.Written, kvs: newKeySet()}
 	for _, k := range body.Keys {
 		if !strings.HasPrefix(k.Key, prefix) {
 			return fileSnapshot{}, fmt.Errorf("key %q is outside the prefix", k.Key)
 		}
-		if _, dup := s.kvs[k.Key]; dup {
+		if _, dup := s.kvs.get(k.Key); dup {
 			return fileSnapshot{}, fmt.Errorf("key %q appears twice", k.Key)
 		}
 		value := k.Base64
 		if k.Value != nil {
 			value = []byte(*k.Value)
 		}
-		s.kvs[k.Key] = &KeyValue{Key: k.Key, Value: value, CreateRevision: k.CreateRevision,
-			ModRevision: k.ModRevision, Version: k.Version, Lease: k.Lease}
+		s.kvs.set(&KeyValue{Key: k.Key, Value: value, CreateRevision: k.CreateRevision,
+			ModRevision: k.ModRevision, Version: k.Version, Lease: k.Lease})
 	}
 	return s, nil
 }

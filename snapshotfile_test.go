@@ -15,7 +15,7 @@ import (
 // randomSnapshot returns a snapshot of prefix with up to 50 keys of random
 // values (UTF-8 and not, empty and not) and metadata.
 func randomSnapshot(r *rand.Rand, prefix string) fileSnapshot {
-	s := fileSnapshot{prefix: prefix, rev: r.Int64N(1 << 40), written: time.Unix(r.Int64N(1<<32), r.Int64N(1e9)), kvs: map[string]*KeyValue{}}
+	s := fileSnapshot{prefix: prefix, rev: r.Int64N(1 << 40), written: time.Unix(r.Int64N(1<<32), r.Int64N(1e9)), kvs: newKeySet()}
 	for range r.IntN(50) {
 		key := prefix + fmt.Sprintf("k%d/%c", r.IntN(100), 'a'+r.IntN(26))
 		value := make([]byte, r.IntN(40))
@@ -27,19 +27,20 @@ func randomSnapshot(r *rand.Rand, prefix string) fileSnapshot {
 			}
 		}
 		create := r.Int64N(s.rev + 1)
-		s.kvs[key] = &KeyValue{Key: key, Value: value, CreateRevision: create,
-			ModRevision: create + r.Int64N(s.rev-create+1), Version: r.Int64N(1000), Lease: r.Int64N(3) * r.Int64()}
+		s.kvs.set(&KeyValue{Key: key, Value: value, CreateRevision: create,
+			ModRevision: create + r.Int64N(s.rev-create+1), Version: r.Int64N(1000), Lease: r.Int64N(3) * r.Int64()})
 	}
 	return s
 }
 
 func sameFileSnapshot(a, b fileSnapshot) string {
-	if a.prefix != b.prefix || a.rev != b.rev || !a.written.Equal(b.written) || len(a.kvs) != len(b.kvs) {
+	if a.prefix != b.prefix || a.rev != b.rev || !a.written.Equal(b.written) || a.kvs.len() != b.kvs.len() {
 		return fmt.Sprintf("header %q %d %v %d keys, want %q %d %v %d keys",
-			b.prefix, b.rev, b.written, len(b.kvs), a.prefix, a.rev, a.written, len(a.kvs))
+			b.prefix, b.rev, b.written, b.kvs.len(), a.prefix, a.rev, a.written, a.kvs.len())
 	}
-	for k, x := range a.kvs {
-		y, ok := b.kvs[k]
+	for x := range a.kvs.all() {
+		k := x.Key
+		y, ok := b.kvs.get(k)
 		switch {
 		case !ok:
 			return fmt.Sprintf("key %q lost", k)
@@ -86,11 +87,12 @@ func TestSnapshotFileDeterministic(t *testing.T) {
 		}
 		for range 5 {
 			copied := s
-			copied.kvs = make(map[string]*KeyValue, len(s.kvs))
-			for k, v := range s.kvs {
+			m := make(map[string]*KeyValue, s.kvs.len())
+			for v := range s.kvs.all() {
 				kv := *v
-				copied.kvs[k] = &kv
+				m[kv.Key] = &kv
 			}
+			copied.kvs = keySetOf(m)
 			again, err := encodeSnapshotFile(copied)
 			if err != nil {
 				t.Fatal(err)
@@ -105,10 +107,10 @@ func TestSnapshotFileDeterministic(t *testing.T) {
 // TestSnapshotFileRefused: a file that is not whole, not intact, not ours
 // or not for this prefix is refused with an error naming it and the reason.
 func TestSnapshotFileRefused(t *testing.T) {
-	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: map[string]*KeyValue{
+	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: keySetOf(map[string]*KeyValue{
 		"/app/a": {Key: "/app/a", Value: []byte("1"), CreateRevision: 2, ModRevision: 5, Version: 3},
 		"/app/b": {Key: "/app/b", Value: []byte("two"), CreateRevision: 7, ModRevision: 7, Version: 1},
-	}}
+	})}
 	good, err := encodeSnapshotFile(s)
 	if err != nil {
 		t.Fatal(err)
@@ -176,18 +178,18 @@ func TestSnapshotFileRefused(t *testing.T) {
 func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	dir := t.TempDir()
 	f := &snapshotFile{path: filepath.Join(dir, "snap.json")}
-	old := fileSnapshot{prefix: "/app/", rev: 3, written: time.Unix(3, 0), kvs: map[string]*KeyValue{
+	old := fileSnapshot{prefix: "/app/", rev: 3, written: time.Unix(3, 0), kvs: keySetOf(map[string]*KeyValue{
 		"/app/a": {Key: "/app/a", Value: []byte("old"), CreateRevision: 3, ModRevision: 3, Version: 1},
-	}}
+	})}
 	if err := f.write(old); err != nil {
 		t.Fatal(err)
 	}
 	crash := errors.New("killed")
 	f.beforeRename = func(string) error { return crash }
 	next := old
-	next.rev, next.kvs = 4, map[string]*KeyValue{
+	next.rev, next.kvs = 4, keySetOf(map[string]*KeyValue{
 		"/app/a": {Key: "/app/a", Value: []byte("new"), CreateRevision: 3, ModRevision: 4, Version: 2},
-	}
+	})
 	if err := f.write(next); !errors.Is(err, crash) {
 		t.Fatalf("write: %v, want the crash", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,8 +51,8 @@ type Watcher[T any] struct {
 	seenKeys int
 
 	// Owned by the watch loop.
-	state     map[string]*KeyValue // etcd's keys at seen, rejected revisions included
-	shared    bool                 // state belongs to a published snapshot: copy before changing it
+	state     *keySet // etcd's keys at seen, rejected revisions included
+	shared    bool    // state belongs to a published snapshot: copy before changing it
 	seen      int64
 	lastHeard atomic.Int64 // unix nanoseconds of the last sign that the watch is live
 }
@@ -95,15 +94,15 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	}
 	now := time.Now()
 	w.cur.Store(snap)
-	w.seenKeys = len(kvs)
+	w.seenKeys = kvs.len()
 	if loadErr == nil {
 		w.status = Status{Revision: rev, Seen: rev, Confirmed: now, Connected: true}
 		w.lastHeard.Store(now.UnixNano())
-		o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", len(kvs))
+		o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", kvs.len())
 	} else {
 		w.status = Status{Revision: rev, Seen: rev, Confirmed: snap.written, FromFile: snap.written, Err: loadErr, ErrTime: now}
 		o.logger.Warn("etcdconf: etcd unreachable; serving the snapshot file", "prefix", prefix,
-			"file", o.file.path, "written", snap.written, "revision", rev, "keys", len(kvs), "err", loadErr)
+			"file", o.file.path, "written", snap.written, "revision", rev, "keys", kvs.len(), "err", loadErr)
 	}
 	if o.file != nil {
 		w.persist = newFilePersister(o.file)
@@ -355,7 +354,7 @@ func (w *Watcher[T]) prove(ctx context.Context, proved int64) (int64, bool) {
 // handle applies one watch response, and any more that are already waiting,
 // as one snapshot. It returns an error when the watch must be recovered.
 func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan) error {
-	var next map[string]*KeyValue
+	var next *keySet
 	var touched []string // keys the batch changed, when the state was the published one
 	fromPublished := w.shared
 	rev := w.seen
@@ -376,9 +375,9 @@ func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan)
 			}
 			key := string(ev.Kv.Key)
 			if ev.Type == mvccpb.DELETE {
-				delete(next, key)
+				next.delete(key)
 			} else {
-				next[key] = newKeyValue(ev.Kv)
+				next.set(newKeyValue(ev.Kv))
 			}
 			if fromPublished {
 				touched = append(touched, key)
@@ -407,10 +406,11 @@ func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan)
 	return err
 }
 
-// mutableState returns the loop's state, copied first if a snapshot holds it.
-func (w *Watcher[T]) mutableState() map[string]*KeyValue {
+// mutableState returns the loop's state, cloned first if a snapshot holds
+// it; the clone shares every node the batch does not change.
+func (w *Watcher[T]) mutableState() *keySet {
 	if w.shared {
-		w.state, w.shared = maps.Clone(w.state), false
+		w.state, w.shared = w.state.clone(), false
 	}
 	return w.state
 }
@@ -419,16 +419,12 @@ func (w *Watcher[T]) mutableState() map[string]*KeyValue {
 // it decodes and validates; otherwise the revision is rejected and the
 // current snapshot stays.
 // touched, when not nil, lists the keys changed since the current
-// snapshot, so a flat view can be patched instead of decoded whole.
-func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64, touched []string) {
+// snapshot, so only what they feed is decoded (see decoder.next).
+func (w *Watcher[T]) apply(kvs *keySet, rev int64, touched []string) {
 	w.state, w.shared, w.seen = kvs, false, rev
 	start := time.Now()
 	prev := w.cur.Load()
-	v, delta, patched := w.dec.patch(prev, kvs, touched)
-	var err error
-	if !patched {
-		v, err = w.dec.decode(kvs, rev)
-	}
+	v, delta, patched, err := w.dec.next(prev, kvs, rev, touched)
 	w.o.observer.decoded(rev, time.Since(start), err)
 	if err != nil {
 		var de *DecodeError
@@ -436,7 +432,7 @@ func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64, touched []string
 			de = &DecodeError{Revision: rev, Err: err}
 		}
 		w.mu.Lock()
-		w.status.Seen, w.seenKeys = rev, len(kvs)
+		w.status.Seen, w.seenKeys = rev, kvs.len()
 		w.status.Rejections++
 		w.status.Rejected = de
 		w.signalLocked()
@@ -455,7 +451,7 @@ func (w *Watcher[T]) apply(kvs map[string]*KeyValue, rev int64, touched []string
 		w.persist.offer(fileSnapshot{prefix: w.prefix, rev: rev, kvs: kvs})
 	}
 	w.mu.Lock()
-	w.status.Revision, w.status.Seen, w.seenKeys = rev, rev, len(kvs)
+	w.status.Revision, w.status.Seen, w.seenKeys = rev, rev, kvs.len()
 	w.status.FromFile = time.Time{}
 	for s := range w.subs {
 		s.notify()
@@ -489,7 +485,7 @@ func (w *Watcher[T]) reload() error {
 		w.signalLocked()
 		w.mu.Unlock()
 	} else {
-		w.apply(kvs, rev, nil)
+		w.apply(keySetOf(kvs), rev, nil)
 	}
 	w.heard()
 	w.o.logger.Info("etcdconf: reloaded", "prefix", w.prefix, "revision", rev, "keys", len(kvs))
@@ -498,12 +494,12 @@ func (w *Watcher[T]) reload() error {
 
 // sameKeys reports whether a and b hold the same keys at the same revisions
 // with the same values.
-func sameKeys(a, b map[string]*KeyValue) bool {
-	if len(a) != len(b) {
+func sameKeys(a *keySet, b map[string]*KeyValue) bool {
+	if a.len() != len(b) {
 		return false
 	}
-	for k, x := range a {
-		y, ok := b[k]
+	for x := range a.all() {
+		y, ok := b[x.Key]
 		if !ok || x.ModRevision != y.ModRevision || !bytes.Equal(x.Value, y.Value) {
 			return false
 		}

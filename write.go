@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -229,7 +228,7 @@ func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
 	// it does not, that leaf counts as changed.
 	_ = encodeLeaves(reflect.ValueOf(&cur.Value).Elem(), nil, "", oldL)
 	p := &writePlan{txn.NewPlan()}
-	held := heldKeys[T](cur.kvs, w.prefix)
+	held := heldKeys[T](cur.kvs.toMap(), w.prefix)
 	plain := map[string]*heldKey{}
 	for _, h := range held {
 		if !h.doc {
@@ -436,7 +435,7 @@ func removeIn(n *yaml.Node, t reflect.Type, rel []string) bool {
 // verify decodes the keys as they would be after p and refuses p unless
 // they decode, validate, and read back as next.
 func (w *Watcher[T]) verify(cur *Snapshot[T], next T, p *writePlan) error {
-	kvs := maps.Clone(cur.kvs)
+	kvs := cur.kvs.toMap()
 	for k := range p.Deletes {
 		delete(kvs, k)
 	}
@@ -557,7 +556,7 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	cur := w.Current()
 	key := w.prefix + strings.Join(canon, "/")
 	var under []string // other keys the delete removes: other spellings, documents
-	for _, h := range heldKeys[T](cur.kvs, w.prefix) {
+	for _, h := range heldKeys[T](cur.kvs.toMap(), w.prefix) {
 		switch {
 		case !h.doc && slices.Equal(h.path, canon):
 			key = h.kv.Key // the key that holds the value now
@@ -611,7 +610,7 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 // at key, or the deletes ops), so a write that would be rejected is
 // refused before it reaches etcd.
 func (w *Watcher[T]) check(cur *Snapshot[T], key string, value *string, ops []clientv3.Op) error {
-	kvs := maps.Clone(cur.kvs)
+	kvs := cur.kvs.toMap()
 	if value != nil {
 		if !utf8.ValidString(*value) {
 			return errors.New("the value is not valid UTF-8, which etcd values are read as")

@@ -381,8 +381,15 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 		{name: fmt.Sprintf("load %d keys into map[string]string: time", sz.loadKeys), unit: "ms", target: 1.5},
 		{name: "load: live heap", unit: "MB", target: 2},
 		{name: "1000-field struct, one-key change: p50", unit: "ms", target: 1.5},
+		{name: fmt.Sprintf("typed map[string]Entry, %d keys: reload p50", sz.keys), unit: "ms", target: 1.3},
+		{name: "typed: reload p99", unit: "ms", target: 1.6},
+		{name: fmt.Sprintf("typed: burst of %d puts by %d writers: time", sz.burstPuts/2, sz.writers), unit: "ms", target: 1.3},
+		{name: "typed: burst client CPU", unit: "ms", target: 2},
 	}
 	if err := seed(ctx, cli, "/bench/map/", sz.keys, func(int) string { return "0" }); err != nil {
+		return err
+	}
+	if err := seed(ctx, cli, "/bench/typed/", sz.keys, func(int) string { return "0" }); err != nil {
 		return err
 	}
 	if err := seed(ctx, cli, "/bench/load/", sz.loadKeys, func(i int) string { return strings.Repeat("v", 32) }); err != nil {
@@ -463,6 +470,26 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 			}
 			add(rows[6], percentile(lat, 0.5))
 			f.close()
+
+			if useConf {
+				f, err = newConf[map[string]entry](cli, "/bench/typed/")
+			} else {
+				f, err = newRaw(cli, "/bench/typed/")
+			}
+			if err != nil {
+				return err
+			}
+			if lat, err = latency(ctx, cli, f, "/bench/typed/", sz.keys, sz.latencyPuts, key); err != nil {
+				return err
+			}
+			add(rows[7], percentile(lat, 0.5))
+			add(rows[8], percentile(lat, 0.99))
+			if d, cpu, err = burst(ctx, cli, f, "/bench/typed/", sz.keys, sz.burstPuts/2, sz.writers); err != nil {
+				return err
+			}
+			add(rows[9], float64(d.Milliseconds()))
+			add(rows[10], float64(cpu.Milliseconds()))
+			f.close()
 			if useConf && prof != nil && run == 0 {
 				pprof.StopCPUProfile()
 			}
@@ -479,6 +506,22 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 		}
 		fmt.Fprintf(out, "| %s | %.2f %s | %.2f %s | %.2fx | ≤ %.1fx | %s |\n", r.name, rw, r.unit, cf, r.unit, ratio, r.target, verdict)
 	}
+	return nil
+}
+
+// An entry is the typed workload's map value: it decodes itself from text
+// (the decimal numbers the workloads write), as a typed user's value would.
+type entry struct {
+	N    int64
+	Text string
+}
+
+func (e *entry) UnmarshalText(b []byte) error {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return err
+	}
+	e.N, e.Text = n, string(b)
 	return nil
 }
 
@@ -508,21 +551,24 @@ func scaling(out io.Writer, keyCounts, subCounts []int, puts int) error {
 	}
 	defer stop()
 	ctx := context.Background()
-	fmt.Fprintf(out, "| keys | raw change p50 | etcdconf change p50 | ratio | raw load | etcdconf load | ratio |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(out, "| keys | raw change p50 | etcdconf change p50 | ratio | typed map[string]Entry change p50 | ratio | raw load | etcdconf load | ratio |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, n := range keyCounts {
 		prefix := fmt.Sprintf("/bench/scale%d/", n)
 		if err := seed(ctx, cli, prefix, n, func(int) string { return "0" }); err != nil {
 			return err
 		}
-		var p50 [2]float64
-		var load [2]float64
-		for i, useConf := range []bool{false, true} {
+		var p50 [3]float64
+		var load [3]float64
+		for i := range 3 {
 			start := time.Now()
 			var f follower
-			if useConf {
-				f, err = newConf[map[string]string](cli, prefix)
-			} else {
+			switch i {
+			case 0:
 				f, err = newRaw(cli, prefix)
+			case 1:
+				f, err = newConf[map[string]string](cli, prefix)
+			case 2:
+				f, err = newConf[map[string]entry](cli, prefix)
 			}
 			if err != nil {
 				return err
@@ -535,7 +581,8 @@ func scaling(out io.Writer, keyCounts, subCounts []int, puts int) error {
 			}
 			p50[i] = percentile(lat, 0.5)
 		}
-		fmt.Fprintf(out, "| %d | %.2f ms | %.2f ms | %.2fx | %.1f ms | %.1f ms | %.2fx |\n", n, p50[0], p50[1], p50[1]/p50[0], load[0], load[1], load[1]/load[0])
+		fmt.Fprintf(out, "| %d | %.2f ms | %.2f ms | %.2fx | %.2f ms | %.2fx | %.1f ms | %.1f ms | %.2fx |\n",
+			n, p50[0], p50[1], p50[1]/p50[0], p50[2], p50[2]/p50[0], load[0], load[1], load[1]/load[0])
 	}
 	fmt.Fprintf(out, "\n| subscribers (1000 keys) | change p50, all subscribers | vs raw |\n|---|---|---|\n")
 	prefix := "/bench/scale1000/"

@@ -1,0 +1,153 @@
+package etcdconf
+
+import (
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/etcdconf/etcdconf/internal/keytree"
+)
+
+// next decodes kvs, the keys at rev, into the value to publish after prev.
+// touched, when not nil, lists the keys changed since prev's keys; then
+// the value is built from prev by decoding only what those keys feed
+// (see incremental), and delta, with incremental true, is the
+// diff from prev. Otherwise, or where that cannot be done exactly, it is
+// the full decode. Either way the value and the error are the full
+// decode's: the full decode is the oracle the incremental paths are
+// tested against.
+func (d *decoder[T]) next(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (v T, delta []Change, incremental bool, err error) {
+	if v, delta, ok := d.incremental(prev, kvs, rev, touched); ok {
+		return v, delta, true, nil
+	}
+	v, err = d.decodeSet(kvs, rev)
+	return v, nil, false, err
+}
+
+// incremental applies a change to a map-typed T by its entries. An entry
+// of the map is decoded from the keys under its first path segment only
+// (a map of structs: "api-1/addr", "api-1.yaml"; a flat map of scalars:
+// every "api-1/..." key is an entry of its own), so the value at rev is
+// prev's with the entries of the segments the touched keys fall under
+// decoded again from those segments' keys, and the others shared. The
+// diff comes from the same entries. It reports false, and the full decode
+// runs, whenever that is not certain to equal the full decode: T is not a
+// map, defaults or strict decoding are set, a key is spelled oddly (see
+// oddKey), a key at the prefix itself changed, the prefix does not end in
+// "/", or anything fails — a rejection is reported by the full decode.
+func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
+	t := reflect.TypeFor[T]()
+	if touched == nil || t.Kind() != reflect.Map || d.defaults != nil || d.strict ||
+		!strings.HasSuffix(d.prefix, "/") || kvs.odd > 0 || prev.kvs.odd > 0 {
+		return out, nil, false
+	}
+	pv := reflect.ValueOf(prev.Value)
+	if pv.IsNil() {
+		return out, nil, false
+	}
+	// A panic rejects nothing here: the full decode runs and reports it.
+	defer func() {
+		if recover() != nil {
+			var zero T
+			out, delta, ok = zero, nil, false
+		}
+	}()
+	var segs []string
+	for _, key := range touched {
+		s := keytree.Segments(key[len(d.prefix):])
+		if len(s) == 0 {
+			return out, nil, false
+		}
+		seg := s[0]
+		if len(s) == 1 {
+			seg = strings.TrimSuffix(seg, keytree.DocumentExt(seg))
+		}
+		segs = append(segs, seg)
+	}
+	slices.Sort(segs)
+	segs = slices.Compact(segs)
+
+	oldKeys, newKeys := d.segmentKeys(prev.kvs, segs), d.segmentKeys(kvs, segs)
+	oldPart, err := d.build(len(oldKeys), slices.Values(oldKeys), rev, false)
+	if err != nil {
+		return out, nil, false
+	}
+	newPart, err := d.build(len(newKeys), slices.Values(newKeys), rev, false)
+	if err != nil {
+		return out, nil, false
+	}
+	// Old entries are taken from prev itself, which they equal, so the diff
+	// compares what readers hold.
+	ov, nv := reflect.ValueOf(oldPart), reflect.ValueOf(newPart)
+	next := cloneMap(pv, nv.Len())
+	for it := ov.MapRange(); it.Next(); {
+		ov.SetMapIndex(it.Key(), pv.MapIndex(it.Key()))
+		next.SetMapIndex(it.Key(), reflect.Value{})
+	}
+	for it := nv.MapRange(); it.Next(); {
+		next.SetMapIndex(it.Key(), it.Value())
+	}
+	if next.Len() == 0 {
+		return out, nil, false // nil or empty is the full decode's call
+	}
+	out = next.Interface().(T)
+	if validate(&out) != nil {
+		return out, nil, false
+	}
+	delta = diffSnapshots(
+		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
+		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)})
+	return out, delta, true
+}
+
+// cloneMap returns a copy of the map m with room for extra more entries.
+// The copy is the one cost of an incremental apply that grows with the
+// map: a Go map shares nothing. The flat view is copied by maps.Clone;
+// other maps entry by entry through reflection, into reused values so
+// that no entry allocates.
+func cloneMap(m reflect.Value, extra int) reflect.Value {
+	if flat, ok := m.Interface().(map[string]string); ok {
+		return reflect.ValueOf(maps.Clone(flat))
+	}
+	t := m.Type()
+	out := reflect.MakeMapWithSize(t, m.Len()+extra)
+	k, e := reflect.New(t.Key()).Elem(), reflect.New(t.Elem()).Elem()
+	for it := m.MapRange(); it.Next(); {
+		k.SetIterKey(it)
+		e.SetIterValue(it)
+		out.SetMapIndex(k, e)
+	}
+	return out
+}
+
+// segmentKeys returns, in key order, the keys of s under the first path
+// segments segs: for segment a, the key a itself, its documents (a.yaml)
+// and every key under a/. With no odd key (see oddKey), these are exactly
+// the keys whose path starts with that segment.
+func (d *decoder[T]) segmentKeys(s *keySet, segs []string) []*KeyValue {
+	var out []*KeyValue
+	for _, seg := range segs {
+		base := d.prefix + seg
+		if kv, ok := s.get(base); ok && keytree.DocumentExt(seg) == "" {
+			out = append(out, kv)
+		}
+		for _, ext := range []string{".json", ".yaml", ".yml"} {
+			if kv, ok := s.get(base + ext); ok {
+				out = append(out, kv)
+			}
+		}
+		for kv := range s.withPrefix(base + "/") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func keySetOfSlice(kvs []*KeyValue) *keySet {
+	s := newKeySet()
+	for _, kv := range kvs {
+		s.set(kv)
+	}
+	return s
+}

@@ -1,0 +1,423 @@
+package etcdconf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Types the oracle drives: a flat view, a typed flat view whose values
+// decode from text (and may fail to), a registry of structs with
+// documents, collisions and a Validate, a map of maps, and a struct (which
+// always takes the full decode).
+type (
+	oracleEntry struct {
+		N    int64
+		Text string
+	}
+	oracleInstance struct {
+		Addr   string
+		Weight int
+		Tags   []string
+		Meta   map[string]string
+		Token  string `etcd:"token,secret"`
+	}
+	oracleRegistry map[string]oracleInstance
+	oracleStruct   struct {
+		A    oracleInstance
+		Apis map[string]*oracleInstance
+	}
+)
+
+func (e *oracleEntry) UnmarshalText(b []byte) error {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return err
+	}
+	e.N, e.Text = n, string(b)
+	return nil
+}
+
+// Validate reports the least entry with a negative weight: an error that
+// depends on map order would differ between any two decodes.
+func (r oracleRegistry) Validate() error {
+	for _, k := range slices.Sorted(maps.Keys(r)) {
+		if in := r[k]; in.Weight < 0 {
+			return fmt.Errorf("%s: negative weight", k)
+		}
+	}
+	return nil
+}
+
+// oracleOp is one put (value non-nil) or delete of a key relative to /app/.
+type oracleOp struct {
+	path  string
+	value *string
+}
+
+// oracleGen makes keys and values from a small alphabet, so that puts and
+// deletes meet: the same entries, two spellings of one field, a value
+// beside a subtree, documents over plain keys, odd spellings.
+// Deletes pick an existing key (from keys) half the time, so that broken
+// states are mended and most transactions start from a good one.
+type oracleGen struct {
+	next func(n int) int
+	keys func() []string // paths present now
+}
+
+func (g oracleGen) pick(xs ...string) string { return xs[g.next(len(xs))] }
+
+func (g oracleGen) op() oracleOp {
+	if keys := g.keys(); len(keys) > 0 && g.next(2) == 0 {
+		return oracleOp{path: keys[g.next(len(keys))]}
+	}
+	entry := g.pick("a", "b", "c", "api-1", "api-10", "svc-1")
+	var path, value string
+	switch n := g.next(100); {
+	case n < 2: // an odd spelling, a key at the prefix itself
+		path = g.pick("", "/a/addr", "a/", "a//weight", ".yaml", "a/.yaml", "/")
+		value = g.pick("1", "addr: z\n")
+	case n < 5: // a value that does not decode or validate, a colliding spelling
+		path = entry + "/" + g.pick("weight", "Addr", "Weight", "meta", "tags")
+		value = g.pick("x", "-1", "\xff", "[", "4")
+	case n < 12: // a document, at times one that collides or fails
+		path = entry + g.pick(".yaml", ".yaml", ".yaml", ".json", ".yml")
+		value = g.pick("addr: h\nweight: 2\n", `{"weight": 3, "tags": ["x", "y"]}`, "meta:\n  k: v\n", "addr: i\n", "addr: h\nweight: 2\n", `{"weight": 3, "tags": ["x", "y"]}`, "meta:\n  k: v\n",
+			"token: s3cret\n", "", "weight: -1\n", "[", "7")
+	case n < 15: // a value for the entry itself
+		path, value = entry, g.pick("5", "6")
+	default: // a field, or a key under one
+		path = entry + "/" + g.pick("addr", "weight", "tags", "token")
+		if g.next(5) == 0 {
+			path = entry + "/meta/" + g.pick("k", "l")
+		}
+		value = strconv.Itoa(g.next(10))
+	}
+	if g.next(6) == 0 {
+		return oracleOp{path: path}
+	}
+	return oracleOp{path: path, value: &value}
+}
+
+// oracle holds the state of one run: the keys, the published snapshot,
+// and whether the keys are the snapshot's (else the next batch has no
+// touched list, as in the watcher after a rejection).
+type oracle[T any] struct {
+	d         *decoder[T]
+	kvs       *keySet
+	prev      *Snapshot[T]
+	published bool
+	rev       int64
+	steps     int // batches applied
+	inc       int // of them, applied incrementally
+}
+
+func newOracle[T any](t testing.TB) *oracle[T] {
+	d, err := newDecoder[T]("/app/", newOptions(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := d.decodeSet(newKeySet(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &oracle[T]{d: d, kvs: newKeySet(), prev: &Snapshot[T]{Value: v, Revision: 1, prefix: "/app/", kvs: newKeySet()}, published: true, rev: 1}
+}
+
+// step applies one transaction incrementally (decoder.next, as the watcher
+// does) and by the full decode, and fails unless both give the same value,
+// the same error and the same Changes.
+func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
+	t.Helper()
+	o.rev++
+	next := o.kvs.clone()
+	var touched []string
+	for _, op := range ops {
+		key := "/app/" + op.path
+		if op.value == nil {
+			next.delete(key)
+		} else {
+			next.set(&KeyValue{Key: key, Value: []byte(*op.value), ModRevision: o.rev})
+		}
+		if o.published {
+			touched = append(touched, key)
+		}
+	}
+	o.kvs, o.steps = next, o.steps+1
+	v, delta, inc, err := o.d.next(o.prev, next, o.rev, touched)
+	want, wantErr := o.d.decodeSet(next, o.rev)
+	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Fatalf("revision %d %v: error %v, full decode %v", o.rev, ops, err, wantErr)
+	}
+	var de, wde *DecodeError
+	if errors.As(err, &de) != errors.As(wantErr, &wde) || (de != nil && (de.Key != wde.Key || de.Revision != wde.Revision)) {
+		t.Fatalf("revision %d %v: error %#v, full decode %#v", o.rev, ops, de, wde)
+	}
+	if err != nil {
+		o.published = false
+		return
+	}
+	if !cmp.Equal(v, want) {
+		t.Fatalf("revision %d %v: value differs from the full decode (-incremental +full):\n%s", o.rev, ops, cmp.Diff(v, want))
+	}
+	snap := &Snapshot[T]{Value: v, Revision: o.rev, prefix: "/app/", kvs: next}
+	if inc {
+		o.inc++
+		snap.delta, snap.deltaFrom = delta, o.prev.Revision
+	}
+	got := changesBetween(o.prev, snap)
+	full := diffSnapshots(o.prev, &Snapshot[T]{Value: want, Revision: o.rev, prefix: "/app/", kvs: next})
+	if !cmp.Equal(got, full, cmp.AllowUnexported(Change{})) {
+		t.Fatalf("revision %d %v: changes differ from the full diff (-incremental +full):\n%s", o.rev, ops, cmp.Diff(got, full, cmp.AllowUnexported(Change{})))
+	}
+	o.prev, o.published = snap, true
+}
+
+func (o oracleOp) String() string {
+	if o.value == nil {
+		return "delete " + o.path
+	}
+	return fmt.Sprintf("put %s=%q", o.path, *o.value)
+}
+
+// oracleRun applies steps random transactions of 1-4 operations.
+func oracleRun[T any](t testing.TB, g oracleGen, steps int) *oracle[T] {
+	o := newOracle[T](t)
+	for range steps {
+		g.keys = func() []string {
+			var out []string
+			for kv := range o.kvs.all() {
+				out = append(out, kv.Key[len("/app/"):])
+			}
+			return out
+		}
+		ops := make([]oracleOp, 1+g.next(4))
+		for i := range ops {
+			ops[i] = g.op()
+		}
+		o.step(t, ops)
+	}
+	return o
+}
+
+// TestOracleIncremental applies 2000 random transactions to each type both
+// incrementally and by full decode; see oracle.step.
+func TestOracleIncremental(t *testing.T) {
+	run := func(name string, f func(*testing.T, oracleGen) (steps, inc int), wantInc bool) {
+		t.Run(name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(11, 7))
+			steps, inc := f(t, oracleGen{next: rng.IntN})
+			t.Logf("%d transactions, %d applied incrementally", steps, inc)
+			if wantInc && inc < steps/10 {
+				t.Errorf("only %d of %d transactions took the incremental path", inc, steps)
+			}
+		})
+	}
+	const steps = 2000
+	run("map[string]string", func(t *testing.T, g oracleGen) (int, int) {
+		o := oracleRun[map[string]string](t, g, steps)
+		return o.steps, o.inc
+	}, true)
+	run("map[string]Entry", func(t *testing.T, g oracleGen) (int, int) {
+		o := oracleRun[map[string]oracleEntry](t, g, steps)
+		return o.steps, o.inc
+	}, true)
+	run("registry", func(t *testing.T, g oracleGen) (int, int) {
+		o := oracleRun[oracleRegistry](t, g, steps)
+		return o.steps, o.inc
+	}, true)
+	run("map[string]map[string]string", func(t *testing.T, g oracleGen) (int, int) {
+		o := oracleRun[map[string]map[string]string](t, g, steps)
+		return o.steps, o.inc
+	}, true)
+	run("map[string]*Instance", func(t *testing.T, g oracleGen) (int, int) {
+		o := oracleRun[map[string]*oracleInstance](t, g, steps)
+		return o.steps, o.inc
+	}, true)
+	run("struct", func(t *testing.T, g oracleGen) (int, int) {
+		o := oracleRun[oracleStruct](t, g, steps)
+		return o.steps, o.inc
+	}, false)
+}
+
+// TestIncrementalDeleteUncoversDocument is the case the oracle found in
+// the flat view's former patch path: deleting a plain key that overrode a
+// document's value must uncover the document's value, not remove the path.
+func TestIncrementalDeleteUncoversDocument(t *testing.T) {
+	put := func(path, value string) oracleOp { return oracleOp{path: path, value: &value} }
+	o := newOracle[map[string]string](t)
+	o.step(t, []oracleOp{put("b.yaml", "addr: h\n"), put("b/addr", "1")})
+	o.step(t, []oracleOp{{path: "b/addr"}})
+	if got := o.prev.Value["b/addr"]; got != "h" {
+		t.Errorf("b/addr = %q after deleting the plain key, want the document's h", got)
+	}
+	if o.inc != 2 {
+		t.Errorf("%d of 2 batches applied incrementally", o.inc)
+	}
+}
+
+// FuzzOracleIncremental drives the oracle from random bytes: each byte
+// chooses among the generator's alternatives.
+func FuzzOracleIncremental(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add([]byte("api-1.yaml weight: -1 then a/weight"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, run := range []func(oracleGen){
+			func(g oracleGen) { oracleRun[oracleRegistry](t, g, len(data)/4) },
+			func(g oracleGen) { oracleRun[map[string]oracleEntry](t, g, len(data)/4) },
+		} {
+			i := 0
+			run(oracleGen{next: func(n int) int {
+				if i >= len(data) {
+					return 0
+				}
+				i++
+				return int(data[i-1]) % n
+			}})
+		}
+	})
+}
+
+// checkUpdates checks the updates waiting in ch against the full diff.
+func checkUpdates(t *testing.T, ch <-chan Event[oracleRegistry]) (updated int) {
+	for {
+		select {
+		case u := <-ch:
+			updated++
+			full := diffSnapshots(u.Old, u.New)
+			if !cmp.Equal(u.Changes, full, cmp.AllowUnexported(Change{})) {
+				t.Fatalf("revision %d: update's changes differ from the full diff:\n%s", u.New.Revision, cmp.Diff(u.Changes, full, cmp.AllowUnexported(Change{})))
+			}
+		default:
+			return updated
+		}
+	}
+}
+
+// TestOracleWatcher runs random transactions against real etcd through a
+// Watcher of a registry: every revision must be applied without a reload,
+// each published value must equal the full decode of its keys, and each
+// subscriber update's Changes must equal the full diff.
+func TestOracleWatcher(t *testing.T) {
+	cli := etcdClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := cli.Put(ctx, "/app/seed/addr", "h"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New[oracleRegistry](ctx, cli, "/app/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	updates := w.Subscribe(ctx)
+	rng := rand.New(rand.NewPCG(3, 5))
+	present := map[string]bool{"seed/addr": true} // etcd's keys, rejected or not
+	g := oracleGen{next: rng.IntN, keys: func() []string { return slices.Sorted(maps.Keys(present)) }}
+	last := w.Current()
+	applied, updated, incremental := 0, 0, 0
+	const txns = 500
+	for range txns {
+		ops := make([]clientv3.Op, 0, 4)
+		seen := map[string]bool{} // etcd refuses a key twice in one transaction
+		for range 1 + rng.IntN(4) {
+			op := g.op()
+			if seen[op.path] {
+				continue
+			}
+			seen[op.path] = true
+			present[op.path] = op.value != nil
+			if !present[op.path] {
+				delete(present, op.path)
+			}
+			if op.value == nil {
+				ops = append(ops, clientv3.OpDelete("/app/"+op.path))
+			} else {
+				ops = append(ops, clientv3.OpPut("/app/"+op.path, *op.value))
+			}
+		}
+		resp, err := cli.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := w.WaitRevision(ctx, resp.Header.Revision)
+		var de *DecodeError
+		if err != nil && !errors.As(err, &de) {
+			t.Fatal(err)
+		}
+		if snap == last {
+			continue // rejected
+		}
+		if snap.deltaFrom != 0 {
+			incremental++
+		}
+		want, err := w.dec.decodeSet(snap.kvs, snap.Revision)
+		if err != nil {
+			t.Fatalf("revision %d published, but its keys do not decode: %v", snap.Revision, err)
+		}
+		if !cmp.Equal(snap.Value, want) {
+			t.Fatalf("revision %d: value differs from the full decode:\n%s", snap.Revision, cmp.Diff(snap.Value, want))
+		}
+		updated += checkUpdates(t, updates)
+		last = snap
+		applied++
+	}
+	updated += checkUpdates(t, updates)
+	if updated == 0 {
+		t.Error("no subscriber update")
+	}
+	if st := w.Status(); st.Reloads != 0 {
+		t.Errorf("%d reloads, want none", st.Reloads)
+	}
+	if incremental == 0 {
+		t.Error("no revision was applied incrementally")
+	}
+	t.Logf("%d transactions published (%d incrementally), %d rejected or no-ops; %d subscriber updates checked",
+		applied, incremental, txns-applied, updated)
+}
+
+// BenchmarkIncremental measures decoder.next for one changed entry of a
+// map of n entries, against the full decode of the same keys.
+func BenchmarkIncremental(b *testing.B) {
+	bench := func(b *testing.B, n int, full bool) {
+		o := newOracle[map[string]oracleEntry](b)
+		kvs := make(map[string]*KeyValue, n)
+		for i := range n {
+			k := fmt.Sprintf("/app/svc-%06d", i)
+			kvs[k] = &KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
+		}
+		o.kvs = keySetOf(kvs)
+		v, err := o.d.decodeSet(o.kvs, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		prev := &Snapshot[map[string]oracleEntry]{Value: v, Revision: 2, prefix: "/app/", kvs: o.kvs}
+		for i := 0; b.Loop(); i++ {
+			next := o.kvs.clone()
+			k := fmt.Sprintf("/app/svc-%06d", i%n)
+			next.set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
+			var touched []string
+			if !full {
+				touched = []string{k}
+			}
+			if _, _, inc, err := o.d.next(prev, next, int64(3+i), touched); err != nil || inc == full {
+				b.Fatal(inc, err)
+			}
+		}
+	}
+	for _, n := range []int{1000, 100000} {
+		b.Run(fmt.Sprintf("map[string]Entry/%d/incremental", n), func(b *testing.B) { bench(b, n, false) })
+		if n == 1000 {
+			b.Run(fmt.Sprintf("map[string]Entry/%d/full", n), func(b *testing.B) { bench(b, n, true) })
+		}
+	}
+}

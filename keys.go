@@ -1,0 +1,126 @@
+package etcdconf
+
+import (
+	"iter"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/etcdconf/etcdconf/internal/keytree"
+	"github.com/etcdconf/etcdconf/internal/ordmap"
+)
+
+// A keySet is the keys of a prefix at one revision, ordered by key.
+//
+// It is a persistent ordered map (internal/ordmap): clone is O(1) and every
+// change copies only the O(log keys) nodes on its path, so the watch loop's
+// next state shares every node a batch did not touch with the published
+// snapshot, and a batch costs O(keys changed · log keys) instead of a copy
+// of every key. A keySet held by a snapshot is never modified; the nil
+// *keySet is the empty set.
+type keySet struct {
+	m ordmap.Map[*KeyValue]
+	// odd counts the keys spelled so that they may feed a path other
+	// than the one their spelling sorts under (see oddKey): while there is
+	// one, no change is applied incrementally.
+	odd int
+}
+
+// oddKey reports whether key is spelled so that its path is not the one
+// its characters name: an empty segment ("a//b", "a/"), which the tree
+// drops, or a last segment that is a bare document extension ("a/.yaml"),
+// which merges into its parent.
+func oddKey(key string) bool {
+	if strings.Contains(key, "//") || strings.HasSuffix(key, "/") {
+		return true
+	}
+	last := key[strings.LastIndexByte(key, '/')+1:]
+	return last != "" && keytree.DocumentExt(last) == last
+}
+
+func newKeySet() *keySet { return &keySet{} }
+
+// keySetOf returns the set of the keys of m.
+func keySetOf(m map[string]*KeyValue) *keySet {
+	keys := slices.Sorted(maps.Keys(m))
+	vals := make([]*KeyValue, len(keys))
+	odd := 0
+	for i, k := range keys {
+		vals[i] = m[k]
+		if oddKey(k) {
+			odd++
+		}
+	}
+	return &keySet{m: ordmap.FromSorted(keys, vals), odd: odd}
+}
+
+func (s *keySet) len() int {
+	if s == nil {
+		return 0
+	}
+	return s.m.Len()
+}
+
+// get returns the key named key, if the set has it.
+func (s *keySet) get(key string) (*KeyValue, bool) {
+	if s == nil {
+		return nil, false
+	}
+	return s.m.Get(key)
+}
+
+// all yields every key in key order.
+func (s *keySet) all() iter.Seq[*KeyValue] {
+	return func(yield func(*KeyValue) bool) {
+		if s != nil {
+			s.m.Ascend("", func(_ string, kv *KeyValue) bool { return yield(kv) })
+		}
+	}
+}
+
+// clone returns a copy of s that shares its nodes until either changes.
+func (s *keySet) clone() *keySet {
+	if s == nil {
+		return newKeySet()
+	}
+	c := *s
+	return &c
+}
+
+func (s *keySet) set(kv *KeyValue) {
+	var replaced bool
+	if s.m, _, replaced = s.m.Set(kv.Key, kv); replaced && oddKey(kv.Key) {
+		s.odd--
+	}
+	if oddKey(kv.Key) {
+		s.odd++
+	}
+}
+
+func (s *keySet) delete(key string) {
+	var ok bool
+	if s.m, _, ok = s.m.Delete(key); ok && oddKey(key) {
+		s.odd--
+	}
+}
+
+// withPrefix yields, in key order, the keys that start with p.
+func (s *keySet) withPrefix(p string) iter.Seq[*KeyValue] {
+	return func(yield func(*KeyValue) bool) {
+		if s == nil {
+			return
+		}
+		s.m.Ascend(p, func(k string, kv *KeyValue) bool {
+			return strings.HasPrefix(k, p) && yield(kv)
+		})
+	}
+}
+
+// toMap returns the keys as a map from key to key.
+func (s *keySet) toMap() map[string]*KeyValue {
+	m := make(map[string]*KeyValue, s.len())
+	for kv := range s.all() {
+		m[kv.Key] = kv
+	}
+	return m
+}

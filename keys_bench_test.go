@@ -1,0 +1,63 @@
+package etcdconf
+
+import (
+	"fmt"
+	"maps"
+	"testing"
+)
+
+// BenchmarkKeyState measures what the watch loop pays per batch to keep an
+// immutable key state: a batch of one changed key applied to a state that a
+// published snapshot still holds. "map" is the copy every batch made before
+// keySet; "keySet" is the persistent ordered map (internal/ordmap) that
+// shares what the batch did not touch. "iterate" is a full in-order walk
+// (what a full decode reads), and "build" a load's construction.
+func BenchmarkKeyState(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		m := make(map[string]*KeyValue, n)
+		for i := range n {
+			k := fmt.Sprintf("/app/services/svc-%06d", i)
+			m[k] = &KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), ModRevision: int64(i + 1)}
+		}
+		b.Run(fmt.Sprintf("keys=%d/map", n), func(b *testing.B) {
+			pub := m
+			for i := 0; b.Loop(); i++ {
+				next := maps.Clone(pub)
+				k := fmt.Sprintf("/app/services/svc-%06d", i%n)
+				next[k] = &KeyValue{Key: k, ModRevision: int64(n + i)}
+				pub = next
+			}
+		})
+		b.Run(fmt.Sprintf("keys=%d/keySet", n), func(b *testing.B) {
+			pub := keySetOf(m)
+			for i := 0; b.Loop(); i++ {
+				next := pub.clone()
+				k := fmt.Sprintf("/app/services/svc-%06d", i%n)
+				next.set(&KeyValue{Key: k, ModRevision: int64(n + i)})
+				pub = next
+			}
+		})
+		b.Run(fmt.Sprintf("keys=%d/iterate/map", n), func(b *testing.B) {
+			for b.Loop() {
+				c := 0
+				for range m {
+					c++
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("keys=%d/iterate/keySet", n), func(b *testing.B) {
+			s := keySetOf(m)
+			for b.Loop() {
+				c := 0
+				for range s.all() {
+					c++
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("keys=%d/build/keySet", n), func(b *testing.B) {
+			for b.Loop() {
+				keySetOf(m)
+			}
+		})
+	}
+}
