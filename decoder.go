@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -257,8 +256,8 @@ func (c *canon) fill(out, m map[string]any, t reflect.Type, sp, cp []string) err
 		case t == nil || t.Kind() == reflect.Interface:
 			err = c.put(out, k, m[k], nil, child(k), append(slices.Clip(cp), k))
 		case t.Kind() == reflect.Struct:
-			if f, ok := fieldNames(t)[normName(k)]; ok {
-				err = c.put(out, f.name, m[k], f.typ, child(k), append(slices.Clip(cp), f.name))
+			if f, ok := schemaOf(t).byKey[normName(k)]; ok {
+				err = c.put(out, f.key, m[k], f.typ, child(k), append(slices.Clip(cp), f.key))
 			} else {
 				err = c.put(out, k, m[k], nil, child(k), append(slices.Clip(cp), k))
 			}
@@ -355,33 +354,6 @@ func keyError(err error, rev int64) error {
 	return &DecodeError{Revision: rev, Err: err}
 }
 
-type namedField struct {
-	name string // as mapstructure looks it up
-	typ  reflect.Type
-}
-
-var fieldNameCache sync.Map // reflect.Type -> map[string]namedField
-
-// fieldNames maps the normalised key segment of each field of struct type
-// t to the name mapstructure looks up. Embedded structs are left to
-// mapstructure's MatchName.
-func fieldNames(t reflect.Type) map[string]namedField {
-	if v, ok := fieldNameCache.Load(t); ok {
-		return v.(map[string]namedField)
-	}
-	names := make(map[string]namedField, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := parseTag(f)
-		if !f.IsExported() || f.Anonymous || tag.skip {
-			continue
-		}
-		names[normName(tag.name)] = namedField{name: tag.name, typ: f.Type}
-	}
-	fieldNameCache.Store(t, names)
-	return names
-}
-
 // validate calls Validate on v (or what it points to) if it has one.
 func validate[T any](v *T) error {
 	if x, ok := any(v).(interface{ Validate() error }); ok {
@@ -454,14 +426,12 @@ func isSecretPath(t reflect.Type, parts []string) bool {
 			return false
 		}
 		found := false
-		for i := range t.NumField() {
-			f := t.Field(i)
-			tag := parseTag(f)
-			if f.Name == part || tag.name == part || sameName(part, tag.name) {
-				if tag.secret {
+		for _, f := range schemaOf(t).fields {
+			if f.name == part || f.key == part || sameName(part, f.key) {
+				if f.secret {
 					return true
 				}
-				t, found = f.Type, true
+				t, found = f.typ, true
 				break
 			}
 		}

@@ -156,7 +156,7 @@ type differ struct {
 // slice or array element (elem). Its text and key segments are worked out
 // only for a change, so equal entries of a large map cost no allocation.
 type step struct {
-	field *field
+	field *schemaField
 	key   reflect.Value
 	elem  int
 }
@@ -225,10 +225,10 @@ func (d *differ) walk(x, y reflect.Value) {
 			d.emit(ChangeModified, x, y)
 		}
 	case t.Kind() == reflect.Struct:
-		fs := fieldsOf(t)
-		for i := range fs {
-			d.push(step{field: &fs[i]})
-			d.walk(x.Field(fs[i].index), y.Field(fs[i].index))
+		fs := schemaOf(t).fields
+		for _, f := range fs {
+			d.push(step{field: f})
+			d.walk(x.Field(f.index), y.Field(f.index))
 			d.pop()
 		}
 	case t.Kind() == reflect.Array:
@@ -330,35 +330,6 @@ func diffFlat(old, new any, prefix string) ([]Change, bool) {
 	}
 	slices.SortFunc(cs, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
 	return cs, true
-}
-
-// A field is one struct field that the diff compares.
-type field struct {
-	index  int
-	name   string
-	segs   []string // the key segments its tag or name gives it
-	secret bool
-}
-
-var fieldCache sync.Map // reflect.Type -> []field
-
-// fieldsOf returns the exported fields of struct type t, with the key
-// segments their tags give them.
-func fieldsOf(t reflect.Type) []field {
-	if fs, ok := fieldCache.Load(t); ok {
-		return fs.([]field)
-	}
-	var fs []field
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		tag := parseTag(sf)
-		fs = append(fs, field{index: i, name: sf.Name, segs: keytree.Segments(tag.name), secret: tag.secret})
-	}
-	fieldCache.Store(t, fs)
-	return fs
 }
 
 var textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
@@ -477,7 +448,7 @@ func typeMayHoldSecret(t reflect.Type, seen map[reflect.Type]bool) bool {
 	case reflect.Map:
 		b = typeMayHoldSecret(t.Key(), seen) || typeMayHoldSecret(t.Elem(), seen)
 	case reflect.Struct:
-		for _, f := range fieldsOf(t) {
+		for _, f := range schemaOf(t).fields {
 			if f.secret || typeMayHoldSecret(t.Field(f.index).Type, seen) {
 				b = true
 				break
@@ -539,7 +510,7 @@ func (p *printer) value(v reflect.Value, top bool) {
 		p.value(v.Elem(), top)
 	case reflect.Struct:
 		p.WriteByte('{')
-		for i, f := range fieldsOf(t) {
+		for i, f := range schemaOf(t).fields {
 			if i > 0 {
 				p.WriteByte(' ')
 			}

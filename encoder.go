@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -62,7 +61,7 @@ func encodeLeaves(v reflect.Value, path []string, field string, out map[string]l
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		for _, f := range keyFieldList(t) {
+		for _, f := range schemaOf(t).written {
 			if err := encodeLeaves(v.Field(f.index), append(slices.Clip(path), f.canon), joinPath(field, f.name), out); err != nil {
 				return err
 			}
@@ -119,39 +118,6 @@ func checkMapKey(k string, flat bool) error {
 	return nil
 }
 
-// keyField is one struct field as keys name it.
-type keyField struct {
-	index int
-	name  string // Go name
-	canon string // the spelling a new key gets: the etcd tag, else the lower-cased Go name
-	typ   reflect.Type
-}
-
-var keyFieldCache sync.Map // reflect.Type -> []keyField
-
-// keyFieldList returns the fields of struct type t that are written to
-// keys, in order.
-func keyFieldList(t reflect.Type) []keyField {
-	if v, ok := keyFieldCache.Load(t); ok {
-		return v.([]keyField)
-	}
-	var fs []keyField
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := parseTag(f)
-		if !f.IsExported() || tag.skip {
-			continue
-		}
-		canon := tag.name
-		if _, tagged := f.Tag.Lookup(tagName); !tagged {
-			canon = strings.ToLower(f.Name)
-		}
-		fs = append(fs, keyField{index: i, name: f.Name, canon: canon, typ: f.Type})
-	}
-	keyFieldCache.Store(t, fs)
-	return fs
-}
-
 // resolve maps the segments of a key, as spelled (a document's extension
 // removed), to the canonical path of what it holds in type t, and the type
 // of the value there. Struct fields match loosely (case, '-', '_'); map keys exactly; a
@@ -170,7 +136,7 @@ func resolve(t reflect.Type, segs []string) ([]string, reflect.Type, bool) {
 			return nil, nil, false
 		case t.Kind() == reflect.Struct:
 			var found bool
-			for _, f := range keyFieldList(t) {
+			for _, f := range schemaOf(t).written {
 				if sameName(segs[i], f.canon) || sameName(segs[i], f.name) {
 					out, t, found = append(out, f.canon), f.typ, true
 					break
@@ -334,7 +300,7 @@ func valueNode(v reflect.Value, field string) (*yaml.Node, error) {
 		return seqNode(v, field)
 	case reflect.Struct:
 		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		for _, f := range keyFieldList(t) {
+		for _, f := range schemaOf(t).written {
 			fv := v.Field(f.index)
 			if isNilish(fv) {
 				continue

@@ -69,8 +69,8 @@ func holdsFlag(t reflect.Type) bool {
 	switch t.Kind() {
 	case reflect.Struct:
 		holds = t == flagType
-		for i := 0; i < t.NumField() && !holds; i++ {
-			holds = t.Field(i).IsExported() && holdsFlag(t.Field(i).Type)
+		for _, f := range schemaOf(t).fields {
+			holds = holds || holdsFlag(f.typ)
 		}
 	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
 		holds = holdsFlag(t.Elem())
@@ -95,10 +95,8 @@ func nameFlags(v reflect.Value, path string) {
 			v.Addr().Interface().(*Flag).name = path
 			return
 		}
-		for i := range v.NumField() {
-			if f := v.Type().Field(i); f.IsExported() {
-				nameFlags(v.Field(i), joinPath(path, f.Name))
-			}
+		for _, f := range schemaOf(v.Type()).fields {
+			nameFlags(v.Field(f.index), joinPath(path, f.name))
 		}
 	case reflect.Slice, reflect.Array:
 		for i := range v.Len() {

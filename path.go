@@ -100,30 +100,26 @@ func checkPath(t reflect.Type, path string) error {
 				}
 				return fmt.Errorf("%s: %v has no field %q%s", path, t, s.field, hint(t, s.field))
 			}
-			t, at = f.Type, joinPath(at, s.field)
+			t, at = f.typ, joinPath(at, s.field)
 		}
 	}
 	return nil
 }
 
 // pathField returns the field of struct type t that a path step names.
-func pathField(t reflect.Type, name string) (reflect.StructField, bool) {
+func pathField(t reflect.Type, name string) (*schemaField, bool) {
 	if t.Kind() != reflect.Struct {
-		return reflect.StructField{}, false
+		return nil, false
 	}
-	f, ok := t.FieldByName(name)
-	if !ok || !f.IsExported() || parseTag(f).skip || len(f.Index) != 1 {
-		return reflect.StructField{}, false
-	}
-	return f, true
+	return schemaOf(t).field(name)
 }
 
 // hint names the field a key-style spelling probably meant.
 func hint(t reflect.Type, name string) string {
 	first, _, _ := strings.Cut(strings.ReplaceAll(name, "/", "."), ".")
-	for i := range t.NumField() {
-		if f := t.Field(i); f.IsExported() && !parseTag(f).skip && (sameName(first, f.Name) || sameName(first, parseTag(f).name)) {
-			return fmt.Sprintf(" (paths name Go fields: %s)", f.Name)
+	for _, f := range schemaOf(t).written {
+		if sameName(first, f.name) || sameName(first, f.key) {
+			return fmt.Sprintf(" (paths name Go fields: %s)", f.name)
 		}
 	}
 	return ""
@@ -168,7 +164,7 @@ func Lookup[V, T any](s *Snapshot[T], path string) (V, bool, error) {
 			v = v.Index(st.index)
 		default:
 			f, _ := pathField(v.Type(), st.field)
-			v = v.Field(f.Index[0])
+			v = v.Field(f.index)
 		}
 	}
 	if v.Kind() == reflect.Pointer && v.Type() != reflect.TypeFor[V]() {
