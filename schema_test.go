@@ -18,6 +18,7 @@ func TestSchema(t *testing.T) {
 		inner
 		hidden int
 	}
+	_ = cfg{hidden: 1}.hidden // an unexported field, which the schema leaves out
 	s := schemaOf(reflect.TypeFor[cfg]())
 	if again := schemaOf(reflect.TypeFor[cfg]()); again != s {
 		t.Fatal("the schema is derived twice")
