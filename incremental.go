@@ -38,8 +38,14 @@ func (d *decoder[T]) next(prev *Snapshot[T], kvs *keySet, rev int64, touched []s
 // "/", or anything fails — a rejection is reported by the full decode.
 func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
 	t := reflect.TypeFor[T]()
-	if touched == nil || t.Kind() != reflect.Map || d.defaults != nil || d.strict ||
+	if touched == nil || d.defaults != nil || d.strict ||
 		!strings.HasSuffix(d.prefix, "/") || kvs.odd > 0 || prev.kvs.odd > 0 {
+		return out, nil, false
+	}
+	if t.Kind() == reflect.Struct {
+		return d.incrementalStruct(prev, kvs, rev, touched)
+	}
+	if t.Kind() != reflect.Map {
 		return out, nil, false
 	}
 	pv := reflect.ValueOf(prev.Value)
@@ -150,4 +156,96 @@ func keySetOfSlice(kvs []*KeyValue) *keySet {
 		s.set(kv)
 	}
 	return s
+}
+
+// incrementalStruct applies a change to a struct T by its fields: a field
+// is decoded from the keys whose first path segment spells it (any
+// spelling: db/host and DB/port both feed DB), so the value at rev is a
+// copy of prev with the fields the touched keys feed decoded again from
+// their keys, and the other fields shared. A touched key that spells no
+// field changes no field (unknown keys are ignored), but is decoded with
+// the keys beside it, for the errors they may make. It reports false where
+// that is not certain to equal the full decode: a field whose key spans
+// several segments or an embedded one (mapstructure matches those itself),
+// or a Validate method on a T with fields no key feeds, which Validate may
+// derive from the others (an incremental copy would keep their old values
+// where the full decode starts from zero).
+func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
+	t := reflect.TypeFor[T]()
+	sch := schemaOf(t)
+	if !sch.splittable || (sch.derived && hasValidate[T]()) {
+		return out, nil, false
+	}
+	defer func() {
+		if recover() != nil {
+			var zero T
+			out, delta, ok = zero, nil, false
+		}
+	}()
+	// The touched segments, by the loose spelling fields match: every key
+	// that may feed a touched field, or collide with a touched unknown key,
+	// is decoded again, so its errors are the full decode's.
+	segs := map[string]bool{}
+	fields := map[*schemaField]bool{}
+	for _, key := range touched {
+		seg := normName(firstSegment(key[len(d.prefix):]))
+		segs[seg] = true
+		if f, ok := sch.byKey[seg]; ok {
+			fields[f] = true
+		}
+	}
+	feeds := func(kv *KeyValue) bool { return segs[normName(firstSegment(kv.Key[len(d.prefix):]))] }
+	var oldKeys, newKeys []*KeyValue
+	for kv := range prev.kvs.all() {
+		if feeds(kv) {
+			oldKeys = append(oldKeys, kv)
+		}
+	}
+	for kv := range kvs.all() {
+		if feeds(kv) {
+			newKeys = append(newKeys, kv)
+		}
+	}
+	oldPart, err := d.build(len(oldKeys), slices.Values(oldKeys), rev, false)
+	if err != nil {
+		return out, nil, false
+	}
+	newPart, err := d.build(len(newKeys), slices.Values(newKeys), rev, false)
+	if err != nil {
+		return out, nil, false
+	}
+	pv := reflect.ValueOf(prev.Value)
+	ov, nv := reflect.ValueOf(&oldPart).Elem(), reflect.ValueOf(&newPart).Elem()
+	next := reflect.New(t).Elem()
+	next.Set(pv)
+	for f := range fields {
+		// Old values are taken from prev itself, which they equal, so the
+		// diff compares what readers hold.
+		ov.Field(f.index).Set(pv.Field(f.index))
+		next.Field(f.index).Set(nv.Field(f.index))
+	}
+	out = next.Interface().(T)
+	if validate(&out) != nil {
+		return out, nil, false
+	}
+	delta = diffSnapshots(
+		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
+		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)})
+	return out, delta, true
+}
+
+// firstSegment returns the first path segment of a key relative to the
+// prefix, without a document extension when it is the only one ("db.yaml"
+// feeds db).
+func firstSegment(rel string) string {
+	if i := strings.IndexByte(rel, '/'); i >= 0 {
+		return rel[:i]
+	}
+	return strings.TrimSuffix(rel, keytree.DocumentExt(rel))
+}
+
+// hasValidate reports whether *T has a Validate method.
+func hasValidate[T any]() bool {
+	_, ok := any(new(T)).(interface{ Validate() error })
+	return ok
 }

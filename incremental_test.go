@@ -17,8 +17,9 @@ import (
 
 // Types the oracle drives: a flat view, a typed flat view whose values
 // decode from text (and may fail to), a registry of structs with
-// documents, collisions and a Validate, a map of maps, and a struct (which
-// always takes the full decode).
+// documents, collisions and a Validate, a map of maps, a struct applied
+// field by field, and a struct whose Validate may derive a field no key
+// feeds (which always takes the full decode).
 type (
 	oracleEntry struct {
 		N    int64
@@ -35,8 +36,35 @@ type (
 	oracleStruct   struct {
 		A    oracleInstance
 		Apis map[string]*oracleInstance
+		B    map[string]string
+		C    *oracleInstance
+		Api1 oracleInstance `etcd:"api-1"`
+		Svc1 int
+	}
+	// oracleValidated is a struct with a Validate and only key-fed fields,
+	// which applies incrementally too.
+	oracleValidated struct {
+		A      oracleInstance
+		Api10  []string
+		Svc1   *oracleInstance
+		Flags  map[string]Flag `etcd:"c"`
+		Hidden string          `etcd:"-"`
 	}
 )
+
+func (v *oracleStruct) Validate() error {
+	if v.Api1.Weight < 0 {
+		return errors.New("Api1: negative weight")
+	}
+	return nil
+}
+
+func (v *oracleValidated) Validate() error {
+	if v.A.Weight < 0 {
+		return errors.New("A: negative weight")
+	}
+	return nil
+}
 
 func (e *oracleEntry) UnmarshalText(b []byte) error {
 	n, err := strconv.ParseInt(string(b), 10, 64)
@@ -166,8 +194,9 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 		o.published = false
 		return
 	}
-	if !cmp.Equal(v, want) {
-		t.Fatalf("revision %d %v: value differs from the full decode (-incremental +full):\n%s", o.rev, ops, cmp.Diff(v, want))
+	// Flags compare with their names: the rollout buckets by them.
+	if !cmp.Equal(v, want, cmp.AllowUnexported(Flag{})) {
+		t.Fatalf("revision %d %v: value differs from the full decode (-incremental +full):\n%s", o.rev, ops, cmp.Diff(v, want, cmp.AllowUnexported(Flag{})))
 	}
 	snap := &Snapshot[T]{Value: v, Revision: o.rev, prefix: "/app/", kvs: next}
 	if inc {
@@ -176,8 +205,8 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	}
 	got := changesBetween(o.prev, snap)
 	full := diffSnapshots(o.prev, &Snapshot[T]{Value: want, Revision: o.rev, prefix: "/app/", kvs: next})
-	if !cmp.Equal(got, full, cmp.AllowUnexported(Change{})) {
-		t.Fatalf("revision %d %v: changes differ from the full diff (-incremental +full):\n%s", o.rev, ops, cmp.Diff(got, full, cmp.AllowUnexported(Change{})))
+	if !cmp.Equal(got, full, cmp.AllowUnexported(Change{}, Flag{})) {
+		t.Fatalf("revision %d %v: changes differ from the full diff (-incremental +full):\n%s", o.rev, ops, cmp.Diff(got, full, cmp.AllowUnexported(Change{}, Flag{})))
 	}
 	o.prev, o.published = snap, true
 }
@@ -246,6 +275,13 @@ func TestOracleIncremental(t *testing.T) {
 	run("struct", func(t *testing.T, g oracleGen) (int, int) {
 		o := oracleRun[oracleStruct](t, g, steps)
 		return o.steps, o.inc
+	}, true)
+	run("struct with Validate and a field no key feeds", func(t *testing.T, g oracleGen) (int, int) {
+		o := oracleRun[oracleValidated](t, g, steps)
+		if o.inc != 0 {
+			t.Errorf("%d incremental applies; a Validate may derive the field no key feeds", o.inc)
+		}
+		return o.steps, o.inc
 	}, false)
 }
 
@@ -274,6 +310,7 @@ func FuzzOracleIncremental(f *testing.F) {
 		for _, run := range []func(oracleGen){
 			func(g oracleGen) { oracleRun[oracleRegistry](t, g, len(data)/4) },
 			func(g oracleGen) { oracleRun[map[string]oracleEntry](t, g, len(data)/4) },
+			func(g oracleGen) { oracleRun[oracleStruct](t, g, len(data)/4) },
 		} {
 			i := 0
 			run(oracleGen{next: func(n int) int {

@@ -18,6 +18,13 @@ type structSchema struct {
 	fields  []*schemaField          // every exported field, in order
 	written []*schemaField          // those keys feed and writes write: all but `etcd:"-"`
 	byKey   map[string]*schemaField // written, not embedded, by normName of their key segment
+	// splittable: every written field is fed by the keys under one first
+	// path segment (not embedded, a one-segment key), so one field can be
+	// decoded apart from the others.
+	splittable bool
+	// derived: the type has fields no key feeds (unexported, or
+	// `etcd:"-"`), which a Validate method may derive from the others.
+	derived bool
 }
 
 // A schemaField is one exported field of a struct type.
@@ -40,10 +47,11 @@ func schemaOf(t reflect.Type) *structSchema {
 	if s, ok := schemas.Load(t); ok {
 		return s.(*structSchema)
 	}
-	s := &structSchema{byKey: map[string]*schemaField{}}
+	s := &structSchema{byKey: map[string]*schemaField{}, splittable: true}
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		if !sf.IsExported() {
+			s.derived = true
 			continue
 		}
 		tag := parseTag(sf)
@@ -55,10 +63,17 @@ func schemaOf(t reflect.Type) *structSchema {
 		f.segs = keytree.Segments(f.key)
 		s.fields = append(s.fields, f)
 		if f.skip {
+			s.derived = true
 			continue
 		}
 		s.written = append(s.written, f)
+		if f.embedded || len(f.segs) != 1 {
+			s.splittable = false
+		}
 		if !f.embedded {
+			if _, dup := s.byKey[normName(f.key)]; dup {
+				s.splittable = false // two fields one key spells: mapstructure's call
+			}
 			s.byKey[normName(f.key)] = f
 		}
 	}
