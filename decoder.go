@@ -103,16 +103,7 @@ func (d *decoder[T]) build(n int, kvs iter.Seq[*KeyValue], rev int64, whole bool
 		reflect.ValueOf(&out).Elem().Set(reflect.New(reflect.TypeFor[T]().Elem()))
 	}
 	var md mapstructure.Metadata
-	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		DecodeHook: mapstructure.ComposeDecodeHookFunc(
-			textHook, scalarHook, sliceHook, documentHook,
-		),
-		ZeroFields: true,
-		Metadata:   &md,
-		Result:     &out,
-		TagName:    tagName,
-		MatchName:  sameName,
-	})
+	dec, err := newMapDecoder(&out, &md)
 	if err != nil {
 		return out, &DecodeError{Revision: rev, Err: err}
 	}
@@ -131,6 +122,63 @@ func (d *decoder[T]) build(n int, kvs iter.Seq[*KeyValue], rev int64, whole bool
 		return out, &DecodeError{Revision: rev, Err: err}
 	}
 	return out, nil
+}
+
+// newMapDecoder returns the mapstructure decoder of every decode, into
+// result, recording what it used in md.
+func newMapDecoder(result any, md *mapstructure.Metadata) (*mapstructure.Decoder, error) {
+	return mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			textHook, scalarHook, sliceHook, documentHook,
+		),
+		ZeroFields: true,
+		Metadata:   md,
+		Result:     result,
+		TagName:    tagName,
+		MatchName:  sameName,
+	})
+}
+
+// decodeFields decodes, from kvs, the given fields of a struct T, each
+// into a value of its own type, as the full decode would fill them: the
+// tree and its precedence rules are the full decode's, and only
+// mapstructure's walk over T's fields is spared. Its errors are not the
+// full decode's words; callers fall back to it on any.
+func (d *decoder[T]) decodeFields(kvs []*KeyValue, fields []*schemaField, rev int64) (vals []reflect.Value, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			vals, err = nil, fmt.Errorf("decoder panicked: %v", p)
+		}
+	}()
+	entries := make([]keytree.Entry, 0, len(kvs))
+	for _, kv := range kvs {
+		entries = append(entries, keytree.Entry{Key: kv.Key, Path: strings.TrimPrefix(kv.Key, d.prefix), Value: kv.Value})
+	}
+	tree, err := keytree.Build(entries)
+	if err != nil {
+		return nil, keyError(err, rev)
+	}
+	root, err := newCanon(tree).node(tree.Root, reflect.TypeFor[T](), nil, nil)
+	if err != nil {
+		return nil, keyError(err, rev)
+	}
+	m, _ := root.(map[string]any)
+	for _, f := range fields {
+		v := reflect.New(f.typ)
+		if sub, ok := m[f.key]; ok {
+			var md mapstructure.Metadata
+			dec, err := newMapDecoder(v.Interface(), &md)
+			if err != nil {
+				return nil, err
+			}
+			if err := dec.Decode(sub); err != nil {
+				return nil, err
+			}
+		}
+		nameFlags(v.Elem(), f.name)
+		vals = append(vals, v.Elem())
+	}
+	return vals, nil
 }
 
 // decodeFlat is the fast path for the flat view, T = map[string]string

@@ -206,23 +206,22 @@ func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64
 			newKeys = append(newKeys, kv)
 		}
 	}
-	oldPart, err := d.build(len(oldKeys), slices.Values(oldKeys), rev, false)
+	touchedFields := slices.Collect(maps.Keys(fields))
+	vals, err := d.decodeFields(newKeys, touchedFields, rev)
 	if err != nil {
 		return out, nil, false
 	}
-	newPart, err := d.build(len(newKeys), slices.Values(newKeys), rev, false)
-	if err != nil {
-		return out, nil, false
-	}
+	// The diff compares the touched fields alone: as readers held them
+	// (prev's) and as decoded now.
+	var oldPart, newPart T
 	pv := reflect.ValueOf(prev.Value)
 	ov, nv := reflect.ValueOf(&oldPart).Elem(), reflect.ValueOf(&newPart).Elem()
 	next := reflect.New(t).Elem()
 	next.Set(pv)
-	for f := range fields {
-		// Old values are taken from prev itself, which they equal, so the
-		// diff compares what readers hold.
+	for i, f := range touchedFields {
 		ov.Field(f.index).Set(pv.Field(f.index))
-		next.Field(f.index).Set(nv.Field(f.index))
+		nv.Field(f.index).Set(vals[i])
+		next.Field(f.index).Set(vals[i])
 	}
 	out = next.Interface().(T)
 	if validate(&out) != nil {

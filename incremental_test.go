@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcdconf/etcdconf/internal/wide"
 	"github.com/google/go-cmp/cmp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -455,6 +456,34 @@ func BenchmarkIncremental(b *testing.B) {
 		b.Run(fmt.Sprintf("map[string]Entry/%d/incremental", n), func(b *testing.B) { bench(b, n, false) })
 		if n == 1000 {
 			b.Run(fmt.Sprintf("map[string]Entry/%d/full", n), func(b *testing.B) { bench(b, n, true) })
+		}
+	}
+}
+
+// BenchmarkIncrementalStruct: one changed field of a 1000-field struct.
+func BenchmarkIncrementalStruct(b *testing.B) {
+	d, err := newDecoder[wide.Struct]("/app/", newOptions(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := map[string]*KeyValue{}
+	for i := range 1000 {
+		k := fmt.Sprintf("/app/f%d", i)
+		m[k] = &KeyValue{Key: k, Value: []byte("7"), ModRevision: 1}
+	}
+	kvs := keySetOf(m)
+	v, err := d.decodeSet(kvs, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prev := &Snapshot[wide.Struct]{Value: v, Revision: 1, prefix: "/app/", kvs: kvs}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		next := kvs.clone()
+		k := fmt.Sprintf("/app/f%d", i%1000)
+		next.set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(i + 2)})
+		if _, _, inc, err := d.next(prev, next, int64(i+2), []string{k}); err != nil || !inc {
+			b.Fatalf("incremental %v, %v", inc, err)
 		}
 	}
 }
