@@ -75,11 +75,7 @@ func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touc
 	segs = slices.Compact(segs)
 
 	oldKeys, newKeys := d.segmentKeys(prev.kvs, segs), d.segmentKeys(kvs, segs)
-	oldPart, err := d.build(len(oldKeys), slices.Values(oldKeys), rev, false)
-	if err != nil {
-		return out, nil, false
-	}
-	newPart, err := d.build(len(newKeys), slices.Values(newKeys), rev, false)
+	oldPart, newPart, err := d.parts(oldKeys, newKeys, rev)
 	if err != nil {
 		return out, nil, false
 	}
@@ -105,6 +101,23 @@ func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touc
 		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
 		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)})
 	return out, delta, true
+}
+
+// parts decodes the old and new keys of the touched segments of a map T.
+// A flat view whose segments hold plain keys only takes decodeFlat, which
+// sets strings without a tree; what it cannot do exactly (documents, odd
+// values, a value beside a subtree) it leaves to the general path.
+func (d *decoder[T]) parts(oldKeys, newKeys []*KeyValue, rev int64) (oldPart, newPart T, err error) {
+	if o, ok := d.decodeFlat(len(oldKeys), slices.Values(oldKeys)); ok {
+		if n, ok := d.decodeFlat(len(newKeys), slices.Values(newKeys)); ok {
+			return o, n, nil
+		}
+	}
+	if oldPart, err = d.build(len(oldKeys), slices.Values(oldKeys), rev, false); err != nil {
+		return oldPart, newPart, err
+	}
+	newPart, err = d.build(len(newKeys), slices.Values(newKeys), rev, false)
+	return oldPart, newPart, err
 }
 
 // cloneMap returns a copy of the map m with room for extra more entries.
