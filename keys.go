@@ -54,6 +54,27 @@ func keySetOf(m map[string]*KeyValue) *keySet {
 	return &keySet{m: ordmap.FromSorted(keys, vals), odd: odd}
 }
 
+// keySetOfSorted returns the set of kvs, which etcd returned in key order
+// (a range is sorted by key): built in O(n), with no sort.
+func keySetOfSorted(kvs []*KeyValue) *keySet {
+	if !slices.IsSortedFunc(kvs, func(a, b *KeyValue) int { return strings.Compare(a.Key, b.Key) }) {
+		m := make(map[string]*KeyValue, len(kvs))
+		for _, kv := range kvs {
+			m[kv.Key] = kv
+		}
+		return keySetOf(m) // not what etcd promises, but never a wrong set
+	}
+	keys := make([]string, len(kvs))
+	odd := 0
+	for i, kv := range kvs {
+		keys[i] = kv.Key
+		if oddKey(kv.Key) {
+			odd++
+		}
+	}
+	return &keySet{m: ordmap.FromSorted(keys, kvs), odd: odd}
+}
+
 func (s *keySet) len() int {
 	if s == nil {
 		return 0

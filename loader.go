@@ -67,13 +67,12 @@ func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o 
 	kvs, rev, err := loadKeys(ctx, cli, prefix, o.loadTimeout)
 	if err == nil {
 		start := time.Now()
-		set := keySetOf(kvs)
-		v, err := dec.decodeSet(set, rev)
+		v, err := dec.decodeSet(kvs, rev)
 		o.observer.decoded(rev, time.Since(start), err)
 		if err != nil {
 			return nil, nil, err
 		}
-		return &Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: set}, nil, nil
+		return &Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: kvs}, nil, nil
 	}
 	if o.file == nil || !unreachable(err) {
 		return nil, nil, err
@@ -110,7 +109,7 @@ func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*decoder[T
 
 // loadKeys reads every key under prefix at one revision, which it returns.
 // A compaction while paging restarts the read at a fresh revision.
-func loadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout time.Duration) (map[string]*KeyValue, int64, error) {
+func loadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout time.Duration) (*keySet, int64, error) {
 	if timeout > 0 { // with ctx's own deadline, the earlier wins
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -128,7 +127,7 @@ func loadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout 
 	}
 }
 
-func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (map[string]*KeyValue, int64, error) {
+func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (*keySet, int64, error) {
 	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if status.Code(err) == codes.ResourceExhausted {
 		return readPages(ctx, cli, prefix)
@@ -136,17 +135,17 @@ func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (map[s
 	if err != nil {
 		return nil, 0, err
 	}
-	kvs := make(map[string]*KeyValue, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		kvs[string(kv.Key)] = newKeyValue(kv)
+	kvs := make([]*KeyValue, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		kvs[i] = newKeyValue(kv)
 	}
-	return kvs, resp.Header.Revision, nil
+	return keySetOfSorted(kvs), resp.Header.Revision, nil
 }
 
 // readPages reads the prefix in pages, all at the revision of the first.
-func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (map[string]*KeyValue, int64, error) {
+func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (*keySet, int64, error) {
 	end := clientv3.GetPrefixRangeEnd(prefix)
-	kvs := make(map[string]*KeyValue)
+	var kvs []*KeyValue
 	var rev int64
 	for key := prefix; ; {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize)}
@@ -161,10 +160,10 @@ func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (map[st
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			kvs[string(kv.Key)] = newKeyValue(kv)
+			kvs = append(kvs, newKeyValue(kv))
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return kvs, rev, nil
+			return keySetOfSorted(kvs), rev, nil
 		}
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}

@@ -481,25 +481,25 @@ func (w *Watcher[T]) reload() error {
 	if sameKeys(w.state, kvs) && w.cur.Load().written.IsZero() {
 		w.seen = rev
 		w.mu.Lock()
-		w.status.Seen, w.seenKeys = rev, len(kvs)
+		w.status.Seen, w.seenKeys = rev, kvs.len()
 		w.signalLocked()
 		w.mu.Unlock()
 	} else {
-		w.apply(keySetOf(kvs), rev, nil)
+		w.apply(kvs, rev, nil)
 	}
 	w.heard()
-	w.o.logger.Info("etcdconf: reloaded", "prefix", w.prefix, "revision", rev, "keys", len(kvs))
+	w.o.logger.Info("etcdconf: reloaded", "prefix", w.prefix, "revision", rev, "keys", kvs.len())
 	return nil
 }
 
 // sameKeys reports whether a and b hold the same keys at the same revisions
 // with the same values.
-func sameKeys(a *keySet, b map[string]*KeyValue) bool {
-	if a.len() != len(b) {
+func sameKeys(a, b *keySet) bool {
+	if a.len() != b.len() {
 		return false
 	}
 	for x := range a.all() {
-		y, ok := b[x.Key]
+		y, ok := b.get(x.Key)
 		if !ok || x.ModRevision != y.ModRevision || !bytes.Equal(x.Value, y.Value) {
 			return false
 		}
