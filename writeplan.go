@@ -1,0 +1,318 @@
+package etcdconf
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/etcdconf/etcdconf/internal/keytree"
+	"github.com/etcdconf/etcdconf/internal/txn"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"gopkg.in/yaml.v3"
+)
+
+// A writePlan is the puts and deletes that make etcd hold a new value of
+// T, each guarded by the mod revision its key must still have (0: absent):
+// every value is written where it is held now (a plain key, or inside the
+// document it came from), and the plan is checked by decoding before
+// anything is sent.
+type writePlan struct{ *txn.Plan }
+
+// A heldKey is a key of the snapshot with the canonical path of what it
+// holds.
+type heldKey struct {
+	kv   *KeyValue
+	path []string
+	typ  reflect.Type
+	doc  bool       // a .yaml, .yml or .json key: merged under plain keys
+	root *yaml.Node // the parsed value, once a leaf inside it is edited
+}
+
+// heldKeys resolves the keys of kvs against T; keys that name no field
+// (ignored by the decoder) are left out.
+func heldKeys[T any](kvs map[string]*KeyValue, prefix string) []*heldKey {
+	var out []*heldKey
+	for _, k := range sortedKeys(kvs) {
+		segs := keytree.Segments(strings.TrimPrefix(k, prefix))
+		doc := false
+		if n := len(segs); n > 0 {
+			if ext := keytree.DocumentExt(segs[n-1]); ext != "" {
+				doc = true
+				segs[n-1] = strings.TrimSuffix(segs[n-1], ext)
+				if segs[n-1] == "" {
+					segs = segs[:n-1]
+				}
+			}
+		} else if keytree.DocumentExt(k) == "" {
+			continue
+		} else {
+			doc = true
+		}
+		path, typ, ok := resolve(reflect.TypeFor[T](), segs)
+		if !ok {
+			continue
+		}
+		out = append(out, &heldKey{kv: kvs[k], path: path, typ: typ, doc: doc})
+	}
+	return out
+}
+
+// parsed returns the key's value as a YAML node, parsing it once.
+func (h *heldKey) parsed() (*yaml.Node, error) {
+	if h.root == nil {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(h.kv.Value, &doc); err != nil {
+			return nil, fmt.Errorf("key %q: %w", h.kv.Key, err)
+		}
+		if doc.Kind == 0 || len(doc.Content) == 0 {
+			doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
+		}
+		h.root = &doc
+	}
+	return h.root, nil
+}
+
+// plan turns the difference between the current value and next into the
+// puts and deletes that make etcd hold next: only leaves that changed are
+// written, each where it is held now (see [Watcher.Update]).
+func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
+	oldL, newL := map[string]leaf{}, map[string]leaf{}
+	if err := encodeLeaves(reflect.ValueOf(&next).Elem(), nil, "", newL); err != nil {
+		return nil, err
+	}
+	// The current value decoded from keys, so it encodes; if some part of
+	// it does not, that leaf counts as changed.
+	_ = encodeLeaves(reflect.ValueOf(&cur.Value).Elem(), nil, "", oldL)
+	p := &writePlan{txn.NewPlan()}
+	held := heldKeys[T](cur.kvs.toMap(), w.prefix)
+	plain := map[string]*heldKey{}
+	for _, h := range held {
+		if !h.doc {
+			plain[strings.Join(h.path, "/")] = h
+		}
+	}
+	edited := map[*heldKey]bool{}
+	for _, k := range sortedKeys(newL) {
+		nl := newL[k]
+		text, err := leafText(nl.v, nl.field)
+		if err != nil {
+			return nil, err
+		}
+		if ol, ok := oldL[k]; ok {
+			if s, err := leafText(ol.v, ol.field); err == nil && s == text {
+				continue
+			}
+		}
+		if h := plain[k]; h != nil {
+			p.put(h.kv, text)
+			continue
+		}
+		h, at, err := w.holderOf(held, nl.path)
+		if err != nil {
+			return nil, err
+		}
+		if h == nil {
+			p.create(w.prefix+k, text)
+			continue
+		}
+		n, err := valueNode(nl.v, nl.field)
+		if err != nil {
+			return nil, err
+		}
+		*at = *n
+		edited[h] = true
+	}
+	for _, k := range sortedKeys(oldL) {
+		if _, ok := newL[k]; ok {
+			continue
+		}
+		if h := plain[k]; h != nil {
+			p.delete(h.kv)
+		}
+		// Remove it from every document too, or it would show through.
+		for _, h := range held {
+			if !hasPrefix(oldL[k].path, h.path) || (!h.doc && (len(h.path) == len(oldL[k].path) || !isComposite(h.typ))) {
+				continue
+			}
+			if len(h.path) == len(oldL[k].path) { // the document holds the leaf whole
+				edited[h] = true
+				continue
+			}
+			root, err := h.parsed()
+			if err != nil {
+				return nil, err
+			}
+			if removeIn(root.Content[0], h.typ, oldL[k].path[len(h.path):]) {
+				edited[h] = true
+			}
+		}
+	}
+	for _, h := range held {
+		if !edited[h] {
+			continue
+		}
+		if !anyUnder(newL, h.path) {
+			p.delete(h.kv)
+			continue
+		}
+		var b strings.Builder
+		if ext := keytree.DocumentExt(h.kv.Key); ext == ".yaml" || ext == ".yml" {
+			doc, err := keytree.Marshal(h.root)
+			if err != nil {
+				return nil, fmt.Errorf("key %q: %w", h.kv.Key, err)
+			}
+			b.Write(doc)
+		} else {
+			flowJSON(&b, h.root)
+		}
+		p.put(h.kv, b.String())
+	}
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *writePlan) put(kv *KeyValue, v string) { p.Put(kv.Key, v, kv.ModRevision) }
+func (p *writePlan) create(key, v string)       { p.Put(key, v, 0) }
+func (p *writePlan) delete(kv *KeyValue)        { p.Delete(kv.Key, kv.ModRevision) }
+
+// anyUnder reports whether a leaf lies at or under canonical path at.
+func anyUnder(leaves map[string]leaf, at []string) bool {
+	for _, l := range leaves {
+		if hasPrefix(l.path, at) {
+			return true
+		}
+	}
+	return false
+}
+
+// holderOf finds the key whose value holds the leaf at path, when no plain
+// key does: a JSON value above it (which must hold it: a key cannot have
+// keys under it), else a document that has a value there. It returns the
+// node to overwrite, creating the mappings on the way in a JSON value; a
+// nil key means the leaf gets a key of its own.
+func (w *Watcher[T]) holderOf(held []*heldKey, path []string) (*heldKey, *yaml.Node, error) {
+	var inDoc *heldKey
+	for _, h := range held {
+		if !hasPrefix(path, h.path) || (!h.doc && (len(h.path) == len(path) || !isComposite(h.typ))) {
+			continue // a scalar's key holds no leaf under it
+		}
+		root, err := h.parsed()
+		if err != nil {
+			return nil, nil, err
+		}
+		if !h.doc {
+			return h, nodeAt(root.Content[0], h.typ, path[len(h.path):], true), nil
+		}
+		if inDoc == nil && nodeAt(root.Content[0], h.typ, path[len(h.path):], false) != nil {
+			inDoc = h
+		}
+	}
+	if inDoc == nil {
+		return nil, nil, nil
+	}
+	return inDoc, nodeAt(inDoc.root.Content[0], inDoc.typ, path[len(inDoc.path):], false), nil
+}
+
+// nodeAt returns the node at canonical path rel under n, a value of type
+// t, matching mapping keys as [resolve] does; with create, missing
+// mappings are added with canonical names, else it returns nil.
+func nodeAt(n *yaml.Node, t reflect.Type, rel []string, create bool) *yaml.Node {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if len(rel) == 0 {
+		return n
+	}
+	if n.Kind != yaml.MappingNode {
+		if !create {
+			return nil
+		}
+		*n = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	}
+	best, bestLen := -1, 0
+	var bestType reflect.Type
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		cp, ct, ok := resolve(t, keytree.Segments(n.Content[i].Value))
+		if ok && len(cp) > bestLen && hasPrefix(rel, cp) {
+			best, bestLen, bestType = i, len(cp), within(t, ct)
+		}
+	}
+	if best >= 0 {
+		if got := nodeAt(n.Content[best+1], bestType, rel[bestLen:], create); got != nil || !create {
+			return got
+		}
+	}
+	if !create {
+		return nil
+	}
+	_, ct, _ := resolve(t, rel[:1])
+	ct = within(t, ct)
+	if ct == nil {
+		ct = t
+	}
+	child := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	n.Content = append(n.Content, keytree.StringNode(rel[0]), child)
+	return nodeAt(child, ct, rel[1:], true)
+}
+
+// removeIn removes the value at canonical path rel from n, a value of type
+// t, and every mapping the removal leaves empty. It reports whether it
+// removed anything.
+func removeIn(n *yaml.Node, t reflect.Type, rel []string) bool {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode || len(rel) == 0 {
+		return false
+	}
+	removed := false
+	for i := 0; i+1 < len(n.Content); {
+		cp, ct, ok := resolve(t, keytree.Segments(n.Content[i].Value))
+		switch {
+		case ok && slices.Equal(cp, rel):
+			removed = true
+		case ok && hasPrefix(rel, cp) && removeIn(n.Content[i+1], within(t, ct), rel[len(cp):]):
+			removed = true
+			if c := n.Content[i+1]; c.Kind != yaml.MappingNode || len(c.Content) > 0 {
+				i += 2
+				continue
+			}
+		default:
+			i += 2
+			continue
+		}
+		n.Content = slices.Delete(n.Content, i, i+2)
+	}
+	return removed
+}
+
+// verify decodes the keys as they would be after p and refuses p unless
+// they decode, validate, and read back as next.
+func (w *Watcher[T]) verify(cur *Snapshot[T], next T, p *writePlan) error {
+	kvs := cur.kvs.toMap()
+	for k := range p.Deletes {
+		delete(kvs, k)
+	}
+	for k, v := range p.Puts {
+		kvs[k] = &KeyValue{Key: k, Value: []byte(v)}
+	}
+	got, err := w.dec.decode(kvs, 0)
+	if err != nil {
+		return fmt.Errorf("the keys written would be rejected: %w", err)
+	}
+	if cmp.Equal(next, got, cmpOptions, cmpopts.EquateNaNs()) {
+		return nil
+	}
+	// Name the field, never the values: they may be secret.
+	field, how := "the value", "changed"
+	if cs := diffSnapshots(&Snapshot[T]{Value: next, prefix: w.prefix}, &Snapshot[T]{Value: got, prefix: w.prefix}); len(cs) > 0 {
+		field, how = cs[0].Path, cs[0].Kind.String()
+	}
+	return fmt.Errorf("%s would not read back as written (%s after the write); "+
+		"a map, slice or pointer set to nil or empty over a default cannot be written, since absent keys bring the default back",
+		field, how)
+}
