@@ -96,14 +96,7 @@ func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touc
 	if next.Len() == 0 {
 		return out, nil, false // nil or empty is the full decode's call
 	}
-	out = next.Interface().(T)
-	if validate(&out) != nil {
-		return out, nil, false
-	}
-	delta = diffSnapshots(
-		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
-		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)})
-	return out, delta, true
+	return d.finish(next, oldPart, newPart, oldKeys, newKeys)
 }
 
 // parts decodes the old and new keys of the touched segments of a map T.
@@ -272,11 +265,19 @@ func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64
 		nv.Field(f.index).Set(vals[i])
 		next.Field(f.index).Set(vals[i])
 	}
-	out = next.Interface().(T)
+	return d.finish(next, oldPart, newPart, oldKeys, newKeys)
+}
+
+// finish validates next, the value an incremental apply built, and diffs
+// the parts it decoded again (oldPart as readers held it, newPart as
+// decoded now) with their keys. It reports false where Validate refuses:
+// the full decode then reports the rejection.
+func (d *decoder[T]) finish(next reflect.Value, oldPart, newPart T, oldKeys, newKeys []*KeyValue) (T, []Change, bool) {
+	out := next.Interface().(T)
 	if validate(&out) != nil {
 		return out, nil, false
 	}
-	delta = diffSnapshots(
+	delta := diffSnapshots(
 		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
 		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)})
 	return out, delta, true
