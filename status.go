@@ -19,7 +19,7 @@ type Status struct {
 	// FromFile is when the snapshot file the current snapshot came from was
 	// written (see [WithSnapshotFile]): New could not read etcd and started
 	// from the file. It is zero once a snapshot from etcd is current. While
-	// it is set, Current is FromFile too, and Err is why etcd was not read.
+	// it is set, Confirmed is FromFile too, and Err is why etcd was not read.
 	FromFile time.Time
 	// Err is the last error the watcher met, and ErrTime when; nil when none.
 	// It stays after recovery: compare ErrTime with Confirmed.
