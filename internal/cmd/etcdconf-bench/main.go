@@ -274,12 +274,22 @@ var serial atomic.Int64
 
 func fresh() string { return strconv.FormatInt(serial.Add(1), 10) }
 
-// latency measures Put issued -> follower applied, for each put.
-func latency(ctx context.Context, cli *clientv3.Client, f follower, prefix string, keys, puts int, keyOf func(int) string) ([]time.Duration, error) {
+// latency measures a write issued -> follower applied, for each write: a
+// put of one key, or with keysPerTxn, a transaction putting that many
+// consecutive keys.
+func latency(ctx context.Context, cli *clientv3.Client, f follower, prefix string, keys, puts int, keyOf func(int) string, keysPerTxn ...int) ([]time.Duration, error) {
+	n := 1
+	if len(keysPerTxn) > 0 {
+		n = keysPerTxn[0]
+	}
 	out := make([]time.Duration, 0, puts)
 	for i := range puts {
 		start := time.Now()
-		resp, err := cli.Put(ctx, prefix+keyOf(i%keys), fresh())
+		ops := make([]clientv3.Op, n)
+		for j := range ops {
+			ops[j] = clientv3.OpPut(prefix+keyOf((i*n+j)%keys), fresh())
+		}
+		resp, err := cli.Txn(ctx).Then(ops...).Commit()
 		if err != nil {
 			return nil, err
 		}
@@ -385,6 +395,8 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 		{name: "typed: reload p99", unit: "ms", target: 1.6},
 		{name: fmt.Sprintf("typed: burst of %d puts by %d writers: time", sz.burstPuts/2, sz.writers), unit: "ms", target: 1.3},
 		{name: "typed: burst client CPU", unit: "ms", target: 2},
+		{name: "3-key transaction: reload p50", unit: "ms", target: 1.3},
+		{name: "3-key transaction: reload p99", unit: "ms", target: 1.6},
 	}
 	if err := seed(ctx, cli, "/bench/map/", sz.keys, func(int) string { return "0" }); err != nil {
 		return err
@@ -489,6 +501,12 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 			}
 			add(rows[9], float64(d.Milliseconds()))
 			add(rows[10], float64(cpu.Milliseconds()))
+			// Three keys in one transaction, as Update and etcdconf apply write.
+			if lat, err = latency(ctx, cli, f, "/bench/typed/", sz.keys, sz.latencyPuts, key, 3); err != nil {
+				return err
+			}
+			add(rows[11], percentile(lat, 0.5))
+			add(rows[12], percentile(lat, 0.99))
 			f.close()
 			if useConf && prof != nil && run == 0 {
 				pprof.StopCPUProfile()
