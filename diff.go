@@ -129,6 +129,22 @@ func diffSnapshots[T any](old, new *Snapshot[T]) []Change {
 	return d.changes
 }
 
+// diffFields is diffSnapshots of two values of a struct T that differ at
+// most in fields: the walk visits those fields only, so a change to one
+// field of a wide struct compares one field. old and new hold the keys of
+// those fields only.
+func diffFields[T any](old, new *Snapshot[T], fields []*schemaField) []Change {
+	d := &differ{keys: indexKeys(old.kvs, new.kvs, new.prefix)}
+	x, y := reflect.ValueOf(&old.Value).Elem(), reflect.ValueOf(&new.Value).Elem()
+	for _, f := range fields {
+		d.push(step{field: f})
+		d.walk(x.Field(f.index), y.Field(f.index))
+		d.pop()
+	}
+	slices.SortFunc(d.changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
+	return d.changes
+}
+
 // differ walks two values of one type and collects their differences.
 //
 // The rules, in order:

@@ -236,16 +236,25 @@ func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64
 			fields[f] = true
 		}
 	}
-	feeds := func(kv *KeyValue) bool { return segs[normName(firstSegment(kv.Key[len(d.prefix):]))] }
-	var oldKeys, newKeys []*KeyValue
-	for kv := range prev.kvs.all() {
-		if feeds(kv) {
+	var newKeys, oldKeys []*KeyValue
+	for kv := range kvs.all() {
+		if segs[normName(firstSegment(kv.Key[len(d.prefix):]))] {
+			newKeys = append(newKeys, kv)
+		}
+	}
+	// Only touched keys differ between prev's keys and kvs: the old keys of
+	// the touched segments are the new ones not touched, and the touched
+	// ones prev had.
+	isTouched := make(map[string]bool, len(touched))
+	for _, k := range touched {
+		isTouched[k] = true
+		if kv, ok := prev.kvs.get(k); ok {
 			oldKeys = append(oldKeys, kv)
 		}
 	}
-	for kv := range kvs.all() {
-		if feeds(kv) {
-			newKeys = append(newKeys, kv)
+	for _, kv := range newKeys {
+		if !isTouched[kv.Key] {
+			oldKeys = append(oldKeys, kv)
 		}
 	}
 	touchedFields := slices.Collect(maps.Keys(fields))
@@ -265,7 +274,14 @@ func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64
 		nv.Field(f.index).Set(vals[i])
 		next.Field(f.index).Set(vals[i])
 	}
-	return d.finish(next, oldPart, newPart, oldKeys, newKeys)
+	out = next.Interface().(T)
+	if validate(&out) != nil {
+		return out, nil, false
+	}
+	delta = diffFields(
+		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
+		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)}, touchedFields)
+	return out, delta, true
 }
 
 // finish validates next, the value an incremental apply built, and diffs
