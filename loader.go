@@ -53,9 +53,7 @@ func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts 
 	}
 	if err := o.file.write(fileSnapshot{prefix: prefix, rev: snap.Revision, written: time.Now(), kvs: snap.kvs}); err != nil {
 		o.logger.Warn("etcdconf: snapshot file not written", "prefix", prefix, "err", err)
-		if o.errorHandler != nil {
-			o.errorHandler(err)
-		}
+		o.handleError(err)
 	}
 	return snap, nil
 }

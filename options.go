@@ -81,6 +81,21 @@ func WithErrorHandler(fn func(error)) Option {
 	return optionFunc(func(o *options) { o.errorHandler = fn })
 }
 
+// handleError passes err to the error handler, if one is set. A panic in
+// the handler is logged, never passed on: the watcher's goroutine, or a
+// Load that succeeded, must not fail because of it.
+func (o *options) handleError(err error) {
+	if o.errorHandler == nil {
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			o.logger.Error("etcdconf: error handler panicked", "panic", p)
+		}
+	}()
+	o.errorHandler(err)
+}
+
 // WithLogger sets the logger for the watcher's events: load, reload,
 // rejection, reconnect and backoff, compaction recovery. Default: silent.
 func WithLogger(l *slog.Logger) Option {

@@ -594,14 +594,9 @@ func (w *Watcher[T]) report(err error, msg string, attrs ...any) {
 	w.status.Err, w.status.ErrTime = err, time.Now()
 	w.mu.Unlock()
 	w.o.logger.Warn(msg, append([]any{"prefix", w.prefix, "err", err}, attrs...)...)
-	if h := w.o.errorHandler; h != nil {
+	if w.o.errorHandler != nil {
 		w.hmu.Lock() // the watch loop and the file writer both report
 		defer w.hmu.Unlock()
-		defer func() {
-			if p := recover(); p != nil {
-				w.o.logger.Error("etcdconf: error handler panicked", "panic", p)
-			}
-		}()
-		h(err)
+		w.o.handleError(err)
 	}
 }
