@@ -20,7 +20,7 @@ const maxBatch = 256
 
 var (
 	errWatchClosed = errors.New("etcdconf: watch channel closed by the client")
-	errStale       = errors.New("etcdconf: etcd stopped answering progress requests")
+	errStale       = errors.New("etcdconf: nothing proved the watch current for three progress intervals (no event, no progress answer, no successful read)")
 	errBackwards   = errors.New("etcdconf: watch delivered a revision at or below one already applied")
 	errClientGone  = errors.New("etcdconf: the etcd client was closed; the watcher stopped")
 )
