@@ -41,15 +41,11 @@ func (d *decoder[T]) next(prev *Snapshot[T], kvs *keySet, rev int64, touched []s
 // "/", or anything fails — a rejection is reported by the full decode.
 func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
 	t := reflect.TypeFor[T]()
-	if touched == nil || d.defaults != nil || d.strict ||
-		!strings.HasSuffix(d.prefix, "/") || kvs.odd > 0 || prev.kvs.odd > 0 {
+	if touched == nil || !d.splits(prev.kvs, kvs) {
 		return out, nil, false
 	}
 	if t.Kind() == reflect.Struct {
 		return d.incrementalStruct(prev, kvs, rev, touched)
-	}
-	if t.Kind() != reflect.Map {
-		return out, nil, false
 	}
 	pv := reflect.ValueOf(prev.Value)
 	if pv.IsNil() {
@@ -62,29 +58,13 @@ func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touc
 			out, delta, ok = zero, nil, false
 		}
 	}()
-	var segs []string
-	for _, key := range touched {
-		s := keytree.Segments(key[len(d.prefix):])
-		if len(s) == 0 {
-			return out, nil, false
-		}
-		seg := s[0]
-		if len(s) == 1 {
-			seg = strings.TrimSuffix(seg, keytree.DocumentExt(seg))
-		}
-		segs = append(segs, seg)
-	}
-	slices.Sort(segs)
-	segs = slices.Compact(segs)
-
-	oldKeys, newKeys := d.segmentKeys(prev.kvs, segs), d.segmentKeys(kvs, segs)
-	oldPart, newPart, err := d.parts(oldKeys, newKeys, rev)
-	if err != nil {
+	e, ok := d.entries(prev.kvs, kvs, rev, touched)
+	if !ok {
 		return out, nil, false
 	}
 	// Old entries are taken from prev itself, which they equal, so the diff
 	// compares what readers hold.
-	ov, nv := reflect.ValueOf(oldPart), reflect.ValueOf(newPart)
+	ov, nv := reflect.ValueOf(e.oldPart), reflect.ValueOf(e.newPart)
 	next := cloneMap(pv, nv.Len())
 	for it := ov.MapRange(); it.Next(); {
 		ov.SetMapIndex(it.Key(), pv.MapIndex(it.Key()))
@@ -96,7 +76,114 @@ func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touc
 	if next.Len() == 0 {
 		return out, nil, false // nil or empty is the full decode's call
 	}
-	return d.finish(next, oldPart, newPart, oldKeys, newKeys)
+	return d.finish(next, e)
+}
+
+// splits reports whether a change from the keys a to the keys b can be
+// applied, or diffed, by the parts of T the changed keys feed (a map's
+// entries, a struct's fields) with the full decode's result; see
+// incremental.
+func (d *decoder[T]) splits(a, b *keySet) bool {
+	if d.defaults != nil || d.strict || !strings.HasSuffix(d.prefix, "/") || a.odd > 0 || b.odd > 0 {
+		return false
+	}
+	switch t := reflect.TypeFor[T](); t.Kind() {
+	case reflect.Map:
+		return true
+	case reflect.Struct:
+		sch := schemaOf(t)
+		return sch.splittable && !(sch.derived && hasValidate[T]())
+	}
+	return false
+}
+
+// mapEntries are the entries of a map T that a change touched: the keys
+// of their segments before and after, and those keys decoded.
+type mapEntries[T any] struct {
+	oldKeys, newKeys []*KeyValue
+	oldPart, newPart T
+}
+
+// entries decodes the entries of a map T under the first path segments of
+// touched from the keys before (a) and after (b); false where a touched
+// key is at the prefix itself or the segments do not decode.
+func (d *decoder[T]) entries(a, b *keySet, rev int64, touched []string) (e mapEntries[T], ok bool) {
+	var segs []string
+	for _, key := range touched {
+		s := keytree.Segments(key[len(d.prefix):])
+		if len(s) == 0 {
+			return e, false
+		}
+		seg := s[0]
+		if len(s) == 1 {
+			seg = strings.TrimSuffix(seg, keytree.DocumentExt(seg))
+		}
+		segs = append(segs, seg)
+	}
+	slices.Sort(segs)
+	segs = slices.Compact(segs)
+	e.oldKeys, e.newKeys = d.segmentKeys(a, segs), d.segmentKeys(b, segs)
+	var err error
+	if e.oldPart, e.newPart, err = d.parts(e.oldKeys, e.newKeys, rev); err != nil {
+		return e, false
+	}
+	return e, true
+}
+
+// between returns the changes from base to latest, two snapshots decoded
+// from their keys, as an incremental apply computes its delta: from the
+// keys that differ between them, found by what their key sets share, so
+// that a subscriber catching up over many revisions compares the entries
+// or fields those revisions changed rather than the whole value. It reports
+// false where the full diff must run (see splits).
+func (d *decoder[T]) between(base, latest *Snapshot[T]) (delta []Change, ok bool) {
+	if d == nil || base == nil || base.kvs == nil || latest.kvs == nil || !d.splits(base.kvs, latest.kvs) {
+		return nil, false
+	}
+	touched := changedKeys(base.kvs, latest.kvs)
+	if n := len(touched); n > 64 && n > latest.kvs.len()/2 {
+		return nil, false // as dear as the full diff
+	}
+	defer func() {
+		if recover() != nil {
+			delta, ok = nil, false
+		}
+	}()
+	t := reflect.TypeFor[T]()
+	if t.Kind() == reflect.Struct {
+		fields, oldKeys, newKeys := d.touchedFields(base.kvs, latest.kvs, touched)
+		var oldPart, newPart T
+		bv, lv := reflect.ValueOf(base.Value), reflect.ValueOf(latest.Value)
+		ov, nv := reflect.ValueOf(&oldPart).Elem(), reflect.ValueOf(&newPart).Elem()
+		for _, f := range fields {
+			ov.Field(f.index).Set(bv.Field(f.index))
+			nv.Field(f.index).Set(lv.Field(f.index))
+		}
+		return diffFields(
+			&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
+			&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)}, fields), true
+	}
+	e, ok := d.entries(base.kvs, latest.kvs, latest.Revision, touched)
+	if !ok {
+		return nil, false
+	}
+	// The parts' entries are replaced by the snapshots' own, so the
+	// changes hold what readers hold, as the full diff's do.
+	for _, side := range []struct{ part, from reflect.Value }{
+		{reflect.ValueOf(e.oldPart), reflect.ValueOf(base.Value)},
+		{reflect.ValueOf(e.newPart), reflect.ValueOf(latest.Value)},
+	} {
+		for it := side.part.MapRange(); it.Next(); {
+			v := side.from.MapIndex(it.Key())
+			if !v.IsValid() {
+				return nil, false // not what the snapshot's keys decode to
+			}
+			side.part.SetMapIndex(it.Key(), v)
+		}
+	}
+	return diffSnapshots(
+		&Snapshot[T]{Value: e.oldPart, prefix: d.prefix, kvs: keySetOfSlice(e.oldKeys)},
+		&Snapshot[T]{Value: e.newPart, prefix: d.prefix, kvs: keySetOfSlice(e.newKeys)}), true
 }
 
 // parts decodes the old and new keys of the touched segments of a map T.
@@ -213,51 +300,13 @@ func keySetOfSlice(kvs []*KeyValue) *keySet {
 // derive from the others (an incremental copy would keep their old values
 // where the full decode starts from zero).
 func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
-	t := reflect.TypeFor[T]()
-	sch := schemaOf(t)
-	if !sch.splittable || (sch.derived && hasValidate[T]()) {
-		return out, nil, false
-	}
 	defer func() {
 		if recover() != nil {
 			var zero T
 			out, delta, ok = zero, nil, false
 		}
 	}()
-	// The touched segments, by the loose spelling fields match: every key
-	// that may feed a touched field, or collide with a touched unknown key,
-	// is decoded again, so its errors are the full decode's.
-	segs := map[string]bool{}
-	fields := map[*schemaField]bool{}
-	for _, key := range touched {
-		seg := normName(firstSegment(key[len(d.prefix):]))
-		segs[seg] = true
-		if f, ok := sch.byKey[seg]; ok {
-			fields[f] = true
-		}
-	}
-	var newKeys, oldKeys []*KeyValue
-	for kv := range kvs.all() {
-		if segs[normName(firstSegment(kv.Key[len(d.prefix):]))] {
-			newKeys = append(newKeys, kv)
-		}
-	}
-	// Only touched keys differ between prev's keys and kvs: the old keys of
-	// the touched segments are the new ones not touched, and the touched
-	// ones prev had.
-	isTouched := make(map[string]bool, len(touched))
-	for _, k := range touched {
-		isTouched[k] = true
-		if kv, ok := prev.kvs.get(k); ok {
-			oldKeys = append(oldKeys, kv)
-		}
-	}
-	for _, kv := range newKeys {
-		if !isTouched[kv.Key] {
-			oldKeys = append(oldKeys, kv)
-		}
-	}
-	touchedFields := slices.Collect(maps.Keys(fields))
+	touchedFields, oldKeys, newKeys := d.touchedFields(prev.kvs, kvs, touched)
 	vals, err := d.decodeFields(newKeys, touchedFields, rev)
 	if err != nil {
 		return out, nil, false
@@ -267,7 +316,7 @@ func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64
 	var oldPart, newPart T
 	pv := reflect.ValueOf(prev.Value)
 	ov, nv := reflect.ValueOf(&oldPart).Elem(), reflect.ValueOf(&newPart).Elem()
-	next := reflect.New(t).Elem()
+	next := reflect.New(reflect.TypeFor[T]()).Elem()
 	next.Set(pv)
 	for i, f := range touchedFields {
 		ov.Field(f.index).Set(pv.Field(f.index))
@@ -284,18 +333,58 @@ func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64
 	return out, delta, true
 }
 
+// touchedFields returns the fields of a struct T that the touched keys
+// feed, and the keys before (a) and after (b) of the segments they fall
+// under, by the loose spelling fields match: every key that may feed a
+// touched field, or collide with a touched unknown key, is among them, so
+// decoding them gives the full decode's errors. Only touched keys may
+// differ between a and b.
+func (d *decoder[T]) touchedFields(a, b *keySet, touched []string) (fields []*schemaField, oldKeys, newKeys []*KeyValue) {
+	sch := schemaOf(reflect.TypeFor[T]())
+	segs := map[string]bool{}
+	seen := map[*schemaField]bool{}
+	for _, key := range touched {
+		seg := normName(firstSegment(key[len(d.prefix):]))
+		segs[seg] = true
+		if f, ok := sch.byKey[seg]; ok && !seen[f] {
+			seen[f] = true
+			fields = append(fields, f)
+		}
+	}
+	for kv := range b.all() {
+		if segs[normName(firstSegment(kv.Key[len(d.prefix):]))] {
+			newKeys = append(newKeys, kv)
+		}
+	}
+	// The old keys of the touched segments are the new ones not touched,
+	// and the touched ones a had.
+	isTouched := make(map[string]bool, len(touched))
+	for _, k := range touched {
+		isTouched[k] = true
+		if kv, ok := a.get(k); ok {
+			oldKeys = append(oldKeys, kv)
+		}
+	}
+	for _, kv := range newKeys {
+		if !isTouched[kv.Key] {
+			oldKeys = append(oldKeys, kv)
+		}
+	}
+	return fields, oldKeys, newKeys
+}
+
 // finish validates next, the value an incremental apply built, and diffs
 // the parts it decoded again (oldPart as readers held it, newPart as
 // decoded now) with their keys. It reports false where Validate refuses:
 // the full decode then reports the rejection.
-func (d *decoder[T]) finish(next reflect.Value, oldPart, newPart T, oldKeys, newKeys []*KeyValue) (T, []Change, bool) {
+func (d *decoder[T]) finish(next reflect.Value, e mapEntries[T]) (T, []Change, bool) {
 	out := next.Interface().(T)
 	if validate(&out) != nil {
 		return out, nil, false
 	}
 	delta := diffSnapshots(
-		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
-		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)})
+		&Snapshot[T]{Value: e.oldPart, prefix: d.prefix, kvs: keySetOfSlice(e.oldKeys)},
+		&Snapshot[T]{Value: e.newPart, prefix: d.prefix, kvs: keySetOfSlice(e.newKeys)})
 	return out, delta, true
 }
 

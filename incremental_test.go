@@ -148,6 +148,9 @@ type oracle[T any] struct {
 	rev       int64
 	steps     int // batches applied
 	inc       int // of them, applied incrementally
+	history   []*Snapshot[T]
+	pick      func(n int) int
+	between   int // catch-up diffs computed from the changed keys
 }
 
 func newOracle[T any](t testing.TB) *oracle[T] {
@@ -204,12 +207,38 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 		o.inc++
 		snap.delta, snap.deltaFrom = delta, o.prev.Revision
 	}
-	got := changesBetween(o.prev, snap)
+	got := o.d.changes(o.prev, snap)
 	full := diffSnapshots(o.prev, &Snapshot[T]{Value: want, Revision: o.rev, prefix: "/app/", kvs: next})
 	if !cmp.Equal(got, full, cmp.AllowUnexported(Change{}, Flag{})) {
 		t.Fatalf("revision %d %v: changes differ from the full diff (-incremental +full):\n%s", o.rev, ops, cmp.Diff(got, full, cmp.AllowUnexported(Change{}, Flag{})))
 	}
 	o.prev, o.published = snap, true
+	o.catchUp(t, snap, want)
+}
+
+// catchUp diffs snap against an earlier published snapshot, as a
+// subscriber that fell behind gets it, and fails unless the changes equal
+// the full diff of the two values.
+func (o *oracle[T]) catchUp(t testing.TB, snap *Snapshot[T], want T) {
+	t.Helper()
+	o.history = append(o.history, snap)
+	if len(o.history) > 16 {
+		o.history = o.history[1:]
+	}
+	if o.pick == nil || len(o.history) < 2 {
+		return
+	}
+	base := o.history[o.pick(len(o.history)-1)]
+	got, ok := o.d.between(base, snap)
+	if !ok {
+		return
+	}
+	o.between++
+	full := diffSnapshots(base, &Snapshot[T]{Value: want, Revision: snap.Revision, prefix: "/app/", kvs: snap.kvs})
+	if !cmp.Equal(got, full, cmp.AllowUnexported(Change{}, Flag{})) {
+		t.Fatalf("revisions %d to %d: catch-up changes differ from the full diff (-between +full):\n%s",
+			base.Revision, snap.Revision, cmp.Diff(got, full, cmp.AllowUnexported(Change{}, Flag{})))
+	}
 }
 
 func (o oracleOp) String() string {
@@ -222,6 +251,7 @@ func (o oracleOp) String() string {
 // oracleRun applies steps random transactions of 1-4 operations.
 func oracleRun[T any](t testing.TB, g oracleGen, steps int) *oracle[T] {
 	o := newOracle[T](t)
+	o.pick = g.next
 	for range steps {
 		g.keys = func() []string {
 			var out []string
@@ -242,47 +272,47 @@ func oracleRun[T any](t testing.TB, g oracleGen, steps int) *oracle[T] {
 // TestOracleIncremental applies 2000 random transactions to each type both
 // incrementally and by full decode; see oracle.step.
 func TestOracleIncremental(t *testing.T) {
-	run := func(name string, f func(*testing.T, oracleGen) (steps, inc int), wantInc bool) {
+	run := func(name string, f func(*testing.T, oracleGen) (steps, inc, between int), wantInc bool) {
 		t.Run(name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(11, 7))
-			steps, inc := f(t, oracleGen{next: rng.IntN})
-			t.Logf("%d transactions, %d applied incrementally", steps, inc)
-			if wantInc && inc < steps/10 {
-				t.Errorf("only %d of %d transactions took the incremental path", inc, steps)
+			steps, inc, between := f(t, oracleGen{next: rng.IntN})
+			t.Logf("%d transactions, %d applied incrementally, %d catch-up diffs from the changed keys", steps, inc, between)
+			if wantInc && (inc < steps/10 || between < steps/10) {
+				t.Errorf("only %d of %d transactions took the incremental path, %d catch-ups", inc, steps, between)
 			}
 		})
 	}
 	const steps = 2000
-	run("map[string]string", func(t *testing.T, g oracleGen) (int, int) {
+	run("map[string]string", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[map[string]string](t, g, steps)
-		return o.steps, o.inc
+		return o.steps, o.inc, o.between
 	}, true)
-	run("map[string]Entry", func(t *testing.T, g oracleGen) (int, int) {
+	run("map[string]Entry", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[map[string]oracleEntry](t, g, steps)
-		return o.steps, o.inc
+		return o.steps, o.inc, o.between
 	}, true)
-	run("registry", func(t *testing.T, g oracleGen) (int, int) {
+	run("registry", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[oracleRegistry](t, g, steps)
-		return o.steps, o.inc
+		return o.steps, o.inc, o.between
 	}, true)
-	run("map[string]map[string]string", func(t *testing.T, g oracleGen) (int, int) {
+	run("map[string]map[string]string", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[map[string]map[string]string](t, g, steps)
-		return o.steps, o.inc
+		return o.steps, o.inc, o.between
 	}, true)
-	run("map[string]*Instance", func(t *testing.T, g oracleGen) (int, int) {
+	run("map[string]*Instance", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[map[string]*oracleInstance](t, g, steps)
-		return o.steps, o.inc
+		return o.steps, o.inc, o.between
 	}, true)
-	run("struct", func(t *testing.T, g oracleGen) (int, int) {
+	run("struct", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[oracleStruct](t, g, steps)
-		return o.steps, o.inc
+		return o.steps, o.inc, o.between
 	}, true)
-	run("struct with Validate and a field no key feeds", func(t *testing.T, g oracleGen) (int, int) {
+	run("struct with Validate and a field no key feeds", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[oracleValidated](t, g, steps)
-		if o.inc != 0 {
-			t.Errorf("%d incremental applies; a Validate may derive the field no key feeds", o.inc)
+		if o.inc != 0 || o.between != 0 {
+			t.Errorf("%d incremental applies, %d catch-ups; a Validate may derive the field no key feeds", o.inc, o.between)
 		}
-		return o.steps, o.inc
+		return o.steps, o.inc, o.between
 	}, false)
 }
 
@@ -485,5 +515,44 @@ func BenchmarkIncrementalStruct(b *testing.B) {
 		if _, _, inc, err := d.next(prev, next, int64(i+2), []string{k}); err != nil || !inc {
 			b.Fatalf("incremental %v, %v", inc, err)
 		}
+	}
+}
+
+// BenchmarkCatchUp is a subscriber's diff over 10 revisions of a
+// map[string]Entry, one changed entry each: from the changed keys
+// (decoder.changes) against the full diff of the two values.
+func BenchmarkCatchUp(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		o := newOracle[map[string]oracleEntry](b)
+		kvs := make(map[string]*KeyValue, n)
+		for i := range n {
+			k := fmt.Sprintf("/app/svc-%06d", i)
+			kvs[k] = &KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
+		}
+		o.kvs = keySetOf(kvs)
+		v, err := o.d.decodeSet(o.kvs, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		base := &Snapshot[map[string]oracleEntry]{Value: v, Revision: 2, prefix: "/app/", kvs: o.kvs}
+		o.prev = base
+		for i := range 10 {
+			val := strconv.Itoa(i + 2)
+			o.step(b, []oracleOp{{path: fmt.Sprintf("svc-%06d", i*97%n), value: &val}})
+		}
+		latest := o.prev
+		if cs := o.d.changes(base, latest); len(cs) != 20 {
+			b.Fatalf("%d changes, want 20 (N and Text of 10 entries)", len(cs))
+		}
+		b.Run(fmt.Sprintf("%d/changed-keys", n), func(b *testing.B) {
+			for b.Loop() {
+				o.d.changes(base, latest)
+			}
+		})
+		b.Run(fmt.Sprintf("%d/full", n), func(b *testing.B) {
+			for b.Loop() {
+				diffSnapshots(base, latest)
+			}
+		})
 	}
 }

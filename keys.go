@@ -1,6 +1,7 @@
 package etcdconf
 
 import (
+	"bytes"
 	"iter"
 	"maps"
 	"slices"
@@ -123,6 +124,26 @@ func (s *keySet) delete(key string) {
 	if s.m, _, ok = s.m.Delete(key); ok && oddKey(key) {
 		s.odd--
 	}
+}
+
+// changedKeys returns, sorted, the keys that differ between a and b: in
+// one of them only, or in both at different mod revisions or with other
+// values. Sets that share nodes (one derived from the other by the watch
+// loop) cost O(changes · log keys); others a walk of both.
+func changedKeys(a, b *keySet) []string {
+	var am, bm ordmap.Map[*KeyValue]
+	if a != nil {
+		am = a.m
+	}
+	if b != nil {
+		bm = b.m
+	}
+	var out []string
+	ordmap.Diff(am, bm, func(x, y *KeyValue) bool {
+		return x == y || (x.ModRevision == y.ModRevision && bytes.Equal(x.Value, y.Value))
+	}, func(k string) bool { out = append(out, k); return true })
+	slices.Sort(out)
+	return out
 }
 
 // withPrefix yields, in key order, the keys that start with p.

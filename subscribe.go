@@ -129,7 +129,7 @@ func (w *Watcher[T]) deliver(ctx context.Context, s *subscriber, out chan<- Even
 		if latest == base {
 			return
 		}
-		changes := filterChanges(changesBetween(base, latest), so.paths)
+		changes := filterChanges(w.dec.changes(base, latest), so.paths)
 		if len(changes) == 0 && !owed {
 			return
 		}
@@ -176,11 +176,15 @@ func filterChanges(cs []Change, paths []string) []Change {
 	return kept
 }
 
-// changesBetween diffs two snapshots, using the delta the watcher computed
-// when latest directly follows base.
-func changesBetween[T any](base, latest *Snapshot[T]) []Change {
+// changes diffs two snapshots: with the delta the watcher computed when
+// latest directly follows base, else from the keys that differ between
+// them (see decoder.between), else by the full diff.
+func (d *decoder[T]) changes(base, latest *Snapshot[T]) []Change {
 	if base != nil && latest.deltaFrom != 0 && latest.deltaFrom == base.Revision {
 		return latest.delta
+	}
+	if cs, ok := d.between(base, latest); ok {
+		return cs
 	}
 	return diffSnapshots(base, latest)
 }

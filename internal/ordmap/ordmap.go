@@ -182,3 +182,64 @@ func FromSorted[V any](keys []string, vals []V) Map[V] {
 	}
 	return Map[V]{root: stack[0], n: len(keys)}
 }
+
+// Diff calls yield with every key whose value differs between a and b: a
+// key in one of them only, or in both with values same reports unequal.
+// Keys come in no particular order, until yield returns false. Subtrees
+// that a and b share (one derived from the other by changes) are skipped
+// whole, so the cost is O(changes · log n) for maps that share all else.
+func Diff[V any](a, b Map[V], same func(x, y V) bool, yield func(key string) bool) {
+	diff(a.root, b.root, same, yield)
+}
+
+func diff[V any](a, b *node[V], same func(x, y V) bool, yield func(string) bool) bool {
+	switch {
+	case a == b:
+		return true
+	case a == nil:
+		return ascend(b, "", func(k string, _ V) bool { return yield(k) })
+	case b == nil:
+		return ascend(a, "", func(k string, _ V) bool { return yield(k) })
+	}
+	// Both cover the same range of keys. Split the one whose root has the
+	// lower priority at the other's root key: with hash priorities, a key
+	// in both is the root of both, and then the split copies nothing.
+	if a.prio > b.prio || (a.prio == b.prio && a.key <= b.key) {
+		bl, bm, br := split(b, a.key)
+		if bm == nil || !same(a.val, bm.val) {
+			if !yield(a.key) {
+				return false
+			}
+		}
+		return diff(a.left, bl, same, yield) && diff(a.right, br, same, yield)
+	}
+	al, am, ar := split(a, b.key)
+	if am == nil || !same(am.val, b.val) {
+		if !yield(b.key) {
+			return false
+		}
+	}
+	return diff(al, b.left, same, yield) && diff(ar, b.right, same, yield)
+}
+
+// split returns the treaps of n's keys below key and above it, and the
+// node at key if there is one. Nodes off the search path are shared; the
+// root is returned as it is when it holds key.
+func split[V any](n *node[V], key string) (lo, at, hi *node[V]) {
+	if n == nil {
+		return nil, nil, nil
+	}
+	switch {
+	case key < n.key:
+		l, m, h := split(n.left, key)
+		c := *n
+		c.left = h
+		return l, m, &c
+	case key > n.key:
+		l, m, h := split(n.right, key)
+		c := *n
+		c.right = l
+		return &c, m, h
+	}
+	return n.left, n, n.right
+}

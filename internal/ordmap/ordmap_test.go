@@ -162,3 +162,81 @@ func BenchmarkSetOnShared(b *testing.B) {
 		})
 	}
 }
+
+// TestDiff compares Diff of random pairs of versions, derived from each
+// other by changes or built apart by FromSorted, with a comparison of Go
+// maps, and checks that no key is reported twice.
+func TestDiff(t *testing.T) {
+	eq := func(x, y int) bool { return x == y }
+	for seed := range 10 {
+		r := rand.New(rand.NewPCG(uint64(seed), 2))
+		var versions []Map[int]
+		var refs []map[string]int
+		m, ref := Map[int]{}, map[string]int{}
+		for range 400 {
+			k := fmt.Sprintf("k%03d", r.IntN(300))
+			if r.IntN(3) == 0 {
+				m, _, _ = m.Delete(k)
+				delete(ref, k)
+			} else {
+				v := r.IntN(4)
+				m, _, _ = m.Set(k, v)
+				ref[k] = v
+			}
+			if r.IntN(4) == 0 { // a version built apart, sharing nothing
+				keys := slices.Sorted(maps.Keys(ref))
+				vals := make([]int, len(keys))
+				for i, k := range keys {
+					vals[i] = ref[k]
+				}
+				versions, refs = append(versions, FromSorted(keys, vals)), append(refs, maps.Clone(ref))
+			}
+			versions, refs = append(versions, m), append(refs, maps.Clone(ref))
+		}
+		for range 300 {
+			i, j := r.IntN(len(versions)), r.IntN(len(versions))
+			var want []string
+			for k, v := range refs[i] {
+				if w, ok := refs[j][k]; !ok || w != v {
+					want = append(want, k)
+				}
+			}
+			for k := range refs[j] {
+				if _, ok := refs[i][k]; !ok {
+					want = append(want, k)
+				}
+			}
+			var got []string
+			Diff(versions[i], versions[j], eq, func(k string) bool { got = append(got, k); return true })
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("seed %d: Diff(v%d, v%d) = %v, want %v", seed, i, j, got, want)
+			}
+		}
+	}
+}
+
+// TestDiffSharedIsCheap checks that Diff of two versions of a large map
+// one change apart compares O(log n) values, not every key.
+func TestDiffSharedIsCheap(t *testing.T) {
+	keys := make([]string, 100000)
+	vals := make([]int, len(keys))
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%06d", i)
+	}
+	a := FromSorted(keys, vals)
+	for _, change := range []func(Map[int]) Map[int]{
+		func(m Map[int]) Map[int] { m, _, _ = m.Set("k050000", 1); return m },
+		func(m Map[int]) Map[int] { m, _, _ = m.Set("k050000x", 1); return m },
+		func(m Map[int]) Map[int] { m, _, _ = m.Delete("k050000"); return m },
+	} {
+		b := change(a)
+		compared := 0
+		var got []string
+		Diff(a, b, func(x, y int) bool { compared++; return x == y }, func(k string) bool { got = append(got, k); return true })
+		if len(got) != 1 || compared > 200 {
+			t.Errorf("Diff gave %v after %d comparisons; want one key, O(log n) comparisons", got, compared)
+		}
+	}
+}
