@@ -309,7 +309,6 @@ func TestIncrementalFlatAgreesWithFullDecode(t *testing.T) {
 	prev := &Snapshot[map[string]string]{Value: full, Revision: 1, prefix: "/app/", kvs: keySetOf(kvs)}
 	for rev := int64(2); rev < 300; rev++ {
 		next := prev.kvs.clone()
-		var touched []string
 		for range 1 + rng.IntN(4) {
 			key := fmt.Sprintf("/app/k%d", rng.IntN(6))
 			if rng.IntN(3) == 0 {
@@ -317,9 +316,8 @@ func TestIncrementalFlatAgreesWithFullDecode(t *testing.T) {
 			} else {
 				next.set(&KeyValue{Key: key, Value: []byte(fmt.Sprint(rng.IntN(3))), ModRevision: rev})
 			}
-			touched = append(touched, key)
 		}
-		v, delta, ok, err := d.next(prev, next, rev, touched)
+		v, delta, ok, err := d.next(prev, next, rev)
 		if !ok || err != nil {
 			t.Fatalf("a flat batch was not applied incrementally: %v", err)
 		}

@@ -13,35 +13,42 @@ import (
 )
 
 // next decodes kvs, the keys at rev, into the value to publish after prev.
-// touched, when not nil, lists the keys changed since prev's keys; then
-// the value is built from prev by decoding only what those keys feed
-// (see incremental), and delta, with incremental true, is the
-// diff from prev. Otherwise, or where that cannot be done exactly, it is
-// the full decode. Either way the value and the error are the full
-// decode's: the full decode is the oracle the incremental paths are
-// tested against.
-func (d *decoder[T]) next(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (v T, delta []Change, incremental bool, err error) {
-	if v, delta, ok := d.incremental(prev, kvs, rev, touched); ok {
-		return v, delta, true, nil
+// The keys that differ from prev's (found by what the two key sets share,
+// see changedKeys) decide what is decoded: the value is built from prev by
+// decoding only what those keys feed (see incremental), and delta, with
+// incremental true, is the diff from prev. Otherwise, or where that cannot
+// be done exactly, it is the full decode. Either way the value and the
+// error are the full decode's: the full decode is the oracle the
+// incremental paths are tested against.
+func (d *decoder[T]) next(prev *Snapshot[T], kvs *keySet, rev int64) (v T, delta []Change, incremental bool, err error) {
+	if prev != nil && prev.kvs != nil {
+		touched := changedKeys(prev.kvs, kvs)
+		if n := len(touched); n <= 64 || n <= kvs.len()/2 {
+			if v, delta, ok := d.incremental(prev, kvs, rev, touched); ok {
+				return v, delta, true, nil
+			}
+		}
 	}
 	v, err = d.decodeSet(kvs, rev)
 	return v, nil, false, err
 }
 
-// incremental applies a change to a map-typed T by its entries. An entry
+// incremental applies a change, the keys touched since prev, to a map T by
+// its entries (a struct T goes to incrementalStruct). An entry
 // of the map is decoded from the keys under its first path segment only
 // (a map of structs: "api-1/addr", "api-1.yaml"; a flat map of scalars:
 // every "api-1/..." key is an entry of its own), so the value at rev is
 // prev's with the entries of the segments the touched keys fall under
 // decoded again from those segments' keys, and the others shared. The
 // diff comes from the same entries. It reports false, and the full decode
-// runs, whenever that is not certain to equal the full decode: T is not a
-// map, defaults or strict decoding are set, a key is spelled oddly (see
+// runs, whenever that is not certain to equal the full decode (see
+// splits): T is neither a map nor a struct split by fields, defaults or
+// strict decoding are set, a key is spelled oddly (see
 // oddKey), a key at the prefix itself changed, the prefix does not end in
 // "/", or anything fails — a rejection is reported by the full decode.
 func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
 	t := reflect.TypeFor[T]()
-	if touched == nil || !d.splits(prev.kvs, kvs) {
+	if !d.splits(prev.kvs, kvs) {
 		return out, nil, false
 	}
 	if t.Kind() == reflect.Struct {

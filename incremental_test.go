@@ -137,14 +137,13 @@ func (g oracleGen) op() oracleOp {
 	return oracleOp{path: path, value: &value}
 }
 
-// oracle holds the state of one run: the keys, the published snapshot,
-// and whether the keys are the snapshot's (else the next batch has no
-// touched list, as in the watcher after a rejection).
+// oracle holds the state of one run: the keys and the published snapshot,
+// whose keys differ from them by more than the last batch after a
+// rejection, as in the watcher.
 type oracle[T any] struct {
 	d         *decoder[T]
 	kvs       *keySet
 	prev      *Snapshot[T]
-	published bool
 	rev       int64
 	steps     int // batches applied
 	inc       int // of them, applied incrementally
@@ -162,7 +161,7 @@ func newOracle[T any](t testing.TB) *oracle[T] {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &oracle[T]{d: d, kvs: newKeySet(), prev: &Snapshot[T]{Value: v, Revision: 1, prefix: "/app/", kvs: newKeySet()}, published: true, rev: 1}
+	return &oracle[T]{d: d, kvs: newKeySet(), prev: &Snapshot[T]{Value: v, Revision: 1, prefix: "/app/", kvs: newKeySet()}, rev: 1}
 }
 
 // step applies one transaction incrementally (decoder.next, as the watcher
@@ -172,7 +171,6 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	t.Helper()
 	o.rev++
 	next := o.kvs.clone()
-	var touched []string
 	for _, op := range ops {
 		key := "/app/" + op.path
 		if op.value == nil {
@@ -180,12 +178,9 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 		} else {
 			next.set(&KeyValue{Key: key, Value: []byte(*op.value), ModRevision: o.rev})
 		}
-		if o.published {
-			touched = append(touched, key)
-		}
 	}
 	o.kvs, o.steps = next, o.steps+1
-	v, delta, inc, err := o.d.next(o.prev, next, o.rev, touched)
+	v, delta, inc, err := o.d.next(o.prev, next, o.rev)
 	want, wantErr := o.d.decodeSet(next, o.rev)
 	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
 		t.Fatalf("revision %d %v: error %v, full decode %v", o.rev, ops, err, wantErr)
@@ -195,7 +190,6 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 		t.Fatalf("revision %d %v: error %#v, full decode %#v", o.rev, ops, de, wde)
 	}
 	if err != nil {
-		o.published = false
 		return
 	}
 	// Flags compare with their names: the rollout buckets by them.
@@ -212,7 +206,7 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	if !cmp.Equal(got, full, cmp.AllowUnexported(Change{}, Flag{})) {
 		t.Fatalf("revision %d %v: changes differ from the full diff (-incremental +full):\n%s", o.rev, ops, cmp.Diff(got, full, cmp.AllowUnexported(Change{}, Flag{})))
 	}
-	o.prev, o.published = snap, true
+	o.prev = snap
 	o.catchUp(t, snap, want)
 }
 
@@ -473,11 +467,11 @@ func BenchmarkIncremental(b *testing.B) {
 			next := o.kvs.clone()
 			k := fmt.Sprintf("/app/svc-%06d", i%n)
 			next.set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
-			var touched []string
-			if !full {
-				touched = []string{k}
-			}
-			if _, _, inc, err := o.d.next(prev, next, int64(3+i), touched); err != nil || inc == full {
+			if full {
+				if _, err := o.d.decodeSet(next, int64(3+i)); err != nil {
+					b.Fatal(err)
+				}
+			} else if _, _, inc, err := o.d.next(prev, next, int64(3+i)); err != nil || !inc {
 				b.Fatal(inc, err)
 			}
 		}
@@ -512,7 +506,7 @@ func BenchmarkIncrementalStruct(b *testing.B) {
 		next := kvs.clone()
 		k := fmt.Sprintf("/app/f%d", i%1000)
 		next.set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(i + 2)})
-		if _, _, inc, err := d.next(prev, next, int64(i+2), []string{k}); err != nil || !inc {
+		if _, _, inc, err := d.next(prev, next, int64(i+2)); err != nil || !inc {
 			b.Fatalf("incremental %v, %v", inc, err)
 		}
 	}

@@ -355,8 +355,6 @@ func (w *Watcher[T]) prove(ctx context.Context, proved int64) (int64, bool) {
 // as one snapshot. It returns an error when the watch must be recovered.
 func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan) error {
 	var next *keySet
-	var touched []string // keys the batch changed, when the state was the published one
-	fromPublished := w.shared
 	rev := w.seen
 	var err error
 	for n := 1; ; n++ {
@@ -379,9 +377,6 @@ func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan)
 			} else {
 				next.set(newKeyValue(ev.Kv))
 			}
-			if fromPublished {
-				touched = append(touched, key)
-			}
 			rev = ev.Kv.ModRevision
 		}
 		if n == maxBatch {
@@ -398,7 +393,7 @@ func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan)
 		}
 	}
 	if next != nil {
-		w.apply(next, rev, touched)
+		w.apply(next, rev)
 	}
 	if err == nil {
 		w.heard()
@@ -418,13 +413,13 @@ func (w *Watcher[T]) mutableState() *keySet {
 // apply makes kvs, etcd's keys at rev, the loop's state, and publishes it if
 // it decodes and validates; otherwise the revision is rejected and the
 // current snapshot stays.
-// touched, when not nil, lists the keys changed since the current
-// snapshot, so only what they feed is decoded (see decoder.next).
-func (w *Watcher[T]) apply(kvs *keySet, rev int64, touched []string) {
+// Only what the keys changed since the current snapshot feed is decoded
+// (see decoder.next).
+func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
 	w.state, w.shared, w.seen = kvs, false, rev
 	start := time.Now()
 	prev := w.cur.Load()
-	v, delta, patched, err := w.dec.next(prev, kvs, rev, touched)
+	v, delta, patched, err := w.dec.next(prev, kvs, rev)
 	w.o.observer.decoded(rev, time.Since(start), err)
 	if err != nil {
 		var de *DecodeError
@@ -485,7 +480,7 @@ func (w *Watcher[T]) reload() error {
 		w.signalLocked()
 		w.mu.Unlock()
 	} else {
-		w.apply(kvs, rev, nil)
+		w.apply(kvs, rev)
 	}
 	w.heard()
 	w.o.logger.Info("etcdconf: reloaded", "prefix", w.prefix, "revision", rev, "keys", kvs.len())
