@@ -577,26 +577,12 @@ func scaling(out io.Writer, keyCounts, subCounts []int, puts int) error {
 		}
 		var p50 [3]float64
 		var load [3]float64
-		for i := range 3 {
-			start := time.Now()
-			var f follower
-			switch i {
-			case 0:
-				f, err = newRaw(cli, prefix)
-			case 1:
-				f, err = newConf[map[string]string](cli, prefix)
-			case 2:
-				f, err = newConf[map[string]entry](cli, prefix)
-			}
+		for i, st := range []starter{startRaw, startConf[map[string]string], startConf[map[string]entry]} {
+			d, lat, err := oneChange(ctx, cli, st, prefix, n, puts)
 			if err != nil {
 				return err
 			}
-			load[i] = float64(time.Since(start).Microseconds()) / 1000
-			lat, err := latency(ctx, cli, f, prefix, n, puts, key)
-			f.close()
-			if err != nil {
-				return err
-			}
+			load[i] = float64(d.Microseconds()) / 1000
 			p50[i] = percentile(lat, 0.5)
 		}
 		fmt.Fprintf(out, "| %d | %.2f ms | %.2f ms | %.2fx | %.2f ms | %.2fx | %.1f ms | %.1f ms | %.2fx |\n",
@@ -621,6 +607,44 @@ func scaling(out io.Writer, keyCounts, subCounts []int, puts int) error {
 		fmt.Fprintf(out, "| %d | %.2f ms | %.2fx |\n", n, percentile(lat, 0.5), percentile(lat, 0.5)/percentile(rawLat, 0.5))
 	}
 	return nil
+}
+
+// A starter begins following a prefix: the raw floor, or etcdconf with
+// one T.
+type starter func(cli *clientv3.Client, prefix string) (follower, error)
+
+func startRaw(cli *clientv3.Client, prefix string) (follower, error) {
+	r, err := newRaw(cli, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func startConf[T any](cli *clientv3.Client, prefix string) (follower, error) {
+	c, err := newConf[T](cli, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// oneChange starts following the n keys under prefix and makes puts
+// one-key changes, one after another: it returns the time the follower
+// took to start (its load) and each change's latency.
+func oneChange(ctx context.Context, cli *clientv3.Client, start starter, prefix string, n, puts int) (time.Duration, []time.Duration, error) {
+	t0 := time.Now()
+	f, err := start(cli, prefix)
+	if err != nil {
+		return 0, nil, err
+	}
+	load := time.Since(t0)
+	lat, err := latency(ctx, cli, f, prefix, n, puts, key)
+	f.close()
+	if err != nil {
+		return 0, nil, err
+	}
+	return load, lat, nil
 }
 
 // fanOut times puts until all of subs subscribers of one watcher see each.
