@@ -398,6 +398,9 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 		{name: "3-key transaction: reload p50", unit: "ms", target: 1.3},
 		{name: "3-key transaction: reload p99", unit: "ms", target: 1.6},
 	}
+	typedLoad := &row{name: fmt.Sprintf("typed: load %d keys into map[string]Entry: time", sz.loadKeys), unit: "ms", target: 2}
+	typedHeap := &row{name: "typed load: live heap", unit: "MB", target: 2}
+	rows = append(rows, typedLoad, typedHeap)
 	if err := seed(ctx, cli, "/bench/map/", sz.keys, func(int) string { return "0" }); err != nil {
 		return err
 	}
@@ -405,6 +408,10 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 		return err
 	}
 	if err := seed(ctx, cli, "/bench/load/", sz.loadKeys, func(i int) string { return strings.Repeat("v", 32) }); err != nil {
+		return err
+	}
+	// Decimal values, so that every key decodes into an entry.
+	if err := seed(ctx, cli, "/bench/big/", sz.loadKeys, strconv.Itoa); err != nil {
 		return err
 	}
 	if err := seed(ctx, cli, "/bench/wide/", 1000, func(int) string { return "0" }, wideKey); err != nil {
@@ -452,21 +459,17 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 			add(rows[3], float64(cpu.Milliseconds()))
 			f.close()
 
-			before := liveHeap()
-			start := time.Now()
-			var loaded any
-			if useConf {
-				loaded, err = etcdconf.Load[map[string]string](ctx, cli, "/bench/load/")
-			} else {
-				loaded, err = rawLoad(ctx, cli, "/bench/load/")
-			}
+			ms, mb, err := timeLoad(func() (any, error) {
+				if useConf {
+					return etcdconf.Load[map[string]string](ctx, cli, "/bench/load/")
+				}
+				return rawLoad(ctx, cli, "/bench/load/", func(b []byte) (string, error) { return string(b), nil })
+			})
 			if err != nil {
 				return err
 			}
-			add(rows[4], float64(time.Since(start).Microseconds())/1000)
-			after := heapAfter(loaded)
-			add(rows[5], float64(after-min(before, after))/(1<<20))
-			loaded = nil
+			add(rows[4], ms)
+			add(rows[5], mb)
 
 			if useConf {
 				f, err = newConf[wide.Struct](cli, "/bench/wide/")
@@ -508,6 +511,17 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 			add(rows[11], percentile(lat, 0.5))
 			add(rows[12], percentile(lat, 0.99))
 			f.close()
+
+			if ms, mb, err = timeLoad(func() (any, error) {
+				if useConf {
+					return etcdconf.Load[map[string]entry](ctx, cli, "/bench/big/")
+				}
+				return rawLoad(ctx, cli, "/bench/big/", decodeEntry)
+			}); err != nil {
+				return err
+			}
+			add(typedLoad, ms)
+			add(typedHeap, mb)
 			if useConf && prof != nil && run == 0 {
 				pprof.StopCPUProfile()
 			}
@@ -546,17 +560,41 @@ func (e *entry) UnmarshalText(b []byte) error {
 // wideKey names field i of the wide struct.
 func wideKey(i int) string { return "f" + strconv.Itoa(i) }
 
-// rawLoad is the floor for a load: one Get into a map.
-func rawLoad(ctx context.Context, cli *clientv3.Client, prefix string) (map[string]string, error) {
+func decodeEntry(b []byte) (entry, error) {
+	var e entry
+	err := e.UnmarshalText(b)
+	return e, err
+}
+
+// rawLoad is the floor for a load: one Get, each value decoded into a map.
+func rawLoad[V any](ctx context.Context, cli *clientv3.Client, prefix string, decode func([]byte) (V, error)) (map[string]V, error) {
 	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]string, len(resp.Kvs))
+	m := make(map[string]V, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		m[string(kv.Key)[len(prefix):]] = string(kv.Value)
+		v, err := decode(kv.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", kv.Key, err)
+		}
+		m[string(kv.Key)[len(prefix):]] = v
 	}
 	return m, nil
+}
+
+// timeLoad times load and returns its time in ms and the live heap, in
+// MB, that the value it loaded holds.
+func timeLoad(load func() (any, error)) (ms, mb float64, err error) {
+	before := liveHeap()
+	start := time.Now()
+	v, err := load()
+	if err != nil {
+		return 0, 0, err
+	}
+	ms = float64(time.Since(start).Microseconds()) / 1000
+	after := heapAfter(v)
+	return ms, float64(after-min(before, after)) / (1 << 20), nil
 }
 
 // scaling prints how a one-key change's latency and a load's time grow

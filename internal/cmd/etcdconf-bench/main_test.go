@@ -51,8 +51,8 @@ func TestQuickRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := regexp.MustCompile(`(?m)^\| (.+?) \| .+? \| .+? \| ([0-9.]+)x \| ≤ [0-9.]+x \| (met|MISSED) \|$`).FindAllStringSubmatch(out.String(), -1)
-	if len(rows) != 13 {
-		t.Fatalf("%d figure rows, want 13:\n%s", len(rows), out.String())
+	if len(rows) != 15 {
+		t.Fatalf("%d figure rows, want 15:\n%s", len(rows), out.String())
 	}
 	for _, r := range rows {
 		if ratio, err := strconv.ParseFloat(r[2], 64); err != nil || ratio <= 0 {
