@@ -41,6 +41,9 @@ type sizes struct {
 	keys, latencyPuts, burstPuts, writers, loadKeys, wideChanges, runs int
 	// bigPuts is the number of one-key changes timed at loadKeys keys.
 	bigPuts int
+	// regEntries is the number of map[string]Struct entries (two keys
+	// each) whose WithInitial first update is timed.
+	regEntries int
 }
 
 func main() {
@@ -66,9 +69,9 @@ func main() {
 		}
 		return
 	}
-	sz := sizes{keys: 1000, latencyPuts: 500, burstPuts: 10000, writers: 4, loadKeys: 100000, wideChanges: 200, runs: *runs, bigPuts: 100}
+	sz := sizes{keys: 1000, latencyPuts: 500, burstPuts: 10000, writers: 4, loadKeys: 100000, wideChanges: 200, runs: *runs, bigPuts: 100, regEntries: 10000}
 	if *quick {
-		sz = sizes{keys: 100, latencyPuts: 50, burstPuts: 500, writers: 4, loadKeys: 2000, wideChanges: 20, runs: 1, bigPuts: 20}
+		sz = sizes{keys: 100, latencyPuts: 50, burstPuts: 500, writers: 4, loadKeys: 2000, wideChanges: 20, runs: 1, bigPuts: 20, regEntries: 500}
 	}
 	if err := bench(os.Stdout, sz, *cpuprofile); err != nil {
 		log.Fatal(err)
@@ -368,8 +371,9 @@ type row struct {
 type rowKind int
 
 const (
-	vsRaw rowKind = iota // the ratio etcdconf / raw
-	own                  // raw and conf are already ratios, each of its own figures; the target is etcdconf's
+	vsRaw    rowKind = iota // the ratio etcdconf / raw
+	own                     // raw and conf are already ratios, each of its own figures; the target is etcdconf's
+	absolute                // etcdconf alone (no raw equivalent), against a target in unit
 )
 
 func verdict(x, target float64) string {
@@ -422,7 +426,8 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 	bigTyped := &row{name: fmt.Sprintf("typed: one change at %d keys: p50 of %d puts", sz.loadKeys, sz.bigPuts), unit: "ms", target: 1.3}
 	// Filled in from bigTyped and rows[7] once every run is done.
 	growth := &row{name: fmt.Sprintf("typed: one change at %d vs %d keys (etcdconf's own p50s)", sz.loadKeys, sz.keys), kind: own, target: 1.5}
-	rows = append(rows, typedLoad, typedHeap, bigMap, bigTyped, growth)
+	initial := &row{name: fmt.Sprintf("WithInitial first update, %d-entry map[string]Struct", sz.regEntries), unit: "ms", kind: absolute, target: 50}
+	rows = append(rows, typedLoad, typedHeap, bigMap, bigTyped, growth, initial)
 	if err := seed(ctx, cli, "/bench/map/", sz.keys, func(int) string { return "0" }); err != nil {
 		return err
 	}
@@ -434,6 +439,9 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 	}
 	// Decimal values, so that every key decodes into an entry.
 	if err := seed(ctx, cli, "/bench/big/", sz.loadKeys, strconv.Itoa); err != nil {
+		return err
+	}
+	if err := seed(ctx, cli, "/bench/reg/", 2*sz.regEntries, regValue, regKey); err != nil {
 		return err
 	}
 	if err := seed(ctx, cli, "/bench/wide/", 1000, func(int) string { return "0" }, wideKey); err != nil {
@@ -566,6 +574,13 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 				add(bigMap, percentile(lat, 0.5))
 				add(bigTyped, percentile(lat, 0.5))
 			}
+			if useConf { // no raw equivalent
+				d, err := firstInitial(ctx, cli, "/bench/reg/", sz.regEntries)
+				if err != nil {
+					return err
+				}
+				add(initial, float64(d.Microseconds())/1000)
+			}
 			if useConf && prof != nil && run == 0 {
 				pprof.StopCPUProfile()
 			}
@@ -578,6 +593,8 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 	for _, r := range rows {
 		rw, cf := median(r.raw), median(r.conf)
 		switch r.kind {
+		case absolute:
+			fmt.Fprintf(out, "| %s | - | %.2f %s | %.2f %s | ≤ %.0f %s | %s |\n", r.name, cf, r.unit, cf, r.unit, r.target, r.unit, verdict(cf, r.target))
 		case own:
 			fmt.Fprintf(out, "| %s | %.2fx | %.2fx | %.2fx | ≤ %.1fx | %s |\n", r.name, rw, cf, cf, r.target, verdict(cf, r.target))
 		default:
@@ -602,6 +619,55 @@ func (e *entry) UnmarshalText(b []byte) error {
 	}
 	e.N, e.Text = n, string(b)
 	return nil
+}
+
+// An instance is the WithInitial workload's map value: a registry's
+// service instance, from two keys.
+type instance struct {
+	Addr string
+	Port int
+}
+
+// regKey and regValue are key i of the registry: svc-00000/addr,
+// svc-00000/port, svc-00001/addr, ...
+func regKey(i int) string {
+	if i%2 == 0 {
+		return fmt.Sprintf("svc-%05d/addr", i/2)
+	}
+	return fmt.Sprintf("svc-%05d/port", i/2)
+}
+
+func regValue(i int) string {
+	if i%2 == 0 {
+		return "127.0.0.1"
+	}
+	return strconv.Itoa(1024 + i/2%60000)
+}
+
+// firstInitial starts a watcher of the registry of entries instances under
+// prefix and times Subscribe(WithInitial) until its first update.
+func firstInitial(ctx context.Context, cli *clientv3.Client, prefix string, entries int) (time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := etcdconf.New[map[string]instance](ctx, cli, prefix)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	start := time.Now()
+	select {
+	case ev, ok := <-w.Subscribe(ctx, etcdconf.WithInitial()):
+		d := time.Since(start)
+		if !ok {
+			return 0, fmt.Errorf("WithInitial: subscription closed before its first update")
+		}
+		if ev.Old != nil || len(ev.New.Value) != entries {
+			return 0, fmt.Errorf("WithInitial: first update has %d entries (Old %v), want %d and no Old", len(ev.New.Value), ev.Old != nil, entries)
+		}
+		return d, nil
+	case <-time.After(60 * time.Second):
+		return 0, fmt.Errorf("WithInitial: no first update within 60s")
+	}
 }
 
 // wideKey names field i of the wide struct.
