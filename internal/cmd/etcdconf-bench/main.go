@@ -2,9 +2,12 @@
 // hand-written clientv3 load and watch applying events to a map, on the
 // same etcd, in the same run. etcd runs in a child process, so its CPU is
 // not counted. Figures are medians over alternating runs; ratios are
-// etcdconf / raw.
+// etcdconf / raw. Two kinds of row compare otherwise: the growth of a
+// one-key change from 1k to 100k keys (100 puts at 100k), which compares
+// each column with itself, and WithInitial's first update, which has no
+// raw equivalent and is held to an absolute target.
 //
-//	go run ./internal/cmd/etcdconf-bench            # the full run (several minutes on 2 cores)
+//	go run ./internal/cmd/etcdconf-bench            # the full run (about a minute on 2 cores)
 //	go run ./internal/cmd/etcdconf-bench -quick     # small sizes, one run
 //	go run ./internal/cmd/etcdconf-bench -scaleout 1000   # 1000 instances, direct and through a grpc-proxy
 package main
@@ -39,6 +42,11 @@ const childEnv = "ETCDCONF_BENCH_SERVER"
 // sizes are the workloads' dimensions.
 type sizes struct {
 	keys, latencyPuts, burstPuts, writers, loadKeys, wideChanges, runs int
+	// bigPuts is the number of one-key changes timed at loadKeys keys.
+	bigPuts int
+	// regEntries is the number of map[string]Struct entries (two keys
+	// each) whose WithInitial first update is timed.
+	regEntries int
 }
 
 func main() {
@@ -64,9 +72,9 @@ func main() {
 		}
 		return
 	}
-	sz := sizes{keys: 1000, latencyPuts: 500, burstPuts: 10000, writers: 4, loadKeys: 100000, wideChanges: 200, runs: *runs}
+	sz := sizes{keys: 1000, latencyPuts: 500, burstPuts: 10000, writers: 4, loadKeys: 100000, wideChanges: 200, runs: *runs, bigPuts: 100, regEntries: 10000}
 	if *quick {
-		sz = sizes{keys: 100, latencyPuts: 50, burstPuts: 500, writers: 4, loadKeys: 2000, wideChanges: 20, runs: 1}
+		sz = sizes{keys: 100, latencyPuts: 50, burstPuts: 500, writers: 4, loadKeys: 2000, wideChanges: 20, runs: 1, bigPuts: 20, regEntries: 500}
 	}
 	if err := bench(os.Stdout, sz, *cpuprofile); err != nil {
 		log.Fatal(err)
@@ -359,6 +367,23 @@ type row struct {
 	unit      string
 	raw, conf []float64
 	target    float64
+	kind      rowKind
+}
+
+// A rowKind says what a row's target applies to.
+type rowKind int
+
+const (
+	vsRaw    rowKind = iota // the ratio etcdconf / raw
+	own                     // raw and conf are already ratios, each of its own figures; the target is etcdconf's
+	absolute                // etcdconf alone (no raw equivalent), against a target in unit
+)
+
+func verdict(x, target float64) string {
+	if x > target {
+		return "MISSED"
+	}
+	return "met"
 }
 
 func median(xs []float64) float64 {
@@ -398,6 +423,14 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 		{name: "3-key transaction: reload p50", unit: "ms", target: 1.3},
 		{name: "3-key transaction: reload p99", unit: "ms", target: 1.6},
 	}
+	typedLoad := &row{name: fmt.Sprintf("typed: load %d keys into map[string]Entry: time", sz.loadKeys), unit: "ms", target: 2}
+	typedHeap := &row{name: "typed load: live heap", unit: "MB", target: 2}
+	bigMap := &row{name: fmt.Sprintf("one change at %d keys, map[string]string: p50 of %d puts", sz.loadKeys, sz.bigPuts), unit: "ms", target: 1.2}
+	bigTyped := &row{name: fmt.Sprintf("typed: one change at %d keys: p50 of %d puts", sz.loadKeys, sz.bigPuts), unit: "ms", target: 1.3}
+	// Filled in from bigTyped and rows[7] once every run is done.
+	growth := &row{name: fmt.Sprintf("typed: one change at %d vs %d keys (etcdconf's own p50s)", sz.loadKeys, sz.keys), kind: own, target: 1.5}
+	initial := &row{name: fmt.Sprintf("WithInitial first update, %d-entry map[string]Struct", sz.regEntries), unit: "ms", kind: absolute, target: 50}
+	rows = append(rows, typedLoad, typedHeap, bigMap, bigTyped, growth, initial)
 	if err := seed(ctx, cli, "/bench/map/", sz.keys, func(int) string { return "0" }); err != nil {
 		return err
 	}
@@ -405,6 +438,13 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 		return err
 	}
 	if err := seed(ctx, cli, "/bench/load/", sz.loadKeys, func(i int) string { return strings.Repeat("v", 32) }); err != nil {
+		return err
+	}
+	// Decimal values, so that every key decodes into an entry.
+	if err := seed(ctx, cli, "/bench/big/", sz.loadKeys, strconv.Itoa); err != nil {
+		return err
+	}
+	if err := seed(ctx, cli, "/bench/reg/", 2*sz.regEntries, regValue, regKey); err != nil {
 		return err
 	}
 	if err := seed(ctx, cli, "/bench/wide/", 1000, func(int) string { return "0" }, wideKey); err != nil {
@@ -452,21 +492,17 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 			add(rows[3], float64(cpu.Milliseconds()))
 			f.close()
 
-			before := liveHeap()
-			start := time.Now()
-			var loaded any
-			if useConf {
-				loaded, err = etcdconf.Load[map[string]string](ctx, cli, "/bench/load/")
-			} else {
-				loaded, err = rawLoad(ctx, cli, "/bench/load/")
-			}
+			ms, mb, err := timeLoad(func() (any, error) {
+				if useConf {
+					return etcdconf.Load[map[string]string](ctx, cli, "/bench/load/")
+				}
+				return rawLoad(ctx, cli, "/bench/load/", func(b []byte) (string, error) { return string(b), nil })
+			})
 			if err != nil {
 				return err
 			}
-			add(rows[4], float64(time.Since(start).Microseconds())/1000)
-			after := heapAfter(loaded)
-			add(rows[5], float64(after-min(before, after))/(1<<20))
-			loaded = nil
+			add(rows[4], ms)
+			add(rows[5], mb)
 
 			if useConf {
 				f, err = newConf[wide.Struct](cli, "/bench/wide/")
@@ -508,21 +544,66 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 			add(rows[11], percentile(lat, 0.5))
 			add(rows[12], percentile(lat, 0.99))
 			f.close()
+
+			if ms, mb, err = timeLoad(func() (any, error) {
+				if useConf {
+					return etcdconf.Load[map[string]entry](ctx, cli, "/bench/big/")
+				}
+				return rawLoad(ctx, cli, "/bench/big/", decodeEntry)
+			}); err != nil {
+				return err
+			}
+			add(typedLoad, ms)
+			add(typedHeap, mb)
+
+			// One-key changes at 100k keys: the raw follower is the same
+			// for both Ts.
+			if useConf {
+				for _, c := range []struct {
+					r  *row
+					st starter
+				}{{bigMap, startConf[map[string]string]}, {bigTyped, startConf[map[string]entry]}} {
+					_, lat, err := oneChange(ctx, cli, c.st, "/bench/big/", sz.loadKeys, sz.bigPuts)
+					if err != nil {
+						return err
+					}
+					add(c.r, percentile(lat, 0.5))
+				}
+			} else {
+				_, lat, err := oneChange(ctx, cli, startRaw, "/bench/big/", sz.loadKeys, sz.bigPuts)
+				if err != nil {
+					return err
+				}
+				add(bigMap, percentile(lat, 0.5))
+				add(bigTyped, percentile(lat, 0.5))
+			}
+			if useConf { // no raw equivalent
+				d, err := firstInitial(ctx, cli, "/bench/reg/", sz.regEntries)
+				if err != nil {
+					return err
+				}
+				add(initial, float64(d.Microseconds())/1000)
+			}
 			if useConf && prof != nil && run == 0 {
 				pprof.StopCPUProfile()
 			}
 		}
 	}
+	growth.raw = []float64{median(bigTyped.raw) / median(rows[7].raw)}
+	growth.conf = []float64{median(bigTyped.conf) / median(rows[7].conf)}
 	fmt.Fprintf(out, "etcdconf-bench: %d cores, %s, %d runs (medians), etcd in a child process\n\n", runtime.NumCPU(), runtime.Version(), sz.runs)
 	fmt.Fprintf(out, "| figure | raw clientv3 | etcdconf | ratio | target | |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		rw, cf := median(r.raw), median(r.conf)
-		ratio := cf / rw
-		verdict := "met"
-		if ratio > r.target {
-			verdict = "MISSED"
+		switch r.kind {
+		case absolute:
+			fmt.Fprintf(out, "| %s | - | %.2f %s | %.2f %s | ≤ %.0f %s | %s |\n", r.name, cf, r.unit, cf, r.unit, r.target, r.unit, verdict(cf, r.target))
+		case own:
+			fmt.Fprintf(out, "| %s | %.2fx | %.2fx | %.2fx | ≤ %.1fx | %s |\n", r.name, rw, cf, cf, r.target, verdict(cf, r.target))
+		default:
+			ratio := cf / rw
+			fmt.Fprintf(out, "| %s | %.2f %s | %.2f %s | %.2fx | ≤ %.1fx | %s |\n", r.name, rw, r.unit, cf, r.unit, ratio, r.target, verdict(ratio, r.target))
 		}
-		fmt.Fprintf(out, "| %s | %.2f %s | %.2f %s | %.2fx | ≤ %.1fx | %s |\n", r.name, rw, r.unit, cf, r.unit, ratio, r.target, verdict)
 	}
 	return nil
 }
@@ -543,20 +624,93 @@ func (e *entry) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// An instance is the WithInitial workload's map value: a registry's
+// service instance, from two keys.
+type instance struct {
+	Addr string
+	Port int
+}
+
+// regKey and regValue are key i of the registry: svc-00000/addr,
+// svc-00000/port, svc-00001/addr, ...
+func regKey(i int) string {
+	if i%2 == 0 {
+		return fmt.Sprintf("svc-%05d/addr", i/2)
+	}
+	return fmt.Sprintf("svc-%05d/port", i/2)
+}
+
+func regValue(i int) string {
+	if i%2 == 0 {
+		return "127.0.0.1"
+	}
+	return strconv.Itoa(1024 + i/2%60000)
+}
+
+// firstInitial starts a watcher of the registry of entries instances under
+// prefix and times Subscribe(WithInitial) until its first update.
+func firstInitial(ctx context.Context, cli *clientv3.Client, prefix string, entries int) (time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := etcdconf.New[map[string]instance](ctx, cli, prefix)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	start := time.Now()
+	select {
+	case ev, ok := <-w.Subscribe(ctx, etcdconf.WithInitial()):
+		d := time.Since(start)
+		if !ok {
+			return 0, fmt.Errorf("WithInitial: subscription closed before its first update")
+		}
+		if ev.Old != nil || len(ev.New.Value) != entries {
+			return 0, fmt.Errorf("WithInitial: first update has %d entries (Old %v), want %d and no Old", len(ev.New.Value), ev.Old != nil, entries)
+		}
+		return d, nil
+	case <-time.After(60 * time.Second):
+		return 0, fmt.Errorf("WithInitial: no first update within 60s")
+	}
+}
+
 // wideKey names field i of the wide struct.
 func wideKey(i int) string { return "f" + strconv.Itoa(i) }
 
-// rawLoad is the floor for a load: one Get into a map.
-func rawLoad(ctx context.Context, cli *clientv3.Client, prefix string) (map[string]string, error) {
+func decodeEntry(b []byte) (entry, error) {
+	var e entry
+	err := e.UnmarshalText(b)
+	return e, err
+}
+
+// rawLoad is the floor for a load: one Get, each value decoded into a map.
+func rawLoad[V any](ctx context.Context, cli *clientv3.Client, prefix string, decode func([]byte) (V, error)) (map[string]V, error) {
 	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]string, len(resp.Kvs))
+	m := make(map[string]V, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		m[string(kv.Key)[len(prefix):]] = string(kv.Value)
+		v, err := decode(kv.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", kv.Key, err)
+		}
+		m[string(kv.Key)[len(prefix):]] = v
 	}
 	return m, nil
+}
+
+// timeLoad times load and returns its time in ms and the live heap, in
+// MB, that the value it loaded holds.
+func timeLoad(load func() (any, error)) (ms, mb float64, err error) {
+	before := liveHeap()
+	start := time.Now()
+	v, err := load()
+	if err != nil {
+		return 0, 0, err
+	}
+	ms = float64(time.Since(start).Microseconds()) / 1000
+	after := heapAfter(v)
+	return ms, float64(after-min(before, after)) / (1 << 20), nil
 }
 
 // scaling prints how a one-key change's latency and a load's time grow
@@ -577,26 +731,12 @@ func scaling(out io.Writer, keyCounts, subCounts []int, puts int) error {
 		}
 		var p50 [3]float64
 		var load [3]float64
-		for i := range 3 {
-			start := time.Now()
-			var f follower
-			switch i {
-			case 0:
-				f, err = newRaw(cli, prefix)
-			case 1:
-				f, err = newConf[map[string]string](cli, prefix)
-			case 2:
-				f, err = newConf[map[string]entry](cli, prefix)
-			}
+		for i, st := range []starter{startRaw, startConf[map[string]string], startConf[map[string]entry]} {
+			d, lat, err := oneChange(ctx, cli, st, prefix, n, puts)
 			if err != nil {
 				return err
 			}
-			load[i] = float64(time.Since(start).Microseconds()) / 1000
-			lat, err := latency(ctx, cli, f, prefix, n, puts, key)
-			f.close()
-			if err != nil {
-				return err
-			}
+			load[i] = float64(d.Microseconds()) / 1000
 			p50[i] = percentile(lat, 0.5)
 		}
 		fmt.Fprintf(out, "| %d | %.2f ms | %.2f ms | %.2fx | %.2f ms | %.2fx | %.1f ms | %.1f ms | %.2fx |\n",
@@ -621,6 +761,44 @@ func scaling(out io.Writer, keyCounts, subCounts []int, puts int) error {
 		fmt.Fprintf(out, "| %d | %.2f ms | %.2fx |\n", n, percentile(lat, 0.5), percentile(lat, 0.5)/percentile(rawLat, 0.5))
 	}
 	return nil
+}
+
+// A starter begins following a prefix: the raw floor, or etcdconf with
+// one T.
+type starter func(cli *clientv3.Client, prefix string) (follower, error)
+
+func startRaw(cli *clientv3.Client, prefix string) (follower, error) {
+	r, err := newRaw(cli, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func startConf[T any](cli *clientv3.Client, prefix string) (follower, error) {
+	c, err := newConf[T](cli, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// oneChange starts following the n keys under prefix and makes puts
+// one-key changes, one after another: it returns the time the follower
+// took to start (its load) and each change's latency.
+func oneChange(ctx context.Context, cli *clientv3.Client, start starter, prefix string, n, puts int) (time.Duration, []time.Duration, error) {
+	t0 := time.Now()
+	f, err := start(cli, prefix)
+	if err != nil {
+		return 0, nil, err
+	}
+	load := time.Since(t0)
+	lat, err := latency(ctx, cli, f, prefix, n, puts, key)
+	f.close()
+	if err != nil {
+		return 0, nil, err
+	}
+	return load, lat, nil
 }
 
 // fanOut times puts until all of subs subscribers of one watcher see each.
