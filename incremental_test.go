@@ -141,15 +141,15 @@ func (g oracleGen) op() oracleOp {
 // whose keys differ from them by more than the last batch after a
 // rejection, as in the watcher.
 type oracle[T any] struct {
-	d         *decoder[T]
-	kvs       *keySet
-	prev      *Snapshot[T]
-	rev       int64
-	steps     int // batches applied
-	inc       int // of them, applied incrementally
-	history   []*Snapshot[T]
-	pick      func(n int) int
-	between   int // catch-up diffs computed from the changed keys
+	d       *decoder[T]
+	kvs     *keySet
+	prev    *Snapshot[T]
+	rev     int64
+	steps   int // batches applied
+	inc     int // of them, applied incrementally
+	history []*Snapshot[T]
+	pick    func(n int) int
+	between int // catch-up diffs computed from the changed keys
 }
 
 func newOracle[T any](t testing.TB) *oracle[T] {
