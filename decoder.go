@@ -1,12 +1,14 @@
 package etcdconf
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"iter"
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -19,6 +21,7 @@ type decoder[T any] struct {
 	prefix   string
 	strict   bool
 	defaults *T // deep-copied before every decode; never modified
+	leaves   leafKind
 }
 
 func newDecoder[T any](prefix string, o *options) (*decoder[T], error) {
@@ -37,6 +40,9 @@ func newDecoder[T any](prefix string, o *options) (*decoder[T], error) {
 	if o.defaults != nil {
 		v := o.defaults.(T)
 		d.defaults = &v
+	}
+	if d.defaults == nil && !d.strict {
+		d.leaves = leavesOf(t)
 	}
 	return d, nil
 }
@@ -63,7 +69,18 @@ func (d *decoder[T]) decodeKeys(n int, kvs iter.Seq[*KeyValue], rev int64) (T, e
 
 // build is decodeKeys; with whole false, kvs are only some of the keys (the
 // subtrees an incremental apply decodes), and the result is not validated.
+// A map of leaves (see decodeLeaves) is decoded without the tree; anything
+// that path cannot do exactly, errors included, takes the tree.
 func (d *decoder[T]) build(n int, kvs iter.Seq[*KeyValue], rev int64, whole bool) (out T, err error) {
+	if out, ok := d.decodeLeaves(n, kvs, whole); ok {
+		return out, nil
+	}
+	return d.decodeTree(n, kvs, rev, whole)
+}
+
+// decodeTree is build by the general path: the keys' tree (keytree), made
+// canonical for T (canon), decoded by mapstructure.
+func (d *decoder[T]) decodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole bool) (out T, err error) {
 	// The decoder runs on the watch loop: a panic in it (mapstructure is not
 	// ours) must reject the revision, not take the process down.
 	defer func() {
@@ -72,11 +89,6 @@ func (d *decoder[T]) build(n int, kvs iter.Seq[*KeyValue], rev int64, whole bool
 			out, err = zero, &DecodeError{Revision: rev, Err: fmt.Errorf("decoder panicked: %v", p)}
 		}
 	}()
-	if whole {
-		if flat, ok := d.decodeFlat(n, kvs); ok {
-			return flat, nil
-		}
-	}
 	entries := make([]keytree.Entry, 0, n)
 	for kv := range kvs {
 		entries = append(entries, keytree.Entry{Key: kv.Key, Path: strings.TrimPrefix(kv.Key, d.prefix), Value: kv.Value})
@@ -178,37 +190,84 @@ func (d *decoder[T]) decodeFields(kvs []*KeyValue, fields []*schemaField, rev in
 	return vals, nil
 }
 
-// decodeFlat is the fast path for the flat view, T = map[string]string
-// with no defaults, documents or validation: each key's relative path maps
-// to its value, with no tree and no reflection. It reports false when the
-// general path must run, which is also the path that reports errors (a
-// value beside a subtree), so that every path gives the same error.
-func (d *decoder[T]) decodeFlat(n int, kvs iter.Seq[*KeyValue]) (T, bool) {
-	var zero T
-	if d.defaults != nil || d.strict {
-		return zero, false
+// leafKind says how decodeLeaves decodes a map T whose keys are each one
+// entry holding one scalar.
+type leafKind int
+
+const (
+	noLeaves   leafKind = iota
+	flatLeaves          // the flat view, map[string]string: an entry per key, named by its path ("db/host")
+	textLeaves          // a map from a string kind to a type that unmarshals text: an entry per key of one segment
+)
+
+func leavesOf(t reflect.Type) leafKind {
+	switch {
+	case t == reflect.TypeFor[map[string]string]():
+		return flatLeaves
+	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && t.Elem() != timeType &&
+		reflect.PointerTo(t.Elem()).Implements(textUnmarshaler):
+		return textLeaves
 	}
-	if _, ok := any(zero).(map[string]string); !ok {
-		return zero, false
+	return noLeaves
+}
+
+// decodeLeaves is the fast path for a map T of leaves (see leafKind), with
+// no defaults and no strict decoding: each key is its entry, its value set
+// or unmarshalled with no tree, no canonical form and no mapstructure, as
+// the general path would. With whole, the map is validated. It reports
+// false where the general path must run, which is also the path that
+// reports errors (a value beside a subtree, a value that does not
+// unmarshal, a Validate that fails), so that every path gives one error:
+// odd spellings, documents, values that are not UTF-8, and for text
+// leaves keys of more than one segment.
+func (d *decoder[T]) decodeLeaves(n int, kvs iter.Seq[*KeyValue], whole bool) (out T, ok bool) {
+	if d.leaves == noLeaves {
+		return out, false
 	}
-	m := make(map[string]string, n)
-	for kv := range kvs {
-		path := kv.Key[len(d.prefix):]
-		if path == "" || path[0] == '/' || path[len(path)-1] == '/' || strings.Contains(path, "//") ||
-			keytree.DocumentExt(path) != "" || !utf8.Valid(kv.Value) {
-			return zero, false // odd spellings, documents and bad values take the general path
+	// UnmarshalText and Validate are the user's: a panic there is the
+	// general path's to report.
+	defer func() {
+		if recover() != nil {
+			var zero T
+			out, ok = zero, false
 		}
-		if _, clash := m[path]; clash {
-			return zero, false
+	}()
+	if d.leaves == flatLeaves {
+		m := make(map[string]string, n)
+		for kv := range kvs {
+			path := kv.Key[len(d.prefix):]
+			if path == "" || path[0] == '/' || path[len(path)-1] == '/' || strings.Contains(path, "//") ||
+				keytree.DocumentExt(path) != "" || !utf8.Valid(kv.Value) {
+				return out, false
+			}
+			if _, clash := m[path]; clash {
+				return out, false
+			}
+			m[path] = string(kv.Value)
 		}
-		m[path] = string(kv.Value)
+		if hasValueAndSubtree(m) {
+			return out, false // the general path names both keys
+		}
+		out = any(m).(T)
+	} else {
+		t := reflect.TypeFor[T]()
+		m := reflect.MakeMapWithSize(t, n)
+		for kv := range kvs {
+			path := kv.Key[len(d.prefix):]
+			if path == "" || strings.ContainsRune(path, '/') || keytree.DocumentExt(path) != "" || !utf8.Valid(kv.Value) {
+				return out, false
+			}
+			v := reflect.New(t.Elem())
+			if err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText(kv.Value); err != nil {
+				return out, false
+			}
+			nameFlags(v.Elem(), "["+strconv.Quote(path)+"]")
+			m.SetMapIndex(reflect.ValueOf(path).Convert(t.Key()), v.Elem())
+		}
+		out = m.Interface().(T)
 	}
-	if hasValueAndSubtree(m) {
-		return zero, false // the general path names both keys
-	}
-	out := any(m).(T)
-	if validate(&out) != nil {
-		return zero, false
+	if whole && validate(&out) != nil {
+		return out, false
 	}
 	return out, true
 }

@@ -1,13 +1,10 @@
 package etcdconf
 
 import (
-	"encoding"
 	"maps"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 )
@@ -194,53 +191,12 @@ func (d *decoder[T]) between(base, latest *Snapshot[T]) (delta []Change, ok bool
 }
 
 // parts decodes the old and new keys of the touched segments of a map T.
-// A flat view whose segments hold plain keys only takes decodeFlat, which
-// sets strings without a tree; what it cannot do exactly (documents, odd
-// values, a value beside a subtree) it leaves to the general path.
 func (d *decoder[T]) parts(oldKeys, newKeys []*KeyValue, rev int64) (oldPart, newPart T, err error) {
-	if o, ok := d.decodeFlat(len(oldKeys), slices.Values(oldKeys)); ok {
-		if n, ok := d.decodeFlat(len(newKeys), slices.Values(newKeys)); ok {
-			return o, n, nil
-		}
-	}
-	if o, ok := d.decodeText(oldKeys); ok {
-		if n, ok := d.decodeText(newKeys); ok {
-			return o, n, nil
-		}
-	}
 	if oldPart, err = d.build(len(oldKeys), slices.Values(oldKeys), rev, false); err != nil {
 		return oldPart, newPart, err
 	}
 	newPart, err = d.build(len(newKeys), slices.Values(newKeys), rev, false)
 	return oldPart, newPart, err
-}
-
-// decodeText decodes the keys of a map whose values unmarshal text
-// (map[string]Entry, Entry an encoding.TextUnmarshaler) when each key is
-// one plain entry, as the full decode would: the key's text unmarshalled,
-// flags named by their entry. It reports false for anything else (a key
-// with "/" or a document, a value that is not UTF-8 or does not
-// unmarshal), which the general path decodes or rejects.
-func (d *decoder[T]) decodeText(kvs []*KeyValue) (out T, ok bool) {
-	t := reflect.TypeFor[T]()
-	if t.Kind() != reflect.Map || t.Key().Kind() != reflect.String || t.Elem() == timeType ||
-		!reflect.PointerTo(t.Elem()).Implements(textUnmarshaler) {
-		return out, false
-	}
-	m := reflect.MakeMapWithSize(t, len(kvs))
-	for _, kv := range kvs {
-		path := kv.Key[len(d.prefix):]
-		if path == "" || strings.ContainsRune(path, '/') || keytree.DocumentExt(path) != "" || !utf8.Valid(kv.Value) {
-			return out, false
-		}
-		v := reflect.New(t.Elem())
-		if err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText(kv.Value); err != nil {
-			return out, false
-		}
-		nameFlags(v.Elem(), "["+strconv.Quote(path)+"]")
-		m.SetMapIndex(reflect.ValueOf(path).Convert(t.Key()), v.Elem())
-	}
-	return m.Interface().(T), true
 }
 
 // cloneMap returns a copy of the map m with room for extra more entries.
