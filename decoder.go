@@ -22,6 +22,12 @@ type decoder[T any] struct {
 	strict   bool
 	defaults *T // deep-copied before every decode; never modified
 	leaves   leafKind
+
+	// spare is a copy of the map value of spareOf, made by prepare while
+	// the watch loop waits, that the next incremental apply after spareOf
+	// changes in place. Only the watch loop touches them.
+	spare   reflect.Value
+	spareOf *Snapshot[T]
 }
 
 func newDecoder[T any](prefix string, o *options) (*decoder[T], error) {

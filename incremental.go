@@ -69,7 +69,7 @@ func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touc
 	// Old entries are taken from prev itself, which they equal, so the diff
 	// compares what readers hold.
 	ov, nv := reflect.ValueOf(e.oldPart), reflect.ValueOf(e.newPart)
-	next := cloneMap(pv, nv.Len())
+	next := d.takeSpare(prev, pv, nv.Len())
 	for it := ov.MapRange(); it.Next(); {
 		ov.SetMapIndex(it.Key(), pv.MapIndex(it.Key()))
 		next.SetMapIndex(it.Key(), reflect.Value{})
@@ -197,6 +197,36 @@ func (d *decoder[T]) parts(oldKeys, newKeys []*KeyValue, rev int64) (oldPart, ne
 	}
 	newPart, err = d.build(len(newKeys), slices.Values(newKeys), rev, false)
 	return oldPart, newPart, err
+}
+
+// takeSpare returns a copy of pv, prev's map value, to change: the spare
+// prepare made, if it copies prev, else a new copy. The spare is the
+// caller's from then on, used or not.
+func (d *decoder[T]) takeSpare(prev *Snapshot[T], pv reflect.Value, extra int) reflect.Value {
+	spare, of := d.spare, d.spareOf
+	d.spare, d.spareOf = reflect.Value{}, nil
+	if of == prev && spare.IsValid() {
+		return spare
+	}
+	return cloneMap(pv, extra)
+}
+
+// prepare copies the map value of snap, the published snapshot, for the
+// next incremental apply to change (see takeSpare). The watch loop calls it
+// before it waits for etcd, so that the copy, the one cost of a change that
+// grows with the map, is paid while nothing is waiting for it rather than
+// on the next change's path; the price is a second copy of the map held
+// meanwhile. It does nothing for a T that is not a map, or once snap's
+// copy is made.
+func (d *decoder[T]) prepare(snap *Snapshot[T]) {
+	if d.spareOf == snap || reflect.TypeFor[T]().Kind() != reflect.Map || snap.kvs == nil || !d.splits(snap.kvs, snap.kvs) {
+		return
+	}
+	pv := reflect.ValueOf(snap.Value)
+	if pv.IsNil() {
+		return
+	}
+	d.spare, d.spareOf = cloneMap(pv, 8), snap
 }
 
 // cloneMap returns a copy of the map m with room for extra more entries.

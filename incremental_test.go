@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -148,6 +149,7 @@ type oracle[T any] struct {
 	steps   int // batches applied
 	inc     int // of them, applied incrementally
 	history []*Snapshot[T]
+	frozen  map[*Snapshot[T]]T // deep copies of history's values, made as they were published
 	pick    func(n int) int
 	between int // catch-up diffs computed from the changed keys
 }
@@ -180,6 +182,9 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 		}
 	}
 	o.kvs, o.steps = next, o.steps+1
+	if o.pick != nil && o.pick(2) == 0 {
+		o.d.prepare(o.prev) // as the watch loop does while it waits: the next apply changes the copy
+	}
 	v, delta, inc, err := o.d.next(o.prev, next, o.rev)
 	// The general path (tree, canonical form, mapstructure) is the oracle:
 	// the leaves' fast path is checked against it too.
@@ -218,8 +223,21 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 func (o *oracle[T]) catchUp(t testing.TB, snap *Snapshot[T], want T) {
 	t.Helper()
 	o.history = append(o.history, snap)
+	if o.frozen == nil {
+		o.frozen = map[*Snapshot[T]]T{}
+	}
+	o.frozen[snap] = deepCopy(reflect.ValueOf(snap.Value)).Interface().(T)
 	if len(o.history) > 16 {
+		delete(o.frozen, o.history[0])
 		o.history = o.history[1:]
+	}
+	// A published value is never changed after: not by the next apply,
+	// which may change the spare copy prepare made of it.
+	for _, h := range o.history {
+		if !cmp.Equal(h.Value, o.frozen[h], cmp.AllowUnexported(Flag{})) {
+			t.Fatalf("revision %d's published value changed after publication (-now +published):\n%s",
+				h.Revision, cmp.Diff(h.Value, o.frozen[h], cmp.AllowUnexported(Flag{})))
+		}
 	}
 	if o.pick == nil || len(o.history) < 2 {
 		return
