@@ -427,10 +427,13 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 	typedHeap := &row{name: "typed load: live heap", unit: "MB", target: 2}
 	bigMap := &row{name: fmt.Sprintf("one change at %d keys, map[string]string: p50 of %d puts", sz.loadKeys, sz.bigPuts), unit: "ms", target: 1.2}
 	bigTyped := &row{name: fmt.Sprintf("typed: one change at %d keys: p50 of %d puts", sz.loadKeys, sz.bigPuts), unit: "ms", target: 1.3}
+	// The same with room between changes, as config changes come: the
+	// watcher copies its map while it waits (decoder.prepare).
+	bigSpaced := &row{name: fmt.Sprintf("typed: one change at %d keys, %d puts %v apart: p50", sz.loadKeys, sz.bigPuts/2, spacing), unit: "ms", target: 1.3}
 	// Filled in from bigTyped and rows[7] once every run is done.
 	growth := &row{name: fmt.Sprintf("typed: one change at %d vs %d keys (etcdconf's own p50s)", sz.loadKeys, sz.keys), kind: own, target: 1.5}
 	initial := &row{name: fmt.Sprintf("WithInitial first update, %d-entry map[string]Struct", sz.regEntries), unit: "ms", kind: absolute, target: 50}
-	rows = append(rows, typedLoad, typedHeap, bigMap, bigTyped, growth, initial)
+	rows = append(rows, typedLoad, typedHeap, bigMap, bigTyped, bigSpaced, growth, initial)
 	if err := seed(ctx, cli, "/bench/map/", sz.keys, func(int) string { return "0" }); err != nil {
 		return err
 	}
@@ -560,22 +563,32 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 			// for both Ts.
 			if useConf {
 				for _, c := range []struct {
-					r  *row
-					st starter
-				}{{bigMap, startConf[map[string]string]}, {bigTyped, startConf[map[string]entry]}} {
-					_, lat, err := oneChange(ctx, cli, c.st, "/bench/big/", sz.loadKeys, sz.bigPuts)
+					r    *row
+					st   starter
+					puts int
+					gap  time.Duration
+				}{
+					{bigMap, startConf[map[string]string], sz.bigPuts, 0},
+					{bigTyped, startConf[map[string]entry], sz.bigPuts, 0},
+					{bigSpaced, startConf[map[string]entry], sz.bigPuts / 2, spacing},
+				} {
+					_, lat, err := oneChange(ctx, cli, c.st, "/bench/big/", sz.loadKeys, c.puts, c.gap)
 					if err != nil {
 						return err
 					}
 					add(c.r, percentile(lat, 0.5))
 				}
 			} else {
-				_, lat, err := oneChange(ctx, cli, startRaw, "/bench/big/", sz.loadKeys, sz.bigPuts)
+				_, lat, err := oneChange(ctx, cli, startRaw, "/bench/big/", sz.loadKeys, sz.bigPuts, 0)
 				if err != nil {
 					return err
 				}
 				add(bigMap, percentile(lat, 0.5))
 				add(bigTyped, percentile(lat, 0.5))
+				if _, lat, err = oneChange(ctx, cli, startRaw, "/bench/big/", sz.loadKeys, sz.bigPuts/2, spacing); err != nil {
+					return err
+				}
+				add(bigSpaced, percentile(lat, 0.5))
 			}
 			if useConf { // no raw equivalent
 				d, err := firstInitial(ctx, cli, "/bench/reg/", sz.regEntries)
@@ -732,7 +745,7 @@ func scaling(out io.Writer, keyCounts, subCounts []int, puts int) error {
 		var p50 [3]float64
 		var load [3]float64
 		for i, st := range []starter{startRaw, startConf[map[string]string], startConf[map[string]entry]} {
-			d, lat, err := oneChange(ctx, cli, st, prefix, n, puts)
+			d, lat, err := oneChange(ctx, cli, st, prefix, n, puts, 0)
 			if err != nil {
 				return err
 			}
@@ -783,20 +796,33 @@ func startConf[T any](cli *clientv3.Client, prefix string) (follower, error) {
 	return c, nil
 }
 
+// spacing is the pause before each change of the spaced one-change row.
+const spacing = 30 * time.Millisecond
+
 // oneChange starts following the n keys under prefix and makes puts
-// one-key changes, one after another: it returns the time the follower
-// took to start (its load) and each change's latency.
-func oneChange(ctx context.Context, cli *clientv3.Client, start starter, prefix string, n, puts int) (time.Duration, []time.Duration, error) {
+// one-key changes, one after another, each gap after the last was
+// applied: it returns the time the follower took to start (its load) and
+// each change's latency.
+func oneChange(ctx context.Context, cli *clientv3.Client, start starter, prefix string, n, puts int, gap time.Duration) (time.Duration, []time.Duration, error) {
 	t0 := time.Now()
 	f, err := start(cli, prefix)
 	if err != nil {
 		return 0, nil, err
 	}
+	defer f.close()
 	load := time.Since(t0)
-	lat, err := latency(ctx, cli, f, prefix, n, puts, key)
-	f.close()
-	if err != nil {
-		return 0, nil, err
+	if gap == 0 {
+		lat, err := latency(ctx, cli, f, prefix, n, puts, key)
+		return load, lat, err
+	}
+	var lat []time.Duration
+	for i := range puts {
+		time.Sleep(gap)
+		l, err := latency(ctx, cli, f, prefix, n, 1, func(int) string { return key(i % n) })
+		if err != nil {
+			return 0, nil, err
+		}
+		lat = append(lat, l...)
 	}
 	return load, lat, nil
 }
