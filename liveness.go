@@ -1,0 +1,121 @@
+package etcdconf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Liveness: how a watch proves it is current, and gives up when it cannot.
+// etcd's watch stream says nothing on a quiet prefix, and a stalled link
+// looks the same as a quiet one; see checkProgress.
+
+// mayRead proves the watcher may still read the prefix: a count-only read
+// that a revoked permission refuses (an open watch would not notice).
+func (w *Watcher[T]) mayRead(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, w.o.progress)
+	defer cancel()
+	_, err := w.cli.Get(rctx, w.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrAuthFailed) ||
+		errors.Is(err, rpctypes.ErrUserNotFound) || errors.Is(err, rpctypes.ErrInvalidAuthToken) {
+		return fmt.Errorf("etcdconf: recheck %q: %w", w.prefix, err)
+	}
+	return nil // other failures are the progress checker's business
+}
+
+// checkProgress keeps the watch honest: every interval it asks etcd for a
+// progress notification, and when the last interval brought no sign of life
+// it proves currency with a linearizable read instead (see prove). etcd does
+// not answer progress requests for a watch that starts past its current
+// revision (a quiet store), nor does its grpc-proxy at all; a watch whose
+// requests a read had to answer three times in a row stops asking, so a
+// proxy is not flooded with requests it cannot serve. When nothing proves
+// the watch live for three intervals (the link stalled, or the reads fail:
+// no leader, a partition), it cancels the watch: a stalled connection must
+// not leave the watcher silent.
+func (w *Watcher[T]) checkProgress(ctx context.Context, cancel context.CancelCauseFunc) {
+	every := w.o.progress
+	t := time.NewTicker(every)
+	defer t.Stop()
+	ask, unanswered := true, 0
+	var proved int64 // etcd's revision at the last proof by a read
+	last := w.lastHeard.Load()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		heard := w.lastHeard.Load()
+		if time.Since(time.Unix(0, heard)) > 3*every {
+			w.setConnected(false)
+			cancel(errStale)
+			return
+		}
+		if heard == last { // nothing in the last interval, not even an answer
+			var ok bool
+			if proved, ok = w.prove(ctx, proved); ok && ask {
+				if unanswered++; unanswered == 3 {
+					ask = false
+					w.o.logger.Debug("etcdconf: etcd does not answer progress requests; proving currency by reads",
+						"prefix", w.prefix)
+				}
+			}
+		} else {
+			unanswered = 0
+		}
+		last = w.lastHeard.Load()
+		if !ask {
+			continue
+		}
+		rctx, rcancel := context.WithTimeout(ctx, every)
+		err := w.cli.RequestProgress(rctx)
+		rcancel()
+		if err != nil && ctx.Err() == nil {
+			w.o.logger.Debug("etcdconf: progress request failed", "prefix", w.prefix, "err", err)
+		}
+	}
+}
+
+// prove reports whether a linearizable read shows that the watcher has
+// every change of the prefix, and if so records it as heard and returns
+// etcd's revision at the read. The read is as cheap as etcd allows: when
+// etcd's revision is still the one last seen, or the one of the last proof
+// (proved), nothing anywhere changed since; otherwise one range over the
+// prefix's keys (no values, so only etcd's in-memory index) finds any key
+// modified since, and its count any key deleted since. A failed read
+// proves nothing: that is what makes a watcher behind a leaderless or
+// partitioned etcd stale.
+func (w *Watcher[T]) prove(ctx context.Context, proved int64) (int64, bool) {
+	w.mu.Lock()
+	seen, keys := w.status.Seen, w.seenKeys
+	w.status.Probes++
+	w.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, w.o.progress)
+	defer cancel()
+	resp, err := w.cli.Get(rctx, w.prefix, clientv3.WithCountOnly())
+	if err != nil {
+		w.o.logger.Debug("etcdconf: currency read failed", "prefix", w.prefix, "err", err)
+		return proved, false
+	}
+	rev := resp.Header.Revision
+	if rev != seen && rev != proved {
+		resp, err = w.cli.Get(rctx, w.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+			clientv3.WithMinModRev(seen+1), clientv3.WithLimit(1))
+		if err != nil {
+			w.o.logger.Debug("etcdconf: currency read failed", "prefix", w.prefix, "err", err)
+			return proved, false
+		}
+		// Count is every key under the prefix; Kvs only those changed since.
+		if len(resp.Kvs) > 0 || resp.Count != int64(keys) {
+			return proved, false // changes on their way, or a watch that lost them
+		}
+		rev = resp.Header.Revision
+	}
+	w.heard()
+	return rev, true
+}
