@@ -24,11 +24,7 @@ func diffSnapshots[T any](old, new *Snapshot[T]) []Change {
 	if old != nil {
 		ov, okvs = old.Value, old.kvs
 	}
-	prefix := new.prefix
-	if cs, ok := diffFlat(any(ov), any(new.Value), prefix); ok {
-		return cs
-	}
-	d := &differ{initial: old == nil, keys: indexKeys(okvs, new.kvs, prefix)}
+	d := &differ{initial: old == nil, keys: indexKeys(okvs, new.kvs, new.prefix)}
 	d.walk(reflect.ValueOf(&ov).Elem(), reflect.ValueOf(&new.Value).Elem())
 	slices.SortFunc(d.changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
 	return d.changes
@@ -129,7 +125,7 @@ func (d *differ) walk(x, y reflect.Value) {
 	switch {
 	case t.Kind() == reflect.Pointer:
 		switch {
-		case x.IsNil() && y.IsNil():
+		case x.UnsafePointer() == y.UnsafePointer(): // nil both, or one value
 		case x.IsNil():
 			d.emit(ChangeAdded, reflect.Value{}, y)
 		case y.IsNil():
@@ -159,15 +155,33 @@ func (d *differ) walk(x, y reflect.Value) {
 			d.pop()
 		}
 	case t.Kind() == reflect.Map:
+		if x.UnsafePointer() == y.UnsafePointer() {
+			return // one map: values are never changed once published
+		}
+		// One key and one value holder for every entry: a step's key is
+		// read only while it is pushed.
+		k, v := reflect.New(t.Key()).Elem(), reflect.New(t.Elem()).Elem()
+		found := 0 // entries of y that x has
 		for it := y.MapRange(); it.Next(); {
-			d.push(step{key: it.Key()})
-			d.walk(x.MapIndex(it.Key()), it.Value())
+			k.SetIterKey(it)
+			v.SetIterValue(it)
+			xv := x.MapIndex(k)
+			if xv.IsValid() {
+				found++
+			}
+			d.push(step{key: k})
+			d.walk(xv, v)
 			d.pop()
 		}
+		if found == x.Len() {
+			return // no entry of x is missing from y
+		}
 		for it := x.MapRange(); it.Next(); {
-			if !y.MapIndex(it.Key()).IsValid() {
-				d.push(step{key: it.Key()})
-				d.walk(it.Value(), reflect.Value{})
+			k.SetIterKey(it)
+			if !y.MapIndex(k).IsValid() {
+				v.SetIterValue(it)
+				d.push(step{key: k})
+				d.walk(v, reflect.Value{})
 				d.pop()
 			}
 		}
@@ -223,34 +237,6 @@ func (d *differ) emit(kind ChangeKind, x, y reflect.Value) {
 		c.Old, c.New = valueOf(x), valueOf(y)
 	}
 	d.changes = append(d.changes, c)
-}
-
-// diffFlat is the fast path for flat views (map[string]string): entries
-// compared directly, each entry's key its own relative path. It reports
-// false for any other type.
-func diffFlat(old, new any, prefix string) ([]Change, bool) {
-	o, ok1 := old.(map[string]string)
-	n, ok2 := new.(map[string]string)
-	if !ok1 || !ok2 {
-		return nil, false
-	}
-	var cs []Change
-	for k, nv := range n {
-		ov, had := o[k]
-		switch {
-		case !had:
-			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: ChangeAdded, New: nv, Keys: []string{prefix + k}})
-		case ov != nv:
-			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: ChangeModified, Old: ov, New: nv, Keys: []string{prefix + k}})
-		}
-	}
-	for k, ov := range o {
-		if _, has := n[k]; !has {
-			cs = append(cs, Change{Path: fmt.Sprintf("[%q]", k), Kind: ChangeRemoved, Old: ov, Keys: []string{prefix + k}})
-		}
-	}
-	slices.SortFunc(cs, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
-	return cs, true
 }
 
 var textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
@@ -491,8 +477,9 @@ func (n *keyNode) named(seg string) []*keyNode {
 	return n.byName[normName(seg)]
 }
 
-// indexKeys returns the tree of keys that differ between two snapshots.
-// A document key (db.yaml) sits at the path it is merged at (db).
+// indexKeys returns the tree of keys that differ between two snapshots
+// (see changedKeys: O(changes) for key sets that share nodes). A document
+// key (db.yaml) sits at the path it is merged at (db).
 func indexKeys(old, new *keySet, prefix string) *keyNode {
 	root := &keyNode{}
 	add := func(k string) {
@@ -519,15 +506,8 @@ func indexKeys(old, new *keySet, prefix string) *keyNode {
 		}
 		n.keys = append(n.keys, k)
 	}
-	for n := range new.all() {
-		if o, ok := old.get(n.Key); !ok || o.ModRevision != n.ModRevision {
-			add(n.Key)
-		}
-	}
-	for o := range old.all() {
-		if _, ok := new.get(o.Key); !ok {
-			add(o.Key)
-		}
+	for _, k := range changedKeys(old, new) {
+		add(k)
 	}
 	return root
 }

@@ -163,15 +163,24 @@ func BenchmarkDiff(b *testing.B) {
 		}
 	})
 	m1, m2 := map[string]string{}, map[string]string{}
+	var mkv []string
 	for i := range 10000 {
 		k := fmt.Sprint("k", i)
 		m1[k], m2[k] = "v", "v"
+		mkv = append(mkv, k, "v")
 	}
 	m2["k5"] = "changed"
-	mo, mn := snap(m1, 1), snap(m2, 2)
-	b.Run("10k-entry map, one change", func(b *testing.B) {
+	mo := snap(m1, 1, mkv...)
+	mn := &Snapshot[map[string]string]{Value: m2, Revision: 2, prefix: mo.prefix, kvs: mo.kvs.clone()}
+	mn.kvs.set(&KeyValue{Key: "/app/k5", Value: []byte("changed"), ModRevision: 2})
+	b.Run("10k-entry flat view, one change", func(b *testing.B) {
 		for b.Loop() {
 			diffSnapshots(mo, mn)
+		}
+	})
+	b.Run("10k-entry flat view, initial", func(b *testing.B) {
+		for b.Loop() {
+			diffSnapshots(nil, mo)
 		}
 	})
 	// A map of structs goes through the differ and key attribution: the
@@ -383,5 +392,36 @@ func TestFilterChangesKeepsAncestors(t *testing.T) {
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("WithPaths(%q) kept %q, want %q", tt.path, got, tt.want)
 		}
+	}
+}
+
+// TestDiffFlatViewDocumentKeys: a flat view's entries that a document
+// sets are the document key's changes, as they are for every other T; the
+// flat view's former shortcut named keys that do not exist (/app/b/addr).
+func TestDiffFlatViewDocumentKeys(t *testing.T) {
+	d, err := newDecoder[map[string]string]("/app/", newOptions(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1 := kvsOf("/app/", "a", "1")
+	k2 := kvsOf("/app/", "a", "2", "b.yaml", "addr: h\nport: 2\n")
+	for _, kv := range k2 {
+		kv.ModRevision = 2
+	}
+	v1, err1 := d.decode(k1, 1)
+	v2, err2 := d.decode(k2, 2)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	cs := diffSnapshots(
+		&Snapshot[map[string]string]{Value: v1, Revision: 1, prefix: "/app/", kvs: keySetOf(k1)},
+		&Snapshot[map[string]string]{Value: v2, Revision: 2, prefix: "/app/", kvs: keySetOf(k2)})
+	var got []string
+	for _, c := range cs {
+		got = append(got, fmt.Sprintf("%s %v", c.Path, c.Keys))
+	}
+	want := []string{`["a"] [/app/a]`, `["b/addr"] [/app/b.yaml]`, `["b/port"] [/app/b.yaml]`}
+	if !slices.Equal(got, want) {
+		t.Errorf("changes %q, want %q", got, want)
 	}
 }
