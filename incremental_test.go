@@ -467,6 +467,24 @@ func TestOracleWatcher(t *testing.T) {
 		applied, incremental, txns-applied, updated)
 }
 
+// entryOracle is an oracle over n entries svc-000000... of a
+// map[string]Entry, all "1" at revision 2, and their snapshot.
+func entryOracle(b *testing.B, n int) (*oracle[map[string]oracleEntry], *Snapshot[map[string]oracleEntry]) {
+	o := newOracle[map[string]oracleEntry](b)
+	kvs := make(map[string]*KeyValue, n)
+	for i := range n {
+		k := fmt.Sprintf("/app/svc-%06d", i)
+		kvs[k] = &KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
+	}
+	o.kvs = keySetOf(kvs)
+	v, err := o.d.decodeSet(o.kvs, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	o.prev = &Snapshot[map[string]oracleEntry]{Value: v, Revision: 2, prefix: "/app/", kvs: o.kvs}
+	return o, o.prev
+}
+
 // BenchmarkIncremental measures decoder.next for one changed entry of a
 // map of n entries, against the full decode of the same keys.
 func BenchmarkIncremental(b *testing.B) {
@@ -474,18 +492,7 @@ func BenchmarkIncremental(b *testing.B) {
 	// the change's path; "prepared" has the copy made first, as the watch
 	// loop does while it waits (decoder.prepare), outside the timer.
 	bench := func(b *testing.B, n int, mode string) {
-		o := newOracle[map[string]oracleEntry](b)
-		kvs := make(map[string]*KeyValue, n)
-		for i := range n {
-			k := fmt.Sprintf("/app/svc-%06d", i)
-			kvs[k] = &KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
-		}
-		o.kvs = keySetOf(kvs)
-		v, err := o.d.decodeSet(o.kvs, 2)
-		if err != nil {
-			b.Fatal(err)
-		}
-		prev := &Snapshot[map[string]oracleEntry]{Value: v, Revision: 2, prefix: "/app/", kvs: o.kvs}
+		o, prev := entryOracle(b, n)
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			if mode == "prepared" {
@@ -552,19 +559,7 @@ func BenchmarkIncrementalStruct(b *testing.B) {
 // (decoder.changes) against the full diff of the two values.
 func BenchmarkCatchUp(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
-		o := newOracle[map[string]oracleEntry](b)
-		kvs := make(map[string]*KeyValue, n)
-		for i := range n {
-			k := fmt.Sprintf("/app/svc-%06d", i)
-			kvs[k] = &KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
-		}
-		o.kvs = keySetOf(kvs)
-		v, err := o.d.decodeSet(o.kvs, 2)
-		if err != nil {
-			b.Fatal(err)
-		}
-		base := &Snapshot[map[string]oracleEntry]{Value: v, Revision: 2, prefix: "/app/", kvs: o.kvs}
-		o.prev = base
+		o, base := entryOracle(b, n)
 		for i := range 10 {
 			val := strconv.Itoa(i + 2)
 			o.step(b, []oracleOp{{path: fmt.Sprintf("svc-%06d", i*97%n), value: &val}})
