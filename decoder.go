@@ -23,10 +23,11 @@ type decoder[T any] struct {
 	defaults *T // deep-copied before every decode; never modified
 	leaves   leafKind
 
-	// spare is a copy of the map value of spareOf, made by prepare while
-	// the watch loop waits, that the next incremental apply after spareOf
-	// changes in place. Only the watch loop touches them.
-	spare   reflect.Value
+	// spares are copies of the maps of spareOf (wholeValue: a map T
+	// itself; else a struct T's map field, by index), made by prepare
+	// while the watch loop waits, that the next incremental apply after
+	// spareOf changes in place. Only the watch loop touches them.
+	spares  map[int]reflect.Value
 	spareOf *Snapshot[T]
 }
 

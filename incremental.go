@@ -69,16 +69,9 @@ func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touc
 	// Old entries are taken from prev itself, which they equal, so the diff
 	// compares what readers hold.
 	ov, nv := reflect.ValueOf(e.oldPart), reflect.ValueOf(e.newPart)
-	next := d.takeSpare(prev, pv, nv.Len())
-	for it := ov.MapRange(); it.Next(); {
-		ov.SetMapIndex(it.Key(), pv.MapIndex(it.Key()))
-		next.SetMapIndex(it.Key(), reflect.Value{})
-	}
-	for it := nv.MapRange(); it.Next(); {
-		next.SetMapIndex(it.Key(), it.Value())
-	}
-	if next.Len() == 0 {
-		return out, nil, false // nil or empty is the full decode's call
+	next, ok := applyEntries(d.takeSpare(prev, wholeValue, pv, nv.Len()), pv, ov, nv)
+	if !ok {
+		return out, nil, false
 	}
 	return d.finish(next, e)
 }
@@ -112,21 +105,11 @@ type mapEntries[T any] struct {
 // touched from the keys before (a) and after (b); false where a touched
 // key is at the prefix itself or the segments do not decode.
 func (d *decoder[T]) entries(a, b *keySet, rev int64, touched []string) (e mapEntries[T], ok bool) {
-	var segs []string
-	for _, key := range touched {
-		s := keytree.Segments(key[len(d.prefix):])
-		if len(s) == 0 {
-			return e, false
-		}
-		seg := s[0]
-		if len(s) == 1 {
-			seg = strings.TrimSuffix(seg, keytree.DocumentExt(seg))
-		}
-		segs = append(segs, seg)
+	segs, ok := entrySegments(d.prefix, touched)
+	if !ok {
+		return e, false
 	}
-	slices.Sort(segs)
-	segs = slices.Compact(segs)
-	e.oldKeys, e.newKeys = d.segmentKeys(a, segs), d.segmentKeys(b, segs)
+	e.oldKeys, e.newKeys = segmentKeys(a, d.prefix, segs), segmentKeys(b, d.prefix, segs)
 	var err error
 	if e.oldPart, e.newPart, err = d.parts(e.oldKeys, e.newKeys, rev); err != nil {
 		return e, false
@@ -153,19 +136,8 @@ func (d *decoder[T]) between(base, latest *Snapshot[T]) (delta []Change, ok bool
 			delta, ok = nil, false
 		}
 	}()
-	t := reflect.TypeFor[T]()
-	if t.Kind() == reflect.Struct {
-		fields, oldKeys, newKeys := d.touchedFields(base.kvs, latest.kvs, touched)
-		var oldPart, newPart T
-		bv, lv := reflect.ValueOf(base.Value), reflect.ValueOf(latest.Value)
-		ov, nv := reflect.ValueOf(&oldPart).Elem(), reflect.ValueOf(&newPart).Elem()
-		for _, f := range fields {
-			ov.Field(f.index).Set(bv.Field(f.index))
-			nv.Field(f.index).Set(lv.Field(f.index))
-		}
-		return diffFields(
-			&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
-			&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)}, fields), true
+	if reflect.TypeFor[T]().Kind() == reflect.Struct {
+		return d.betweenStruct(base, latest, touched)
 	}
 	e, ok := d.entries(base.kvs, latest.kvs, latest.Revision, touched)
 	if !ok {
@@ -173,17 +145,9 @@ func (d *decoder[T]) between(base, latest *Snapshot[T]) (delta []Change, ok bool
 	}
 	// The parts' entries are replaced by the snapshots' own, so the
 	// changes hold what readers hold, as the full diff's do.
-	for _, side := range []struct{ part, from reflect.Value }{
-		{reflect.ValueOf(e.oldPart), reflect.ValueOf(base.Value)},
-		{reflect.ValueOf(e.newPart), reflect.ValueOf(latest.Value)},
-	} {
-		for it := side.part.MapRange(); it.Next(); {
-			v := side.from.MapIndex(it.Key())
-			if !v.IsValid() {
-				return nil, false // not what the snapshot's keys decode to
-			}
-			side.part.SetMapIndex(it.Key(), v)
-		}
+	if !fromValue(reflect.ValueOf(e.oldPart), reflect.ValueOf(base.Value)) ||
+		!fromValue(reflect.ValueOf(e.newPart), reflect.ValueOf(latest.Value)) {
+		return nil, false // not what the snapshots' keys decode to
 	}
 	return diffSnapshots(
 		&Snapshot[T]{Value: e.oldPart, prefix: d.prefix, kvs: keySetOfSlice(e.oldKeys)},
@@ -199,34 +163,48 @@ func (d *decoder[T]) parts(oldKeys, newKeys []*KeyValue, rev int64) (oldPart, ne
 	return oldPart, newPart, err
 }
 
-// takeSpare returns a copy of pv, prev's map value, to change: the spare
-// prepare made, if it copies prev, else a new copy. The spare is the
-// caller's from then on, used or not.
-func (d *decoder[T]) takeSpare(prev *Snapshot[T], pv reflect.Value, extra int) reflect.Value {
-	spare, of := d.spare, d.spareOf
-	d.spare, d.spareOf = reflect.Value{}, nil
-	if of == prev && spare.IsValid() {
+// wholeValue is the index of a map T's own spare (see decoder.spares).
+const wholeValue = -1
+
+// takeSpare returns a copy of pv, the map at index i of prev (see
+// decoder.spares), to change: the spare prepare made, if it copies prev,
+// else a new copy. The spare is the caller's from then on, used or not.
+func (d *decoder[T]) takeSpare(prev *Snapshot[T], i int, pv reflect.Value, extra int) reflect.Value {
+	if spare, ok := d.spares[i]; ok && d.spareOf == prev {
+		delete(d.spares, i)
 		return spare
+	}
+	if pv.IsNil() {
+		return reflect.MakeMapWithSize(pv.Type(), extra)
 	}
 	return cloneMap(pv, extra)
 }
 
-// prepare copies the map value of snap, the published snapshot, for the
-// next incremental apply to change (see takeSpare). The watch loop calls it
-// before it waits for etcd, so that the copy, the one cost of a change that
-// grows with the map, is paid while nothing is waiting for it rather than
-// on the next change's path; the price is a second copy of the map held
-// meanwhile. It does nothing for a T that is not a map, or once snap's
-// copy is made.
+// prepare copies the maps of snap, the published snapshot, for the next
+// incremental apply to change (see takeSpare): a map T itself, or each
+// map field of a struct T. The watch loop calls it before it waits for
+// etcd, so that the copies, the one cost of a change that grows with the
+// maps, are paid while nothing is waiting for them rather than on the next
+// change's path; the price is a second copy of the maps held meanwhile. It
+// does nothing for a T that does not split (see splits), or once snap's
+// copies are made.
 func (d *decoder[T]) prepare(snap *Snapshot[T]) {
-	if d.spareOf == snap || reflect.TypeFor[T]().Kind() != reflect.Map || snap.kvs == nil || !d.splits(snap.kvs, snap.kvs) {
+	if d.spareOf == snap || snap.kvs == nil || !d.splits(snap.kvs, snap.kvs) {
 		return
 	}
-	pv := reflect.ValueOf(snap.Value)
-	if pv.IsNil() {
+	d.spares, d.spareOf = map[int]reflect.Value{}, snap
+	v := reflect.ValueOf(snap.Value)
+	if v.Kind() == reflect.Map {
+		if !v.IsNil() {
+			d.spares[wholeValue] = cloneMap(v, 8)
+		}
 		return
 	}
-	d.spare, d.spareOf = cloneMap(pv, 8), snap
+	for _, f := range schemaOf(v.Type()).fields {
+		if fv := v.Field(f.index); fv.Kind() == reflect.Map && !fv.IsNil() && f.typ.Key().Kind() == reflect.String {
+			d.spares[f.index] = cloneMap(fv, 8)
+		}
+	}
 }
 
 // cloneMap returns a copy of the map m with room for extra more entries.
@@ -249,14 +227,36 @@ func cloneMap(m reflect.Value, extra int) reflect.Value {
 	return out
 }
 
+// entrySegments returns, sorted and once each, the map entries the
+// touched keys under the prefix under feed: the first path segment after
+// it, without a document extension when it is the only one (api-1/addr
+// and api-1.yaml feed api-1). It reports false where a key is not under
+// it or is the prefix itself.
+func entrySegments(under string, touched []string) ([]string, bool) {
+	var segs []string
+	for _, k := range touched {
+		s := keytree.Segments(strings.TrimPrefix(k, under))
+		if !strings.HasPrefix(k, under) || len(s) == 0 {
+			return nil, false
+		}
+		seg := s[0]
+		if len(s) == 1 {
+			seg = strings.TrimSuffix(seg, keytree.DocumentExt(seg))
+		}
+		segs = append(segs, seg)
+	}
+	slices.Sort(segs)
+	return slices.Compact(segs), true
+}
+
 // segmentKeys returns, in key order, the keys of s under the first path
 // segments segs: for segment a, the key a itself, its documents (a.yaml)
 // and every key under a/. With no odd key (see oddKey), these are exactly
 // the keys whose path starts with that segment.
-func (d *decoder[T]) segmentKeys(s *keySet, segs []string) []*KeyValue {
+func segmentKeys(s *keySet, under string, segs []string) []*KeyValue {
 	var out []*KeyValue
 	for _, seg := range segs {
-		base := d.prefix + seg
+		base := under + seg
 		if kv, ok := s.get(base); ok && keytree.DocumentExt(seg) == "" {
 			out = append(out, kv)
 		}
@@ -278,92 +278,6 @@ func keySetOfSlice(kvs []*KeyValue) *keySet {
 		s.set(kv)
 	}
 	return s
-}
-
-// incrementalStruct applies a change to a struct T by its fields: a field
-// is decoded from the keys whose first path segment spells it (any
-// spelling: db/host and DB/port both feed DB), so the value at rev is a
-// copy of prev with the fields the touched keys feed decoded again from
-// their keys, and the other fields shared. A touched key that spells no
-// field changes no field (unknown keys are ignored), but is decoded with
-// the keys beside it, for the errors they may make. It reports false where
-// that is not certain to equal the full decode: a field whose key spans
-// several segments or an embedded one (mapstructure matches those itself),
-// or a Validate method on a T with fields no key feeds, which Validate may
-// derive from the others (an incremental copy would keep their old values
-// where the full decode starts from zero).
-func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
-	defer func() {
-		if recover() != nil {
-			var zero T
-			out, delta, ok = zero, nil, false
-		}
-	}()
-	touchedFields, oldKeys, newKeys := d.touchedFields(prev.kvs, kvs, touched)
-	vals, err := d.decodeFields(newKeys, touchedFields, rev)
-	if err != nil {
-		return out, nil, false
-	}
-	// The diff compares the touched fields alone: as readers held them
-	// (prev's) and as decoded now.
-	var oldPart, newPart T
-	pv := reflect.ValueOf(prev.Value)
-	ov, nv := reflect.ValueOf(&oldPart).Elem(), reflect.ValueOf(&newPart).Elem()
-	next := reflect.New(reflect.TypeFor[T]()).Elem()
-	next.Set(pv)
-	for i, f := range touchedFields {
-		ov.Field(f.index).Set(pv.Field(f.index))
-		nv.Field(f.index).Set(vals[i])
-		next.Field(f.index).Set(vals[i])
-	}
-	out = next.Interface().(T)
-	if validate(&out) != nil {
-		return out, nil, false
-	}
-	delta = diffFields(
-		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
-		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)}, touchedFields)
-	return out, delta, true
-}
-
-// touchedFields returns the fields of a struct T that the touched keys
-// feed, and the keys before (a) and after (b) of the segments they fall
-// under, by the loose spelling fields match: every key that may feed a
-// touched field, or collide with a touched unknown key, is among them, so
-// decoding them gives the full decode's errors. Only touched keys may
-// differ between a and b.
-func (d *decoder[T]) touchedFields(a, b *keySet, touched []string) (fields []*schemaField, oldKeys, newKeys []*KeyValue) {
-	sch := schemaOf(reflect.TypeFor[T]())
-	segs := map[string]bool{}
-	seen := map[*schemaField]bool{}
-	for _, key := range touched {
-		seg := normName(firstSegment(key[len(d.prefix):]))
-		segs[seg] = true
-		if f, ok := sch.byKey[seg]; ok && !seen[f] {
-			seen[f] = true
-			fields = append(fields, f)
-		}
-	}
-	for kv := range b.all() {
-		if segs[normName(firstSegment(kv.Key[len(d.prefix):]))] {
-			newKeys = append(newKeys, kv)
-		}
-	}
-	// The old keys of the touched segments are the new ones not touched,
-	// and the touched ones a had.
-	isTouched := make(map[string]bool, len(touched))
-	for _, k := range touched {
-		isTouched[k] = true
-		if kv, ok := a.get(k); ok {
-			oldKeys = append(oldKeys, kv)
-		}
-	}
-	for _, kv := range newKeys {
-		if !isTouched[kv.Key] {
-			oldKeys = append(oldKeys, kv)
-		}
-	}
-	return fields, oldKeys, newKeys
 }
 
 // finish validates next, the value an incremental apply built, and diffs

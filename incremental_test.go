@@ -42,6 +42,10 @@ type (
 		C    *oracleInstance
 		Api1 oracleInstance `etcd:"api-1"`
 		Svc1 int
+		// Services is a registry inside a struct, applied by its entries
+		// (services/a/addr, services/a.yaml) unless a key sits at the field
+		// (services, services.yaml) or spells it twice (Services/a).
+		Services map[string]oracleInstance
 	}
 	// oracleValidated is a struct with a Validate and only key-fed fields,
 	// which applies incrementally too.
@@ -110,7 +114,7 @@ func (g oracleGen) op() oracleOp {
 	if keys := g.keys(); len(keys) > 0 && g.next(2) == 0 {
 		return oracleOp{path: keys[g.next(len(keys))]}
 	}
-	entry := g.pick("a", "b", "c", "api-1", "api-10", "svc-1")
+	entry := g.pick("a", "b", "c", "api-1", "api-10", "svc-1", "services")
 	var path, value string
 	switch n := g.next(100); {
 	case n < 2: // an odd spelling, a key at the prefix itself
@@ -131,6 +135,14 @@ func (g oracleGen) op() oracleOp {
 			path = entry + "/meta/" + g.pick("k", "l")
 		}
 		value = strconv.Itoa(g.next(10))
+	}
+	switch n := g.next(40); { // under a map field of the struct types
+	case n < 8:
+		path = "services/" + path
+	case n < 12:
+		path = "apis/" + path
+	case n < 13:
+		path = "Services/" + path
 	}
 	if g.next(6) == 0 {
 		return oracleOp{path: path}
@@ -578,5 +590,73 @@ func BenchmarkCatchUp(b *testing.B) {
 				diffSnapshots(base, latest)
 			}
 		})
+	}
+}
+
+// TestIncrementalStructMapField: a registry inside a struct is applied by
+// its entries, exactly as the full decode fills it, including where that
+// must not be done (a second spelling of the field, a document at the
+// field itself), which takes the field whole.
+func TestIncrementalStructMapField(t *testing.T) {
+	put := func(path, value string) oracleOp { return oracleOp{path: path, value: &value} }
+	for _, tc := range []struct {
+		name  string
+		setup []oracleOp
+		op    oracleOp
+	}{
+		{"entry field", []oracleOp{put("services/a/addr", "h"), put("services/b/addr", "i")}, put("services/a/weight", "3")},
+		{"entry document", []oracleOp{put("services/a/addr", "h"), put("services/a.yaml", "weight: 2\n")}, put("services/a.yaml", "weight: 5\n")},
+		{"new entry", []oracleOp{put("services/a/addr", "h")}, put("services/b/addr", "j")},
+		{"last entry removed", []oracleOp{put("services/a/addr", "h")}, oracleOp{path: "services/a/addr"}},
+		{"second spelling", []oracleOp{put("services/a/addr", "h"), put("Services/a/weight", "4")}, put("services/a/addr", "k")},
+		{"second spelling, the first in key order changed", []oracleOp{put("services/a/addr", "h"), put("Services/a/weight", "4")}, put("Services/a/weight", "5")},
+		{"document at the field", []oracleOp{put("services/a/addr", "h"), put("services.yaml", "a:\n  weight: 6\n")}, put("services/a/addr", "k")},
+		{"value at the field", []oracleOp{put("services/a/addr", "h"), put("services", "x")}, oracleOp{path: "services"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newOracle[oracleStruct](t)
+			o.step(t, tc.setup)
+			o.d.prepare(o.prev)
+			o.step(t, []oracleOp{tc.op}) // fails unless value, error and changes are the full decode's
+		})
+	}
+}
+
+// BenchmarkIncrementalStructMap is one changed entry of a registry of n
+// entries inside a struct, with the copy of the map made first as the
+// watch loop does (prepared) or on the change's path.
+func BenchmarkIncrementalStructMap(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		for _, prepared := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%d/prepared=%v", n, prepared), func(b *testing.B) {
+				o := newOracle[oracleStruct](b)
+				m := map[string]*KeyValue{}
+				for i := range n {
+					k := fmt.Sprintf("/app/services/svc-%05d/addr", i)
+					m[k] = &KeyValue{Key: k, Value: []byte("h"), ModRevision: 2}
+				}
+				kvs := keySetOf(m)
+				v, err := o.d.decodeSet(kvs, 2)
+				if err != nil {
+					b.Fatal(err)
+				}
+				prev := &Snapshot[oracleStruct]{Value: v, Revision: 2, prefix: "/app/", kvs: kvs}
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					if prepared {
+						b.StopTimer()
+						o.d.prepare(prev)
+						b.StartTimer()
+					}
+					next := prev.kvs.clone()
+					next.set(&KeyValue{Key: fmt.Sprintf("/app/services/svc-%05d/weight", i%n), Value: []byte(strconv.Itoa(i + 1)), ModRevision: int64(i + 3)})
+					v, delta, inc, err := o.d.next(prev, next, int64(i+3))
+					if err != nil || !inc || len(delta) != 1 {
+						b.Fatal(err, inc, delta)
+					}
+					prev = &Snapshot[oracleStruct]{Value: v, Revision: int64(i + 3), prefix: "/app/", kvs: next}
+				}
+			})
+		}
 	}
 }

@@ -146,6 +146,60 @@ func changedKeys(a, b *keySet) []string {
 	return out
 }
 
+// A group is a run of keys under a prefix with one first path segment
+// (seg, as spelled, a document's extension kept): the one key prefix+seg
+// (sub false), or every key under prefix+seg+"/" (sub true).
+type group struct {
+	seg string
+	sub bool
+}
+
+// groups yields the groups of the keys under prefix in key order, seeking
+// past each subtree: O(groups · log keys), however many keys the subtrees
+// hold.
+func (s *keySet) groups(prefix string) iter.Seq[group] {
+	return func(yield func(group) bool) {
+		if s == nil {
+			return
+		}
+		for from := prefix; ; {
+			var g group
+			found := false
+			s.m.Ascend(from, func(k string, _ *KeyValue) bool {
+				if found = strings.HasPrefix(k, prefix); found {
+					rel := k[len(prefix):]
+					if i := strings.IndexByte(rel, '/'); i >= 0 {
+						g = group{seg: rel[:i], sub: true}
+					} else {
+						g = group{seg: rel}
+					}
+				}
+				return false
+			})
+			if !found || !yield(g) {
+				return
+			}
+			if g.sub {
+				from = prefix + g.seg + "0" // '0' follows '/': past the subtree
+			} else {
+				from = prefix + g.seg + "\x00"
+			}
+		}
+	}
+}
+
+// groupKeys yields the keys of group g under prefix.
+func (s *keySet) groupKeys(prefix string, g group) iter.Seq[*KeyValue] {
+	if g.sub {
+		return s.withPrefix(prefix + g.seg + "/")
+	}
+	return func(yield func(*KeyValue) bool) {
+		if kv, ok := s.get(prefix + g.seg); ok {
+			yield(kv)
+		}
+	}
+}
+
 // withPrefix yields, in key order, the keys that start with p.
 func (s *keySet) withPrefix(p string) iter.Seq[*KeyValue] {
 	return func(yield func(*KeyValue) bool) {

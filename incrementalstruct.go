@@ -1,0 +1,265 @@
+package etcdconf
+
+import (
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/etcdconf/etcdconf/internal/keytree"
+)
+
+// A structPlan is what a change to a struct T touched: fields decoded
+// whole, map fields applied by their entries, and the keys decoded whole
+// (of those fields and of touched segments that spell no field), before
+// and after.
+type structPlan struct {
+	whole            []*schemaField
+	byEntry          []*fieldEntries
+	oldKeys, newKeys []*KeyValue
+}
+
+// fieldEntries is a map field of a struct T applied by its entries: the
+// keys of the touched entries before and after, and those keys decoded.
+type fieldEntries struct {
+	f                *schemaField
+	oldKeys, newKeys []*KeyValue
+	oldPart, newPart reflect.Value
+}
+
+// fields returns every field the plan touches.
+func (p *structPlan) fields() []*schemaField {
+	fs := slices.Clone(p.whole)
+	for _, e := range p.byEntry {
+		fs = append(fs, e.f)
+	}
+	return fs
+}
+
+// keys returns the keys the plan decodes, before and after.
+func (p *structPlan) keys() (old, new []*KeyValue) {
+	old, new = slices.Clone(p.oldKeys), slices.Clone(p.newKeys)
+	for _, e := range p.byEntry {
+		old, new = append(old, e.oldKeys...), append(new, e.newKeys...)
+	}
+	return old, new
+}
+
+// planStruct finds what the touched keys, which differ between the key
+// sets a and b, feed in a struct T. A field is fed by the keys whose first
+// path segment spells it, loosely (db/host and DB/port both feed DB); a
+// touched key that spells no field changes none, but is decoded with the
+// keys beside it for the errors they may make, so every key that may feed
+// a touched field, or collide with a touched unknown key, is decoded. The
+// segments are found by seeking from one group of keys to the next, so a
+// change costs the fields' groups, not the keys under them.
+// A field in whole is decoded whole even where it could be applied by its
+// entries.
+func (d *decoder[T]) planStruct(a, b *keySet, touched []string, whole map[*schemaField]bool) *structPlan {
+	sch := schemaOf(reflect.TypeFor[T]())
+	names := map[string][]string{} // a touched segment's loose name -> its touched keys
+	for _, k := range touched {
+		n := normName(firstSegment(k[len(d.prefix):]))
+		names[n] = append(names[n], k)
+	}
+	named := func(s *keySet) map[string][]group {
+		out := map[string][]group{}
+		for g := range s.groups(d.prefix) {
+			seg := g.seg
+			if !g.sub {
+				seg = strings.TrimSuffix(seg, keytree.DocumentExt(seg))
+			}
+			if n := normName(seg); names[n] != nil {
+				out[n] = append(out[n], g)
+			}
+		}
+		return out
+	}
+	oldG, newG := named(a), named(b)
+	p := &structPlan{}
+	for _, n := range slices.Sorted(maps.Keys(names)) {
+		f := sch.byKey[n]
+		if f != nil {
+			if e, ok := d.entryKeys(f, a, b, append(oldG[n], newG[n]...), names[n]); ok && !whole[f] {
+				p.byEntry = append(p.byEntry, e)
+				continue
+			}
+			p.whole = append(p.whole, f)
+		}
+		for _, g := range oldG[n] {
+			p.oldKeys = slices.AppendSeq(p.oldKeys, a.groupKeys(d.prefix, g))
+		}
+		for _, g := range newG[n] {
+			p.newKeys = slices.AppendSeq(p.newKeys, b.groupKeys(d.prefix, g))
+		}
+	}
+	return p
+}
+
+// entryKeys reports whether f, a field of a struct T, can be applied by
+// its entries, as incremental applies a map T: f is a map with string
+// keys, and its keys before and after (in groups gs) are one subtree under
+// one spelling, services/..., with no key at the field itself (services,
+// or the document services.yaml, which may set any entry) and no second
+// spelling (mapstructure merges those). Then the entries under the next
+// path segment of the touched keys (services/api-1/addr and
+// services/api-1.yaml feed Services["api-1"]) are the ones to decode
+// again, and their keys are returned.
+func (d *decoder[T]) entryKeys(f *schemaField, a, b *keySet, gs []group, touched []string) (*fieldEntries, bool) {
+	if f.typ.Kind() != reflect.Map || f.typ.Key().Kind() != reflect.String || len(gs) == 0 {
+		return nil, false
+	}
+	for _, g := range gs {
+		if !g.sub || g != gs[0] {
+			return nil, false
+		}
+	}
+	under := d.prefix + gs[0].seg + "/"
+	entries, ok := entrySegments(under, touched)
+	if !ok {
+		return nil, false
+	}
+	return &fieldEntries{f: f, oldKeys: segmentKeys(a, under, entries), newKeys: segmentKeys(b, under, entries)}, true
+}
+
+// decodeEntries decodes the touched entries of e's field from their keys
+// before and after: maps of those entries alone.
+func (d *decoder[T]) decodeEntries(e *fieldEntries, rev int64) bool {
+	o, err := d.decodeFields(e.oldKeys, []*schemaField{e.f}, rev)
+	if err != nil {
+		return false
+	}
+	n, err := d.decodeFields(e.newKeys, []*schemaField{e.f}, rev)
+	if err != nil {
+		return false
+	}
+	e.oldPart, e.newPart = o[0], n[0]
+	return true
+}
+
+// incrementalStruct applies a change to a struct T by its fields (see
+// planStruct): the value at rev is a copy of prev with the touched fields
+// decoded again from their keys, a map field's touched entries alone
+// where its keys allow (see entryKeys), and the rest shared. The diff
+// compares the touched fields, and of a map field the touched entries,
+// alone. It reports false where that is not certain to equal the full
+// decode; see splits for the types that never split.
+func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
+	defer func() {
+		if recover() != nil {
+			var zero T
+			out, delta, ok = zero, nil, false
+		}
+	}()
+	pv := reflect.ValueOf(prev.Value)
+	// A map field whose entries cannot be applied (they would leave it
+	// empty, or do not decode alone) is planned again to be decoded whole.
+	p := d.planStruct(prev.kvs, kvs, touched, nil)
+	applied := map[*schemaField]reflect.Value{}
+	var whole map[*schemaField]bool
+	for _, e := range p.byEntry {
+		if d.decodeEntries(e, rev) {
+			fv := pv.Field(e.f.index)
+			if m, ok := applyEntries(d.takeSpare(prev, e.f.index, fv, e.newPart.Len()), fv, e.oldPart, e.newPart); ok {
+				applied[e.f] = m
+				continue
+			}
+		}
+		if whole == nil {
+			whole = map[*schemaField]bool{}
+		}
+		whole[e.f] = true
+	}
+	if whole != nil {
+		p = d.planStruct(prev.kvs, kvs, touched, whole)
+	}
+	vals, err := d.decodeFields(p.newKeys, p.whole, rev)
+	if err != nil {
+		return out, nil, false
+	}
+	// The parts hold the touched fields as readers held them (prev's) and
+	// as decoded now.
+	var oldPart, newPart T
+	ov, nv := reflect.ValueOf(&oldPart).Elem(), reflect.ValueOf(&newPart).Elem()
+	next := reflect.New(reflect.TypeFor[T]()).Elem()
+	next.Set(pv)
+	for i, f := range p.whole {
+		ov.Field(f.index).Set(pv.Field(f.index))
+		nv.Field(f.index).Set(vals[i])
+		next.Field(f.index).Set(vals[i])
+	}
+	for _, e := range p.byEntry {
+		ov.Field(e.f.index).Set(e.oldPart)
+		nv.Field(e.f.index).Set(e.newPart)
+		next.Field(e.f.index).Set(applied[e.f])
+	}
+	out = next.Interface().(T)
+	if validate(&out) != nil {
+		return out, nil, false
+	}
+	oldKeys, newKeys := p.keys()
+	delta = diffFields(
+		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
+		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)}, p.fields())
+	return out, delta, true
+}
+
+// applyEntries changes next, a copy of the map pv, to be pv without the
+// entries of oldPart and with those of newPart, and sets oldPart's entries
+// to pv's own, which they equal, so a diff compares what readers hold. It
+// reports false where pv lacks an entry oldPart has (not what pv's keys
+// decode to) or the result is empty (nil or empty is the full decode's
+// call).
+func applyEntries(next, pv, oldPart, newPart reflect.Value) (reflect.Value, bool) {
+	for it := oldPart.MapRange(); it.Next(); {
+		v := pv.MapIndex(it.Key())
+		if !v.IsValid() {
+			return next, false
+		}
+		oldPart.SetMapIndex(it.Key(), v)
+		next.SetMapIndex(it.Key(), reflect.Value{})
+	}
+	for it := newPart.MapRange(); it.Next(); {
+		next.SetMapIndex(it.Key(), it.Value())
+	}
+	return next, next.Len() > 0
+}
+
+// betweenStruct is between for a struct T: the touched fields, and of a
+// map field applied by entries the touched entries, as base and latest
+// hold them.
+func (d *decoder[T]) betweenStruct(base, latest *Snapshot[T], touched []string) ([]Change, bool) {
+	p := d.planStruct(base.kvs, latest.kvs, touched, nil)
+	var oldPart, newPart T
+	bv, lv := reflect.ValueOf(base.Value), reflect.ValueOf(latest.Value)
+	ov, nv := reflect.ValueOf(&oldPart).Elem(), reflect.ValueOf(&newPart).Elem()
+	for _, f := range p.whole {
+		ov.Field(f.index).Set(bv.Field(f.index))
+		nv.Field(f.index).Set(lv.Field(f.index))
+	}
+	for _, e := range p.byEntry {
+		if !d.decodeEntries(e, latest.Revision) ||
+			!fromValue(e.oldPart, bv.Field(e.f.index)) || !fromValue(e.newPart, lv.Field(e.f.index)) {
+			return nil, false
+		}
+		ov.Field(e.f.index).Set(e.oldPart)
+		nv.Field(e.f.index).Set(e.newPart)
+	}
+	oldKeys, newKeys := p.keys()
+	return diffFields(
+		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
+		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)}, p.fields()), true
+}
+
+// fromValue replaces the entries of the map part by those of the map
+// from, and reports false where from lacks one.
+func fromValue(part, from reflect.Value) bool {
+	for it := part.MapRange(); it.Next(); {
+		v := from.MapIndex(it.Key())
+		if !v.IsValid() {
+			return false
+		}
+		part.SetMapIndex(it.Key(), v)
+	}
+	return true
+}
