@@ -1,10 +1,18 @@
 package etcdconf
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"gopkg.in/yaml.v3"
 )
 
 // TestDecodeFlatViewLists: in a flat view a document's list is one entry
@@ -109,5 +117,147 @@ func wantKeyErr(t *testing.T, err error, key, path string) {
 	var de *DecodeError
 	if !errors.As(err, &de) || de.Key != key || de.Revision != 42 || !strings.Contains(err.Error(), path) {
 		t.Fatalf("got %v, want a *DecodeError for key %s at revision 42 naming %s", err, key, path)
+	}
+}
+
+// genItem returns a string of a few pieces from an alphabet of the texts
+// a comma list cannot hold, or that YAML reads as another type.
+func genItem(r *rand.Rand) string {
+	pieces := []string{"a", "b", ",", " ", "[", "]", "", "é", "日本", "\t", `"`, "'", ":", "#", "-", "null", "1.10", "true", "~", "{", "\\", "2024-01-01"}
+	var b strings.Builder
+	for range r.IntN(4) {
+		b.WriteString(pieces[r.IntN(len(pieces))])
+	}
+	return b.String()
+}
+
+// TestFlatViewListTextRoundTrips is the property behind the flat view's
+// text for a list: a plain key holding it reads back, into a []string (or
+// [][]string) field, as the list the document holds, and so as the field
+// reads the document itself. Lists are written as YAML and as JSON.
+func TestFlatViewListTextRoundTrips(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 14))
+	type one struct{ L []string }
+	type two struct{ L [][]string }
+	check := func(t *testing.T, list any, readPlain func(text string) (any, error), readDoc func(pairs ...string) (any, error)) {
+		t.Helper()
+		y, err := yaml.Marshal(map[string]any{"l": list})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := json.Marshal(map[string]any{"l": list})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pairs := range [][]string{{"x.yaml", string(y)}, {"x.json", string(j)}} {
+			flat, err := decodeWith[map[string]string](t, newOptions(nil), pairs...)
+			if err != nil {
+				t.Fatalf("%q: %v", pairs, err)
+			}
+			text, ok := flat["x/l"]
+			if !ok {
+				t.Fatalf("%q: no entry x/l in %q", pairs, flat)
+			}
+			got, err := readPlain(text)
+			if err != nil {
+				t.Fatalf("%q: entry %q: %v", pairs, text, err)
+			}
+			if !cmp.Equal(got, list, cmpopts.EquateEmpty()) {
+				t.Fatalf("%q: entry %q reads back as %q, want %q", pairs, text, got, list)
+			}
+			doc, err := readDoc(pairs...)
+			if err != nil || !cmp.Equal(doc, got, cmpopts.EquateEmpty()) {
+				t.Fatalf("%q: the field reads the document as %q, %v; the entry %q as %q", pairs, doc, err, text, got)
+			}
+		}
+	}
+	for range 500 {
+		list := make([]string, r.IntN(5))
+		for i := range list {
+			list[i] = genItem(r)
+		}
+		check(t, list, func(text string) (any, error) {
+			c, err := decodeWith[struct{ X one }](t, newOptions(nil), "x/l", text)
+			return c.X.L, err
+		}, func(pairs ...string) (any, error) {
+			c, err := decodeWith[struct{ X one }](t, newOptions(nil), pairs...)
+			return c.X.L, err
+		})
+	}
+	for range 200 {
+		list := make([][]string, r.IntN(4))
+		for i := range list {
+			list[i] = make([]string, r.IntN(3))
+			for j := range list[i] {
+				list[i][j] = genItem(r)
+			}
+		}
+		check(t, list, func(text string) (any, error) {
+			c, err := decodeWith[struct{ X two }](t, newOptions(nil), "x/l", text)
+			return c.X.L, err
+		}, func(pairs ...string) (any, error) {
+			c, err := decodeWith[struct{ X two }](t, newOptions(nil), pairs...)
+			return c.X.L, err
+		})
+	}
+}
+
+// TestDecodeFlatViewListsShuffled: keys with documents holding lists,
+// plain keys overriding them and colliding with them, fed to the decoder
+// in 100 shuffled orders, give one value or one error text.
+func TestDecodeFlatViewListsShuffled(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 9))
+	sets := [][]string{
+		{"app.yaml", "hosts: [a, 'b,c']\nports: [1.10, 2]\nl: [{x: 1}, [2]]\nempty: []\n", "app/hosts", "z", "app/port", "1", "db.json", `{"tags": ["x", "y"]}`, "db/host", "h"},
+		{"app.yaml", "hosts: [a, b]\n", "app.json", `{"hosts": ["c"]}`, "other", "o"},
+		{"app.yaml", "hosts: [a, b]\n", "app/hosts/x", "1", "app/hosts/y", "2"},
+		{"a.yaml", "- x\n- 'y,z'\n", "b.yml", "- 1\n", "a/c", "3"},
+	}
+	d, err := newDecoder[map[string]string]("/app/", newOptions(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pairs := range sets {
+		kvs := slices.Collect(maps.Values(kvsOf("/app/", pairs...)))
+		var first string
+		for i := range 100 {
+			r.Shuffle(len(kvs), func(i, j int) { kvs[i], kvs[j] = kvs[j], kvs[i] })
+			v, err := d.decodeKeys(len(kvs), slices.Values(kvs), 42)
+			got := fmt.Sprintf("%q %v", v, err)
+			if i == 0 {
+				first = got
+			} else if got != first {
+				t.Fatalf("%q, run %d: got\n%s\nthen\n%s", pairs, i, first, got)
+			}
+		}
+	}
+}
+
+// TestOracleFlatViewLists drives the flat view through documents holding
+// lists, plain keys over them and their deletion, applying each change
+// incrementally and by the full decode (see oracle.step).
+func TestOracleFlatViewLists(t *testing.T) {
+	o := newOracle[map[string]string](t)
+	put := func(path, v string) oracleOp { return oracleOp{path: path, value: &v} }
+	del := func(path string) oracleOp { return oracleOp{path: path} }
+	for _, ops := range [][]oracleOp{
+		{put("a.yaml", "hosts: [x, y]\n"), put("e/c", "1")},
+		{put("a/hosts", "z")},
+		{del("a/hosts")},
+		{put("a.yaml", "hosts: ['x,y', [1]]\nport: 2\n")},
+		{put("b.yaml", "- 1.10\n- 2024-01-01\n")},
+		{put("b/d", "2")}, // b is a list and b/d a key under it: rejected
+		{del("b/d")},
+		{put("a/hosts/0", "q")}, // rejected
+		{put("a.yaml", "hosts: []\n"), del("a/hosts/0")},
+		{del("a.yaml"), put("c.json", `{"l": [{"k": "v"}]}`)},
+	} {
+		o.step(t, ops)
+	}
+	t.Logf("%d transactions, %d applied incrementally", o.steps, o.inc)
+	got := o.prev.Value
+	want := map[string]string{"b": "1.10,2024-01-01", "e/c": "1", "c/l": `[{"k":"v"}]`}
+	if !maps.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }
