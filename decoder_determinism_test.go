@@ -25,6 +25,8 @@ func TestDecodeDeterministic(t *testing.T) {
 		{"labels/a/b", "1", "LABELS.yaml", "a: {c: 2}\nd: 2024-01-01\n", "hosts", "a,b"},
 		{"config.yaml", "name: n\ndb: {port: 1}\n", "name", "m", "DB/host", "h"},
 		{"nope", "1", "NOPE/x", "2", "db/hots", "3"},
+		{"labels.yaml", "hosts: [a, 'b,c']\nl: [{x: 1.10}, []]\n", "app.yaml", "hosts: [a, b]\nports: [1.10, 2]\n", "app/hosts", "z", "hosts", "c,d"},
+		{"app.yaml", "hosts: [a, b]\n", "app.json", `{"hosts": ["c"]}`, "app/ports/x", "1", "app.yml", "ports: [1]\n"},
 	}
 	types := []struct {
 		name   string

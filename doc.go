@@ -32,7 +32,9 @@
 // .json holds a document merged at its path without the extension. A
 // map[string]V takes one entry per key segment (services/api-1/addr, or
 // services/api-1 holding a JSON or YAML value): that is how service
-// discovery is typed. New[map[string]string] is a flat view of the prefix.
+// discovery is typed. New[map[string]string] is a flat view of the prefix:
+// an entry per key, named by its path, and a document's list is one entry
+// holding what a plain key would for it (a comma list, else a JSON list).
 //
 // Precedence is the same for every T and option, whatever the order of the
 // keys: spellings of one field merge; map keys are exact; a plain key
