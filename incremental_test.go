@@ -660,3 +660,25 @@ func BenchmarkIncrementalStructMap(b *testing.B) {
 		}
 	}
 }
+
+// TestLooseEqualIsNormName checks the scan's allocation-free comparison
+// against normName over generated spellings: case, "-" and "_", non-ASCII.
+func TestLooseEqualIsNormName(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []string{"a", "B", "-", "_", "z", "Ä", "ß", "1", "K", "k"} // "K" is the Kelvin sign
+	gen := func() string {
+		var b []byte
+		for range rng.IntN(6) {
+			b = append(b, alphabet[rng.IntN(len(alphabet))]...)
+		}
+		return string(b)
+	}
+	for range 20000 {
+		seg, other := gen(), gen()
+		for _, n := range []string{normName(seg), normName(other)} {
+			if got, want := looseEqual(seg, n), normName(seg) == n; got != want {
+				t.Fatalf("looseEqual(%q, %q) = %v, normName gives %v", seg, n, got, want)
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 )
@@ -25,6 +26,28 @@ type fieldEntries struct {
 	f                *schemaField
 	oldKeys, newKeys []*KeyValue
 	oldPart, newPart reflect.Value
+}
+
+// looseEqual reports whether normName(seg) == n, n a normName, without
+// building the name: the scan of a struct's keys asks it of every group.
+func looseEqual(seg, n string) bool {
+	j := 0
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		switch {
+		case c == '-' || c == '_':
+			continue
+		case c >= utf8.RuneSelf:
+			return normName(seg) == n
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if j >= len(n) || n[j] != c {
+			return false
+		}
+		j++
+	}
+	return j == len(n)
 }
 
 // fields returns every field the plan touches.
@@ -62,20 +85,43 @@ func (d *decoder[T]) planStruct(a, b *keySet, touched []string, whole map[*schem
 		n := normName(firstSegment(k[len(d.prefix):]))
 		names[n] = append(names[n], k)
 	}
-	named := func(s *keySet) map[string][]group {
-		out := map[string][]group{}
-		for g := range s.groups(d.prefix) {
-			seg := g.seg
-			if !g.sub {
-				seg = strings.TrimSuffix(seg, keytree.DocumentExt(seg))
-			}
-			if n := normName(seg); names[n] != nil {
-				out[n] = append(out[n], g)
+	// The groups after, by a scan of b's groups; the groups before, from
+	// them and the touched keys' own, since only touched keys differ.
+	newG := map[string][]group{}
+	for g := range b.groups(d.prefix) {
+		seg := g.seg
+		if !g.sub {
+			seg = strings.TrimSuffix(seg, keytree.DocumentExt(seg))
+		}
+		for n := range names {
+			if looseEqual(seg, n) {
+				newG[n] = append(newG[n], g)
 			}
 		}
-		return out
 	}
-	oldG, newG := named(a), named(b)
+	oldG := map[string][]group{}
+	for n, keys := range names {
+		seen := map[group]bool{}
+		candidates := slices.Clone(newG[n])
+		for _, k := range keys {
+			rel := k[len(d.prefix):]
+			if i := strings.IndexByte(rel, '/'); i >= 0 {
+				candidates = append(candidates, group{seg: rel[:i], sub: true})
+			} else {
+				candidates = append(candidates, group{seg: rel})
+			}
+		}
+		for _, g := range candidates {
+			if seen[g] {
+				continue
+			}
+			seen[g] = true
+			for range a.groupKeys(d.prefix, g) {
+				oldG[n] = append(oldG[n], g)
+				break
+			}
+		}
+	}
 	p := &structPlan{}
 	for _, n := range slices.Sorted(maps.Keys(names)) {
 		f := sch.byKey[n]

@@ -154,36 +154,32 @@ type group struct {
 	sub bool
 }
 
-// groups yields the groups of the keys under prefix in key order, seeking
-// past each subtree: O(groups · log keys), however many keys the subtrees
-// hold.
+// groups yields the groups of the keys under prefix in key order: plain
+// keys one by one, and each subtree once, seeking past it, so the cost is
+// O(groups · log keys) however many keys the subtrees hold.
 func (s *keySet) groups(prefix string) iter.Seq[group] {
 	return func(yield func(group) bool) {
 		if s == nil {
 			return
 		}
-		for from := prefix; ; {
-			var g group
-			found := false
+		for from, stop := prefix, false; from != "" && !stop; {
+			next := ""
 			s.m.Ascend(from, func(k string, _ *KeyValue) bool {
-				if found = strings.HasPrefix(k, prefix); found {
-					rel := k[len(prefix):]
-					if i := strings.IndexByte(rel, '/'); i >= 0 {
-						g = group{seg: rel[:i], sub: true}
-					} else {
-						g = group{seg: rel}
-					}
+				if !strings.HasPrefix(k, prefix) {
+					return false
+				}
+				rel := k[len(prefix):]
+				i := strings.IndexByte(rel, '/')
+				if i < 0 {
+					stop = !yield(group{seg: rel})
+					return !stop
+				}
+				if stop = !yield(group{seg: rel[:i], sub: true}); !stop {
+					next = prefix + rel[:i] + "0" // '0' follows '/': past the subtree
 				}
 				return false
 			})
-			if !found || !yield(g) {
-				return
-			}
-			if g.sub {
-				from = prefix + g.seg + "0" // '0' follows '/': past the subtree
-			} else {
-				from = prefix + g.seg + "\x00"
-			}
+			from = next
 		}
 	}
 }
