@@ -433,7 +433,10 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 	// Filled in from bigTyped and rows[7] once every run is done.
 	growth := &row{name: fmt.Sprintf("typed: one change at %d vs %d keys (etcdconf's own p50s)", sz.loadKeys, sz.keys), kind: own, target: 1.5}
 	initial := &row{name: fmt.Sprintf("WithInitial first update, %d-entry map[string]Struct", sz.regEntries), unit: "ms", kind: absolute, target: 50}
-	rows = append(rows, typedLoad, typedHeap, bigMap, bigTyped, bigSpaced, growth, initial)
+	// A registry inside a struct: applied by its entries.
+	inStruct := &row{name: fmt.Sprintf("registry of %d entries inside a struct: one change p50 of %d puts", sz.regEntries, sz.bigPuts), unit: "ms", target: 1.3}
+	inStructSpaced := &row{name: fmt.Sprintf("same, %d puts %v apart: p50", sz.bigPuts/2, spacing), unit: "ms", target: 1.3}
+	rows = append(rows, typedLoad, typedHeap, bigMap, bigTyped, bigSpaced, growth, inStruct, inStructSpaced, initial)
 	if err := seed(ctx, cli, "/bench/map/", sz.keys, func(int) string { return "0" }); err != nil {
 		return err
 	}
@@ -445,6 +448,9 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 	}
 	// Decimal values, so that every key decodes into an entry.
 	if err := seed(ctx, cli, "/bench/big/", sz.loadKeys, strconv.Itoa); err != nil {
+		return err
+	}
+	if err := seed(ctx, cli, "/bench/app/", 2*sz.regEntries, regValue, appKey); err != nil {
 		return err
 	}
 	if err := seed(ctx, cli, "/bench/reg/", 2*sz.regEntries, regValue, regKey); err != nil {
@@ -590,6 +596,21 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 				}
 				add(bigSpaced, percentile(lat, 0.5))
 			}
+			st := startRaw
+			if useConf {
+				st = startConf[appConfig]
+			}
+			for _, c := range []struct {
+				r    *row
+				puts int
+				gap  time.Duration
+			}{{inStruct, sz.bigPuts, 0}, {inStructSpaced, sz.bigPuts / 2, spacing}} {
+				_, lat, err := oneChange(ctx, cli, st, "/bench/app/", 2*sz.regEntries, c.puts, c.gap, appKey)
+				if err != nil {
+					return err
+				}
+				add(c.r, percentile(lat, 0.5))
+			}
 			if useConf { // no raw equivalent
 				d, err := firstInitial(ctx, cli, "/bench/reg/", sz.regEntries)
 				if err != nil {
@@ -643,6 +664,16 @@ type instance struct {
 	Addr string
 	Port int
 }
+
+// appConfig is a service's configuration with its registry inside:
+// services/svc-00000/addr, ... under /bench/app/.
+type appConfig struct {
+	Name     string
+	Services map[string]instance
+}
+
+// appKey is key i of appConfig's registry.
+func appKey(i int) string { return "services/" + regKey(i) }
 
 // regKey and regValue are key i of the registry: svc-00000/addr,
 // svc-00000/port, svc-00001/addr, ...
@@ -803,7 +834,11 @@ const spacing = 30 * time.Millisecond
 // one-key changes, one after another, each gap after the last was
 // applied: it returns the time the follower took to start (its load) and
 // each change's latency.
-func oneChange(ctx context.Context, cli *clientv3.Client, start starter, prefix string, n, puts int, gap time.Duration) (time.Duration, []time.Duration, error) {
+func oneChange(ctx context.Context, cli *clientv3.Client, start starter, prefix string, n, puts int, gap time.Duration, keyOf ...func(int) string) (time.Duration, []time.Duration, error) {
+	name := key
+	if len(keyOf) > 0 {
+		name = keyOf[0]
+	}
 	t0 := time.Now()
 	f, err := start(cli, prefix)
 	if err != nil {
@@ -812,13 +847,13 @@ func oneChange(ctx context.Context, cli *clientv3.Client, start starter, prefix 
 	defer f.close()
 	load := time.Since(t0)
 	if gap == 0 {
-		lat, err := latency(ctx, cli, f, prefix, n, puts, key)
+		lat, err := latency(ctx, cli, f, prefix, n, puts, name)
 		return load, lat, err
 	}
 	var lat []time.Duration
 	for i := range puts {
 		time.Sleep(gap)
-		l, err := latency(ctx, cli, f, prefix, n, 1, func(int) string { return key(i % n) })
+		l, err := latency(ctx, cli, f, prefix, n, 1, func(int) string { return name(i % n) })
 		if err != nil {
 			return 0, nil, err
 		}
