@@ -29,6 +29,10 @@ type decoder[T any] struct {
 	// spareOf changes in place. Only the watch loop touches them.
 	spares  map[int]reflect.Value
 	spareOf *Snapshot[T]
+	// hot are the map fields of a struct T the last incremental apply
+	// changed by their entries: the ones prepare copies, since a field
+	// that changed is the one likely to change next.
+	hot map[int]bool
 }
 
 func newDecoder[T any](prefix string, o *options) (*decoder[T], error) {

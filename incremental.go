@@ -181,8 +181,9 @@ func (d *decoder[T]) takeSpare(prev *Snapshot[T], i int, pv reflect.Value, extra
 }
 
 // prepare copies the maps of snap, the published snapshot, for the next
-// incremental apply to change (see takeSpare): a map T itself, or each
-// map field of a struct T. The watch loop calls it before it waits for
+// incremental apply to change (see takeSpare): a map T itself, or the map
+// fields of a struct T that the last change applied by their entries (a
+// field no change touches is shared, never copied). The watch loop calls it before it waits for
 // etcd, so that the copies, the one cost of a change that grows with the
 // maps, are paid while nothing is waiting for them rather than on the next
 // change's path; the price is a second copy of the maps held meanwhile. It
@@ -200,9 +201,9 @@ func (d *decoder[T]) prepare(snap *Snapshot[T]) {
 		}
 		return
 	}
-	for _, f := range schemaOf(v.Type()).fields {
-		if fv := v.Field(f.index); fv.Kind() == reflect.Map && !fv.IsNil() && f.typ.Key().Kind() == reflect.String {
-			d.spares[f.index] = cloneMap(fv, 8)
+	for i := range d.hot {
+		if fv := v.Field(i); !fv.IsNil() {
+			d.spares[i] = cloneMap(fv, 8)
 		}
 	}
 }

@@ -243,6 +243,10 @@ func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64
 	if validate(&out) != nil {
 		return out, nil, false
 	}
+	d.hot = map[int]bool{}
+	for _, e := range p.byEntry {
+		d.hot[e.f.index] = true
+	}
 	oldKeys, newKeys := p.keys()
 	delta = diffFields(
 		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
