@@ -24,13 +24,13 @@ type decoder[T any] struct {
 	leaves   leafKind
 
 	// spares are copies of the maps of spareOf (wholeValue: a map T
-	// itself; else a struct T's map field, by index), made by prepare
+	// itself; else a struct T's map field, by index), made by makeSpares
 	// while the watch loop waits, that the next incremental apply after
 	// spareOf changes in place. Only the watch loop touches them.
 	spares  map[int]reflect.Value
 	spareOf *Snapshot[T]
 	// hot are the map fields of a struct T the last incremental apply
-	// changed by their entries: the ones prepare copies, since a field
+	// changed by their entries: the ones makeSpares copies, since a field
 	// that changed is the one likely to change next.
 	hot map[int]bool
 }

@@ -167,7 +167,7 @@ func (d *decoder[T]) parts(oldKeys, newKeys []*KeyValue, rev int64) (oldPart, ne
 const wholeValue = -1
 
 // takeSpare returns a copy of pv, the map at index i of prev (see
-// decoder.spares), to change: the spare prepare made, if it copies prev,
+// decoder.spares), to change: the spare makeSpares made, if it copies prev,
 // else a new copy. The spare is the caller's from then on, used or not.
 func (d *decoder[T]) takeSpare(prev *Snapshot[T], i int, pv reflect.Value, extra int) reflect.Value {
 	if spare, ok := d.spares[i]; ok && d.spareOf == prev {
@@ -180,7 +180,7 @@ func (d *decoder[T]) takeSpare(prev *Snapshot[T], i int, pv reflect.Value, extra
 	return cloneMap(pv, extra)
 }
 
-// prepare copies the maps of snap, the published snapshot, for the next
+// makeSpares copies the maps of snap, the published snapshot, for the next
 // incremental apply to change (see takeSpare): a map T itself, or the map
 // fields of a struct T that the last change applied by their entries (a
 // field no change touches is shared, never copied). The watch loop calls it before it waits for
@@ -189,7 +189,7 @@ func (d *decoder[T]) takeSpare(prev *Snapshot[T], i int, pv reflect.Value, extra
 // change's path; the price is a second copy of the maps held meanwhile. It
 // does nothing for a T that does not split (see splits), or once snap's
 // copies are made.
-func (d *decoder[T]) prepare(snap *Snapshot[T]) {
+func (d *decoder[T]) makeSpares(snap *Snapshot[T]) {
 	if d.spareOf == snap || snap.kvs == nil || !d.splits(snap.kvs, snap.kvs) {
 		return
 	}

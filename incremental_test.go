@@ -195,7 +195,7 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	}
 	o.kvs, o.steps = next, o.steps+1
 	if o.pick != nil && o.pick(2) == 0 {
-		o.d.prepare(o.prev) // as the watch loop does while it waits: the next apply changes the copy
+		o.d.makeSpares(o.prev) // as the watch loop does while it waits: the next apply changes the copy
 	}
 	v, delta, inc, err := o.d.next(o.prev, next, o.rev)
 	// The general path (tree, canonical form, mapstructure) is the oracle:
@@ -244,7 +244,7 @@ func (o *oracle[T]) catchUp(t testing.TB, snap *Snapshot[T], want T) {
 		o.history = o.history[1:]
 	}
 	// A published value is never changed after: not by the next apply,
-	// which may change the spare copy prepare made of it.
+	// which may change the spare copy makeSpares made of it.
 	for _, h := range o.history {
 		if !cmp.Equal(h.Value, o.frozen[h], cmp.AllowUnexported(Flag{})) {
 			t.Fatalf("revision %d's published value changed after publication (-now +published):\n%s",
@@ -502,14 +502,14 @@ func entryOracle(b *testing.B, n int) (*oracle[map[string]oracleEntry], *Snapsho
 func BenchmarkIncremental(b *testing.B) {
 	// mode: "full" decodes everything; "incremental" copies the map on
 	// the change's path; "prepared" has the copy made first, as the watch
-	// loop does while it waits (decoder.prepare), outside the timer.
+	// loop does while it waits (decoder.makeSpares), outside the timer.
 	bench := func(b *testing.B, n int, mode string) {
 		o, prev := entryOracle(b, n)
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			if mode == "prepared" {
 				b.StopTimer()
-				o.d.prepare(prev)
+				o.d.makeSpares(prev)
 				b.StartTimer()
 			}
 			next := prev.kvs.clone()
@@ -616,7 +616,7 @@ func TestIncrementalStructMapField(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOracle[oracleStruct](t)
 			o.step(t, tc.setup)
-			o.d.prepare(o.prev)
+			o.d.makeSpares(o.prev)
 			o.step(t, []oracleOp{tc.op}) // fails unless value, error and changes are the full decode's
 		})
 	}
@@ -645,7 +645,7 @@ func BenchmarkIncrementalStructMap(b *testing.B) {
 				for i := 0; b.Loop(); i++ {
 					if prepared {
 						b.StopTimer()
-						o.d.prepare(prev)
+						o.d.makeSpares(prev)
 						b.StartTimer()
 					}
 					next := prev.kvs.clone()

@@ -219,7 +219,7 @@ func (w *Watcher[T]) watch(b *backoff) error {
 		recheck = t.C
 	}
 	for {
-		w.dec.prepare(w.cur.Load())
+		w.dec.makeSpares(w.cur.Load())
 		select {
 		case <-recheck:
 			if err := w.mayRead(ctx); err != nil {

@@ -428,7 +428,7 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 	bigMap := &row{name: fmt.Sprintf("one change at %d keys, map[string]string: p50 of %d puts", sz.loadKeys, sz.bigPuts), unit: "ms", target: 1.2}
 	bigTyped := &row{name: fmt.Sprintf("typed: one change at %d keys: p50 of %d puts", sz.loadKeys, sz.bigPuts), unit: "ms", target: 1.3}
 	// The same with room between changes, as config changes come: the
-	// watcher copies its map while it waits (decoder.prepare).
+	// watcher copies its map while it waits (decoder.makeSpares).
 	bigSpaced := &row{name: fmt.Sprintf("typed: one change at %d keys, %d puts %v apart: p50", sz.loadKeys, sz.bigPuts/2, spacing), unit: "ms", target: 1.3}
 	// Filled in from bigTyped and rows[7] once every run is done.
 	growth := &row{name: fmt.Sprintf("typed: one change at %d vs %d keys (etcdconf's own p50s)", sz.loadKeys, sz.keys), kind: own, target: 1.5}
