@@ -54,9 +54,33 @@ func heldKeys[T any](kvs map[string]*KeyValue, prefix string) []*heldKey {
 		if !ok {
 			continue
 		}
+		if doc {
+			typ = viewOf(reflect.TypeFor[T](), segs, typ)
+		}
 		out = append(out, &heldKey{kv: kvs[k], path: path, typ: typ, doc: doc})
 	}
 	return out
+}
+
+// viewOf returns the type a document at segs holds, given typ, what
+// resolve found there: a document inside a flat view (a map of scalars,
+// app.yaml of a map[string]string) holds more of that view, a mapping of
+// its scalars, not one scalar, so its values are edited in place like a
+// struct's.
+func viewOf(t reflect.Type, segs []string, typ reflect.Type) reflect.Type {
+	if isComposite(typ) {
+		return typ
+	}
+	for i := len(segs); i >= 0; i-- {
+		_, vt, ok := resolve(t, segs[:i])
+		for ok && vt.Kind() == reflect.Pointer {
+			vt = vt.Elem()
+		}
+		if ok && vt.Kind() == reflect.Map && !isComposite(vt.Elem()) {
+			return vt
+		}
+	}
+	return typ
 }
 
 // parsed returns the key's value as a YAML node, parsing it once.

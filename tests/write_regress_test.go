@@ -259,3 +259,42 @@ func TestUpdateRefusesMapKeyWithSlash(t *testing.T) {
 		refused(t, cli, rev, err, fmt.Sprintf("Services[%q]", k))
 	}
 }
+
+// A flat view's entries that a document holds are edited inside it, as a
+// struct's are: a changed entry no longer became a plain key shadowing the
+// document, and removing one failed with a misleading error about
+// defaults.
+func TestUpdateFlatViewEditsDocuments(t *testing.T) {
+	cli := etcdtest.Start(t).Client(t)
+	put(t, cli, "/f/app.yaml", "host: h\nport: 1\nhosts: [a, b]\n", "/f/plain", "p")
+	w := newWatcher[map[string]string](t, cli, "/f/")
+	update(t, w, func(m *map[string]string) { (*m)["app/port"] = "2" })
+	update(t, w, func(m *map[string]string) { delete(*m, "app/host") })
+	update(t, w, func(m *map[string]string) { (*m)["app/hosts"] = "c,d" })
+	update(t, w, func(m *map[string]string) { (*m)["app/new"] = "n" })
+	vals, _, _ := keysOf(t, cli, "/f/")
+	if len(vals) != 3 || vals["/f/plain"] != "p" || vals["/f/app/new"] != "n" {
+		t.Fatalf("keys %v: want app.yaml, plain and the new entry's own key, nothing shadowing the document", vals)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal([]byte(vals["/f/app.yaml"]), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]any{"port": "2", "hosts": "c,d"}; !cmp.Equal(doc, want) {
+		t.Fatalf("app.yaml holds %#v, want %#v", doc, want)
+	}
+	want := map[string]string{"app/port": "2", "app/hosts": "c,d", "app/new": "n", "plain": "p"}
+	if got := load[map[string]string](t, cli, "/f/"); !cmp.Equal(got, want) {
+		t.Fatalf("reads back as %v, want %v", got, want)
+	}
+	// The same document through a struct reads the edits.
+	type app struct {
+		App struct {
+			Port  int
+			Hosts []string
+		}
+	}
+	if got := load[app](t, cli, "/f/"); got.App.Port != 2 || !cmp.Equal(got.App.Hosts, []string{"c", "d"}) {
+		t.Fatalf("a struct reads %+v", got.App)
+	}
+}
