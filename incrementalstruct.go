@@ -75,9 +75,8 @@ func (p *structPlan) keys() (old, new []*KeyValue) {
 // keys beside it for the errors they may make, so every key that may feed
 // a touched field, or collide with a touched unknown key, is decoded. The
 // segments are found by seeking from one group of keys to the next, so a
-// change costs the fields' groups, not the keys under them.
-// A field in whole is decoded whole even where it could be applied by its
-// entries.
+// change costs the fields' groups, not the keys under them. A map field
+// is applied by its entries where entryKeys allows, unless whole names it.
 func (d *decoder[T]) planStruct(a, b *keySet, touched []string, whole map[*schemaField]bool) *structPlan {
 	sch := schemaOf(reflect.TypeFor[T]())
 	names := map[string][]string{} // a touched segment's loose name -> its touched keys
