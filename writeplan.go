@@ -1,6 +1,8 @@
 package etcdconf
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -191,12 +193,38 @@ func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
 		} else {
 			flowJSON(&b, h.root)
 		}
-		p.put(h.kv, b.String())
+		text := b.String()
+		if ext := keytree.DocumentExt(h.kv.Key); ext == ".json" {
+			text = jsonLayout(h.kv.Value, text)
+		}
+		p.put(h.kv, text)
 	}
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// jsonLayout lays out compact, an edited JSON document, as old, the
+// document it replaces, was laid out: indented with old's indentation if
+// old spans lines, compact if not, and with old's trailing newline. Only
+// whitespace between tokens changes, so the values are compact's.
+func jsonLayout(old []byte, compact string) string {
+	trimmed := bytes.TrimRight(old, " \t\r\n")
+	i := bytes.IndexByte(trimmed, '\n')
+	if i < 0 {
+		return compact + string(old[len(trimmed):])
+	}
+	line := trimmed[i+1:]
+	indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
+	if len(indent) == 0 {
+		indent = []byte("  ")
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, []byte(compact), "", string(indent)); err != nil {
+		return compact
+	}
+	return out.String() + string(old[len(trimmed):])
 }
 
 func (p *writePlan) put(kv *KeyValue, v string) { p.Put(kv.Key, v, kv.ModRevision) }

@@ -298,3 +298,27 @@ func TestUpdateFlatViewEditsDocuments(t *testing.T) {
 		t.Fatalf("a struct reads %+v", got.App)
 	}
 }
+
+// An edited JSON document keeps its layout: indented as it was, or
+// compact; only the value changes.
+func TestUpdateKeepsJSONLayout(t *testing.T) {
+	cli := etcdtest.Start(t).Client(t)
+	pretty := "{\n    \"host\": \"h\",\n    \"port\": 1,\n    \"opts\": [\n        \"a\"\n    ]\n}\n"
+	put(t, cli, "/j/db.json", pretty, "/j/other.json", `{"host":"o","port":1.10}`)
+	type cfg struct {
+		DB    regServer
+		Other struct {
+			Host string
+			Port string
+		}
+	}
+	w := newWatcher[cfg](t, cli, "/j/")
+	update(t, w, func(c *cfg) { c.DB.Port = 2; c.Other.Host = "p" })
+	vals, _, _ := keysOf(t, cli, "/j/")
+	if want := "{\n    \"host\": \"h\",\n    \"port\": 2,\n    \"opts\": [\n        \"a\"\n    ]\n}\n"; vals["/j/db.json"] != want {
+		t.Errorf("db.json is\n%s\nwant\n%s", vals["/j/db.json"], want)
+	}
+	if want := `{"host":"p","port":1.10}`; vals["/j/other.json"] != want {
+		t.Errorf("other.json is %s, want %s", vals["/j/other.json"], want)
+	}
+}
