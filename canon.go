@@ -205,7 +205,7 @@ func (c *canon) textNode(v any, sp []string) (*yaml.Node, error) {
 }
 
 // scalarText returns the text of a document's scalar v at spelled path sp:
-// its source text, else (a value a merge key "<<" brought in) the text
+// its source text, else (a value with none recorded) the text
 // scalarHook gives a string field. Other values have none, as in a string
 // field.
 func (c *canon) scalarText(v any, sp []string) (string, error) {

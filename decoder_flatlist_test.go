@@ -101,10 +101,11 @@ func TestDecodeFlatViewListErrors(t *testing.T) {
 	_, err = decodeEvery[map[string]int](t, 10, newOptions(nil), "app.yaml", "- 1\n")
 	wantKeyErr(t, err, "/app/app.yaml", "[app]")
 
-	// A value a merge key brought in has no source text; a string field
-	// cannot take a time from a document either.
-	_, err = decodeEvery[map[string]string](t, 10, newOptions(nil), "app.yaml", "base: &b {d: [2024-01-01]}\nx:\n  <<: *b\n")
-	wantKeyErr(t, err, "/app/app.yaml", "app/x/d/0")
+	// A value a merge key brought in keeps its source text as well.
+	m, err := decodeEvery[map[string]string](t, 10, newOptions(nil), "app.yaml", "base: &b {d: [2024-01-01]}\nx:\n  <<: *b\n")
+	if want := map[string]string{"app/base/d": "2024-01-01", "app/x/d": "2024-01-01"}; err != nil || !maps.Equal(m, want) {
+		t.Fatalf("merged list: got %q, %v; want %q", m, err, want)
+	}
 
 	_, err = decodeEvery[map[string]string](t, 10, newOptions(nil), "app.yaml", "hosts: [a, b]\n", "app/hosts/x", "1")
 	wantBothKeys(t, err, "/app/app.yaml", "/app/app/hosts/x", "cannot hold both")

@@ -288,10 +288,25 @@ func sourceText(n *yaml.Node, path string, text map[string]string) {
 			sourceText(c, join([]string{path, strconv.Itoa(i)}), text)
 		}
 	case yaml.MappingNode:
+		// Merged mappings (<<: *base, or a list of them) first, the last of
+		// a list first since the first wins, then the mapping's own keys,
+		// which override them all.
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Tag != "!!merge" {
+				continue
+			}
+			srcs := []*yaml.Node{n.Content[i+1]}
+			if m := n.Content[i+1]; m.Kind == yaml.SequenceNode {
+				srcs = m.Content
+			}
+			for j := len(srcs) - 1; j >= 0; j-- {
+				sourceText(srcs[j], path, text)
+			}
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Tag == "!!merge" {
-				continue // merged values keep YAML's reading of them
+				continue
 			}
 			name := k.Value
 			if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {

@@ -185,3 +185,30 @@ func TestParseDocumentKeepsSourceText(t *testing.T) {
 		t.Fatalf("got %v, want %v", text, want)
 	}
 }
+
+// TestParseDocumentMergeKeysKeepSourceText: values a merge key brings in
+// keep their text too, with YAML's precedence (the mapping's own keys,
+// then the first of a list of merged mappings).
+func TestParseDocumentMergeKeysKeepSourceText(t *testing.T) {
+	doc := "base: &b\n  port: 1.10\n  host: h\n  when: 2024-01-01\n" +
+		"other: &o\n  port: 2.50\n  tag: 0x1F\n" +
+		"svc:\n  <<: *b\n  host: i\n" +
+		"two:\n  <<: [*o, *b]\n"
+	v, text, err := ParseDocument([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"svc/port": "1.10", "svc/host": "i", "svc/when": "2024-01-01",
+		"two/port": "2.50", "two/tag": "0x1F", "two/host": "h",
+	} {
+		if text[path] != want {
+			t.Errorf("text[%q] = %q, want %q", path, text[path], want)
+		}
+	}
+	// The values themselves are YAML's merge, which the text must match.
+	two := v.(map[string]any)["two"].(map[string]any)
+	if two["port"] != 2.5 || two["host"] != "h" {
+		t.Errorf("two = %v: the first merged mapping wins", two)
+	}
+}
