@@ -72,6 +72,13 @@ type Watcher[T any] struct {
 //
 // With [WithSnapshotFile], New starts from the file when etcd cannot be read
 // and the file is usable: see there.
+//
+// A change decodes and diffs only what its keys feed: the map entries, the
+// struct fields, and of a map field the entries under them. Each map in T
+// that a change touches is copied for the new snapshot (snapshots are
+// immutable, and a Go map shares nothing); the watcher makes that copy
+// while it waits for etcd, so it holds a second copy of such maps between
+// changes.
 func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (*Watcher[T], error) {
 	o := newOptions(opts)
 	dec, err := prepare[T](cli, prefix, o)
