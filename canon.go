@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
-	"gopkg.in/yaml.v3"
 )
 
 // canon rewrites a tree by the schema of T before mapstructure sees it:
@@ -109,8 +108,9 @@ func (c *canon) fill(out, m map[string]any, t reflect.Type, sp, cp []string) err
 
 // flatten puts the leaves under v into out as "/"-joined keys. A
 // document's list is one leaf: for values of a string kind, the text a
-// plain key holds for it (see listText); for others it stays a list, which
-// does not decode into a scalar, an error naming its key and path.
+// plain key holds for it (keytree.ListText: what leafText writes for a list
+// of the items' source text); for others it stays a list, which does not
+// decode into a scalar, an error naming its key and path.
 func (c *canon) flatten(out map[string]any, rel string, v any, elem reflect.Type, sp, cp []string, k string) error {
 	rel += k
 	switch x := v.(type) {
@@ -127,7 +127,7 @@ func (c *canon) flatten(out map[string]any, rel string, v any, elem reflect.Type
 				e = e.Elem()
 			}
 			if e.Kind() == reflect.String {
-				s, err := c.listText(x, sp)
+				s, err := keytree.ListText(x, sp, c.text)
 				if err != nil {
 					if c.tree == nil { // one document value: its key is the field's
 						return err
@@ -139,86 +139,6 @@ func (c *canon) flatten(out map[string]any, rel string, v any, elem reflect.Type
 		}
 	}
 	return c.put(out, rel, v, elem, sp, append(slices.Clip(cp), rel))
-}
-
-// listText returns the text a plain key holds for l, a document's list at
-// spelled path sp, for a flat view of strings: what the encoder writes for
-// a []string of the items' source text (leafText), a comma list when that
-// reads back as the items and "" for an empty list, else a JSON list. A
-// list holding lists, maps or nulls is a JSON list of that shape (flowJSON),
-// its scalars strings of their source text, its nulls null, so that a plain
-// key holding the text reads back, in any type, as the document does.
-func (c *canon) listText(l []any, sp []string) (string, error) {
-	parts := make([]string, len(l))
-	for i, e := range l {
-		switch e.(type) {
-		case map[string]any, []any, nil:
-			n, err := c.textNode(l, sp)
-			if err != nil {
-				return "", err
-			}
-			var b strings.Builder
-			flowJSON(&b, n)
-			return b.String(), nil
-		}
-		s, err := c.scalarText(e, append(slices.Clip(sp), strconv.Itoa(i)))
-		if err != nil {
-			return "", err
-		}
-		parts[i] = s
-	}
-	return leafText(reflect.ValueOf(parts), "")
-}
-
-// textNode returns v, a document's value at spelled path sp, as a YAML
-// node whose scalars are strings of their source text (see listText).
-func (c *canon) textNode(v any, sp []string) (*yaml.Node, error) {
-	switch x := v.(type) {
-	case nil:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
-	case []any:
-		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		for i, e := range x {
-			en, err := c.textNode(e, append(slices.Clip(sp), strconv.Itoa(i)))
-			if err != nil {
-				return nil, err
-			}
-			n.Content = append(n.Content, en)
-		}
-		return n, nil
-	case map[string]any:
-		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		for _, k := range slices.Sorted(maps.Keys(x)) {
-			en, err := c.textNode(x[k], append(slices.Clip(sp), k))
-			if err != nil {
-				return nil, err
-			}
-			n.Content = append(n.Content, keytree.StringNode(k), en)
-		}
-		return n, nil
-	}
-	s, err := c.scalarText(v, sp)
-	if err != nil {
-		return nil, err
-	}
-	return keytree.StringNode(s), nil
-}
-
-// scalarText returns the text of a document's scalar v at spelled path sp:
-// its source text, else (a value with none recorded) the text
-// scalarHook gives a string field. Other values have none, as in a string
-// field.
-func (c *canon) scalarText(v any, sp []string) (string, error) {
-	if s, ok := c.text(sp); ok {
-		return s, nil
-	}
-	switch x := v.(type) {
-	case string:
-		return x, nil
-	case int, int64, uint64, float64, bool:
-		return fmt.Sprint(v), nil
-	}
-	return "", fmt.Errorf("%q: a %T in a list has no source text to read as a string", strings.Join(sp, "/"), v)
 }
 
 // put sets out[name] to v, rewritten for type t, merging it with what a

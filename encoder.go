@@ -176,7 +176,8 @@ func hasPrefix(p, q []string) bool {
 
 // leafText formats a leaf as a plain key holds it, as the decoder reads it
 // back: a scalar as its text; a list of scalars as a comma list when that
-// reads back exactly, else (and a list of structs always) as a JSON list.
+// reads back exactly (keytree.CommaList), else (and a list of structs
+// always) as a JSON list.
 func leafText(v reflect.Value, field string) (string, error) {
 	if v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Uint8 {
 		if !isComposite(v.Type().Elem()) {
@@ -188,7 +189,7 @@ func leafText(v reflect.Value, field string) (string, error) {
 				}
 				parts[i] = s
 			}
-			if s := strings.Join(parts, ","); !strings.HasPrefix(strings.TrimSpace(s), "[") && commaListReads(s, parts) {
+			if s, ok := keytree.CommaList(parts); ok {
 				return s, nil
 			}
 		}
@@ -210,20 +211,6 @@ func leafText(v reflect.Value, field string) (string, error) {
 		return "", fmt.Errorf("%s: the value is not valid UTF-8, which etcd values are read as", pathOr(field))
 	}
 	return s, nil
-}
-
-// commaListReads reports whether s, parts joined by commas, reads back as
-// parts (see sliceHook).
-func commaListReads(s string, parts []string) bool {
-	if strings.TrimSpace(s) == "" {
-		return len(parts) == 0
-	}
-	for _, p := range parts {
-		if strings.Contains(p, ",") || strings.TrimSpace(p) != p {
-			return false
-		}
-	}
-	return true
 }
 
 // encodeScalar formats v as the decoder reads it back, and reports false
@@ -375,50 +362,9 @@ func floatNode(f float64, bits int) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: s}
 }
 
-// flowJSON writes n as JSON (YAML's flow style, which the decoder parses):
-// strings quoted with every character YAML might not take raw escaped,
-// other scalars as they are.
-func flowJSON(b *strings.Builder, n *yaml.Node) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) > 0 {
-			flowJSON(b, n.Content[0])
-		} else {
-			b.WriteString("null")
-		}
-	case yaml.AliasNode:
-		flowJSON(b, n.Alias)
-	case yaml.SequenceNode:
-		b.WriteByte('[')
-		for i, c := range n.Content {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			flowJSON(b, c)
-		}
-		b.WriteByte(']')
-	case yaml.MappingNode:
-		b.WriteByte('{')
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			keytree.QuoteJSON(b, n.Content[i].Value)
-			b.WriteByte(':')
-			flowJSON(b, n.Content[i+1])
-		}
-		b.WriteByte('}')
-	default:
-		switch n.ShortTag() {
-		case "!!str", "!!binary":
-			keytree.QuoteJSON(b, n.Value)
-		case "!!null":
-			b.WriteString("null")
-		default:
-			b.WriteString(n.Value)
-		}
-	}
-}
+// flowJSON writes n as JSON: see keytree.FlowJSON, the one writer of it
+// for the library and the CLI.
+func flowJSON(b *strings.Builder, n *yaml.Node) { keytree.FlowJSON(b, n) }
 
 func joinPath(path, field string) string {
 	if path == "" {

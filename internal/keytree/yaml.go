@@ -73,3 +73,48 @@ func QuoteJSON(b *strings.Builder, s string) {
 	}
 	b.WriteByte('"')
 }
+
+// FlowJSON writes n as JSON (YAML's flow style, which the decoder parses):
+// strings quoted with every character YAML might not take raw escaped (see
+// [QuoteJSON]), other scalars as they are.
+func FlowJSON(b *strings.Builder, n *yaml.Node) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) > 0 {
+			FlowJSON(b, n.Content[0])
+		} else {
+			b.WriteString("null")
+		}
+	case yaml.AliasNode:
+		FlowJSON(b, n.Alias)
+	case yaml.SequenceNode:
+		b.WriteByte('[')
+		for i, c := range n.Content {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			FlowJSON(b, c)
+		}
+		b.WriteByte(']')
+	case yaml.MappingNode:
+		b.WriteByte('{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			QuoteJSON(b, n.Content[i].Value)
+			b.WriteByte(':')
+			FlowJSON(b, n.Content[i+1])
+		}
+		b.WriteByte('}')
+	default:
+		switch n.ShortTag() {
+		case "!!str", "!!binary":
+			QuoteJSON(b, n.Value)
+		case "!!null":
+			b.WriteString("null")
+		default:
+			b.WriteString(n.Value)
+		}
+	}
+}
