@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
@@ -56,28 +55,12 @@ func fileKeys(path string) (map[string]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: not a mapping of keys", path)
 	}
-	keys, err := keytree.Flatten(doc)
+	// A key holds a scalar as the file wrote it (2024-01-01 stays a date as
+	// written, not a time formatted by Go, and 1.10 stays 1.10), and a list
+	// as the library writes it: a comma list, else a JSON list.
+	keys, err := keytree.Flatten(doc, text)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	// A key holds a scalar as the file wrote it: 2024-01-01 stays a date as
-	// written, not a time formatted by Go, and 1.10 stays 1.10.
-	for p := range keys {
-		if t, ok := text[p]; ok {
-			keys[p] = t
-			continue
-		}
-		var items []string
-		for i := 0; ; i++ {
-			t, ok := text[p+"/"+strconv.Itoa(i)]
-			if !ok {
-				break
-			}
-			items = append(items, t)
-		}
-		if len(items) > 0 && !slices.ContainsFunc(items, func(s string) bool { return strings.Contains(s, ",") }) {
-			keys[p] = strings.Join(items, ",")
-		}
 	}
 	return keys, nil
 }

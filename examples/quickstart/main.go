@@ -20,7 +20,6 @@ import (
 	"github.com/etcdconf/etcdconf/etcdtest"
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"gopkg.in/yaml.v3"
 )
 
 //go:embed config.yaml
@@ -153,11 +152,15 @@ func report(ctx context.Context, out io.Writer, w *etcdconf.Watcher[Config], upd
 
 // seedKeys writes config.yaml into etcd as one key per leaf, in one transaction.
 func seedKeys(ctx context.Context, cli *clientv3.Client) error {
-	var doc map[string]any
-	if err := yaml.Unmarshal(seed, &doc); err != nil {
+	v, text, err := keytree.ParseDocument(seed)
+	if err != nil {
 		return err
 	}
-	keys, err := keytree.Flatten(doc)
+	doc, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("config.yaml is not a mapping of keys")
+	}
+	keys, err := keytree.Flatten(doc, text) // as etcdconf apply -f config.yaml writes it
 	if err != nil {
 		return err
 	}

@@ -437,39 +437,62 @@ func (e *spellingError) Error() string {
 }
 
 // Flatten is the inverse of Build for plain keys: nested maps become
-// "/"-joined paths, and scalars the strings the decoder reads back (lists of
-// scalars become comma lists). A mapping key holding "/" is a path, as in
-// [ParseDocument]; two mapping keys that spell one path, or a value and
-// keys under it, are an error naming both. A list holding maps, lists or
-// commas cannot be a plain key: that is an error naming its path.
-func Flatten(doc map[string]any) (map[string]string, error) {
+// "/"-joined paths, and leaves the strings the decoder reads back. A
+// mapping key holding "/" is a path, as in [ParseDocument]; two mapping
+// keys that spell one path, or a value and keys under it, are an error
+// naming both.
+//
+// text is the source text of the document's scalars, by path, as
+// [ParseDocument] returns it (nil: none): a scalar with source text is
+// that text, so 1.10 stays 1.10 and 2024-01-01 is not a Go time; others are
+// formatted by [Scalar]. A list is the text etcdconf's writer writes for it
+// (see [ListText]): a comma list of its items' text when that reads back as
+// them, else a JSON list.
+func Flatten(doc map[string]any, text map[string]string) (map[string]string, error) {
 	nested, err := nest(doc)
 	if err != nil {
 		return nil, err
 	}
+	lookup := func(segs []string) (string, bool) {
+		s, ok := text[strings.Join(segs, "/")]
+		return s, ok
+	}
 	out := map[string]string{}
-	var walk func(prefix string, m map[string]any) error
-	walk = func(prefix string, m map[string]any) error {
+	var walk func(prefix []string, m map[string]any) error
+	walk = func(prefix []string, m map[string]any) error {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
-			path := prefix + k
-			if sub, ok := m[k].(map[string]any); ok {
-				if err := walk(path+"/", sub); err != nil {
+			segs := append(slices.Clip(prefix), k)
+			path := strings.Join(segs, "/")
+			switch x := m[k].(type) {
+			case map[string]any:
+				if err := walk(segs, x); err != nil {
 					return err
 				}
-				continue
+			case []any:
+				s, err := ListText(x, segs, lookup)
+				if err != nil {
+					return err // it names the item's path
+				}
+				out[path] = s
+			default:
+				if s, ok := text[path]; ok {
+					out[path] = s
+					continue
+				}
+				s, err := Scalar(x)
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				out[path] = s
 			}
-			s, err := Scalar(m[k])
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			out[path] = s
 		}
 		return nil
 	}
-	return out, walk("", nested.(map[string]any))
+	return out, walk(nil, nested.(map[string]any))
 }
 
-// Scalar formats a leaf value the way a key holds it.
+// Scalar formats a leaf value the way a key holds it; a list as
+// [ListText] writes it for a list without source text.
 func Scalar(v any) (string, error) {
 	switch x := v.(type) {
 	case nil:
@@ -489,22 +512,7 @@ func Scalar(v any) (string, error) {
 	case fmt.Stringer:
 		return x.String(), nil
 	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			switch e.(type) {
-			case map[string]any, map[any]any, []any:
-				return "", fmt.Errorf("a list of maps or lists cannot be a plain key; store it in a .yaml key")
-			}
-			s, err := Scalar(e)
-			if err != nil {
-				return "", err
-			}
-			if strings.Contains(s, ",") {
-				return "", fmt.Errorf("list item %q holds a comma; store the list in a .yaml key", s)
-			}
-			parts[i] = s
-		}
-		return strings.Join(parts, ","), nil
+		return ListText(x, nil, nil)
 	}
 	return fmt.Sprint(v), nil
 }

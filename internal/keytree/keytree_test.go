@@ -60,7 +60,7 @@ func TestBuildErrorsNameTheKey(t *testing.T) {
 }
 
 func TestFlatten(t *testing.T) {
-	got, err := Flatten(map[string]any{"db": map[string]any{"port": 5432, "on": true, "ratio": 0.5}, "hosts": []any{"a", "b"}})
+	got, err := Flatten(map[string]any{"db": map[string]any{"port": 5432, "on": true, "ratio": 0.5}, "hosts": []any{"a", "b"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +68,26 @@ func TestFlatten(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
-	if _, err := Flatten(map[string]any{"l": []any{map[string]any{"x": 1}}}); err == nil || !strings.Contains(err.Error(), ".yaml") {
-		t.Fatalf("a list of maps: %v", err)
+	// A list no comma list holds is a JSON list, as the library writes it.
+	got, err = Flatten(map[string]any{"l": []any{map[string]any{"x": 1}}, "m": []any{"a,b"}}, nil)
+	want = map[string]string{"l": `[{"x":"1"}]`, "m": `["a,b"]`}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, %v; want %v", got, err, want)
+	}
+}
+
+// TestFlattenKeepsSourceText: with a document's source text, scalars and
+// list items are the text the document wrote; a path in a mapping key
+// ("a/b") finds its text too.
+func TestFlattenKeepsSourceText(t *testing.T) {
+	v, text, err := ParseDocument([]byte("d: 2024-01-01\nv: 1.10\nn: ~\na/b: [1.10, 'x,y']\nl: [[0x1F], {k: yes}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Flatten(v.(map[string]any), text)
+	want := map[string]string{"d": "2024-01-01", "v": "1.10", "n": "", "a/b": `["1.10","x,y"]`, "l": `[["0x1F"],{"k":"yes"}]`}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
 	}
 }
 
@@ -99,7 +117,7 @@ func FuzzBuild(f *testing.F) {
 		if !plain || k1 == k2 {
 			return
 		}
-		flat, err := Flatten(tree.Root)
+		flat, err := Flatten(tree.Root, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,16 +132,16 @@ func FuzzBuild(f *testing.F) {
 // naming both, every time, never a random winner.
 func TestFlattenSpellingsOfOnePath(t *testing.T) {
 	for range 100 {
-		_, err := Flatten(map[string]any{"a/b": 1, "a": map[string]any{"b": 2}})
+		_, err := Flatten(map[string]any{"a/b": 1, "a": map[string]any{"b": 2}}, nil)
 		if err == nil || !strings.Contains(err.Error(), `"a/b"`) || !strings.Contains(err.Error(), `"a"`) {
 			t.Fatalf("got %v, want an error naming a/b and a", err)
 		}
-		_, err = Flatten(map[string]any{"a": 1, "a/b": 2})
+		_, err = Flatten(map[string]any{"a": 1, "a/b": 2}, nil)
 		if err == nil || !strings.Contains(err.Error(), "cannot hold both") {
 			t.Fatalf("got %v, want a value-and-subtree error", err)
 		}
 	}
-	got, err := Flatten(map[string]any{"a/b": 1, "a": map[string]any{"c": 2}})
+	got, err := Flatten(map[string]any{"a/b": 1, "a": map[string]any{"c": 2}}, nil)
 	if err != nil || !reflect.DeepEqual(got, map[string]string{"a/b": "1", "a/c": "2"}) {
 		t.Fatalf("got %v, %v", got, err)
 	}
