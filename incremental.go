@@ -19,8 +19,7 @@ import (
 // incremental paths are tested against.
 func (d *decoder[T]) next(prev *Snapshot[T], kvs *keySet, rev int64) (v T, delta []Change, incremental bool, err error) {
 	if prev != nil && prev.kvs != nil {
-		touched := changedKeys(prev.kvs, kvs)
-		if n := len(touched); n <= 64 || n <= kvs.len()/2 {
+		if touched := changedKeys(prev.kvs, kvs); fewChanged(touched, kvs) {
 			if v, delta, ok := d.incremental(prev, kvs, rev, touched); ok {
 				return v, delta, true, nil
 			}
@@ -28,6 +27,13 @@ func (d *decoder[T]) next(prev *Snapshot[T], kvs *keySet, rev int64) (v T, delta
 	}
 	v, err = d.decodeSet(kvs, rev)
 	return v, nil, false, err
+}
+
+// fewChanged reports whether touched, the keys that changed to make kvs,
+// are few enough that decoding and diffing what they feed is cheaper than
+// the whole: at most 64, or at most half the keys.
+func fewChanged(touched []string, kvs *keySet) bool {
+	return len(touched) <= 64 || len(touched) <= kvs.len()/2
 }
 
 // incremental applies a change, the keys touched since prev, to a map T by
@@ -128,8 +134,8 @@ func (d *decoder[T]) between(base, latest *Snapshot[T]) (delta []Change, ok bool
 		return nil, false
 	}
 	touched := changedKeys(base.kvs, latest.kvs)
-	if n := len(touched); n > 64 && n > latest.kvs.len()/2 {
-		return nil, false // as dear as the full diff
+	if !fewChanged(touched, latest.kvs) {
+		return nil, false
 	}
 	defer func() {
 		if recover() != nil {
@@ -149,9 +155,7 @@ func (d *decoder[T]) between(base, latest *Snapshot[T]) (delta []Change, ok bool
 		!fromValue(reflect.ValueOf(e.newPart), reflect.ValueOf(latest.Value)) {
 		return nil, false // not what the snapshots' keys decode to
 	}
-	return diffSnapshots(
-		&Snapshot[T]{Value: e.oldPart, prefix: d.prefix, kvs: keySetOfSlice(e.oldKeys)},
-		&Snapshot[T]{Value: e.newPart, prefix: d.prefix, kvs: keySetOfSlice(e.newKeys)}), true
+	return diffSnapshots(d.partSnapshots(e.oldPart, e.newPart, e.oldKeys, e.newKeys)), true
 }
 
 // parts decodes the old and new keys of the touched segments of a map T.
@@ -183,12 +187,12 @@ func (d *decoder[T]) takeSpare(prev *Snapshot[T], i int, pv reflect.Value, extra
 // makeSpares copies the maps of snap, the published snapshot, for the next
 // incremental apply to change (see takeSpare): a map T itself, or the map
 // fields of a struct T that the last change applied by their entries (a
-// field no change touches is shared, never copied). The watch loop calls it before it waits for
-// etcd, so that the copies, the one cost of a change that grows with the
-// maps, are paid while nothing is waiting for them rather than on the next
-// change's path; the price is a second copy of the maps held meanwhile. It
-// does nothing for a T that does not split (see splits), or once snap's
-// copies are made.
+// field no change touches is shared, never copied). The watch loop calls
+// it before it waits for etcd, so that the copies, the one cost of a
+// change that grows with the maps, are paid while nothing is waiting for
+// them rather than on the next change's path; the price is a second copy
+// of the maps held meanwhile. It does nothing for a T that does not split
+// (see splits), or once snap's copies are made.
 func (d *decoder[T]) makeSpares(snap *Snapshot[T]) {
 	if d.spareOf == snap || snap.kvs == nil || !d.splits(snap.kvs, snap.kvs) {
 		return
@@ -273,6 +277,14 @@ func segmentKeys(s *keySet, under string, segs []string) []*KeyValue {
 	return out
 }
 
+// partSnapshots are the snapshots a delta diffs: the parts of T a change
+// decoded again, as readers held them and as decoded now, with their keys
+// for the changes to name.
+func (d *decoder[T]) partSnapshots(oldPart, newPart T, oldKeys, newKeys []*KeyValue) (*Snapshot[T], *Snapshot[T]) {
+	return &Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
+		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)}
+}
+
 func keySetOfSlice(kvs []*KeyValue) *keySet {
 	s := newKeySet()
 	for _, kv := range kvs {
@@ -290,9 +302,7 @@ func (d *decoder[T]) finish(next reflect.Value, e mapEntries[T]) (T, []Change, b
 	if validate(&out) != nil {
 		return out, nil, false
 	}
-	delta := diffSnapshots(
-		&Snapshot[T]{Value: e.oldPart, prefix: d.prefix, kvs: keySetOfSlice(e.oldKeys)},
-		&Snapshot[T]{Value: e.newPart, prefix: d.prefix, kvs: keySetOfSlice(e.newKeys)})
+	delta := diffSnapshots(d.partSnapshots(e.oldPart, e.newPart, e.oldKeys, e.newKeys))
 	return out, delta, true
 }
 

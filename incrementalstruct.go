@@ -247,9 +247,8 @@ func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64
 		d.hot[e.f.index] = true
 	}
 	oldKeys, newKeys := p.keys()
-	delta = diffFields(
-		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
-		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)}, p.fields())
+	o, n := d.partSnapshots(oldPart, newPart, oldKeys, newKeys)
+	delta = diffFields(o, n, p.fields())
 	return out, delta, true
 }
 
@@ -260,12 +259,10 @@ func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64
 // decode to) or the result is empty (nil or empty is the full decode's
 // call).
 func applyEntries(next, pv, oldPart, newPart reflect.Value) (reflect.Value, bool) {
+	if !fromValue(oldPart, pv) {
+		return next, false
+	}
 	for it := oldPart.MapRange(); it.Next(); {
-		v := pv.MapIndex(it.Key())
-		if !v.IsValid() {
-			return next, false
-		}
-		oldPart.SetMapIndex(it.Key(), v)
 		next.SetMapIndex(it.Key(), reflect.Value{})
 	}
 	for it := newPart.MapRange(); it.Next(); {
@@ -295,9 +292,8 @@ func (d *decoder[T]) betweenStruct(base, latest *Snapshot[T], touched []string) 
 		nv.Field(e.f.index).Set(e.newPart)
 	}
 	oldKeys, newKeys := p.keys()
-	return diffFields(
-		&Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
-		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)}, p.fields()), true
+	o, n := d.partSnapshots(oldPart, newPart, oldKeys, newKeys)
+	return diffFields(o, n, p.fields()), true
 }
 
 // fromValue replaces the entries of the map part by those of the map
