@@ -7,6 +7,7 @@ import (
 	"iter"
 	"maps"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -305,8 +306,15 @@ func keyError(err error, rev int64) error {
 	return &DecodeError{Revision: rev, Err: err}
 }
 
-// validate calls Validate on v (or what it points to) if it has one.
-func validate[T any](v *T) error {
+// validate calls Validate on v (or what it points to) if it has one. A
+// panic in Validate is its error, with the stack: Validate is the user's
+// code, and it runs on the watcher's goroutine.
+func validate[T any](v *T) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in Validate: %v\n%s", p, debug.Stack())
+		}
+	}()
 	if x, ok := any(v).(interface{ Validate() error }); ok {
 		return x.Validate()
 	}

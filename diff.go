@@ -142,8 +142,9 @@ func (d *differ) walk(x, y reflect.Value) {
 			d.emit(ChangeModified, x, y)
 		}
 	case t.Kind() == reflect.Struct:
-		fs := schemaOf(t).fields
-		for _, f := range fs {
+		// Fields tagged `etcd:"-"` are derived (by Validate, say), not
+		// configuration: they are not compared.
+		for _, f := range schemaOf(t).written {
 			d.push(step{field: f})
 			d.walk(x.Field(f.index), y.Field(f.index))
 			d.pop()

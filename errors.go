@@ -16,6 +16,12 @@ var (
 	// ErrConflict is returned by writes whose guarded keys changed since they were
 	// read: nothing was written, and the caller may retry with the new snapshot.
 	ErrConflict = errors.New("etcdconf: conflict: keys changed since they were read")
+	// ErrUnapplied is returned by a write (Update, Set, Delete) that etcd
+	// committed but that the watcher had not applied when the call ended:
+	// the watcher was closed, or ctx ended, while the call waited for it.
+	// The write is in etcd; retrying it would apply it twice. The error is
+	// an [*UnappliedError] with the revision; it does not match [ErrClosed].
+	ErrUnapplied = errors.New("etcdconf: written to etcd, not applied by the watcher")
 	// ErrInvalid reports configuration that does not decode or does not validate.
 	// Every [*DecodeError] matches it.
 	ErrInvalid = errors.New("etcdconf: invalid configuration")
@@ -71,3 +77,28 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Is reports whether target is [ErrInvalid].
 func (e *DecodeError) Is(target error) bool { return target == ErrInvalid }
+
+// An UnappliedError reports a write that etcd committed at Revision while
+// the call that made it could not wait for the watcher to apply it: the
+// watcher was closed, or the caller's ctx ended. The configuration in etcd
+// includes the write. errors.Is(err, ErrUnapplied) is true; when ctx ended,
+// so is errors.Is(err, ctx.Err()).
+type UnappliedError struct {
+	// Revision is the revision of the committed write.
+	Revision int64
+	// Err is why the call stopped waiting.
+	Err error
+}
+
+func (e *UnappliedError) Error() string {
+	return fmt.Sprintf("etcdconf: written at revision %d, not applied by the watcher: %v", e.Revision, e.Err)
+}
+
+// Unwrap returns why the call stopped waiting.
+func (e *UnappliedError) Unwrap() error { return e.Err }
+
+// Is reports whether target is [ErrUnapplied].
+func (e *UnappliedError) Is(target error) bool { return target == ErrUnapplied }
+
+// errStopped is why a write stopped waiting when the watcher was closed.
+var errStopped = errors.New("the watcher was closed before it applied the write")

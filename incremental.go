@@ -13,15 +13,31 @@ import (
 // The keys that differ from prev's (found by what the two key sets share,
 // see changedKeys) decide what is decoded: the value is built from prev by
 // decoding only what those keys feed (see incremental), and delta, with
-// incremental true, is the diff from prev. Otherwise, or where that cannot
-// be done exactly, it is the full decode. Either way the value and the
-// error are the full decode's: the full decode is the oracle the
+// incremental true, is the diff from prev, never nil. Otherwise, or where
+// that cannot be done exactly, it is the full decode. Either way the value
+// and the error are the full decode's: the full decode is the oracle the
 // incremental paths are tested against.
+//
+// A value built from prev shares prev's untouched maps, slices and
+// pointers. For a T with a Validate method it is deep-copied before
+// Validate runs, so that nothing Validate does can reach a published
+// snapshot, and its delta is nil: Validate may change fields the keys did
+// not touch, so subscribers diff the published values (see changes).
 func (d *decoder[T]) next(prev *Snapshot[T], kvs *keySet, rev int64) (v T, delta []Change, incremental bool, err error) {
 	if prev != nil && prev.kvs != nil {
 		if touched := changedKeys(prev.kvs, kvs); fewChanged(touched, kvs) {
 			if v, delta, ok := d.incremental(prev, kvs, rev, touched); ok {
-				return v, delta, true, nil
+				if !hasValidate[T]() {
+					if delta == nil {
+						delta = []Change{}
+					}
+					return v, delta, true, nil
+				}
+				v = deepCopy(reflect.ValueOf(&v).Elem()).Interface().(T)
+				if err := validate(&v); err != nil {
+					return v, nil, false, &DecodeError{Revision: rev, Err: err}
+				}
+				return v, nil, true, nil
 			}
 		}
 	}
@@ -130,7 +146,8 @@ func (d *decoder[T]) entries(a, b *keySet, rev int64, touched []string) (e mapEn
 // or fields those revisions changed rather than the whole value. It reports
 // false where the full diff must run (see splits).
 func (d *decoder[T]) between(base, latest *Snapshot[T]) (delta []Change, ok bool) {
-	if d == nil || base == nil || base.kvs == nil || latest.kvs == nil || !d.splits(base.kvs, latest.kvs) {
+	// Validate may change what no key touched: diff the published values.
+	if d == nil || base == nil || base.kvs == nil || latest.kvs == nil || hasValidate[T]() || !d.splits(base.kvs, latest.kvs) {
 		return nil, false
 	}
 	touched := changedKeys(base.kvs, latest.kvs)
@@ -293,15 +310,11 @@ func keySetOfSlice(kvs []*KeyValue) *keySet {
 	return s
 }
 
-// finish validates next, the value an incremental apply built, and diffs
-// the parts it decoded again (oldPart as readers held it, newPart as
-// decoded now) with their keys. It reports false where Validate refuses:
-// the full decode then reports the rejection.
+// finish returns next, the value an incremental apply built, and the diff
+// of the parts it decoded again (oldPart as readers held it, newPart as
+// decoded now) with their keys. next is not validated here: see next.
 func (d *decoder[T]) finish(next reflect.Value, e mapEntries[T]) (T, []Change, bool) {
 	out := next.Interface().(T)
-	if validate(&out) != nil {
-		return out, nil, false
-	}
 	delta := diffSnapshots(d.partSnapshots(e.oldPart, e.newPart, e.oldKeys, e.newKeys))
 	return out, delta, true
 }

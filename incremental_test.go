@@ -35,7 +35,10 @@ type (
 		Token  string `etcd:"token,secret"`
 	}
 	oracleRegistry map[string]oracleInstance
-	oracleStruct   struct {
+	// oraclePlainRegistry and oraclePlainStruct have no Validate, so their
+	// diffs are incremental too.
+	oraclePlainRegistry map[string]oracleInstance
+	oracleStruct        struct {
 		A    oracleInstance
 		Apis map[string]*oracleInstance
 		B    map[string]string
@@ -47,6 +50,7 @@ type (
 		// (services, services.yaml) or spells it twice (Services/a).
 		Services map[string]oracleInstance
 	}
+	oraclePlainStruct oracleStruct
 	// oracleValidated is a struct with a Validate and only key-fed fields,
 	// which applies incrementally too.
 	oracleValidated struct {
@@ -218,7 +222,11 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	snap := &Snapshot[T]{Value: v, Revision: o.rev, prefix: "/app/", kvs: next}
 	if inc {
 		o.inc++
-		snap.delta, snap.deltaFrom = delta, o.prev.Revision
+		if delta != nil {
+			snap.delta, snap.deltaFrom = delta, o.prev.Revision
+		} else if !hasValidate[T]() {
+			t.Fatalf("revision %d %v: applied incrementally with no delta", o.rev, ops)
+		}
 	}
 	got := o.d.changes(o.prev, snap)
 	full := diffSnapshots(o.prev, &Snapshot[T]{Value: want, Revision: o.rev, prefix: "/app/", kvs: next})
@@ -298,13 +306,21 @@ func oracleRun[T any](t testing.TB, g oracleGen, steps int) *oracle[T] {
 // TestOracleIncremental applies 2000 random transactions to each type both
 // incrementally and by full decode; see oracle.step.
 func TestOracleIncremental(t *testing.T) {
-	run := func(name string, f func(*testing.T, oracleGen) (steps, inc, between int), wantInc bool) {
+	// wantInc: the decode is incremental; wantBetween: so are the diffs,
+	// which a Validate rules out (it may change what no key touched).
+	run := func(name string, f func(*testing.T, oracleGen) (steps, inc, between int), wantInc, wantBetween bool) {
 		t.Run(name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(11, 7))
 			steps, inc, between := f(t, oracleGen{next: rng.IntN})
 			t.Logf("%d transactions, %d applied incrementally, %d catch-up diffs from the changed keys", steps, inc, between)
-			if wantInc && (inc < steps/10 || between < steps/10) {
-				t.Errorf("only %d of %d transactions took the incremental path, %d catch-ups", inc, steps, between)
+			if wantInc && inc < steps/10 {
+				t.Errorf("only %d of %d transactions took the incremental path", inc, steps)
+			}
+			if wantBetween && between < steps/10 {
+				t.Errorf("only %d catch-ups of %d took the changed keys", between, steps)
+			}
+			if !wantBetween && between != 0 {
+				t.Errorf("%d catch-ups took the changed keys; a Validate may change what no key touched", between)
 			}
 		})
 	}
@@ -312,34 +328,42 @@ func TestOracleIncremental(t *testing.T) {
 	run("map[string]string", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[map[string]string](t, g, steps)
 		return o.steps, o.inc, o.between
-	}, true)
+	}, true, true)
 	run("map[string]Entry", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[map[string]oracleEntry](t, g, steps)
 		return o.steps, o.inc, o.between
-	}, true)
+	}, true, true)
 	run("registry", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[oracleRegistry](t, g, steps)
 		return o.steps, o.inc, o.between
-	}, true)
+	}, true, false)
+	run("registry without Validate", func(t *testing.T, g oracleGen) (int, int, int) {
+		o := oracleRun[oraclePlainRegistry](t, g, steps)
+		return o.steps, o.inc, o.between
+	}, true, true)
 	run("map[string]map[string]string", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[map[string]map[string]string](t, g, steps)
 		return o.steps, o.inc, o.between
-	}, true)
+	}, true, true)
 	run("map[string]*Instance", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[map[string]*oracleInstance](t, g, steps)
 		return o.steps, o.inc, o.between
-	}, true)
+	}, true, true)
 	run("struct", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[oracleStruct](t, g, steps)
 		return o.steps, o.inc, o.between
-	}, true)
+	}, true, false)
+	run("struct without Validate", func(t *testing.T, g oracleGen) (int, int, int) {
+		o := oracleRun[oraclePlainStruct](t, g, steps)
+		return o.steps, o.inc, o.between
+	}, true, true)
 	run("struct with Validate and a field no key feeds", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[oracleValidated](t, g, steps)
 		if o.inc != 0 || o.between != 0 {
 			t.Errorf("%d incremental applies, %d catch-ups; a Validate may derive the field no key feeds", o.inc, o.between)
 		}
 		return o.steps, o.inc, o.between
-	}, false)
+	}, false, false)
 }
 
 // TestIncrementalDeleteUncoversDocument is the case the oracle found in
@@ -368,6 +392,7 @@ func FuzzOracleIncremental(f *testing.F) {
 			func(g oracleGen) { oracleRun[oracleRegistry](t, g, len(data)/4) },
 			func(g oracleGen) { oracleRun[map[string]oracleEntry](t, g, len(data)/4) },
 			func(g oracleGen) { oracleRun[oracleStruct](t, g, len(data)/4) },
+			func(g oracleGen) { oracleRun[oraclePlainStruct](t, g, len(data)/4) },
 		} {
 			i := 0
 			run(oracleGen{next: func(n int) int {
@@ -382,7 +407,7 @@ func FuzzOracleIncremental(f *testing.F) {
 }
 
 // checkUpdates checks the updates waiting in ch against the full diff.
-func checkUpdates(t *testing.T, ch <-chan Event[oracleRegistry]) (updated int) {
+func checkUpdates[T any](t *testing.T, ch <-chan Event[T]) (updated int) {
 	for {
 		select {
 		case u := <-ch:
@@ -402,13 +427,20 @@ func checkUpdates(t *testing.T, ch <-chan Event[oracleRegistry]) (updated int) {
 // each published value must equal the full decode of its keys, and each
 // subscriber update's Changes must equal the full diff.
 func TestOracleWatcher(t *testing.T) {
+	t.Run("registry", func(t *testing.T) { oracleWatcher[oracleRegistry](t, false) })
+	t.Run("registry without Validate", func(t *testing.T) { oracleWatcher[oraclePlainRegistry](t, true) })
+}
+
+// oracleWatcher is TestOracleWatcher for a registry type T; wantDelta: the
+// watcher diffs incrementally (T has no Validate).
+func oracleWatcher[T ~map[string]oracleInstance](t *testing.T, wantDelta bool) {
 	cli := etcdClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := cli.Put(ctx, "/app/seed/addr", "h"); err != nil {
 		t.Fatal(err)
 	}
-	w, err := New[oracleRegistry](ctx, cli, "/app/")
+	w, err := New[T](ctx, cli, "/app/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,8 +504,11 @@ func TestOracleWatcher(t *testing.T) {
 	if st := w.Status(); st.Reloads != 0 {
 		t.Errorf("%d reloads, want none", st.Reloads)
 	}
-	if incremental == 0 {
+	if wantDelta && incremental == 0 {
 		t.Error("no revision was applied incrementally")
+	}
+	if !wantDelta && incremental != 0 {
+		t.Errorf("%d revisions published a delta; a Validate may change what no key touched", incremental)
 	}
 	t.Logf("%d transactions published (%d incrementally), %d rejected or no-ops; %d subscriber updates checked",
 		applied, incremental, txns-applied, updated)

@@ -239,9 +239,6 @@ func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64
 		next.Field(e.f.index).Set(applied[e.f])
 	}
 	out = next.Interface().(T)
-	if validate(&out) != nil {
-		return out, nil, false
-	}
 	d.hot = map[int]bool{}
 	for _, e := range p.byEntry {
 		d.hot[e.f.index] = true

@@ -75,7 +75,8 @@ func WithStrict() Option {
 // WithErrorHandler sets a function called with every error the watcher meets
 // after [New] returns: a rejected revision (a [*DecodeError]), a lost watch, a
 // failed reload. It is called from the watcher's goroutine, one call at a time;
-// it must not block for long. A panic in it is recovered and logged.
+// it must not block for long. A panic in it is recovered and logged. It may
+// call [Watcher.Close] (see there); it is not called once Close has begun.
 // Default: none; the last error is always in [Watcher.Status].
 func WithErrorHandler(fn func(error)) Option {
 	return optionFunc(func(o *options) { o.errorHandler = fn })

@@ -181,6 +181,9 @@ func filterChanges(cs []Change, paths []string) []Change {
 // them (see decoder.between), else by the full diff.
 func (d *decoder[T]) changes(base, latest *Snapshot[T]) []Change {
 	if base != nil && latest.deltaFrom != 0 && latest.deltaFrom == base.Revision {
+		if len(latest.delta) == 0 {
+			return nil // no change: as the full diff says it
+		}
 		return latest.delta
 	}
 	if cs, ok := d.between(base, latest); ok {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,10 +13,6 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-// maxBatch bounds how many ready watch responses are applied as one snapshot,
-// so a long burst still publishes now and then.
-const maxBatch = 256
 
 var (
 	errWatchClosed = errors.New("etcdconf: watch channel closed by the client")
@@ -48,6 +45,10 @@ type Watcher[T any] struct {
 	advance chan struct{} // closed and replaced whenever status.Seen grows
 	// seenKeys is how many keys the prefix held at status.Seen.
 	seenKeys int
+	// rejections are the revisions rejected since the current snapshot,
+	// oldest first (at most maxRejections), for WaitRevision to name the
+	// error that rejected the revision it waits for.
+	rejections []rejection
 
 	// Owned by the watch loop.
 	state     *keySet // etcd's keys at seen, rejected revisions included
@@ -133,12 +134,15 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 func (w *Watcher[T]) Current() *Snapshot[T] { return w.cur.Load() }
 
 // Status returns the watcher's health: revisions, liveness, last error and
-// counters. After Close it describes the watcher as it stopped.
+// counters. After Close it describes the watcher as it stopped, not
+// connected.
 func (w *Watcher[T]) Status() Status {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := w.status
-	if w.cli == nil && !w.closed { // a static watcher is always current
+	if w.closed {
+		st.Connected = false
+	} else if w.cli == nil { // a static watcher is always current
 		st.Confirmed = time.Now()
 	}
 	return st
@@ -152,11 +156,23 @@ func (w *Watcher[T]) Done() <-chan struct{} { return w.ctx.Done() }
 // and closes every channel returned by Subscribe. With [WithSnapshotFile], it
 // first writes the last snapshot applied to the file, if not written yet. It
 // is idempotent and always returns nil; it does not close the etcd client.
+//
+// Close may be called from the error handler (see [WithErrorHandler]): it
+// cannot wait for the goroutine that runs the handler, so while a handler
+// call is in progress Close stops the watcher and returns at once, and
+// the watcher's goroutines end, and the channels close, when the handler
+// returns. The handler is not called once Close has begun.
 func (w *Watcher[T]) Close() error {
 	w.mu.Lock()
 	w.closed = true
 	w.mu.Unlock()
 	w.cancel()
+	// A handler call in progress may be the caller: waiting for the
+	// goroutine that runs it would never end.
+	if !w.hmu.TryLock() {
+		return nil
+	}
+	w.hmu.Unlock()
 	w.wg.Wait()
 	return nil
 }
@@ -202,23 +218,30 @@ func (w *Watcher[T]) run(err error) {
 }
 
 // watch watches the prefix from the revision after seen and applies what it
-// receives until the watch fails, which it returns.
+// receives until the watch fails, which it returns. Responses are queued as
+// they arrive (see watchQueue), and each apply takes all that are queued.
 func (w *Watcher[T]) watch(b *backoff) error {
 	ctx, cancel := context.WithCancelCause(clientv3.WithRequireLeader(w.ctx))
-	var progress sync.WaitGroup
+	var helpers sync.WaitGroup
 	defer func() {
 		cancel(nil)
-		progress.Wait()
+		helpers.Wait()
 	}()
 	// The checker starts first: Watch itself blocks until etcd confirms the
 	// watch, which over a stalled link is never.
-	progress.Add(1)
+	helpers.Add(1)
 	go func() {
-		defer progress.Done()
+		defer helpers.Done()
 		w.checkProgress(ctx, cancel)
 	}()
 	start := time.Now()
 	wch := w.cli.Watch(ctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(w.seen+1), clientv3.WithProgressNotify())
+	q := newWatchQueue()
+	helpers.Add(1)
+	go func() {
+		defer helpers.Done()
+		q.pump(ctx, wch)
+	}()
 	var recheck <-chan time.Time
 	if w.o.recheck > 0 {
 		t := time.NewTicker(w.o.recheck)
@@ -237,28 +260,32 @@ func (w *Watcher[T]) watch(b *backoff) error {
 				return cause
 			}
 			return nil
-		case resp, ok := <-wch:
-			if !ok {
+		case <-q.ready:
+			resps, closed := q.take()
+			if len(resps) > 0 {
+				if err := w.handle(resps); err != nil {
+					return err
+				}
+				b.settle(time.Since(start))
+			}
+			if closed {
 				if cause := context.Cause(ctx); cause != nil && w.ctx.Err() == nil {
 					return cause
 				}
 				return errWatchClosed
 			}
-			if err := w.handle(resp, wch); err != nil {
-				return err
-			}
-			b.settle(time.Since(start))
 		}
 	}
 }
 
-// handle applies one watch response, and any more that are already waiting,
-// as one snapshot. It returns an error when the watch must be recovered.
-func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan) error {
+// handle applies watch responses, in order, as one snapshot. It returns an
+// error when the watch must be recovered; the responses before the failed
+// one are applied first.
+func (w *Watcher[T]) handle(resps []clientv3.WatchResponse) error {
 	var next *keySet
 	rev := w.seen
 	var err error
-	for n := 1; ; n++ {
+	for _, resp := range resps {
 		if err = resp.Err(); err != nil {
 			break
 		}
@@ -279,18 +306,6 @@ func (w *Watcher[T]) handle(resp clientv3.WatchResponse, wch clientv3.WatchChan)
 				next.set(newKeyValue(ev.Kv))
 			}
 			rev = ev.Kv.ModRevision
-		}
-		if n == maxBatch {
-			break
-		}
-		ok := true
-		select {
-		case resp, ok = <-wch:
-		default:
-			ok = false
-		}
-		if !ok {
-			break
 		}
 	}
 	if next != nil {
@@ -317,6 +332,7 @@ func (w *Watcher[T]) mutableState() *keySet {
 // Only what the keys changed since the current snapshot feed is decoded
 // (see decoder.next).
 func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
+	from := w.seen
 	w.state, w.shared, w.seen = kvs, false, rev
 	start := time.Now()
 	prev := w.cur.Load()
@@ -331,6 +347,10 @@ func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
 		w.status.Seen, w.seenKeys = rev, kvs.len()
 		w.status.Rejections++
 		w.status.Rejected = de
+		if len(w.rejections) == maxRejections {
+			w.rejections = slices.Delete(w.rejections, 0, 1)
+		}
+		w.rejections = append(w.rejections, rejection{from: from, err: de})
 		w.signalLocked()
 		w.mu.Unlock()
 		w.report(de, "etcdconf: revision rejected; keeping the last good snapshot",
@@ -339,7 +359,7 @@ func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
 	}
 	w.shared = true
 	snap := &Snapshot[T]{Value: v, Revision: rev, prefix: w.prefix, kvs: kvs}
-	if patched {
+	if patched && delta != nil {
 		snap.delta, snap.deltaFrom = delta, prev.Revision
 	}
 	w.cur.Store(snap)
@@ -349,6 +369,7 @@ func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
 	w.mu.Lock()
 	w.status.Revision, w.status.Seen, w.seenKeys = rev, rev, kvs.len()
 	w.status.FromFile = time.Time{}
+	w.rejections = nil
 	for s := range w.subs {
 		s.notify()
 	}
@@ -462,11 +483,11 @@ func (w *Watcher[T]) WaitRevision(ctx context.Context, rev int64) (*Snapshot[T],
 func (w *Watcher[T]) waitSeen(ctx context.Context, rev int64) (*Snapshot[T], error) {
 	for {
 		w.mu.Lock()
-		seen, rejected, advance := w.status.Seen, w.status.Rejected, w.advance
+		seen, advance := w.status.Seen, w.advance
+		snap, rejected := w.cur.Load(), w.rejectedAtLocked(rev)
 		w.mu.Unlock()
 		if seen >= rev {
-			snap := w.cur.Load()
-			if snap.Revision < rev && rejected != nil && rejected.Revision >= rev {
+			if snap.Revision < rev && rejected != nil {
 				return snap, rejected
 			}
 			return snap, nil
@@ -481,6 +502,31 @@ func (w *Watcher[T]) waitSeen(ctx context.Context, rev int64) (*Snapshot[T], err
 	}
 }
 
+// maxRejections bounds Watcher.rejections.
+const maxRejections = 64
+
+// A rejection is a rejected revision: err.Revision, applied (as one batch)
+// after the revision from.
+type rejection struct {
+	from int64
+	err  *DecodeError
+}
+
+// rejectedAtLocked returns the error that rejected revision rev, if a
+// revision rejected since the current snapshot covers it: the batch that
+// ended at the first rejected revision at or past rev. w.mu is held.
+func (w *Watcher[T]) rejectedAtLocked(rev int64) *DecodeError {
+	for _, r := range w.rejections {
+		if r.from < rev && rev <= r.err.Revision {
+			return r.err
+		}
+	}
+	if len(w.rejections) > 0 && rev <= w.rejections[0].from {
+		return w.rejections[0].err // older than those kept: the oldest kept
+	}
+	return nil
+}
+
 // report records err in Status, logs it, and passes it to the error handler.
 func (w *Watcher[T]) report(err error, msg string, attrs ...any) {
 	if err == nil {
@@ -493,6 +539,8 @@ func (w *Watcher[T]) report(err error, msg string, attrs ...any) {
 	if w.o.errorHandler != nil {
 		w.hmu.Lock() // the watch loop and the file writer both report
 		defer w.hmu.Unlock()
-		w.o.handleError(err)
+		if w.ctx.Err() == nil { // never after Close has begun: see Close
+			w.o.handleError(err)
+		}
 	}
 }

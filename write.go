@@ -76,7 +76,10 @@ func IfModRevision(rev int64) WriteOption {
 // refuses with an error naming the field. Examples: a map key holding "/"
 // or ending in .yaml, a string that is not UTF-8, and a map, slice or
 // pointer set to nil or empty over a default, which absent keys bring
-// back. After Close, Update returns [ErrClosed].
+// back. After Close, Update returns [ErrClosed]. If etcd committed the
+// write but the watcher was closed, or ctx ended, before it applied it,
+// Update returns an [*UnappliedError] (see [ErrUnapplied]): the write is
+// in etcd, and fn must not be run again for it.
 func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T], error) {
 	if w.ctx.Err() != nil {
 		return nil, ErrClosed
@@ -179,7 +182,15 @@ func (w *Watcher[T]) committed(ctx context.Context, resp *clientv3.TxnResponse, 
 		}
 		return nil, &conflictError{rev: resp.Header.Revision}
 	}
-	return w.waitSeen(ctx, resp.Header.Revision)
+	rev := resp.Header.Revision
+	snap, err := w.waitSeen(ctx, rev)
+	switch {
+	case errors.Is(err, ErrClosed):
+		return nil, &UnappliedError{Revision: rev, Err: errStopped}
+	case err != nil && ctx.Err() != nil:
+		return nil, &UnappliedError{Revision: rev, Err: err}
+	}
+	return snap, err
 }
 
 // Set writes value to the key at path, relative to the prefix ("db/port"),
@@ -195,7 +206,7 @@ func (w *Watcher[T]) committed(ctx context.Context, resp *clientv3.TxnResponse, 
 // that does not decode into its field, or a result that fails Validate is
 // an error naming the path, and nothing is written. See [WithTTL] and
 // [IfModRevision]; a failed condition gives [ErrConflict]. After Close,
-// Set returns [ErrClosed].
+// Set returns [ErrClosed]; a write committed but not applied, as Update.
 func (w *Watcher[T]) Set(ctx context.Context, path string, value any, opts ...WriteOption) (*Snapshot[T], error) {
 	v := reflect.ValueOf(value)
 	if value == nil || (isComposite(v.Type()) && v.Kind() != reflect.Slice) {

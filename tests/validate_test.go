@@ -1,0 +1,238 @@
+package etcdconf_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/etcdconf/etcdconf"
+	"github.com/etcdconf/etcdconf/etcdtest"
+)
+
+// normalized's Validate normalises in place, as users write it: it lowers
+// every tag and derives one from another field.
+type normalized struct {
+	Name string
+	Tags map[string]string
+}
+
+func (c *normalized) Validate() error {
+	for k, v := range c.Tags {
+		c.Tags[k] = strings.ToLower(v)
+	}
+	if c.Tags != nil {
+		c.Tags["name"] = strings.ToLower(c.Name)
+	}
+	return nil
+}
+
+// TestValidateNeverTouchesAPublishedValue: Validate gets a value that owns
+// everything it can reach. Before, a change to Name shared the published
+// Tags map with the value Validate normalised, so Validate wrote into a
+// published snapshot (the old one changed after publication, and a reader
+// ranging over Tags crashed the process under load).
+func TestValidateNeverTouchesAPublishedValue(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	put(t, cli, "/norm/name", "First", "/norm/tags/a", "X", "/norm/tags/b", "Y")
+	w := newWatcher[normalized](t, cli, "/norm/")
+	first := w.Current()
+	kept := maps.Clone(first.Value.Tags)
+	if kept["name"] != "first" || kept["a"] != "x" {
+		t.Fatalf("initial value %+v", first.Value)
+	}
+
+	// Readers range over the published Tags while Name changes.
+	ctx, cancel := context.WithCancel(context.Background())
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for ctx.Err() == nil {
+				for k, v := range w.Current().Value.Tags {
+					_, _ = k, v
+				}
+			}
+		}()
+	}
+	var rev int64
+	for i := range 50 {
+		rev = put(t, cli, "/norm/name", fmt.Sprintf("Name%d", i))
+	}
+	s, err := w.WaitRevision(ctx, rev)
+	cancel()
+	readers.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Value.Tags["name"] != "name49" {
+		t.Fatalf("latest value %+v, want Tags[name] = name49", s.Value)
+	}
+	if !maps.Equal(first.Value.Tags, kept) {
+		t.Fatalf("the first snapshot changed after publication: Tags %v, was %v", first.Value.Tags, kept)
+	}
+}
+
+// defaultPort fills in a port that no key sets.
+type defaultPort struct {
+	Port int
+	Host string
+}
+
+func (c *defaultPort) Validate() error {
+	if c.Port == 0 {
+		c.Port = 80
+	}
+	return nil
+}
+
+// derivedPattern derives a compiled pattern, a field no key feeds.
+type derivedPattern struct {
+	Pattern  string
+	Compiled *regexp.Regexp `etcd:"-"`
+}
+
+func (c *derivedPattern) Validate() error {
+	re, err := regexp.Compile(c.Pattern)
+	c.Compiled = re
+	return err
+}
+
+// TestChangesDescribeWhatValidatePublished: an event's changes are the
+// difference between the published values, Validate's work included, and
+// fields tagged `etcd:"-"` are not among them. Before, deleting port was
+// reported as Port: 8080 -> 0 while the new value held 80, and a derived
+// field appeared as a change of its own.
+func TestChangesDescribeWhatValidatePublished(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	put(t, cli, "/dflt/port", "8080", "/dflt/host", "a")
+	w := newWatcher[defaultPort](t, cli, "/dflt/")
+	events := w.Subscribe(ctx)
+	del(t, cli, "/dflt/port")
+	ev := <-events
+	if ev.New.Value.Port != 80 {
+		t.Fatalf("new value %+v, want Validate's port 80", ev.New.Value)
+	}
+	if got := fmt.Sprint(ev.Changes); got != "[Port: 8080 -> 80]" {
+		t.Fatalf("changes %s, want [Port: 8080 -> 80]", got)
+	}
+	put(t, cli, "/dflt/host", "b")
+	if ev := <-events; fmt.Sprint(ev.Changes) != `[Host: "a" -> "b"]` || ev.New.Value.Port != 80 {
+		t.Fatalf("event %+v, want Host changed and Port 80", ev)
+	}
+
+	put(t, cli, "/pat/pattern", "^a")
+	wp := newWatcher[derivedPattern](t, cli, "/pat/")
+	pevents := wp.Subscribe(ctx)
+	put(t, cli, "/pat/pattern", "^b")
+	pev := <-pevents
+	if got := fmt.Sprint(pev.Changes); got != `[Pattern: "^a" -> "^b"]` {
+		t.Fatalf("changes %s, want only Pattern (Compiled is etcd:\"-\")", got)
+	}
+	if !pev.New.Value.Compiled.MatchString("b") {
+		t.Fatalf("Compiled %v not derived from ^b", pev.New.Value.Compiled)
+	}
+}
+
+// slowValid's Validate takes 200 ms and counts its calls.
+type slowValid struct{ N int }
+
+var slowCalls atomic.Int64
+
+func (c *slowValid) Validate() error {
+	slowCalls.Add(1)
+	time.Sleep(200 * time.Millisecond)
+	return nil
+}
+
+// TestBurstIsAppliedInFewBatches: when applying is slower than the writes,
+// everything that arrived meanwhile is applied as one snapshot, so a burst
+// of 100 puts pays Validate's cost a few times, not once per revision.
+// Before, clientv3's one-response-per-send channel made it about 51 calls
+// (10 s of lag at 200 ms each).
+func TestBurstIsAppliedInFewBatches(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	put(t, cli, "/burst/n", "0")
+	w := newWatcher[slowValid](t, cli, "/burst/")
+	slowCalls.Store(0)
+	start := time.Now()
+	var rev int64
+	for i := 1; i <= 100; i++ {
+		rev = put(t, cli, "/burst/n", fmt.Sprint(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := w.WaitRevision(ctx, rev)
+	if err != nil || s.Value.N != 100 {
+		t.Fatalf("WaitRevision(%d): %+v, %v", rev, s, err)
+	}
+	calls := slowCalls.Load()
+	t.Logf("100 puts: %d Validate calls, caught up %v after the first put", calls, time.Since(start))
+	if calls > 10 {
+		t.Fatalf("Validate ran %d times for a burst of 100 puts; want the burst coalesced (at most 10)", calls)
+	}
+	if st := w.Status(); st.Reloads != 0 || st.Err != nil || !st.Connected {
+		t.Fatalf("status after the burst: %+v", st)
+	}
+}
+
+// panicky's Validate panics on one value.
+type panicky struct{ Port int }
+
+func (c *panicky) Validate() error {
+	if c.Port == 666 {
+		panic("the devil's port")
+	}
+	return nil
+}
+
+// TestPanickingValidateIsErrInvalidEverywhere: Update, Set and the watch
+// loop all turn a panic in Validate into an ErrInvalid error carrying the
+// stack. Before, the panic escaped Update to its caller.
+func TestPanickingValidateIsErrInvalidEverywhere(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	put(t, cli, "/panic/port", "1")
+	w := newWatcher[panicky](t, cli, "/panic/")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, etcdconf.ErrInvalid) || !strings.Contains(err.Error(), "panic in Validate: the devil's port") ||
+			!strings.Contains(err.Error(), "goroutine ") {
+			t.Fatalf("%s: %v; want ErrInvalid naming the panic, with the stack", what, err)
+		}
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("the panic escaped Update: %v", p)
+			}
+		}()
+		_, err := w.Update(ctx, func(c *panicky) error { c.Port = 666; return nil })
+		check("Update", err)
+	}()
+	_, err := w.Set(ctx, "port", 666)
+	check("Set", err)
+
+	rev := put(t, cli, "/panic/port", "666")
+	s, err := w.WaitRevision(ctx, rev)
+	check("the watch loop", err)
+	if s.Value.Port != 1 {
+		t.Fatalf("the last good value was replaced: %+v", s.Value)
+	}
+}
