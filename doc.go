@@ -50,9 +50,12 @@
 // not decode: [New] and [Load] return the error; a watcher keeps its last
 // good snapshot, records a [*DecodeError] (matching [ErrInvalid]) in
 // [Watcher.Status], and applies the next good revision normally. Validate
-// runs on the watcher's goroutine, on a value nobody else sees yet: it may
-// fill derived fields (a compiled regexp, say), which are then part of the
-// snapshot.
+// runs on the watcher's goroutine, on a value nobody else sees yet, which
+// shares no map, slice or pointer with a published snapshot: it may
+// normalise in place and fill derived fields (a compiled regexp, say),
+// which are then part of the snapshot. Tag derived fields `etcd:"-"`:
+// they are not compared in an [Event]'s Changes. A panic in Validate is
+// its error (matching [ErrInvalid]), with the stack.
 //
 // # Guarantees
 //

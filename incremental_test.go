@@ -659,40 +659,49 @@ func TestIncrementalStructMapField(t *testing.T) {
 
 // BenchmarkIncrementalStructMap is one changed entry of a registry of n
 // entries inside a struct, with the copy of the map made first as the
-// watch loop does (prepared) or on the change's path.
+// watch loop does (prepared) or on the change's path; validate=true is the
+// same struct with a Validate method, whose value is deep-copied before
+// Validate runs (the cost of keeping Validate off published values).
 func BenchmarkIncrementalStructMap(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		for _, prepared := range []bool{false, true} {
-			b.Run(fmt.Sprintf("%d/prepared=%v", n, prepared), func(b *testing.B) {
-				o := newOracle[oracleStruct](b)
-				m := map[string]*KeyValue{}
-				for i := range n {
-					k := fmt.Sprintf("/app/services/svc-%05d/addr", i)
-					m[k] = &KeyValue{Key: k, Value: []byte("h"), ModRevision: 2}
-				}
-				kvs := keySetOf(m)
-				v, err := o.d.decodeSet(kvs, 2)
-				if err != nil {
-					b.Fatal(err)
-				}
-				prev := &Snapshot[oracleStruct]{Value: v, Revision: 2, prefix: "/app/", kvs: kvs}
-				b.ReportAllocs()
-				for i := 0; b.Loop(); i++ {
-					if prepared {
-						b.StopTimer()
-						o.d.makeSpares(prev)
-						b.StartTimer()
-					}
-					next := prev.kvs.clone()
-					next.set(&KeyValue{Key: fmt.Sprintf("/app/services/svc-%05d/weight", i%n), Value: []byte(strconv.Itoa(i + 1)), ModRevision: int64(i + 3)})
-					v, delta, inc, err := o.d.next(prev, next, int64(i+3))
-					if err != nil || !inc || len(delta) != 1 {
-						b.Fatal(err, inc, delta)
-					}
-					prev = &Snapshot[oracleStruct]{Value: v, Revision: int64(i + 3), prefix: "/app/", kvs: next}
-				}
+			b.Run(fmt.Sprintf("%d/prepared=%v/validate=false", n, prepared), func(b *testing.B) {
+				benchStructMap[oraclePlainStruct](b, n, prepared)
+			})
+			b.Run(fmt.Sprintf("%d/prepared=%v/validate=true", n, prepared), func(b *testing.B) {
+				benchStructMap[oracleStruct](b, n, prepared)
 			})
 		}
+	}
+}
+
+func benchStructMap[T any](b *testing.B, n int, prepared bool) {
+	o := newOracle[T](b)
+	m := map[string]*KeyValue{}
+	for i := range n {
+		k := fmt.Sprintf("/app/services/svc-%05d/addr", i)
+		m[k] = &KeyValue{Key: k, Value: []byte("h"), ModRevision: 2}
+	}
+	kvs := keySetOf(m)
+	v, err := o.d.decodeSet(kvs, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prev := &Snapshot[T]{Value: v, Revision: 2, prefix: "/app/", kvs: kvs}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if prepared {
+			b.StopTimer()
+			o.d.makeSpares(prev)
+			b.StartTimer()
+		}
+		next := prev.kvs.clone()
+		next.set(&KeyValue{Key: fmt.Sprintf("/app/services/svc-%05d/weight", i%n), Value: []byte(strconv.Itoa(i + 1)), ModRevision: int64(i + 3)})
+		v, delta, inc, err := o.d.next(prev, next, int64(i+3))
+		if err != nil || !inc || (delta == nil) != hasValidate[T]() {
+			b.Fatal(err, inc, delta)
+		}
+		prev = &Snapshot[T]{Value: v, Revision: int64(i + 3), prefix: "/app/", kvs: next}
 	}
 }
 

@@ -40,6 +40,12 @@ type faultRun struct {
 	cluster *etcdtest.Cluster
 	proxies []*etcdtest.Proxy
 	direct  *clientv3.Client // writers and the checker: every member, no proxy
+	// members, when set, are one client per member, which the writer and
+	// the checker use in turn instead of direct, moving on when a call
+	// fails: a paused member holds its connections open, so a client of
+	// every member can wait on it fault after fault and write nothing.
+	members []*clientv3.Client
+	turn    atomic.Int64
 
 	mu       sync.Mutex         // guards verified and acked
 	verified int64              // highest snapshot revision checked against etcd
@@ -317,6 +323,25 @@ const goroutineSlack = 400
 
 // write changes the prefix until stop: puts, deletes, multi-key
 // transactions, and writes outside the prefix that the watcher must ignore.
+// client returns the client to write and check through: direct, or the
+// member client whose turn it is (see faultRun.members).
+func (r *faultRun) client() *clientv3.Client {
+	if len(r.members) == 0 {
+		return r.direct
+	}
+	return r.members[r.turn.Load()%int64(len(r.members))]
+}
+
+// failed moves the turn past cli, if it still has it.
+func (r *faultRun) failed(cli *clientv3.Client) {
+	if n := int64(len(r.members)); n > 0 {
+		t := r.turn.Load()
+		if r.members[t%n] == cli {
+			r.turn.CompareAndSwap(t, t+1)
+		}
+	}
+}
+
 func (r *faultRun) write(id int, stop <-chan struct{}, pause *sync.RWMutex) {
 	rng := rand.New(rand.NewPCG(uint64(id), 42))
 	for i := 0; ; i++ {
@@ -326,22 +351,24 @@ func (r *faultRun) write(id int, stop <-chan struct{}, pause *sync.RWMutex) {
 		default:
 		}
 		pause.RLock()
+		cli := r.client()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		key := faultPrefix + "k" + strconv.Itoa(rng.IntN(20))
 		val := fmt.Sprintf("w%d-%d", id, i)
 		switch rng.IntN(5) {
 		case 0:
-			if resp, err := r.direct.Delete(ctx, key); err == nil {
+			if resp, err := cli.Delete(ctx, key); err == nil {
 				r.ack(resp.Header.Revision, ackOp{key: key, deleted: true})
 			} else {
 				r.unsure(ackOp{key: key, deleted: true})
+				r.failed(cli)
 			}
 		case 1:
 			other, gone := faultPrefix+"t"+strconv.Itoa(rng.IntN(5)), faultPrefix+"k"+strconv.Itoa(rng.IntN(20))
 			if gone == key {
 				break
 			}
-			resp, err := r.direct.Txn(ctx).Then(
+			resp, err := cli.Txn(ctx).Then(
 				clientv3.OpPut(key, val), clientv3.OpPut(other, val), clientv3.OpDelete(gone),
 			).Commit()
 			ops := []ackOp{{key: key, value: val}, {key: other, value: val}, {key: gone, deleted: true}}
@@ -349,14 +376,18 @@ func (r *faultRun) write(id int, stop <-chan struct{}, pause *sync.RWMutex) {
 				r.ack(resp.Header.Revision, ops...)
 			} else {
 				r.unsure(ops...)
+				r.failed(cli)
 			}
 		case 2:
-			r.direct.Put(ctx, "/outside"+key, val)
+			if _, err := cli.Put(ctx, "/outside"+key, val); err != nil {
+				r.failed(cli)
+			}
 		default:
-			if resp, err := r.direct.Put(ctx, key, val); err == nil {
+			if resp, err := cli.Put(ctx, key, val); err == nil {
 				r.ack(resp.Header.Revision, ackOp{key: key, value: val})
 			} else {
 				r.unsure(ackOp{key: key, value: val})
+				r.failed(cli)
 			}
 		}
 		cancel()
@@ -380,8 +411,12 @@ func (r *faultRun) check(ctx context.Context, updates <-chan etcdconf.Event[map[
 		var err error
 		for range 50 { // etcd may be mid-fault: retry until it answers
 			gctx, cancel := context.WithTimeout(ctx, time.Second)
-			resp, err = r.direct.Get(gctx, faultPrefix, clientv3.WithPrefix(), clientv3.WithRev(s.Revision))
+			cli := r.client()
+			resp, err = cli.Get(gctx, faultPrefix, clientv3.WithPrefix(), clientv3.WithRev(s.Revision))
 			cancel()
+			if err != nil {
+				r.failed(cli)
+			}
 			if err == nil || ctx.Err() != nil {
 				break
 			}
@@ -421,8 +456,12 @@ func (r *faultRun) converge(w *etcdconf.Watcher[map[string]string]) time.Duratio
 	start := time.Now()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		resp, err := r.direct.Get(ctx, faultPrefix, clientv3.WithPrefix())
+		cli := r.client()
+		resp, err := cli.Get(ctx, faultPrefix, clientv3.WithPrefix())
 		cancel()
+		if err != nil {
+			r.failed(cli)
+		}
 		if err == nil && compareState(w.Current().Value, resp.Kvs) == "" {
 			return time.Since(start)
 		}
