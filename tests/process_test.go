@@ -194,7 +194,7 @@ func faultProcesses(t *testing.T, binary string) {
 	checkers.Wait()
 	cancel()
 	r.verdict("fault-processes", lost, convergeMax)
-	// Alone, a run publishes about 300 snapshots; a writer stuck on a
+	// Alone, a run publishes 180 to 370 snapshots; a writer stuck on a
 	// paused member once left a run with 3, verifying almost nothing.
 	if r.snapshots.Load() < minProcessSnapshots {
 		t.Fatalf("too little happened to judge: %d snapshots, want at least %d", r.snapshots.Load(), minProcessSnapshots)
@@ -203,4 +203,4 @@ func faultProcesses(t *testing.T, binary string) {
 
 // minProcessSnapshots is the fewest snapshots a process fault run must
 // verify to mean anything.
-const minProcessSnapshots = 100
+const minProcessSnapshots = 50
