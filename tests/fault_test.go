@@ -60,6 +60,7 @@ type faultRun struct {
 	gp      *etcdtest.GRPCProxy // the watcher's grpc-proxy, in the run through one
 	windows []window            // when faults were in force; guarded by mu
 	reloads reloadClock         // when the watcher reloaded
+	slowest convergence         // guarded by mu
 }
 
 // A window is a stretch of time in which a fault, or its healing, may
@@ -241,7 +242,6 @@ func runFaultSuite(t *testing.T, name string, viaGRPCProxy bool) {
 		}()
 	}
 
-	var convergeMax time.Duration
 	deadline := time.Now().Add(soak)
 	for n := 0; soak > 0 && time.Now().Before(deadline) || soak == 0 && n < 50; n++ {
 		from := time.Now()
@@ -253,13 +253,13 @@ func runFaultSuite(t *testing.T, name string, viaGRPCProxy bool) {
 		r.faults.Add(1)
 		if n%10 == 9 {
 			pause.Lock()
-			convergeMax = max(convergeMax, r.converge(w))
+			r.converge(w, faultNames[n%7])
 			pause.Unlock()
 		}
 	}
 	close(stopWriters)
 	writers.Wait()
-	convergeMax = max(convergeMax, r.converge(w))
+	r.converge(w, "the end of the writes")
 	// A quiet phase: no write anywhere in etcd and no fault for ten progress
 	// intervals, after the last fault's grace. The watcher must stay
 	// connected and current throughout, and reload not once.
@@ -285,7 +285,7 @@ func runFaultSuite(t *testing.T, name string, viaGRPCProxy bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	r.verdict(name, lost, convergeMax)
+	r.verdict(name, lost)
 	if r.faults.Load() < 50 || r.snapshots.Load() < 50 {
 		t.Fatalf("too little happened to judge: %d faults, %d snapshots", r.faults.Load(), r.snapshots.Load())
 	}
@@ -296,14 +296,18 @@ func runFaultSuite(t *testing.T, name string, viaGRPCProxy bool) {
 
 // verdict prints the run's summary line and fails the test on any
 // violation of the watch semantics.
-func (r *faultRun) verdict(name string, lost int, convergeMax time.Duration) {
+func (r *faultRun) verdict(name string, lost int) {
 	unexplained := r.unexplained()
+	r.mu.Lock()
+	slowest := r.slowest
+	r.mu.Unlock()
 	r.reloads.mu.Lock()
 	reloads := len(r.reloads.times)
 	r.reloads.mu.Unlock()
 	summary := fmt.Sprintf("%s: faults=%d snapshots=%d verified=%d lost=%d nonmonotonic=%d mismatched=%d converge_max_ms=%d reloads=%d reloads_unexplained=%d",
-		name, r.faults.Load(), r.snapshots.Load(), r.checked.Load(), lost, r.nonmonotonic.Load(), r.mismatched.Load(), convergeMax.Milliseconds(),
+		name, r.faults.Load(), r.snapshots.Load(), r.checked.Load(), lost, r.nonmonotonic.Load(), r.mismatched.Load(), slowest.took.Milliseconds(),
 		reloads, unexplained)
+	summary += "\n  slowest convergence: " + slowest.String()
 	r.t.Log(summary)
 	if path := os.Getenv("ETCDCONF_FAULT_SUMMARY"); path != "" { // CI prints them after the run
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -451,9 +455,12 @@ func compareState(got map[string]string, kvs []*mvccpb.KeyValue) string {
 }
 
 // converge waits until the watcher equals a linearizable read and returns
-// how long that took.
-func (r *faultRun) converge(w *etcdconf.Watcher[map[string]string]) time.Duration {
+// how long that took, after fault (the one that healed last). The slowest
+// convergence of the run is kept with its phases, for the summary.
+func (r *faultRun) converge(w *etcdconf.Watcher[map[string]string], fault string) time.Duration {
 	start := time.Now()
+	reloads := w.Status().Reloads
+	var etcdUp time.Duration = -1 // until a linearizable read first succeeds
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		cli := r.client()
@@ -461,15 +468,44 @@ func (r *faultRun) converge(w *etcdconf.Watcher[map[string]string]) time.Duratio
 		cancel()
 		if err != nil {
 			r.failed(cli)
+		} else if etcdUp < 0 {
+			etcdUp = time.Since(start)
 		}
 		if err == nil && compareState(w.Current().Value, resp.Kvs) == "" {
-			return time.Since(start)
+			took := time.Since(start)
+			st := w.Status()
+			r.mu.Lock()
+			if took > r.slowest.took {
+				r.slowest = convergence{took: took, fault: fault, etcdUp: etcdUp, reloads: st.Reloads - reloads}
+			}
+			r.mu.Unlock()
+			return took
 		}
 		if time.Since(start) > 10*time.Second {
-			r.t.Fatalf("no convergence within 10s: status %+v, err %v", w.Status(), err)
+			r.t.Fatalf("no convergence within 10s after %s: status %+v, err %v", fault, w.Status(), err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// A convergence is how long the watcher took to equal etcd after a fault
+// healed, and its phases: when etcd first answered a linearizable read,
+// and how many reloads the watcher made meanwhile.
+type convergence struct {
+	took, etcdUp time.Duration
+	fault        string
+	reloads      int64
+}
+
+func (c convergence) String() string {
+	return fmt.Sprintf("%dms after %q (etcd answered after %dms; %d reloads meanwhile)",
+		c.took.Milliseconds(), c.fault, c.etcdUp.Milliseconds(), c.reloads)
+}
+
+// faultNames names inject's faults, by n%7.
+var faultNames = [...]string{
+	"restart a member", "stall a watcher link", "reset every watcher link", "compact and defragment",
+	"leader loss", "cut off, compact, reconnect", "kill and restart the grpc-proxy",
 }
 
 // inject runs fault n, healing it before returning. It reports false

@@ -145,7 +145,6 @@ func faultProcesses(t *testing.T, binary string) {
 		r.write(0, stop, &pause)
 	}()
 
-	var convergeMax time.Duration
 	from := time.Now()
 	fault := func() { // the fault just healed: reloads since from are its doing
 		r.mu.Lock()
@@ -182,18 +181,18 @@ func faultProcesses(t *testing.T, binary string) {
 		fault()
 
 		pause.Lock()
-		convergeMax = max(convergeMax, r.converge(w))
+		r.converge(w, "kill and restart the watcher's member")
 		pause.Unlock()
 		from = time.Now()
 	}
 	close(stop)
 	writers.Wait()
-	convergeMax = max(convergeMax, r.converge(w))
+	r.converge(w, "the end of the writes")
 	lost := r.lost(w.Current().Value)
 	w.Close() // closes the subscription: the checker verifies what it has, then returns
 	checkers.Wait()
 	cancel()
-	r.verdict("fault-processes", lost, convergeMax)
+	r.verdict("fault-processes", lost)
 	// Alone, a run publishes 180 to 370 snapshots; a writer stuck on a
 	// paused member once left a run with 3, verifying almost nothing.
 	if r.snapshots.Load() < minProcessSnapshots {
