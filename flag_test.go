@@ -99,3 +99,30 @@ func TestFlagRolloutsAreIndependent(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagPercentIsPlainDecimal: a percentage is a plain decimal from 0 to
+// 100; NaN, infinities, hexadecimal and exponent forms are refused, and
+// FlagPercent clamps NaN to off (issue 18, item 3).
+func TestFlagPercentIsPlainDecimal(t *testing.T) {
+	for _, in := range []string{"NaN%", "nan%", "Inf%", "+Inf%", "0x1p-2%", "1e1%", "1E1%", "101%", "-1%", "+5%", "%", ".%", "1_0%", "1.2.3%"} {
+		var f Flag
+		if err := f.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("%q: accepted as %v", in, f)
+		}
+	}
+	for in, want := range map[string]float64{"25%": 25, "12.5%": 12.5, "0%": 0, "100%": 100, "0.001%": 0.001, ".5%": 0.5, "5.%": 5, "007%": 7} {
+		var f Flag
+		if err := f.UnmarshalText([]byte(in)); err != nil || f.Percent() != want {
+			t.Errorf("%q: got %v, %v; want %v%%", in, f.Percent(), err, want)
+		}
+	}
+	if f := FlagPercent("Beta", math.NaN()); f.Percent() != 0 || f.Enabled("u1") {
+		t.Errorf("FlagPercent(NaN) = %v%%", f.Percent())
+	}
+	// A tiny percentage encodes without an exponent, so it reads back.
+	f := FlagPercent("Beta", 1e-5)
+	var back Flag
+	if err := back.UnmarshalText([]byte(f.String())); err != nil || back.Percent() != f.Percent() {
+		t.Errorf("%v does not read back: %v, %v", f, back.Percent(), err)
+	}
+}
