@@ -12,8 +12,10 @@ import (
 
 // A Flag is a feature flag for configuration structs: off, on, or on for a
 // percentage of subjects. It decodes from "true"/"false", "on"/"off",
-// "yes"/"no", "1"/"0", or a percentage such as "25%", and encodes back to
-// "true", "false" or "25%".
+// "yes"/"no", "1"/"0", or a percentage such as "25%" (a plain decimal from
+// 0 to 100), and encodes back to "true", "false" or "25%". In a YAML or
+// JSON document a native bool (beta: true) reads as its text does; a
+// native number (beta: 0.25) is an error: write the percentage, "25%".
 //
 // Percentage rollouts are sticky and independent: [Flag.Enabled] hashes the
 // flag's name with the subject (a user ID, say), so a subject enabled at 10%
