@@ -3,10 +3,14 @@ package etcdconf
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcdconf/etcdconf/internal/rtgen"
 )
 
 func TestCheckPath(t *testing.T) {
@@ -224,4 +228,56 @@ func TestEmbeddedFieldPaths(t *testing.T) {
 	if r, ok, err := Lookup[string](w.Current(), "EmbeddedCommon.Region"); r != "eu" || !ok || err != nil {
 		t.Errorf("Lookup: %v, %v, %v", r, ok, err)
 	}
+}
+
+// TestChangePathsWorkEverywhere is the property that every path the
+// library reports is accepted by every call that takes a path: for random
+// struct types T (embedded structs among their fields) and random pairs of
+// values, every Change.Path passes WithPaths' check, selects its change,
+// and Lookup of it in the new value gives the change's New value, or
+// nothing for a removal (issue 18, item 6).
+func TestChangePathsWorkEverywhere(t *testing.T) {
+	r := rand.New(rand.NewPCG(18, 6))
+	g := rtgen.Gen{N: r.IntN}
+	anyType := reflect.TypeFor[any]()
+	checked := 0
+	for i := range 2000 {
+		typ := g.Type(2)
+		x, y := g.Value(typ), g.Value(typ)
+		d := &differ{initial: i%4 == 0, keys: &keyNode{}}
+		if d.initial { // as diffSnapshots with no old snapshot: from the zero T
+			x = reflect.New(typ).Elem()
+		}
+		d.walk(x, y)
+		for _, c := range d.changes {
+			if err := checkPath(typ, c.Path); err != nil {
+				t.Fatalf("%v: WithPaths(%q) refused: %v", typ, c.Path, err)
+			}
+			if kept := filterChanges(d.changes, []string{c.Path}); !slices.ContainsFunc(kept, func(k Change) bool { return k.Path == c.Path }) {
+				t.Fatalf("%v: WithPaths(%q) drops its own change", typ, c.Path)
+			}
+			got, ok, err := lookup(y, c.Path, anyType)
+			// A nil New (a removal, or a nil pointer added as an element)
+			// holds nothing; a secret change withholds New, so only a
+			// removal's absence is checked.
+			nv := reflect.ValueOf(c.New)
+			isNil := !nv.IsValid() || nv.Kind() == reflect.Pointer && nv.IsNil()
+			switch {
+			case err != nil:
+				t.Fatalf("%v: Lookup(%q): %v", typ, c.Path, err)
+			case (c.Kind == ChangeRemoved || !c.Secret && isNil) && ok:
+				t.Fatalf("%v: Lookup(%q) found %v; the change is %v", typ, c.Path, got, c)
+			case c.Secret || isNil:
+			case !ok:
+				t.Fatalf("%v: Lookup(%q) found nothing; the change is %v", typ, c.Path, c)
+			case !reflect.DeepEqual(got.Interface(), c.New):
+				t.Fatalf("%v: Lookup(%q) = %v; the change is %v", typ, c.Path, got, c)
+			}
+			checked++
+		}
+	}
+	if checked < 5000 {
+		t.Fatalf("only %d changes checked", checked)
+	}
+	t.Logf("%d changes checked", checked)
 }
