@@ -104,7 +104,7 @@ func (d *decoder[T]) decodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 	for kv := range kvs {
 		entries = append(entries, keytree.Entry{Key: kv.Key, Path: strings.TrimPrefix(kv.Key, d.prefix), Value: kv.Value})
 	}
-	tree, err := keytree.Build(entries)
+	tree, err := keytree.BuildRaw(entries) // canon refuses values that are not UTF-8 but for a []byte
 	if err != nil {
 		return out, keyError(err, rev)
 	}
@@ -174,7 +174,7 @@ func (d *decoder[T]) decodeFields(kvs []*KeyValue, fields []*schemaField, rev in
 	for _, kv := range kvs {
 		entries = append(entries, keytree.Entry{Key: kv.Key, Path: strings.TrimPrefix(kv.Key, d.prefix), Value: kv.Value})
 	}
-	tree, err := keytree.Build(entries)
+	tree, err := keytree.BuildRaw(entries) // canon refuses values that are not UTF-8 but for a []byte
 	if err != nil {
 		return nil, keyError(err, rev)
 	}

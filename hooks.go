@@ -59,6 +59,8 @@ func scalarHook(from, to reflect.Type, data any) (any, error) {
 		if isString {
 			return time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
 		}
+	case isString && isBytes(to): // bytes as they are: a []byte is exempt from UTF-8
+		return reflect.ValueOf([]byte(s)).Convert(to).Interface(), nil
 	case !isString && to.Kind() == reflect.String:
 		switch data.(type) {
 		case int, int64, uint64, float64, bool:
@@ -86,6 +88,12 @@ func scalarHook(from, to reflect.Type, data any) (any, error) {
 		return f, nil
 	}
 	return data, nil
+}
+
+// isBytes reports whether t is a slice of bytes, which holds a key's value
+// as it is: not a list, and not bound to be UTF-8.
+func isBytes(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8
 }
 
 func numError(s string, to reflect.Type, err error) error {

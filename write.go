@@ -241,9 +241,12 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	if len(segs) == 0 {
 		return nil, &opError{op: op, err: errors.New("empty path")}
 	}
-	canon, _, ok := resolve(reflect.TypeFor[T](), segs)
+	canon, at, ok := resolve(reflect.TypeFor[T](), segs)
 	if !ok {
 		return nil, &opError{op: op, err: fmt.Errorf("no field of %v matches the path", reflect.TypeFor[T]())}
+	}
+	if value != nil && !utf8.ValidString(*value) && !isBytes(at) { // a []byte holds any bytes
+		return nil, &opError{op: op, err: errors.New("the value is not valid UTF-8, which etcd values are read as")}
 	}
 	if value != nil && keytree.DocumentExt(segs[len(segs)-1]) != "" {
 		return nil, &opError{op: op, err: errors.New("a path ending in .yaml, .yml or .json is a document; Set writes one value")}
@@ -307,9 +310,6 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 func (w *Watcher[T]) check(cur *Snapshot[T], key string, value *string, ops []clientv3.Op) error {
 	kvs := cur.kvs.toMap()
 	if value != nil {
-		if !utf8.ValidString(*value) {
-			return errors.New("the value is not valid UTF-8, which etcd values are read as")
-		}
 		kvs[key] = &KeyValue{Key: key, Value: []byte(*value)}
 	}
 	for _, op := range ops {
