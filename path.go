@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/etcdconf/etcdconf/internal/keytree"
 )
 
 // Go paths into T are the one path syntax of values: [Change.Path],
@@ -232,4 +234,51 @@ func lookup(root reflect.Value, path string, vt reflect.Type) (reflect.Value, bo
 		return reflect.Value{}, false, nil // an interface holding something else
 	}
 	return v, true, nil
+}
+
+// keyPathHint says, for a path that Set or Delete found no field of T at,
+// which key path was probably meant: the keys' spelling of a Go path
+// ("DB.Port": "db/port"), or a full key's path relative to the prefix
+// ("/c/db/port": "db/port").
+func keyPathHint[T any](path, prefix string) string {
+	t := reflect.TypeFor[T]()
+	if k, ok := goPathKey(t, path); ok {
+		return fmt.Sprintf(" (Set and Delete take key paths relative to the prefix, such as %q, not Go paths)", k)
+	}
+	segs := keytree.Segments(path)
+	if strings.HasPrefix(path, "/") {
+		for i := 1; i < len(segs); i++ {
+			if _, _, ok := resolve(t, segs[i:]); ok {
+				return fmt.Sprintf(" (Set and Delete take key paths relative to the prefix %q, such as %q, not full keys)", prefix, strings.Join(segs[i:], "/"))
+			}
+		}
+	}
+	return fmt.Sprintf(" (Set and Delete take key paths relative to the prefix %q, such as \"db/port\" for the field DB.Port)", prefix)
+}
+
+// goPathKey returns the key path that holds the value at Go path path
+// into t, spelled as a new key is (the etcd tag, else the lower-cased Go
+// name; map keys as they are). It reports false if path is not a Go path
+// into t, or steps into a list, whose elements have no keys.
+func goPathKey(t reflect.Type, path string) (string, bool) {
+	if checkPath(t, path) != nil {
+		return "", false
+	}
+	steps, _ := parsePath(path)
+	var segs []string
+	for _, s := range steps {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case s.key != nil:
+			segs, t = append(segs, *s.key), t.Elem()
+		case s.isIndex:
+			return "", false
+		default:
+			f, _ := pathField(t, s.field)
+			segs, t = append(segs, f.canon), f.typ
+		}
+	}
+	return strings.Join(segs, "/"), true
 }

@@ -243,7 +243,7 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	}
 	canon, at, ok := resolve(reflect.TypeFor[T](), segs)
 	if !ok {
-		return nil, &opError{op: op, err: fmt.Errorf("no field of %v matches the path", reflect.TypeFor[T]())}
+		return nil, &opError{op: op, err: fmt.Errorf("no field of %v matches the path%s", reflect.TypeFor[T](), keyPathHint[T](path, w.prefix))}
 	}
 	if value != nil && !utf8.ValidString(*value) && !isBytes(at) { // a []byte holds any bytes
 		return nil, &opError{op: op, err: errors.New("the value is not valid UTF-8, which etcd values are read as")}
