@@ -184,14 +184,16 @@ func (w *Watcher[T]) committed(ctx context.Context, resp *clientv3.TxnResponse, 
 
 // Set writes value to the key at path, relative to the prefix ("db/port"),
 // and returns the snapshot that includes it. value is formatted as the
-// decoder reads it (a string as it is, numbers, bools, durations, times;
+// decoder reads it (a string as it is, a []byte as its bytes, UTF-8 or
+// not, numbers, bools, durations, times;
 // a list as a comma list, or a JSON list when an item holds a comma or
 // spaces at its ends). path names fields loosely, as keys do ("DB/Port" is
 // db/port), and map keys exactly. The write goes to the key that holds the
 // value now, whatever its spelling; a new key is spelled by the etcd tag,
 // else the lower-cased field name.
 //
-// The write is checked first: a path that matches no field of T, a value
+// The write is checked first: a path that matches no field of T (the
+// error hints at the key path meant by a Go path or a full key), a value
 // that does not decode into its field, or a result that fails Validate is
 // an error naming the path, and nothing is written. See [WithTTL] and
 // [IfModRevision]; a failed condition gives [ErrConflict]. After Close,

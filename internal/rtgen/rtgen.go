@@ -1,5 +1,7 @@
 // Package rtgen generates the values the round-trip property test
-// (tests/write_roundtrip_test.go) and FuzzRoundTrip write and read back.
+// (tests/write_roundtrip_test.go) and FuzzRoundTrip write and read back,
+// and the random struct types (Gen.Type) and values of them (Gen.Value)
+// that path properties run over.
 package rtgen
 
 import (
