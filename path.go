@@ -253,7 +253,11 @@ func keyPathHint[T any](path, prefix string) string {
 			}
 		}
 	}
-	return fmt.Sprintf(" (Set and Delete take key paths relative to the prefix %q, such as \"db/port\" for the field DB.Port)", prefix)
+	if st := t; st.Kind() == reflect.Struct && len(schemaOf(st).written) > 0 {
+		f := schemaOf(st).written[0]
+		return fmt.Sprintf(" (Set and Delete take key paths relative to the prefix %q, such as %q for the field %s)", prefix, f.canon, f.name)
+	}
+	return fmt.Sprintf(" (Set and Delete take key paths relative to the prefix %q)", prefix)
 }
 
 // goPathKey returns the key path that holds the value at Go path path

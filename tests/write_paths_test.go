@@ -21,7 +21,7 @@ func TestSetAndDeleteHintAtKeyPaths(t *testing.T) {
 		{"DB.Port", `such as "db/port", not Go paths`},
 		{`Services["a"].Addr`, `such as "services/a/addr", not Go paths`},
 		{"/c/db/port", `relative to the prefix "/c/", such as "db/port", not full keys`},
-		{"nope", `relative to the prefix "/c/"`},
+		{"nope", `relative to the prefix "/c/", such as "name" for the field Name`},
 	} {
 		_, err := w.Set(ctx, tc.path, 2)
 		if err == nil || !strings.Contains(err.Error(), "no field of") || !strings.Contains(err.Error(), tc.says) {
