@@ -183,7 +183,8 @@ func lookup(root reflect.Value, path string, vt reflect.Type) (reflect.Value, bo
 	}
 	switch {
 	case at == vt, vt.Kind() == reflect.Interface && at.Implements(vt):
-	case at.Kind() == reflect.Interface && vt.Implements(at): // the snapshot decides: false if not a V
+	case at.Kind() == reflect.Interface && (vt.Kind() == reflect.Interface || vt.Implements(at)):
+		// As a type assertion would compile: the snapshot decides, false if not a V.
 	default:
 		return reflect.Value{}, false, fmt.Errorf("etcdconf: Lookup %q: the value is a %v, not a %v", path, at, vt)
 	}

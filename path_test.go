@@ -281,3 +281,21 @@ func TestChangePathsWorkEverywhere(t *testing.T) {
 	}
 	t.Logf("%d changes checked", checked)
 }
+
+// TestLookupInterfaceToInterface: Lookup of one interface type at a field
+// of another is decided by the value held, as a type assertion is.
+func TestLookupInterfaceToInterface(t *testing.T) {
+	type cfg struct {
+		R interface{ Read([]byte) (int, error) }
+	}
+	s := &Snapshot[cfg]{Value: cfg{R: strings.NewReader("x")}}
+	if _, ok, err := Lookup[fmt.Stringer](s, "R"); ok || err != nil {
+		t.Errorf("a Reader that is no Stringer: %v, %v", ok, err)
+	}
+	if _, ok, err := Lookup[interface{ Len() int }](s, "R"); !ok || err != nil {
+		t.Errorf("a Reader that has Len: %v, %v", ok, err)
+	}
+	if _, _, err := Lookup[int](s, "R"); err == nil {
+		t.Error("an int can never be a Reader: no error")
+	}
+}
