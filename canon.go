@@ -1,12 +1,14 @@
 package etcdconf
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 )
@@ -24,8 +26,8 @@ import (
 //   - map keys are exact, never merged; a map of scalars is a flat view of
 //     its subtree ("zone/a"), where a document's list is one entry, the
 //     text a plain key holds for it ("a,b");
-//   - a document's scalar bound for a string field is its source text, so
-//     "1.10" stays 1.10 and "2024-01-01" is not a time.
+//   - a document's scalar bound for a string or []byte field is its source
+//     text, so "1.10" stays 1.10 and "2024-01-01" is not a time.
 //
 // Keys are visited in sorted order, so the result and the error do not
 // depend on map order.
@@ -68,9 +70,12 @@ func (c *canon) node(v any, t reflect.Type, sp, cp []string) (any, error) {
 		}
 		return out, nil
 	case string:
+		if !utf8.ValidString(x) && (t == nil || !isBytes(t)) { // a []byte holds any bytes; text is UTF-8
+			return nil, c.keyError(sp, errors.New("value is not valid UTF-8"))
+		}
 		return v, nil
 	}
-	if t != nil && t.Kind() == reflect.String && v != nil {
+	if t != nil && (t.Kind() == reflect.String || isBytes(t)) && v != nil {
 		if s, ok := c.text(sp); ok {
 			return s, nil
 		}
@@ -187,6 +192,14 @@ func (c *canon) put(out map[string]any, name string, v any, t reflect.Type, sp, 
 		return err
 	}
 	return &keytree.Error{Key: k1, Err: err}
+}
+
+// keyError returns err about the value at spelled path sp, naming its key.
+func (c *canon) keyError(sp []string, err error) error {
+	if c.tree == nil { // one document value: its key is the field's
+		return err
+	}
+	return &keytree.Error{Key: c.key(sp), Err: err}
 }
 
 // key returns the key that supplied the spelled path sp.

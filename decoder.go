@@ -105,7 +105,7 @@ func (d *decoder[T]) decodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 	for kv := range kvs {
 		entries = append(entries, keytree.Entry{Key: kv.Key, Path: strings.TrimPrefix(kv.Key, d.prefix), Value: kv.Value})
 	}
-	tree, err := keytree.Build(entries)
+	tree, err := keytree.BuildRaw(entries) // canon refuses values that are not UTF-8 but for a []byte
 	if err != nil {
 		return out, keyError(err, rev)
 	}
@@ -175,7 +175,7 @@ func (d *decoder[T]) decodeFields(kvs []*KeyValue, fields []*schemaField, rev in
 	for _, kv := range kvs {
 		entries = append(entries, keytree.Entry{Key: kv.Key, Path: strings.TrimPrefix(kv.Key, d.prefix), Value: kv.Value})
 	}
-	tree, err := keytree.Build(entries)
+	tree, err := keytree.BuildRaw(entries) // canon refuses values that are not UTF-8 but for a []byte
 	if err != nil {
 		return nil, keyError(err, rev)
 	}
@@ -337,7 +337,7 @@ func (d *decoder[T]) fieldError(c *canon, err error, rev int64) error {
 	if errors.As(cause, &pe) && pe.Err != nil {
 		cause = pe.Err
 	}
-	if isSecretPath(reflect.TypeFor[T](), splitFieldName(fe.Name())) {
+	if isSecretPath(reflect.TypeFor[T](), fe.Name()) {
 		// The cause quotes the value: keep a secret's value out of errors and logs.
 		cause = errors.New("the value does not decode (withheld: the field is secret)")
 	}
@@ -369,36 +369,48 @@ func leastFieldError(err error) *mapstructure.DecodeError {
 	return least
 }
 
-// isSecretPath reports whether the field path (mapstructure's names) runs
-// through a field tagged secret.
-func isSecretPath(t reflect.Type, parts []string) bool {
-	for _, part := range parts {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-			t = t.Elem()
+// isSecretPath reports whether name, a field path as mapstructure names it
+// ("DB.pin", "Users[0].pin", `Groups[g1][0].pin`), runs through a field of
+// t tagged secret. The path is read along t's type: a map step takes a key
+// and a slice or array step an index, never a field name. A map key is
+// not quoted, so one holding "]" is read every way it can be; a step that
+// names no field, and a whole value, count as secret if what is there
+// could hold one: an error's value is withheld whenever it might be a
+// secret.
+func isSecretPath(t reflect.Type, name string) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if name == "" { // the error is about a whole value: it may quote the secrets it holds
+		return typeMayHoldSecret(t, map[reflect.Type]bool{})
+	}
+	switch t.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array:
+		if name[0] != '[' {
+			return typeMayHoldSecret(t, map[reflect.Type]bool{})
 		}
-		switch t.Kind() {
-		case reflect.Map:
-			t = t.Elem() // part is a map key
-			continue
-		case reflect.Struct:
-		default:
-			return false
-		}
-		found := false
-		for _, f := range schemaOf(t).fields {
-			if f.name == part || f.key == part || sameName(part, f.key) {
-				if f.secret {
-					return true
-				}
-				t, found = f.typ, true
-				break
+		for j := 1; j < len(name); j++ {
+			if name[j] == ']' && isSecretPath(t.Elem(), name[j+1:]) {
+				return true
 			}
 		}
-		if !found {
-			return false
+		return false
+	case reflect.Struct:
+	default:
+		return false
+	}
+	name = strings.TrimPrefix(name, ".")
+	n := strings.IndexAny(name, ".[")
+	if n < 0 {
+		n = len(name)
+	}
+	part := name[:n]
+	for _, f := range schemaOf(t).fields {
+		if f.name == part || f.key == part || sameName(part, f.key) {
+			return f.secret || isSecretPath(f.typ, name[n:])
 		}
 	}
-	return false
+	return typeMayHoldSecret(t, map[reflect.Type]bool{})
 }
 
 // keyOf maps a mapstructure field name ("DB.Port", "Services[api-1].Addr")

@@ -342,3 +342,41 @@ func TestDecodeNullYAMLKey(t *testing.T) {
 		t.Fatalf("got %v, want nil or a *DecodeError", err)
 	}
 }
+
+// TestDecodeErrorsWithholdSecretsInLists: a secret inside a slice element,
+// a map entry, or a map entry's slice is withheld from decode errors, as
+// one in a struct field is (issue 18, item 12).
+func TestDecodeErrorsWithholdSecretsInLists(t *testing.T) {
+	type user struct {
+		Name string
+		PIN  int `etcd:"pin,secret"`
+	}
+	type creds struct {
+		Users  []user
+		ByName map[string]user
+		Groups map[string][]user
+		Odd    map[string][]user `etcd:"odd"`
+	}
+	for _, tc := range []struct{ key, value, field string }{
+		{"users", `[{"name": "a", "pin": "hunter2-slice"}]`, "Users[0].pin"},
+		{"users.yaml", "- name: a\n  pin: hunter2-slice\n", "Users[0].pin"},
+		{"byname/u1/pin", "hunter2-map", "ByName[u1].pin"},
+		{"groups/g1", `[{"pin": "hunter2-group"}]`, "Groups[g1][0].pin"},
+		{"odd/g.1]x[0]", `[{"pin": "hunter2-odd"}]`, "odd[g.1]x[0]][0].pin"},
+		{"users", `[{"name": "a", "pin": {"x": "hunter2-whole"}}]`, "Users[0].pin"},
+	} {
+		_, err := decodeWith[creds](t, newOptions(nil), tc.key, tc.value)
+		if err == nil || !strings.Contains(err.Error(), tc.field+": ") {
+			t.Errorf("%s: got %v, want an error at %s", tc.key, err, tc.field)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "withheld") {
+			t.Errorf("%s: the secret value is in the error, or not said to be withheld: %v", tc.key, err)
+		}
+	}
+	// A value that is no secret is still quoted.
+	_, err := decodeWith[creds](t, newOptions(nil), "users", `[{"name": {"x": 1}}]`)
+	if err == nil || strings.Contains(err.Error(), "withheld") {
+		t.Errorf("an error at a field that is not secret: %v", err)
+	}
+}

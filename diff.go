@@ -1,6 +1,7 @@
 package etcdconf
 
 import (
+	"bytes"
 	"encoding"
 	"fmt"
 	"go/token"
@@ -60,7 +61,8 @@ func diffFields[T any](old, new *Snapshot[T], fields []*schemaField) []Change {
 //     is one Added or Removed change.
 //   - A slice is one value while it has elements on both sides (config lists
 //     read better whole); a slice going from or to empty is one Added or
-//     Removed change per element.
+//     Removed change per element. A []byte is one value always, shown as a
+//     quoted string ("a\xff").
 //   - With no old snapshot (initial), every change is Added.
 type differ struct {
 	initial bool
@@ -185,6 +187,16 @@ func (d *differ) walk(x, y reflect.Value) {
 				d.walk(v, reflect.Value{})
 				d.pop()
 			}
+		}
+	case isBytes(t): // one value, never a list of numbers
+		switch {
+		case bytes.Equal(x.Bytes(), y.Bytes()):
+		case x.Len() == 0:
+			d.emit(ChangeAdded, reflect.Value{}, y)
+		case y.Len() == 0:
+			d.emit(ChangeRemoved, x, reflect.Value{})
+		default:
+			d.emit(ChangeModified, x, y)
 		}
 	case t.Kind() == reflect.Slice && (x.Len() == 0 || y.Len() == 0):
 		for i := range max(x.Len(), y.Len()) {
@@ -388,7 +400,11 @@ func (p *printer) value(v reflect.Value, top bool) {
 	}
 	t := v.Type()
 	if (t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface || t.Kind() == reflect.Map || t.Kind() == reflect.Slice) && v.IsNil() {
-		if t.Kind() == reflect.Map || t.Kind() == reflect.Slice {
+		switch {
+		case isBytes(t):
+			p.WriteString(`""`)
+			return
+		case t.Kind() == reflect.Map || t.Kind() == reflect.Slice:
 			p.WriteString(map[bool]string{true: "map[]", false: "[]"}[t.Kind() == reflect.Map])
 			return
 		}
@@ -445,6 +461,10 @@ func (p *printer) value(v reflect.Value, top bool) {
 		}
 		p.WriteByte(']')
 	case reflect.Slice, reflect.Array:
+		if isBytes(t) {
+			p.WriteString(strconv.Quote(string(v.Bytes())))
+			return
+		}
 		p.WriteByte('[')
 		for i := range v.Len() {
 			if i > 0 {

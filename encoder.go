@@ -175,9 +175,9 @@ func hasPrefix(p, q []string) bool {
 }
 
 // leafText formats a leaf as a plain key holds it, as the decoder reads it
-// back: a scalar as its text; a list of scalars as a comma list when that
-// reads back exactly (keytree.CommaList), else (and a list of structs
-// always) as a JSON list.
+// back: a scalar as its text, a []byte as its bytes (UTF-8 or not); a
+// list of scalars as a comma list when that reads back exactly
+// (keytree.CommaList), else (and a list of structs always) as a JSON list.
 func leafText(v reflect.Value, field string) (string, error) {
 	if v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Uint8 {
 		if !isComposite(v.Type().Elem()) {
@@ -207,7 +207,7 @@ func leafText(v reflect.Value, field string) (string, error) {
 		return "", fmt.Errorf("%s: %w", pathOr(field), err)
 	case !ok:
 		return "", fmt.Errorf("%s: a %v cannot be written to etcd", pathOr(field), v.Type())
-	case !utf8.ValidString(s):
+	case !utf8.ValidString(s) && !isBytes(v.Type()): // a []byte is written as it is
 		return "", fmt.Errorf("%s: the value is not valid UTF-8, which etcd values are read as", pathOr(field))
 	}
 	return s, nil
@@ -279,6 +279,9 @@ func valueNode(v reflect.Value, field string) (*yaml.Node, error) {
 		s, err := leafText(v, field)
 		if err != nil {
 			return nil, err
+		}
+		if !utf8.ValidString(s) { // a []byte: a document holds text only
+			return nil, fmt.Errorf("%s: the bytes are not valid UTF-8, which a YAML or JSON document cannot hold: write them to a key of their own", pathOr(field))
 		}
 		return keytree.StringNode(s), nil
 	}

@@ -3,6 +3,7 @@ package etcdconf
 import (
 	"fmt"
 	"hash/fnv"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -11,8 +12,10 @@ import (
 
 // A Flag is a feature flag for configuration structs: off, on, or on for a
 // percentage of subjects. It decodes from "true"/"false", "on"/"off",
-// "yes"/"no", "1"/"0", or a percentage such as "25%", and encodes back to
-// "true", "false" or "25%".
+// "yes"/"no", "1"/"0", or a percentage such as "25%" (a plain decimal from
+// 0 to 100), and encodes back to "true", "false" or "25%". In a YAML or
+// JSON document a native bool (beta: true) reads as its text does; a
+// native number (beta: 0.25) is an error: write the percentage, "25%".
 //
 // Percentage rollouts are sticky and independent: [Flag.Enabled] hashes the
 // flag's name with the subject (a user ID, say), so a subject enabled at 10%
@@ -27,8 +30,12 @@ type Flag struct {
 }
 
 // FlagPercent returns the flag called name, on for p percent of subjects
-// (clamped to 0..100): what the decoder gives for "p%" at path name.
+// (clamped to 0..100; NaN is 0, off): what the decoder gives for "p%" at
+// path name.
 func FlagPercent(name string, p float64) Flag {
+	if math.IsNaN(p) {
+		p = 0
+	}
 	return Flag{percent: min(max(p, 0), 100), name: name}
 }
 
@@ -120,13 +127,16 @@ func formatMapKey(k reflect.Value) string {
 	return fmt.Sprint(k.Interface())
 }
 
-// UnmarshalText reads a bool word or a percentage.
+// UnmarshalText reads a bool word or a percentage: plain decimal digits
+// with at most one point, from 0 to 100, then "%" ("25%", "12.5%"). NaN,
+// infinities, hexadecimal and exponent forms ("1e1%") are refused.
 func (f *Flag) UnmarshalText(b []byte) error {
 	s := strings.TrimSpace(string(b))
 	if p, ok := strings.CutSuffix(s, "%"); ok {
-		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || v < 0 || v > 100 {
-			return fmt.Errorf("flag %q: a percentage must be between 0%% and 100%%", s)
+		p = strings.TrimSpace(p)
+		v, err := strconv.ParseFloat(p, 64)
+		if !plainDecimal(p) || err != nil || v < 0 || v > 100 {
+			return fmt.Errorf("flag %q: a percentage is a decimal number from 0%% to 100%%, such as 25%% or 12.5%%", s)
 		}
 		f.percent = v
 		return nil
@@ -142,6 +152,23 @@ func (f *Flag) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// plainDecimal reports whether s is digits with at most one '.' among or
+// after them, and at least one digit: the only numbers a percentage takes.
+func plainDecimal(s string) bool {
+	digits, point := 0, false
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !point:
+			point = true
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}
+
 // MarshalText writes "true", "false" or a percentage such as "25%".
 func (f Flag) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
 
@@ -153,5 +180,5 @@ func (f Flag) String() string {
 	case f.percent <= 0:
 		return "false"
 	}
-	return strconv.FormatFloat(f.percent, 'g', -1, 64) + "%"
+	return strconv.FormatFloat(f.percent, 'f', -1, 64) + "%" // 'f': never an exponent, which UnmarshalText refuses
 }

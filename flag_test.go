@@ -1,8 +1,10 @@
 package etcdconf
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -96,6 +98,71 @@ func TestFlagRolloutsAreIndependent(t *testing.T) {
 	for i := range 1000 {
 		if user := fmt.Sprint("user-", i); again.NewUI.Enabled(user) != v.NewUI.Enabled(user) {
 			t.Fatalf("%s: NewUI decoded twice disagrees", user)
+		}
+	}
+}
+
+// TestFlagPercentIsPlainDecimal: a percentage is a plain decimal from 0 to
+// 100; NaN, infinities, hexadecimal and exponent forms are refused, and
+// FlagPercent clamps NaN to off (issue 18, item 3).
+func TestFlagPercentIsPlainDecimal(t *testing.T) {
+	for _, in := range []string{"NaN%", "nan%", "Inf%", "+Inf%", "0x1p-2%", "1e1%", "1E1%", "101%", "-1%", "+5%", "%", ".%", "1_0%", "1.2.3%"} {
+		var f Flag
+		if err := f.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("%q: accepted as %v", in, f)
+		}
+	}
+	for in, want := range map[string]float64{"25%": 25, "12.5%": 12.5, "0%": 0, "100%": 100, "0.001%": 0.001, ".5%": 0.5, "5.%": 5, "007%": 7} {
+		var f Flag
+		if err := f.UnmarshalText([]byte(in)); err != nil || f.Percent() != want {
+			t.Errorf("%q: got %v, %v; want %v%%", in, f.Percent(), err, want)
+		}
+	}
+	if f := FlagPercent("Beta", math.NaN()); f.Percent() != 0 || f.Enabled("u1") {
+		t.Errorf("FlagPercent(NaN) = %v%%", f.Percent())
+	}
+	// A tiny percentage encodes without an exponent, so it reads back.
+	f := FlagPercent("Beta", 1e-5)
+	var back Flag
+	if err := back.UnmarshalText([]byte(f.String())); err != nil || back.Percent() != f.Percent() {
+		t.Errorf("%v does not read back: %v, %v", f, back.Percent(), err)
+	}
+}
+
+// TestFlagFromDocumentScalars: a document's native bool decodes into a
+// Flag as its text does; a native number is an error asking for a
+// percentage (issue 18, item 2).
+func TestFlagFromDocumentScalars(t *testing.T) {
+	type features struct {
+		Beta, Alpha, Pct Flag
+	}
+	type cfg struct {
+		Features features
+		Flags    map[string]Flag
+	}
+	v, err := decodeWith[cfg](t, newOptions(nil),
+		"features.yaml", "beta: true\nalpha: false\npct: 25%\n",
+		"flags.json", `{"dark": true, "light": false}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Features.Beta.On() || v.Features.Alpha.Percent() != 0 || v.Features.Pct.Percent() != 25 ||
+		!v.Flags["dark"].On() || v.Flags["light"].Percent() != 0 || len(v.Flags) != 2 {
+		t.Fatalf("decoded %+v", v)
+	}
+	if want := FlagPercent("Features.Pct", 25); v.Features.Pct != want {
+		t.Errorf("Features.Pct is %#v, want it named by its path: %#v", v.Features.Pct, want)
+	}
+	v, err = decodeWith[cfg](t, newOptions(nil), "features.json", `{"beta": false}`, "features/alpha", "on")
+	if err != nil || v.Features.Beta.On() || !v.Features.Alpha.On() {
+		t.Fatalf("JSON: %+v, %v", v, err)
+	}
+	for _, doc := range []string{"beta: 0.25\n", "beta: 25\n", `{"beta": 1}`} {
+		_, err := decodeWith[cfg](t, newOptions(nil), "features.yaml", doc)
+		var de *DecodeError
+		if !errors.As(err, &de) || de.Key != "/app/features.yaml" || !strings.Contains(err.Error(), "Features.Beta") ||
+			!strings.Contains(err.Error(), `"25%"`) {
+			t.Errorf("%q: %v, want an error at Features.Beta asking for a percentage such as 25%%", doc, err)
 		}
 	}
 }

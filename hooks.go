@@ -20,8 +20,18 @@ var (
 	timeType        = reflect.TypeFor[time.Time]()
 )
 
-// textHook decodes strings into types that unmarshal text themselves.
+// textHook decodes strings into types that unmarshal text themselves, and
+// a document's native scalars into a Flag: a bool as its text does, a
+// number not at all (0.25 could mean 0.25% or 25%: the error asks for "25%").
 func textHook(from, to reflect.Type, data any) (any, error) {
+	if to == flagType {
+		switch x := data.(type) {
+		case bool:
+			return FlagPercent("", map[bool]float64{true: 100, false: 0}[x]), nil
+		case int, int64, uint64, float64:
+			return nil, fmt.Errorf("flag: %v is a number; write a percentage such as %q, or true/false", x, "25%")
+		}
+	}
 	s, ok := data.(string)
 	if !ok || to == timeType || !reflect.PointerTo(to).Implements(textUnmarshaler) {
 		return data, nil
@@ -49,6 +59,8 @@ func scalarHook(from, to reflect.Type, data any) (any, error) {
 		if isString {
 			return time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
 		}
+	case isString && isBytes(to): // bytes as they are: a []byte is exempt from UTF-8
+		return reflect.ValueOf([]byte(s)).Convert(to).Interface(), nil
 	case !isString && to.Kind() == reflect.String:
 		switch data.(type) {
 		case int, int64, uint64, float64, bool:
@@ -76,6 +88,12 @@ func scalarHook(from, to reflect.Type, data any) (any, error) {
 		return f, nil
 	}
 	return data, nil
+}
+
+// isBytes reports whether t is a slice of bytes, which holds a key's value
+// as it is: not a list, and not bound to be UTF-8.
+func isBytes(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8
 }
 
 func numError(s string, to reflect.Type, err error) error {

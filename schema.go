@@ -81,11 +81,12 @@ func schemaOf(t reflect.Type) *structSchema {
 	return s
 }
 
-// field returns the written field that a Go path step names: the exact Go
-// name of a field that is not embedded.
+// field returns the written field that a Go path step names: its exact Go
+// name, which for an embedded field is its type's name, as Change.Path
+// spells it ("Common.Region"; a promoted field has no path of its own).
 func (s *structSchema) field(name string) (*schemaField, bool) {
 	for _, f := range s.written {
-		if f.name == name && !f.embedded {
+		if f.name == name {
 			return f, true
 		}
 	}

@@ -1,6 +1,7 @@
 package etcdconf
 
 import (
+	"log/slog"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -67,6 +68,21 @@ func (s *Snapshot[T]) Keys() []KeyValue {
 		out = append(out, *kv)
 	}
 	return out
+}
+
+// LogValue renders the snapshot for log/slog as its revision, prefix and
+// number of keys, and when it was read from a snapshot file, its time;
+// never its Value, which may hold secrets. (slog.Any of the Value itself
+// prints what it holds.)
+func (s *Snapshot[T]) LogValue() slog.Value {
+	if s == nil {
+		return slog.Value{}
+	}
+	attrs := []slog.Attr{slog.Int64("revision", s.Revision), slog.String("prefix", s.prefix), slog.Int("keys", s.kvs.len())}
+	if !s.written.IsZero() {
+		attrs = append(attrs, slog.Time("from_file", s.written))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 func newKeyValue(kv *mvccpb.KeyValue) *KeyValue {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -13,7 +14,10 @@ var errStatic = errors.New("etcdconf: a static watcher has no etcd to write to")
 // NewStatic returns a watcher that serves v and never talks to etcd: a test
 // double for code that takes a *Watcher[T], so that its unit tests need no
 // etcd and no etcdtest server. v is validated as [New] validates a loaded
-// value; the watcher starts at revision 1.
+// value; the watcher starts at revision 1. NewStatic and set copy the value
+// they are given deeply, so the caller may go on changing its maps and
+// slices, and name its [Flag]s by their paths, as the decoder does, so a
+// rollout enables the same subjects as in production.
 //
 // set publishes a new value as the next revision: Current returns it and
 // subscribers receive its diff, WithPaths and WithInitial apply, exactly as
@@ -25,6 +29,7 @@ var errStatic = errors.New("etcdconf: a static watcher has no etcd to write to")
 // keys (Snapshot.Keys is empty, Change.Keys nil), and its writes (Update,
 // Set, Delete) return an error.
 func NewStatic[T any](v T) (w *Watcher[T], set func(T) error, err error) {
+	v = ownStatic(v)
 	if err := validate(&v); err != nil {
 		return nil, nil, &DecodeError{Revision: 1, Err: err}
 	}
@@ -38,6 +43,16 @@ func NewStatic[T any](v T) (w *Watcher[T], set func(T) error, err error) {
 	return w, w.setStatic, nil
 }
 
+// ownStatic returns a deep copy of v, a value handed to NewStatic or set,
+// with its flags named by their paths as the decoder names them: the
+// caller keeps its maps and slices, and changing them later changes no
+// snapshot.
+func ownStatic[T any](v T) T {
+	v = deepCopy(reflect.ValueOf(&v).Elem()).Interface().(T)
+	nameFlags(reflect.ValueOf(&v).Elem(), "")
+	return v
+}
+
 // setStatic publishes v as a static watcher's next revision.
 func (w *Watcher[T]) setStatic(v T) error {
 	w.mu.Lock()
@@ -47,6 +62,7 @@ func (w *Watcher[T]) setStatic(v T) error {
 	}
 	rev := w.status.Seen + 1
 	w.status.Seen = rev
+	v = ownStatic(v)
 	if err := validate(&v); err != nil {
 		de := &DecodeError{Revision: rev, Err: err}
 		w.status.Rejections++

@@ -3,6 +3,7 @@ package etcdconf
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 )
 
@@ -17,6 +18,25 @@ type Event[T any] struct {
 	// Changes is the field-level difference from Old.Value to New.Value,
 	// sorted by path; with [WithPaths], only the changes under those paths.
 	Changes []Change
+}
+
+// LogValue renders the event for log/slog: the revision it goes from
+// (absent for a first [WithInitial] update) and to, the prefix, and each
+// change as [Change.String] prints it, secrets withheld; never Old.Value
+// or New.Value whole. (slog.Any of a Value itself prints what it holds.)
+func (e Event[T]) LogValue() slog.Value {
+	var attrs []slog.Attr
+	if e.Old != nil {
+		attrs = append(attrs, slog.Int64("from", e.Old.Revision))
+	}
+	changes := make([]string, len(e.Changes))
+	for i, c := range e.Changes {
+		changes[i] = c.String()
+	}
+	if e.New != nil {
+		attrs = append(attrs, slog.Int64("revision", e.New.Revision), slog.String("prefix", e.New.prefix))
+	}
+	return slog.GroupValue(append(attrs, slog.Any("changes", changes))...)
 }
 
 // Update is the former name of [Event].

@@ -195,14 +195,16 @@ func (w *Watcher[T]) committed(ctx context.Context, resp *clientv3.TxnResponse, 
 
 // Set writes value to the key at path, relative to the prefix ("db/port"),
 // and returns the snapshot that includes it. value is formatted as the
-// decoder reads it (a string as it is, numbers, bools, durations, times;
+// decoder reads it (a string as it is, a []byte as its bytes, UTF-8 or
+// not, numbers, bools, durations, times;
 // a list as a comma list, or a JSON list when an item holds a comma or
 // spaces at its ends). path names fields loosely, as keys do ("DB/Port" is
 // db/port), and map keys exactly. The write goes to the key that holds the
 // value now, whatever its spelling; a new key is spelled by the etcd tag,
 // else the lower-cased field name.
 //
-// The write is checked first: a path that matches no field of T, a value
+// The write is checked first: a path that matches no field of T (the
+// error hints at the key path meant by a Go path or a full key), a value
 // that does not decode into its field, or a result that fails Validate is
 // an error naming the path, and nothing is written. See [WithTTL] and
 // [IfModRevision]; a failed condition gives [ErrConflict]. After Close,
@@ -252,9 +254,12 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	if len(segs) == 0 {
 		return nil, &opError{op: op, err: errors.New("empty path")}
 	}
-	canon, _, ok := resolve(reflect.TypeFor[T](), segs)
+	canon, at, ok := resolve(reflect.TypeFor[T](), segs)
 	if !ok {
-		return nil, &opError{op: op, err: fmt.Errorf("no field of %v matches the path", reflect.TypeFor[T]())}
+		return nil, &opError{op: op, err: fmt.Errorf("no field of %v matches the path%s", reflect.TypeFor[T](), keyPathHint[T](path, w.prefix))}
+	}
+	if value != nil && !utf8.ValidString(*value) && !isBytes(at) { // a []byte holds any bytes
+		return nil, &opError{op: op, err: errors.New("the value is not valid UTF-8, which etcd values are read as")}
 	}
 	if value != nil && keytree.DocumentExt(segs[len(segs)-1]) != "" {
 		return nil, &opError{op: op, err: errors.New("a path ending in .yaml, .yml or .json is a document; Set writes one value")}
@@ -318,9 +323,6 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 func (w *Watcher[T]) check(cur *Snapshot[T], key string, value *string, ops []clientv3.Op) error {
 	kvs := cur.kvs.toMap()
 	if value != nil {
-		if !utf8.ValidString(*value) {
-			return errors.New("the value is not valid UTF-8, which etcd values are read as")
-		}
 		kvs[key] = &KeyValue{Key: key, Value: []byte(*value)}
 	}
 	for _, op := range ops {

@@ -78,7 +78,15 @@ func DocumentExt(seg string) string {
 //
 // Errors name the key, and the other key in their text: a value that is
 // not UTF-8, a document that does not parse, and the collisions above.
-func Build(entries []Entry) (*Tree, error) {
+func Build(entries []Entry) (*Tree, error) { return build(entries, true) }
+
+// BuildRaw is Build for a caller that knows what each value is read as: a
+// plain key's value that is not UTF-8 is placed as it is (a Go string of
+// its bytes), for the caller to accept (a []byte) or refuse. A document
+// must still be UTF-8.
+func BuildRaw(entries []Entry) (*Tree, error) { return build(entries, false) }
+
+func build(entries []Entry, utf8Only bool) (*Tree, error) {
 	entries = slices.SortedFunc(slices.Values(entries), func(a, b Entry) int { return strings.Compare(a.Key, b.Key) })
 	t := &Tree{Root: map[string]any{}, origin: make(map[string]string, len(entries)), text: map[string]string{}}
 	for _, docs := range []bool{true, false} {
@@ -100,7 +108,7 @@ func Build(entries []Entry) (*Tree, error) {
 			if isDoc != docs {
 				continue
 			}
-			if !utf8.Valid(e.Value) {
+			if (isDoc || utf8Only) && !utf8.Valid(e.Value) {
 				return nil, &Error{Key: e.Key, Err: fmt.Errorf("value is not valid UTF-8")}
 			}
 			if !isDoc && len(segs) == 0 {

@@ -1,5 +1,7 @@
 // Package rtgen generates the values the round-trip property test
-// (tests/write_roundtrip_test.go) and FuzzRoundTrip write and read back.
+// (tests/write_roundtrip_test.go) and FuzzRoundTrip write and read back,
+// and the random struct types (Gen.Type) and values of them (Gen.Value)
+// that path properties run over.
 package rtgen
 
 import (
@@ -36,6 +38,7 @@ type Config struct {
 	Servers  []Server
 	Services map[string]Inner
 	Labels   map[string]string
+	Blob     []byte // any bytes: a []byte is exempt from UTF-8
 }
 
 // Equal is the property's equality: cmp.Equal, with nil and empty maps
@@ -144,6 +147,14 @@ func (g Gen) Config() Config {
 		c.Labels = map[string]string{}
 		for range n {
 			c.Labels[g.key()] = g.str()
+		}
+	}
+	switch g.N(3) {
+	case 0:
+		c.Blob = []byte(g.str())
+	case 1:
+		if !g.Tame {
+			c.Blob = []byte{0xff, byte(g.N(256)), 0, ','}
 		}
 	}
 	return c
