@@ -133,12 +133,16 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 func (w *Watcher[T]) Current() *Snapshot[T] { return w.cur.Load() }
 
 // Status returns the watcher's health: revisions, liveness, last error and
-// counters. After Close it describes the watcher as it stopped.
+// counters. After Close it describes the watcher as it stopped, with
+// Connected false: a closed watcher watches nothing.
 func (w *Watcher[T]) Status() Status {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := w.status
-	if w.cli == nil && !w.closed { // a static watcher is always current
+	switch {
+	case w.closed:
+		st.Connected = false
+	case w.cli == nil: // a static watcher is always current
 		st.Confirmed = time.Now()
 	}
 	return st
