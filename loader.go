@@ -29,8 +29,8 @@ const pageSize = 10000
 // [ErrInvalid]) when the keys do not decode or validate.
 //
 // With [WithSnapshotFile], Load writes the snapshot it read to the file (a
-// failed write is logged and passed to the error handler; Load still
-// succeeds), and when etcd cannot be read it returns the file's snapshot
+// failed write, or a file a watcher or another process holds, is logged and
+// passed to the error handler; Load still succeeds), and when etcd cannot be read it returns the file's snapshot
 // instead, if the file is usable: [Snapshot.FromFile] then says when the file
 // was written, and the logger why etcd was not read.
 func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (*Snapshot[T], error) {
@@ -51,7 +51,12 @@ func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts 
 			"file", o.file.path, "written", snap.written, "revision", snap.Revision, "err", loadErr)
 		return snap, nil
 	}
-	if err := o.file.write(fileSnapshot{prefix: prefix, rev: snap.Revision, written: time.Now(), kvs: snap.kvs}); err != nil {
+	err = o.file.claim(prefix)
+	if err == nil {
+		err = o.file.write(fileSnapshot{prefix: prefix, rev: snap.Revision, written: time.Now(), kvs: snap.kvs})
+		o.file.release()
+	}
+	if err != nil {
 		o.logger.Warn("etcdconf: snapshot file not written", "prefix", prefix, "err", err)
 		o.handleError(err)
 	}

@@ -85,8 +85,19 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	if err != nil {
 		return nil, err
 	}
+	if o.file != nil {
+		if err := o.file.check(); err != nil {
+			return nil, err
+		}
+		if err := o.file.claim(prefix); err != nil {
+			return nil, err
+		}
+	}
 	snap, loadErr, err := initial(ctx, cli, prefix, o, dec)
 	if err != nil {
+		if o.file != nil {
+			o.file.release()
+		}
 		return nil, err
 	}
 	rev, kvs := snap.Revision, snap.kvs
@@ -154,14 +165,18 @@ func (w *Watcher[T]) Done() <-chan struct{} { return w.ctx.Done() }
 
 // Close stops the watch, waits for every goroutine of the watcher to return,
 // and closes every channel returned by Subscribe. With [WithSnapshotFile], it
-// first writes the last snapshot applied to the file, if not written yet. It
-// is idempotent and always returns nil; it does not close the etcd client.
+// first writes the last snapshot applied to the file, if not written yet,
+// then releases the file for another watcher. It is idempotent and always
+// returns nil; it does not close the etcd client.
 func (w *Watcher[T]) Close() error {
 	w.mu.Lock()
 	w.closed = true
 	w.mu.Unlock()
 	w.cancel()
 	w.wg.Wait()
+	if w.o.file != nil {
+		w.o.file.release()
+	}
 	return nil
 }
 
