@@ -104,7 +104,9 @@ func TestInstalledModulesHaveNoReplace(t *testing.T) {
 		}
 		var mod struct {
 			Module  struct{ Path string }
-			Replace []struct{ Old, New struct{ Path, Version string } }
+			Replace []struct {
+				Old, New struct{ Path, Version string }
+			}
 		}
 		if err := json.Unmarshal(out, &mod); err != nil {
 			t.Fatalf("%s/go.mod: %v", dir, err)
