@@ -27,6 +27,11 @@ const probeLead = time.Second
 // failed: one whose ctx had no deadline, or a client that failed to build.
 const afterDeadline = 200 * time.Millisecond
 
+// refusedAfter is how long a fail-fast call runs before the endpoints are
+// dialed to see whether all refuse: a healthy etcd has answered by then,
+// and costs no probe connection.
+const refusedAfter = 100 * time.Millisecond
+
 // errRefused cancels a request when every endpoint refused the connection.
 var errRefused = errors.New("etcdconf: every endpoint refused the connection")
 
@@ -40,8 +45,9 @@ type finding struct {
 // diagnosed runs call with ctx while it probes the first endpoint, so that
 // a call that runs out of time is explained when ctx's deadline passes,
 // not after it: the probe starts probeLead before the deadline, or at once
-// when the call fails early. With failFast, every endpoint is dialed at
-// once, and if all refuse the connection the call is canceled then. It
+// when the call fails early. With failFast, every endpoint is dialed once
+// the call has run refusedAfter, and if all refuse the connection the call
+// is canceled then. It
 // returns call's error and, when the call timed out or was canceled for
 // refused connections, why (an error wrapping ErrUnreachable or ErrTLS);
 // why is nil otherwise. Every goroutine it starts has returned by then.
@@ -60,7 +66,7 @@ func (c ClientConfig) diagnosed(ctx context.Context, hosts []string, tlsCfg *tls
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if failFast {
+		if failFast && sleep(probeCtx, min(refusedAfter, time.Until(deadline)/2)) {
 			if dialErr := allRefused(probeCtx, hosts); dialErr != nil {
 				f = finding{host: hosts[0], dialErr: dialErr}
 				cancelCall(errRefused)

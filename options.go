@@ -115,7 +115,9 @@ func WithBackoff(minDelay, maxDelay time.Duration) Option {
 // an unreachable etcd gives an error rather than a hang, and each reload a
 // watcher makes to recover, so one stalled reload cannot hold up recovery.
 // With [WithSnapshotFile], it is also how long New waits for etcd before
-// starting from the file. Zero or less: no bound but ctx's. Default: 15s.
+// starting from the file. New and Load return by then: the probe of the
+// endpoint that explains a timeout (see [ErrUnreachable], [ErrTLS]) runs
+// within it. Zero or less: no bound but ctx's. Default: 15s.
 func WithLoadTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.loadTimeout = d })
 }
