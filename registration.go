@@ -230,6 +230,7 @@ func (r *Registration[V]) run(ka <-chan *clientv3.LeaseKeepAliveResponse, rev in
 		// Watch until the lease is lost or the watch ends.
 		wctx, wcancel := context.WithCancel(r.ctx)
 		wch := r.cli.Watch(wctx, r.key, clientv3.WithRev(rev+1))
+		up := time.Now()
 		leaseLost := false
 	watch:
 		for {
@@ -265,7 +266,11 @@ func (r *Registration[V]) run(ka <-chan *clientv3.LeaseKeepAliveResponse, rev in
 			return
 		}
 		if !leaseLost {
-			// The watch ended: read the key again, then watch from there.
+			// The watch ended: read the key again, then watch from there,
+			// at once after a long watch, later after each short one.
+			if time.Since(up) > time.Second {
+				b.reset()
+			}
 			if !sleep(r.ctx, b.next()) {
 				return
 			}
