@@ -6,8 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -81,7 +79,8 @@ func ClientConfigFromEnv() (ClientConfig, error) {
 }
 
 // Client connects to etcd and checks, within DialTimeout, that at least
-// one endpoint answers. The client reconnects within about two seconds of
+// one endpoint answers; when none does, it returns when DialTimeout has
+// passed, or at once when every endpoint refuses the connection. The client reconnects within about two seconds of
 // an endpoint coming back (gRPC's default waits up to two minutes) and
 // notices dead connections by keepalive; it does not log. The caller
 // closes it.
@@ -93,6 +92,7 @@ func (c ClientConfig) Client() (*clientv3.Client, error) {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
+	deadline := time.Now().Add(timeout)
 	endpoints := c.Endpoints
 	if len(endpoints) == 0 {
 		endpoints = []string{"127.0.0.1:2379"}
@@ -129,17 +129,28 @@ func (c ClientConfig) Client() (*clientv3.Client, error) {
 		})},
 	})
 	if err != nil {
-		return nil, c.diagnose(hosts, tlsCfg, timeout, err)
+		// clientv3.New spent the time logging in: probe briefly.
+		ctx, cancel := context.WithTimeout(context.Background(), max(time.Until(deadline), afterDeadline))
+		defer cancel()
+		return nil, c.diagnose(ctx, hosts, tlsCfg, err)
 	}
 	// Any answer from etcd proves the link, a refusal to read included.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	_, err = cli.Get(ctx, "\x00etcdconf-probe", clientv3.WithCountOnly())
+	err, why := c.diagnosed(ctx, hosts, tlsCfg, true, func(ctx context.Context) error {
+		_, err := cli.Get(ctx, "\x00etcdconf-probe", clientv3.WithCountOnly())
+		return err
+	})
 	if err == nil || errors.Is(err, rpctypes.ErrPermissionDenied) {
 		return cli, nil
 	}
 	cli.Close()
-	return nil, c.diagnose(hosts, tlsCfg, timeout, err)
+	if why != nil {
+		return nil, why
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), afterDeadline)
+	defer cancel()
+	return nil, c.diagnose(ctx, hosts, tlsCfg, err)
 }
 
 func (c ClientConfig) tlsConfig() (*tls.Config, error) {
@@ -165,53 +176,4 @@ func (c ClientConfig) tlsConfig() (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
-}
-
-// diagnose explains a failed connection by probing the first endpoint
-// directly: clientv3 reports most failures as a bare deadline.
-func (c ClientConfig) diagnose(hosts []string, tlsCfg *tls.Config, timeout time.Duration, cause error) error {
-	if errors.Is(cause, rpctypes.ErrAuthFailed) || errors.Is(cause, rpctypes.ErrInvalidAuthMgmt) {
-		return fmt.Errorf("%w: user %q at %v: check the username and password: %w", ErrAuth, c.Username, hosts, cause)
-	}
-	host := hosts[0]
-	d := &net.Dialer{Timeout: min(timeout, 2*time.Second)}
-	conn, err := d.Dial("tcp", host)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrUnreachable, host, err)
-	}
-	conn.Close()
-	probe := tlsCfg
-	if probe == nil {
-		probe = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only asks whether the server speaks TLS
-	} else {
-		probe = probe.Clone()
-		if probe.ServerName == "" {
-			probe.ServerName, _, _ = net.SplitHostPort(host)
-		}
-	}
-	tc, err := tls.DialWithDialer(d, "tcp", host, probe)
-	if err == nil {
-		// The handshake may complete before the server checks a client
-		// certificate: a read surfaces its refusal.
-		tc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		_, rerr := tc.Read(make([]byte, 1))
-		tc.Close()
-		var ne net.Error
-		if rerr != nil && !(errors.As(rerr, &ne) && ne.Timeout()) && strings.Contains(rerr.Error(), "certificate") {
-			err = rerr
-		}
-	}
-	var recordErr tls.RecordHeaderError
-	var verifyErr *tls.CertificateVerificationError
-	switch {
-	case tlsCfg == nil && err == nil:
-		return fmt.Errorf("%w: %s serves TLS: set CACert (ETCDCTL_CACERT) or use an https:// endpoint: %w", ErrTLS, host, cause)
-	case tlsCfg != nil && (errors.As(err, &recordErr) || errors.Is(err, io.EOF)):
-		return fmt.Errorf("%w: %s does not speak TLS: drop CACert/Cert/Key or the https:// scheme: %w", ErrTLS, host, err)
-	case tlsCfg != nil && errors.As(err, &verifyErr):
-		return fmt.Errorf("%w: %s: server certificate not trusted by CACert: %w", ErrTLS, host, err)
-	case tlsCfg != nil && err != nil && strings.Contains(err.Error(), "certificate"):
-		return fmt.Errorf("%w: %s: the server refused the client certificate (set Cert and Key): %w", ErrTLS, host, err)
-	}
-	return fmt.Errorf("%w: %s accepts connections but etcd did not answer: %w", ErrUnreachable, host, cause)
 }

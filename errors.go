@@ -40,6 +40,29 @@ var (
 	ErrPermission = errors.New("etcdconf: permission denied")
 )
 
+// Sentinel errors of a [Registration]. Each matches a general sentinel
+// above under [errors.Is], so a caller may test either.
+var (
+	// ErrKeyHeld: the key is registered by someone else. [Register] with
+	// [Exclusive] returns it when the key exists, and [Registration.Set]
+	// while another holder has taken the key over. It matches ErrConflict.
+	ErrKeyHeld error = &sentinel{"etcdconf: key held by another registration", ErrConflict}
+	// ErrRegistrationClosed is returned by [Registration.Set] after Close.
+	// It matches ErrClosed.
+	ErrRegistrationClosed error = &sentinel{"etcdconf: registration closed", ErrClosed}
+)
+
+// A sentinel is an error of its own that also matches a more general one.
+type sentinel struct {
+	msg  string
+	kind error
+}
+
+func (e *sentinel) Error() string { return e.msg }
+
+// Is reports whether target is the general sentinel e belongs to.
+func (e *sentinel) Is(target error) bool { return target == e.kind }
+
 // [ClientConfig.Client], [New] and [Load] wrap ErrUnreachable, ErrTLS,
 // ErrAuth and ErrPermission with a message that names the endpoint or
 // prefix and what to check.

@@ -29,8 +29,8 @@ const pageSize = 10000
 // [ErrInvalid]) when the keys do not decode or validate.
 //
 // With [WithSnapshotFile], Load writes the snapshot it read to the file (a
-// failed write is logged and passed to the error handler; Load still
-// succeeds), and when etcd cannot be read it returns the file's snapshot
+// failed write, or a file a watcher or another process holds, is logged and
+// passed to the error handler; Load still succeeds), and when etcd cannot be read it returns the file's snapshot
 // instead, if the file is usable: [Snapshot.FromFile] then says when the file
 // was written, and the logger why etcd was not read.
 func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (*Snapshot[T], error) {
@@ -51,7 +51,12 @@ func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts 
 			"file", o.file.path, "written", snap.written, "revision", snap.Revision, "err", loadErr)
 		return snap, nil
 	}
-	if err := o.file.write(fileSnapshot{prefix: prefix, rev: snap.Revision, written: time.Now(), kvs: snap.kvs}); err != nil {
+	err = o.file.claim(prefix)
+	if err == nil {
+		err = o.file.write(fileSnapshot{prefix: prefix, rev: snap.Revision, written: time.Now(), kvs: snap.kvs})
+		o.file.release()
+	}
+	if err != nil {
 		o.logger.Warn("etcdconf: snapshot file not written", "prefix", prefix, "err", err)
 		o.handleError(err)
 	}
@@ -113,16 +118,31 @@ func loadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout 
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	for {
-		kvs, rev, err := readPrefix(ctx, cli, prefix)
-		if errors.Is(err, rpctypes.ErrCompacted) {
-			continue // the revision we paged at is gone: read again at a new one
+	var kvs *keySet
+	var rev int64
+	hosts := endpointHosts(cli)
+	err, why := ClientConfig{}.diagnosed(ctx, hosts, nil, false, func(ctx context.Context) (err error) {
+		for {
+			kvs, rev, err = readPrefix(ctx, cli, prefix)
+			if !errors.Is(err, rpctypes.ErrCompacted) {
+				return err
+			}
+			// the revision we paged at is gone: read again at a new one
 		}
-		if err != nil {
-			return nil, 0, loadError(prefix, cli, err)
-		}
-		return kvs, rev, nil
+	})
+	if err != nil {
+		return nil, 0, loadError(prefix, hosts, err, why)
 	}
+	return kvs, rev, nil
+}
+
+// endpointHosts returns the client's endpoints as "host:port".
+func endpointHosts(cli *clientv3.Client) []string {
+	var hosts []string
+	for _, ep := range cli.Endpoints() {
+		hosts = append(hosts, strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(ep, "https://"), "http://"), "/"))
+	}
+	return hosts
 }
 
 func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (*keySet, int64, error) {
@@ -168,19 +188,21 @@ func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (*keySe
 }
 
 // loadError gives a failed read a message that says what to check, and
-// the sentinel that matches it. A read that timed out is explained by
-// probing the first endpoint, as ClientConfig.Client does.
-func loadError(prefix string, cli *clientv3.Client, err error) error {
+// the sentinel that matches it. A read that timed out is explained by why,
+// what probing the first endpoint found while the read ran (see
+// ClientConfig.diagnosed), or by a brief probe now.
+func loadError(prefix string, hosts []string, err, why error) error {
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
-		var hosts []string
-		for _, ep := range cli.Endpoints() {
-			hosts = append(hosts, strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(ep, "https://"), "http://"), "/"))
-		}
+	case timedOut(err):
 		if len(hosts) == 0 {
 			return fmt.Errorf("%w: load %q: the client has no endpoint: %w", ErrUnreachable, prefix, err)
 		}
-		return fmt.Errorf("%w (loading %q)", ClientConfig{}.diagnose(hosts, nil, 2*time.Second, err), prefix)
+		if why == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), afterDeadline)
+			defer cancel()
+			why = ClientConfig{}.diagnose(ctx, hosts, nil, err)
+		}
+		return fmt.Errorf("%w (loading %q)", why, prefix)
 	case errors.Is(err, rpctypes.ErrPermissionDenied):
 		return fmt.Errorf("%w: load %q: the user's roles may not read this prefix: %w", ErrPermission, prefix, err)
 	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrUserEmpty),

@@ -116,7 +116,9 @@ func WithBackoff(minDelay, maxDelay time.Duration) Option {
 // an unreachable etcd gives an error rather than a hang, and each reload a
 // watcher makes to recover, so one stalled reload cannot hold up recovery.
 // With [WithSnapshotFile], it is also how long New waits for etcd before
-// starting from the file. Zero or less: no bound but ctx's. Default: 15s.
+// starting from the file. New and Load return by then: the probe of the
+// endpoint that explains a timeout (see [ErrUnreachable], [ErrTLS]) runs
+// within it. Zero or less: no bound but ctx's. Default: 15s.
 func WithLoadTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.loadTimeout = d })
 }
@@ -144,8 +146,9 @@ func WithProgressInterval(d time.Duration) Option {
 // The watcher writes the snapshots it applies to path from a goroutine of
 // its own, so neither the watch nor readers wait for the disk; a burst of
 // snapshots costs at most one write per 100ms, of the newest. Each write
-// goes to path+".tmp", is synced and renamed over path, and the directory
-// is synced: a crash leaves the previous file whole. A failed write is reported
+// goes to a temporary file of its own beside path, is synced and renamed
+// over path, and the directory is synced: a crash leaves the previous file
+// whole. A failed write is reported
 // like any watcher error (see [WithErrorHandler], [Watcher.Status]) and the
 // next snapshot tries again. [Watcher.Close] writes the last snapshot
 // applied before it returns. [Load] writes the snapshot it read.
@@ -166,6 +169,16 @@ func WithProgressInterval(d time.Duration) Option {
 // that does not decode into T, is never used: New and Load fail as without
 // the option, with an error naming the file and why it was refused.
 // An empty path makes New and Load fail.
+//
+// One file serves one watcher. New fails at once, before reading etcd, when
+// path is a directory, when its directory is missing or not writable, when
+// another watcher of this process has the file (until that watcher's
+// Close), and, where the system has flock (Linux, macOS, the BSDs), when
+// another process has it: the watcher holds an advisory lock on
+// path+".lock" until Close. The lock guards writing; reading the file
+// needs none, since every write replaces it whole. Load takes the file
+// only for its one write, which is skipped and reported like a failed
+// write when the file is held.
 func WithSnapshotFile(path string) Option {
 	return optionFunc(func(o *options) { o.file = &snapshotFile{path: path} })
 }

@@ -137,6 +137,10 @@ func decodeSnapshotFile(data []byte, prefix string) (fileSnapshot, error) {
 // snapshotFile is the file named by [WithSnapshotFile].
 type snapshotFile struct {
 	path string
+	// claimed and lock are set while the file is claimed (see claim);
+	// fileClaims' mutex guards them.
+	claimed string
+	lock    *os.File
 	// beforeRename, when set, is called with the temporary file's name once
 	// it is written and synced; an error stops the write there, as a crash
 	// would. Tests use it.
@@ -158,9 +162,9 @@ func (f *snapshotFile) read(prefix string) (fileSnapshot, error) {
 }
 
 // write replaces the file with s, atomically: the content goes to a
-// temporary file beside it, which is synced and renamed over the file, and
-// the directory is synced so the rename survives a crash. The temporary
-// name is fixed, so a crash leaves at most one, replaced by the next write.
+// temporary file beside it, of a name of its own, which is synced and
+// renamed over the file, and the directory is synced so the rename survives
+// a crash. A crash may leave the temporary file; the next claim removes it.
 func (f *snapshotFile) write(s fileSnapshot) error {
 	data, err := encodeSnapshotFile(s)
 	if err != nil {
@@ -173,16 +177,16 @@ func (f *snapshotFile) write(s fileSnapshot) error {
 }
 
 func (f *snapshotFile) replace(data []byte) error {
-	tmp := f.path + ".tmp"
-	t, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	dir, base := filepath.Split(f.path)
+	if dir == "" {
+		dir = "."
+	}
+	t, err := os.CreateTemp(dir, base+".*.tmp") // mode 0600
 	if err != nil {
 		return err
 	}
-	// A leftover from elsewhere keeps its mode through O_TRUNC: set it.
-	err = t.Chmod(0o600)
-	if err == nil {
-		_, err = t.Write(data)
-	}
+	tmp := t.Name()
+	_, err = t.Write(data)
 	if err == nil {
 		err = t.Sync()
 	}

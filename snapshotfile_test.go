@@ -174,7 +174,8 @@ func TestSnapshotFileRefused(t *testing.T) {
 
 // TestSnapshotFileCrashBeforeRename: a write that stops between writing
 // the temporary file and renaming it, as a crash would, leaves the previous
-// file whole and readable; the next write replaces the leftover.
+// file whole and readable; the next write succeeds, and the next claim of
+// the file (a restarted watcher) removes the leftover.
 func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	dir := t.TempDir()
 	f := &snapshotFile{path: filepath.Join(dir, "snap.json")}
@@ -193,8 +194,8 @@ func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	if err := f.write(next); !errors.Is(err, crash) {
 		t.Fatalf("write: %v, want the crash", err)
 	}
-	if _, err := os.Stat(f.path + ".tmp"); err != nil {
-		t.Fatalf("the crash left no temporary file: %v", err)
+	if tmps, _ := filepath.Glob(f.path + ".*.tmp"); len(tmps) != 1 {
+		t.Fatalf("the crash left temporary files %q, want one", tmps)
 	}
 	got, err := f.read("/app/")
 	if err != nil {
@@ -213,17 +214,24 @@ func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	if d := sameFileSnapshot(next, got); d != "" {
 		t.Fatal(d)
 	}
-	if _, err := os.Stat(f.path + ".tmp"); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("temporary file after a good write: %v", err)
+	if tmps, _ := filepath.Glob(f.path + ".*.tmp"); len(tmps) != 1 {
+		t.Fatalf("after a good write, temporary files %q, want the crash's leftover alone", tmps)
+	}
+	if err := f.claim("/app/"); err != nil {
+		t.Fatal(err)
+	}
+	defer f.release()
+	if tmps, _ := filepath.Glob(f.path + ".*.tmp"); len(tmps) != 0 {
+		t.Fatalf("temporary files %q after a claim", tmps)
 	}
 }
 
 // TestSnapshotFileMode: the file holds secrets: only its owner may read it,
-// even when a leftover temporary file was readable by all.
+// even when the file it replaces was readable by all.
 func TestSnapshotFileMode(t *testing.T) {
 	dir := t.TempDir()
 	f := &snapshotFile{path: filepath.Join(dir, "snap.json")}
-	if err := os.WriteFile(f.path+".tmp", []byte("leftover"), 0o644); err != nil {
+	if err := os.WriteFile(f.path, []byte("before"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.write(fileSnapshot{prefix: "/app/", rev: 1}); err != nil {

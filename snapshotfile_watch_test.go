@@ -2,6 +2,8 @@ package etcdconf
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -58,13 +60,17 @@ func TestSnapshotFileBurstCoalesces(t *testing.T) {
 	}
 }
 
-// TestSnapshotFileWriteFailureIsReported: a file that cannot be written is
-// reported in Status and to the error handler; the watcher goes on.
+// TestSnapshotFileWriteFailureIsReported: a file that cannot be written
+// (its directory removed after New) is reported in Status and to the error
+// handler; the watcher goes on.
 func TestSnapshotFileWriteFailureIsReported(t *testing.T) {
 	cli := etcdClient(t)
-	path := t.TempDir() + "/no/such/dir/snap.json"
+	dir := filepath.Join(t.TempDir(), "dir")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	errs := make(chan error, 10)
-	w, err := New[map[string]string](context.Background(), cli, "/f/", WithSnapshotFile(path),
+	w, err := New[map[string]string](context.Background(), cli, "/f/", WithSnapshotFile(filepath.Join(dir, "snap.json")),
 		WithErrorHandler(func(err error) {
 			select {
 			case errs <- err:
@@ -75,6 +81,12 @@ func TestSnapshotFileWriteFailureIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(context.Background(), "/f/a", "1"); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-errs:
 		if st := w.Status(); st.Err == nil || !st.Connected {
@@ -83,10 +95,10 @@ func TestSnapshotFileWriteFailureIsReported(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("a failed file write was never reported")
 	}
-	if _, err := cli.Put(context.Background(), "/f/a", "1"); err != nil {
+	if _, err := cli.Put(context.Background(), "/f/b", "2"); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(15 * time.Second); w.Current().Value["a"] != "1"; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(15 * time.Second); w.Current().Value["b"] != "2"; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the watcher stopped applying after a failed file write")
 		}

@@ -25,7 +25,7 @@ var errStatic = errors.New("etcdconf: a static watcher has no etcd to write to")
 // be: set returns the [*DecodeError], the last value stays, and Status
 // records the rejection. After Close, set returns [ErrClosed].
 //
-// The static watcher is always connected and confirmed current, has no
+// The static watcher is connected and confirmed current until Close, has no
 // keys (Snapshot.Keys is empty, Change.Keys nil), and its writes (Update,
 // Set, Delete) return an error.
 func NewStatic[T any](v T) (w *Watcher[T], set func(T) error, err error) {

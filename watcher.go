@@ -86,8 +86,19 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	if err != nil {
 		return nil, err
 	}
+	if o.file != nil {
+		if err := o.file.check(); err != nil {
+			return nil, err
+		}
+		if err := o.file.claim(prefix); err != nil {
+			return nil, err
+		}
+	}
 	snap, loadErr, err := initial(ctx, cli, prefix, o, dec)
 	if err != nil {
+		if o.file != nil {
+			o.file.release()
+		}
 		return nil, err
 	}
 	rev, kvs := snap.Revision, snap.kvs
@@ -134,15 +145,16 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 func (w *Watcher[T]) Current() *Snapshot[T] { return w.cur.Load() }
 
 // Status returns the watcher's health: revisions, liveness, last error and
-// counters. After Close it describes the watcher as it stopped, not
-// connected.
+// counters. After Close it describes the watcher as it stopped, with
+// Connected false: a closed watcher watches nothing.
 func (w *Watcher[T]) Status() Status {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := w.status
-	if w.closed {
+	switch {
+	case w.closed:
 		st.Connected = false
-	} else if w.cli == nil { // a static watcher is always current
+	case w.cli == nil: // a static watcher is always current
 		st.Confirmed = time.Now()
 	}
 	return st
@@ -154,14 +166,16 @@ func (w *Watcher[T]) Done() <-chan struct{} { return w.ctx.Done() }
 
 // Close stops the watch, waits for every goroutine of the watcher to return,
 // and closes every channel returned by Subscribe. With [WithSnapshotFile], it
-// first writes the last snapshot applied to the file, if not written yet. It
-// is idempotent and always returns nil; it does not close the etcd client.
+// first writes the last snapshot applied to the file, if not written yet,
+// then releases the file for another watcher. It is idempotent and always
+// returns nil; it does not close the etcd client.
 //
 // Close may be called from the error handler (see [WithErrorHandler]): it
 // cannot wait for the goroutine that runs the handler, so while a handler
 // call is in progress Close stops the watcher and returns at once, and
-// the watcher's goroutines end, and the channels close, when the handler
-// returns. The handler is not called once Close has begun.
+// the watcher's goroutines end, the channels close and the file is
+// released when the handler returns. The handler is not called once Close
+// has begun.
 func (w *Watcher[T]) Close() error {
 	w.mu.Lock()
 	w.closed = true
@@ -182,6 +196,9 @@ func (w *Watcher[T]) Close() error {
 // in the recovery, with err the reason etcd could not be read.
 func (w *Watcher[T]) run(err error) {
 	defer w.wg.Done()
+	if w.o.file != nil {
+		defer w.o.file.release() // after the writer's last write
+	}
 	if w.persist != nil {
 		defer w.persist.stop() // after the last apply: the writer writes it, then returns
 	}

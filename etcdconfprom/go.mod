@@ -1,10 +1,6 @@
 module github.com/etcdconf/etcdconf/etcdconfprom
 
-go 1.26.8
-
-replace github.com/etcdconf/etcdconf => ../
-
-replace github.com/etcdconf/etcdconf/etcdtest => ../etcdtest
+go 1.26.0
 
 require (
 	github.com/etcdconf/etcdconf v0.0.0-00010101000000-000000000000

@@ -130,25 +130,3 @@ func TestWaitRevisionNamesItsOwnRejection(t *testing.T) {
 		t.Fatalf("waiting again for the first rejected revision %d: %+v, %v; want its own error", first, s, err)
 	}
 }
-
-// TestStatusNotConnectedAfterClose, on a watcher of etcd and a static one.
-func TestStatusNotConnectedAfterClose(t *testing.T) {
-	srv := etcdtest.Start(t)
-	cli := srv.Client(t)
-	w := newWatcher[appConfig](t, cli, "/snc/")
-	if !w.Status().Connected {
-		t.Fatal("not connected before Close")
-	}
-	w.Close()
-	if w.Status().Connected {
-		t.Fatal("a watcher of etcd: Connected after Close")
-	}
-	sw, _, err := etcdconf.NewStatic(appConfig{Name: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sw.Close()
-	if sw.Status().Connected {
-		t.Fatal("a static watcher: Connected after Close")
-	}
-}

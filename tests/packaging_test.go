@@ -1,6 +1,7 @@
 package etcdconf_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -89,4 +90,33 @@ func modules(t *testing.T, name, replace, src string) []string {
 	}
 	run("mod", "tidy")
 	return strings.Split(strings.TrimSpace(run("list", "-m", "all")), "\n")
+}
+
+// TestInstalledModulesHaveNoReplace: the modules users install with go get
+// or go install must carry no replace directive, or `go install
+// …/cmd/etcdconf@latest` refuses them; the workspace (go.work) is what
+// points them at the root module during development.
+func TestInstalledModulesHaveNoReplace(t *testing.T) {
+	for _, dir := range []string{"../cmd/etcdconf", "../etcdconfprom", "../etcdtest"} {
+		out, err := exec.Command("go", "mod", "edit", "-json", filepath.Join(dir, "go.mod")).Output()
+		if err != nil {
+			t.Fatalf("go mod edit -json %s/go.mod: %v", dir, err)
+		}
+		var mod struct {
+			Module  struct{ Path string }
+			Replace []struct {
+				Old, New struct{ Path, Version string }
+			}
+		}
+		if err := json.Unmarshal(out, &mod); err != nil {
+			t.Fatalf("%s/go.mod: %v", dir, err)
+		}
+		if mod.Module.Path == "" {
+			t.Fatalf("%s/go.mod names no module", dir)
+		}
+		for _, r := range mod.Replace {
+			t.Errorf("%s (%s/go.mod) replaces %s with %s: go install and go get refuse a module with a replace directive; go.work serves development",
+				mod.Module.Path, dir, r.Old.Path, r.New.Path)
+		}
+	}
 }

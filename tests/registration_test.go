@@ -3,6 +3,7 @@ package etcdconf_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,5 +208,147 @@ func TestRegisterTypedValueSetInPlaceAndExclusive(t *testing.T) {
 	r2.Close()
 	if err := r.Set(ctx, want); !errors.Is(err, etcdconf.ErrClosed) {
 		t.Fatalf("Set after Close: %v, want ErrClosed", err)
+	}
+}
+
+// waitRegistered waits until key exists under r's lease with r.Err() nil
+// and at least n recoveries.
+func waitRegistered[V any](t *testing.T, cli *clientv3.Client, r *etcdconf.Registration[V], key string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, lease := exists(t, cli, key)
+		if ok && clientv3.LeaseID(lease) == r.Lease() && r.Err() == nil && r.Recoveries() >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not registered: exists %v, lease %x want %x, %d recoveries (want %d), err %v",
+				key, ok, lease, r.Lease(), r.Recoveries(), n, r.Err())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRegisterPutsDeletedKeyBack: a key deleted while its lease lives
+// (etcdctl del, apply --prune) is put back under the same lease and counts
+// as a recovery; Set works again afterwards.
+func TestRegisterPutsDeletedKeyBack(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	ctx := context.Background()
+	r, err := etcdconf.Register(ctx, cli, "/svc/api-1", "v1", 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	lease := r.Lease()
+	for i := 1; i <= 2; i++ {
+		if _, err := cli.Delete(ctx, "/svc/api-1"); err != nil {
+			t.Fatal(err)
+		}
+		waitRegistered(t, cli, r, "/svc/api-1", i)
+	}
+	if r.Lease() != lease {
+		t.Fatalf("put back under lease %x, want the same lease %x", r.Lease(), lease)
+	}
+	if err := r.Set(ctx, "v2"); err != nil {
+		t.Fatalf("Set after the key came back: %v", err)
+	}
+	resp, err := cli.Get(ctx, "/svc/api-1")
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v2" {
+		t.Fatalf("after Set: %v, %v", resp, err)
+	}
+}
+
+// TestRegisterSecondHolderThenClose: a second registration of the key
+// takes it over, and the first waits without fighting, saying why in Err
+// and refusing Set with ErrKeyHeld; a plain put by an operator is not
+// fought over either. Once the other holder's key is gone, the first puts
+// its own back, under its lease, with the value it last set.
+func TestRegisterSecondHolderThenClose(t *testing.T) {
+	for _, exclusive := range []bool{false, true} {
+		t.Run(map[bool]string{false: "shared", true: "exclusive"}[exclusive], func(t *testing.T) {
+			srv := etcdtest.Start(t)
+			cli := srv.Client(t)
+			ctx := context.Background()
+			var opts []etcdconf.RegisterOption
+			if exclusive {
+				opts = append(opts, etcdconf.Exclusive())
+			}
+			r1, err := etcdconf.Register(ctx, cli, "/svc/api-1", "first", time.Second, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r1.Close()
+			r2, err := etcdconf.Register(ctx, cli, "/svc/api-1", "second", time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for !errors.Is(r1.Err(), etcdconf.ErrKeyHeld) {
+				if time.Now().After(deadline) {
+					t.Fatalf("first holder's Err while the second holds the key: %v, want ErrKeyHeld", r1.Err())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err := r1.Set(ctx, "first-v2"); !errors.Is(err, etcdconf.ErrKeyHeld) || !errors.Is(err, etcdconf.ErrConflict) {
+				t.Fatalf("Set while another holds the key: %v, want ErrKeyHeld", err)
+			}
+			before, err := cli.Get(ctx, "/svc/api-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1500 * time.Millisecond) // more than a TTL: the first does not take the key back
+			resp, err := cli.Get(ctx, "/svc/api-1")
+			if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "second" || resp.Kvs[0].ModRevision != before.Kvs[0].ModRevision {
+				t.Fatalf("while the second holds the key: %v, was %v; %v", resp.Kvs, before.Kvs, err)
+			}
+			if err := r2.Close(); err != nil {
+				t.Fatal(err)
+			}
+			waitRegistered(t, cli, r1, "/svc/api-1", 1)
+			if resp, err := cli.Get(ctx, "/svc/api-1"); err != nil || string(resp.Kvs[0].Value) != "first" {
+				t.Fatalf("after the second holder closed: %v, %v", resp.Kvs, err)
+			}
+
+			// An operator's put without a lease: the registration yields,
+			// then comes back when the operator deletes the key.
+			if _, err := cli.Put(ctx, "/svc/api-1", "manual"); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond)
+			if resp, err := cli.Get(ctx, "/svc/api-1"); err != nil || string(resp.Kvs[0].Value) != "manual" || !errors.Is(r1.Err(), etcdconf.ErrKeyHeld) {
+				t.Fatalf("after an operator's put: %v, %v; Err %v", resp.Kvs, err, r1.Err())
+			}
+			if _, err := cli.Delete(ctx, "/svc/api-1"); err != nil {
+				t.Fatal(err)
+			}
+			waitRegistered(t, cli, r1, "/svc/api-1", 2)
+		})
+	}
+}
+
+// TestRegisterErrorsOfTheirOwn: an Exclusive clash and a Set after Close
+// say what happened, and still match ErrConflict and ErrClosed.
+func TestRegisterErrorsOfTheirOwn(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	ctx := context.Background()
+	r, err := etcdconf.Register(ctx, cli, "/svc/api-1", "v", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = etcdconf.Register(ctx, cli, "/svc/api-1", "w", time.Second, etcdconf.Exclusive())
+	if !errors.Is(err, etcdconf.ErrKeyHeld) || !errors.Is(err, etcdconf.ErrConflict) ||
+		strings.Contains(err.Error(), "since they were read") || !strings.Contains(err.Error(), "held by another registration") {
+		t.Fatalf("Exclusive clash: %v, want ErrKeyHeld matching ErrConflict", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = r.Set(ctx, "x")
+	if !errors.Is(err, etcdconf.ErrRegistrationClosed) || !errors.Is(err, etcdconf.ErrClosed) ||
+		strings.Contains(err.Error(), "watcher") || !strings.Contains(err.Error(), "registration closed") {
+		t.Fatalf("Set after Close: %v, want ErrRegistrationClosed matching ErrClosed", err)
 	}
 }
