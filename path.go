@@ -111,7 +111,7 @@ func pathType(t reflect.Type, path string) (reflect.Type, error) {
 				if t.Kind() != reflect.Struct {
 					return nil, fmt.Errorf("%s: %s is a %v, which has no field %q", path, pathOr(at), t, s.field)
 				}
-				return nil, fmt.Errorf("%s: %v has no field %q%s", path, t, s.field, hint(t, s.field))
+				return nil, fmt.Errorf("%s: %v has no field %q%s", path, t, s.field, hint(t, at, s.field))
 			}
 			t, at = f.typ, joinPath(at, s.field)
 		}
@@ -136,12 +136,17 @@ func pathField(t reflect.Type, name string) (*schemaField, bool) {
 	return schemaOf(t).field(name)
 }
 
-// hint names the field a key-style spelling probably meant.
-func hint(t reflect.Type, name string) string {
-	first, _, _ := strings.Cut(strings.ReplaceAll(name, "/", "."), ".")
-	for _, f := range schemaOf(t).written {
-		if sameName(first, f.name) || sameName(first, f.key) {
-			return fmt.Sprintf(" (paths name Go fields: %s)", f.name)
+// hint names the Go path that a key-style spelling meant, name being the
+// step that matched no field of t, at the path so far: "db/port" (or a
+// full key, "/app/db/port") at the root of T is DB.Port, "db" alone DB.
+func hint(t reflect.Type, at, name string) string {
+	segs := keytree.Segments(name)
+	for i := range segs { // a full key: skip the prefix's segments
+		if gp, ok := goPathOf(t, segs[i:]); ok {
+			if at != "" && gp[0] != '[' {
+				gp = "." + gp
+			}
+			return fmt.Sprintf(" (paths are Go paths, as Change.Path prints them: %s)", at+gp)
 		}
 	}
 	return ""
@@ -237,53 +242,104 @@ func lookup(root reflect.Value, path string, vt reflect.Type) (reflect.Value, bo
 	return v, true, nil
 }
 
-// keyPathHint says, for a path that Set or Delete found no field of T at,
-// which key path was probably meant: the keys' spelling of a Go path
-// ("DB.Port": "db/port"), or a full key's path relative to the prefix
-// ("/c/db/port": "db/port").
-func keyPathHint[T any](path, prefix string) string {
-	t := reflect.TypeFor[T]()
-	if k, ok := goPathKey(t, path); ok {
-		return fmt.Sprintf(" (Set and Delete take key paths relative to the prefix, such as %q, not Go paths)", k)
+// keySegments returns the key segments that hold the value at path, a Go
+// path into t, spelled as a new key is (the etcd tag, else the lower-cased
+// Go name; map keys as they are, a flat view's "db/host" as its segments),
+// and the type at path. Only a value with a key of its own has them: the
+// whole value ("") and a list element ("Hosts[0]") do not, and the error
+// says so.
+func keySegments(t reflect.Type, path string) ([]string, reflect.Type, error) {
+	if path == "" {
+		return nil, nil, errors.New("the empty path is the whole value, which has no key of its own: name a field or a map entry")
 	}
-	segs := keytree.Segments(path)
-	if strings.HasPrefix(path, "/") {
-		for i := 1; i < len(segs); i++ {
-			if _, _, ok := resolve(t, segs[i:]); ok {
-				return fmt.Sprintf(" (Set and Delete take key paths relative to the prefix %q, such as %q, not full keys)", prefix, strings.Join(segs[i:], "/"))
-			}
-		}
-	}
-	if st := t; st.Kind() == reflect.Struct && len(schemaOf(st).written) > 0 {
-		f := schemaOf(st).written[0]
-		return fmt.Sprintf(" (Set and Delete take key paths relative to the prefix %q, such as %q for the field %s)", prefix, f.canon, f.name)
-	}
-	return fmt.Sprintf(" (Set and Delete take key paths relative to the prefix %q)", prefix)
-}
-
-// goPathKey returns the key path that holds the value at Go path path
-// into t, spelled as a new key is (the etcd tag, else the lower-cased Go
-// name; map keys as they are). It reports false if path is not a Go path
-// into t, or steps into a list, whose elements have no keys.
-func goPathKey(t reflect.Type, path string) (string, bool) {
-	if checkPath(t, path) != nil {
-		return "", false
+	if _, err := pathType(t, path); err != nil {
+		return nil, nil, err
 	}
 	steps, _ := parsePath(path)
 	var segs []string
-	for _, s := range steps {
+	for i, s := range steps {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
 		switch {
-		case s.key != nil:
-			segs, t = append(segs, *s.key), t.Elem()
+		case s.isIndex && t.Kind() != reflect.Map:
+			return nil, nil, fmt.Errorf("%s: %s is a list element, which has no key of its own: write the whole list", path, formatSteps(steps[:i+1]))
 		case s.isIndex:
-			return "", false
+			segs, t = append(segs, strconv.Itoa(s.index)), t.Elem()
+		case s.key != nil && !isComposite(t.Elem()):
+			segs, t = append(segs, keytree.Segments(*s.key)...), t.Elem() // a flat view: "db/host" is two
+		case s.key != nil:
+			if strings.Contains(*s.key, "/") {
+				return nil, nil, fmt.Errorf("%s: the map key %q holds a /, which no key of an entry can", path, *s.key)
+			}
+			segs, t = append(segs, *s.key), t.Elem()
 		default:
 			f, _ := pathField(t, s.field)
 			segs, t = append(segs, f.canon), f.typ
 		}
 	}
-	return strings.Join(segs, "/"), true
+	return segs, t, nil
+}
+
+// formatSteps prints steps as a Go path.
+func formatSteps(steps []pathStep) string {
+	var b strings.Builder
+	for _, s := range steps {
+		switch {
+		case s.key != nil:
+			b.WriteString("[" + strconv.Quote(*s.key) + "]")
+		case s.isIndex:
+			b.WriteString("[" + strconv.Itoa(s.index) + "]")
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(s.field)
+		}
+	}
+	return b.String()
+}
+
+// goPathOf returns the Go path of the value that key segments hold in a
+// value of type t, matching fields loosely as keys do; false where they
+// hold none.
+func goPathOf(t reflect.Type, segs []string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(segs); i++ {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case t.Kind() == reflect.Struct:
+			f, ok := fieldOfKey(t, segs[i])
+			if !ok {
+				return "", false
+			}
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(f.name)
+			t = f.typ
+		case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && !isComposite(t.Elem()):
+			b.WriteString("[" + strconv.Quote(strings.Join(segs[i:], "/")) + "]") // a flat view
+			return b.String(), true
+		case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
+			b.WriteString("[" + strconv.Quote(segs[i]) + "]")
+			t = t.Elem()
+		default:
+			return "", false
+		}
+	}
+	return b.String(), true
+}
+
+// fieldOfKey returns the field of struct type t that a key segment feeds,
+// matching loosely (case, "-", "_") as the decoder does.
+func fieldOfKey(t reflect.Type, seg string) (*schemaField, bool) {
+	for _, f := range schemaOf(t).written {
+		if sameName(seg, f.canon) || sameName(seg, f.name) || sameName(seg, f.key) {
+			return f, true
+		}
+	}
+	return nil, false
 }

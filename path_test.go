@@ -40,9 +40,9 @@ func TestCheckPath(t *testing.T) {
 	}
 	for _, tt := range []struct{ path, says string }{
 		{"", "empty"},
-		{"db", "Go fields: DB"},
-		{"DB/Port", "Go fields: DB"},
-		{"db.port", "Go fields: DB"},
+		{"db", "Go paths, as Change.Path prints them: DB)"},
+		{"DB/Port", "Go paths, as Change.Path prints them: DB.Port)"},
+		{"db.port", "Go paths, as Change.Path prints them: DB)"},
 		{"DB.Name", `no field "Name"`},
 		{"Services.api", "which has no field"},
 		{"Services[api]", "quoted"},
@@ -116,7 +116,7 @@ func TestLookup(t *testing.T) {
 	if _, _, err := Lookup[string](s, "DB.Port"); err == nil || !strings.Contains(err.Error(), "not a string") {
 		t.Errorf("a wrong type: %v", err)
 	}
-	if _, _, err := Lookup[int](s, "db/port"); err == nil || !strings.Contains(err.Error(), "Go fields: DB") {
+	if _, _, err := Lookup[int](s, "db/port"); err == nil || !strings.Contains(err.Error(), "prints them: DB.Port)") {
 		t.Errorf("a key spelling: %v", err)
 	}
 }

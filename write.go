@@ -193,22 +193,24 @@ func (w *Watcher[T]) committed(ctx context.Context, resp *clientv3.TxnResponse, 
 	return snap, err
 }
 
-// Set writes value to the key at path, relative to the prefix ("db/port"),
-// and returns the snapshot that includes it. value is formatted as the
-// decoder reads it (a string as it is, a []byte as its bytes, UTF-8 or
-// not, numbers, bools, durations, times;
-// a list as a comma list, or a JSON list when an item holds a comma or
-// spaces at its ends). path names fields loosely, as keys do ("DB/Port" is
-// db/port), and map keys exactly. The write goes to the key that holds the
-// value now, whatever its spelling; a new key is spelled by the etcd tag,
-// else the lower-cased field name.
+// Set writes value to the key that holds the value at path, a Go path
+// into T as [Change.Path] prints it ("DB.Port", `Services["api-1"].Addr`,
+// `Flags["beta"]`), and returns the snapshot that includes it. value is
+// formatted as the decoder reads it (a string as it is, a []byte as its
+// bytes, UTF-8 or not, numbers, bools, durations, times; a list as a comma
+// list, or a JSON list when an item holds a comma or spaces at its ends).
+// The write goes to the key that holds the value now, whatever its
+// spelling; a new key is spelled by the etcd tag, else the lower-cased
+// field name, and map keys as they are.
 //
-// The write is checked first: a path that matches no field of T (the
-// error hints at the key path meant by a Go path or a full key), a value
-// that does not decode into its field, or a result that fails Validate is
-// an error naming the path, and nothing is written. See [WithTTL] and
-// [IfModRevision]; a failed condition gives [ErrConflict]. After Close,
-// Set returns [ErrClosed]; a write committed but not applied, as Update.
+// The write is checked first: a path that is not a Go path into T (a
+// key-style path, "db/port", gets a hint naming the Go path meant), a path
+// with no key of its own (the whole value "", a list element "Hosts[0]"), a
+// value that does not decode into its field, or a result that fails
+// Validate is an error naming the path, and nothing is written. See
+// [WithTTL] and [IfModRevision]; a failed condition gives [ErrConflict].
+// After Close, Set returns [ErrClosed]; a write committed but not applied,
+// as Update.
 func (w *Watcher[T]) Set(ctx context.Context, path string, value any, opts ...WriteOption) (*Snapshot[T], error) {
 	v := reflect.ValueOf(value)
 	if value == nil || (isComposite(v.Type()) && v.Kind() != reflect.Slice) {
@@ -221,12 +223,13 @@ func (w *Watcher[T]) Set(ctx context.Context, path string, value any, opts ...Wr
 	return w.write(ctx, path, &s, opts)
 }
 
-// Delete removes the value at path, relative to the prefix, and everything
-// under it: every key that holds it, whatever its spelling
-// ("services/api-1" and "services/api-1/..."), and returns the snapshot
-// without them. Like [Watcher.Set], path must name a field of T, and the
-// result is checked before anything is written. After Close, Delete
-// returns [ErrClosed].
+// Delete removes the value at path, a Go path into T as for
+// [Watcher.Set], and everything under it: every key that holds it,
+// whatever its spelling (`Services["api-1"]` removes services/api-1 and
+// services/api-1/...), and returns the snapshot without them. The path
+// must hold a key of its own: Delete("") is an error, never the whole
+// prefix. The result is checked before anything is written. After Close,
+// Delete returns [ErrClosed].
 func (w *Watcher[T]) Delete(ctx context.Context, path string, opts ...WriteOption) (*Snapshot[T], error) {
 	return w.write(ctx, path, nil, opts)
 }
@@ -250,18 +253,14 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 			return nil, &opError{op: op, err: errors.New("WithTTL means nothing for Delete: a deleted key has no lease")}
 		}
 	}
-	segs := keytree.Segments(path)
-	if len(segs) == 0 {
-		return nil, &opError{op: op, err: errors.New("empty path")}
-	}
-	canon, at, ok := resolve(reflect.TypeFor[T](), segs)
-	if !ok {
-		return nil, &opError{op: op, err: fmt.Errorf("no field of %v matches the path%s", reflect.TypeFor[T](), keyPathHint[T](path, w.prefix))}
+	canon, at, err := keySegments(reflect.TypeFor[T](), path)
+	if err != nil {
+		return nil, &opError{op: op, err: err}
 	}
 	if value != nil && !utf8.ValidString(*value) && !isBytes(at) { // a []byte holds any bytes
 		return nil, &opError{op: op, err: errors.New("the value is not valid UTF-8, which etcd values are read as")}
 	}
-	if value != nil && keytree.DocumentExt(segs[len(segs)-1]) != "" {
+	if value != nil && keytree.DocumentExt(canon[len(canon)-1]) != "" {
 		return nil, &opError{op: op, err: errors.New("a path ending in .yaml, .yml or .json is a document; Set writes one value")}
 	}
 	cur := w.Current()

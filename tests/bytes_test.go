@@ -60,10 +60,10 @@ func TestBytesRoundTrip(t *testing.T) {
 	if ev := recv(t, ch); len(ev.Changes) == 0 || ev.Changes[0].String() != `Blob: "a\xfeb" -> "\x80\x81"` {
 		t.Fatalf("changes: %v", ev.Changes)
 	}
-	if s, err = w.Set(ctx, "blobs/k", []byte{0, 0xff}); err != nil || !bytes.Equal(s.Value.Blobs["k"], []byte{0, 0xff}) {
+	if s, err = w.Set(ctx, `Blobs["k"]`, []byte{0, 0xff}); err != nil || !bytes.Equal(s.Value.Blobs["k"], []byte{0, 0xff}) {
 		t.Fatalf("Set of a []byte: %v, %q", err, s.Value.Blobs)
 	}
-	if _, err := w.Set(ctx, "name", "\xff"); err == nil || !strings.Contains(err.Error(), "UTF-8") {
+	if _, err := w.Set(ctx, "Name", "\xff"); err == nil || !strings.Contains(err.Error(), "UTF-8") {
 		t.Fatalf("Set of a string that is not UTF-8: %v", err)
 	}
 	if _, err := w.Update(ctx, func(c *blobs) error { c.Name = "\xfe"; return nil }); err == nil || !strings.Contains(err.Error(), "UTF-8") {

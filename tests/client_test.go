@@ -214,7 +214,7 @@ func TestWatcherOutlivesExpiredTokens(t *testing.T) {
 	w := newWatcher[map[string]string](t, cli, "/tok/", fastRecovery...)
 	for i := range 4 {
 		time.Sleep(1200 * time.Millisecond) // past the token's TTL
-		s, err := w.Set(ctx, "n", i)
+		s, err := w.Set(ctx, `["n"]`, i)
 		if err != nil {
 			t.Fatalf("write %d after the token expired: %v", i, err)
 		}

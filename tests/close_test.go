@@ -81,7 +81,7 @@ func TestWriteCommittedButNotAppliedIsNotErrClosed(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() {
-		_, err := w.Set(context.Background(), "other", "y")
+		_, err := w.Set(context.Background(), "Other", "y")
 		done <- err
 	}()
 	// Close while Set waits for its revision: the handler is in progress,

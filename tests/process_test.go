@@ -59,14 +59,14 @@ func TestCompatEtcd34(t *testing.T) {
 	if !errors.Is(err, etcdconf.ErrInvalid) || errors.Is(err, etcdconf.ErrConflict) {
 		t.Fatalf("Update over a rejected revision: %v, want the rejection", err)
 	}
-	if _, err := w.Set(ctx, "db/port", 3); err != nil { // Set fixes the key
+	if _, err := w.Set(ctx, "DB.Port", 3); err != nil { // Set fixes the key
 		t.Fatal(err)
 	}
 	s, err := w.Update(ctx, func(c *writable) error { c.DB.Port = 4; c.DB.Host = "updated"; return nil })
 	if err != nil || s.Value.DB.Port != 4 {
 		t.Fatalf("Update: %v", err)
 	}
-	if _, err := w.Set(ctx, "flags/tmp", true, etcdconf.WithTTL(time.Second)); err != nil {
+	if _, err := w.Set(ctx, `Flags["tmp"]`, true, etcdconf.WithTTL(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, w, "TTL expiry", func(s *etcdconf.Snapshot[writable]) bool { _, on := s.Value.Flags["tmp"]; return !on })

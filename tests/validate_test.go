@@ -226,7 +226,7 @@ func TestPanickingValidateIsErrInvalidEverywhere(t *testing.T) {
 		_, err := w.Update(ctx, func(c *panicky) error { c.Port = 666; return nil })
 		check("Update", err)
 	}()
-	_, err := w.Set(ctx, "port", 666)
+	_, err := w.Set(ctx, "Port", 666)
 	check("Set", err)
 
 	rev := put(t, cli, "/panic/port", "666")

@@ -96,10 +96,10 @@ func TestSetWritesTheExistingSpelling(t *testing.T) {
 	put(t, cli, "/w/DB/port", "1")
 	w := newWatcher[regCfg](t, cli, "/w/")
 	ctx := context.Background()
-	if _, err := w.Set(ctx, "db/Port", 6); err != nil {
+	if _, err := w.Set(ctx, "DB.Port", 6); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Set(ctx, "DB/Host", "h"); err != nil {
+	if _, err := w.Set(ctx, "DB.Host", "h"); err != nil {
 		t.Fatal(err)
 	}
 	vals, _, _ := keysOf(t, cli, "/w/")
@@ -115,7 +115,7 @@ func TestSetRefusesEveryUnknownPath(t *testing.T) {
 	put(t, cli, "/w/zzz", "an unknown key, ignored", "/w/db/port", "1")
 	w := newWatcher[regCfg](t, cli, "/w/")
 	_, _, rev := keysOf(t, cli, "/")
-	for _, path := range []string{"db/prot", "dbb/port", "nmae", "db/port/x", "limits/mx", "servers/0/host", "tags/a", "zzz", "labels2/a", "services" + "/a/port"} {
+	for _, path := range []string{"DB.Prot", "DBB.Port", "Nmae", "DB.Port.X", "Limits.Mx", "Servers.Host", "Tags.A", "Zzz", "Labels2[\"a\"]", `Services["a"].Port`} {
 		_, err := w.Set(context.Background(), path, "1")
 		refused(t, cli, rev, err, fmt.Sprintf("%q", path), "no field")
 		_, err = w.Delete(context.Background(), path)
@@ -222,7 +222,7 @@ func TestUpdateRefusesInvalidUTF8(t *testing.T) {
 		_, err := w.Update(context.Background(), func(c *regCfg) error { fn(c); return nil })
 		refused(t, cli, rev, err, "UTF-8")
 	}
-	_, err := w.Set(context.Background(), "name", "\xff")
+	_, err := w.Set(context.Background(), "Name", "\xff")
 	refused(t, cli, rev, err, "UTF-8", `"name"`)
 }
 

@@ -183,16 +183,16 @@ func TestUpdateRefusalsWriteNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "128") {
 		t.Errorf("too many keys: got %v", err)
 	}
-	if _, err := w.Set(ctx, "db/nope", 1); err == nil {
+	if _, err := w.Set(ctx, "DB.Nope", 1); err == nil {
 		t.Error("Set on a path T does not have: no error")
 	}
-	if _, err := w.Set(ctx, "db/port", "eighty"); !errors.Is(err, etcdconf.ErrInvalid) {
+	if _, err := w.Set(ctx, "DB.Port", "eighty"); !errors.Is(err, etcdconf.ErrInvalid) {
 		t.Errorf("Set of a value that does not decode: got %v", err)
 	}
-	if _, err := w.Set(ctx, "db/port", make(chan int)); err == nil {
+	if _, err := w.Set(ctx, "DB.Port", make(chan int)); err == nil {
 		t.Error("Set of a channel: no error")
 	}
-	if _, err := w.Set(ctx, "name", "x", etcdconf.WithTTL(500*time.Millisecond)); err == nil {
+	if _, err := w.Set(ctx, "Name", "x", etcdconf.WithTTL(500*time.Millisecond)); err == nil {
 		t.Error("TTL under a second: no error")
 	}
 	if _, _, now := keysOf(t, cli, "/w/"); now != rev {
@@ -202,7 +202,7 @@ func TestUpdateRefusalsWriteNothing(t *testing.T) {
 	if _, err := w.Update(ctx, func(*writable) error { return nil }); !errors.Is(err, etcdconf.ErrClosed) {
 		t.Errorf("Update after Close: %v", err)
 	}
-	if _, err := w.Set(ctx, "name", "x"); !errors.Is(err, etcdconf.ErrClosed) {
+	if _, err := w.Set(ctx, "Name", "x"); !errors.Is(err, etcdconf.ErrClosed) {
 		t.Errorf("Set after Close: %v", err)
 	}
 }
@@ -213,18 +213,18 @@ func TestSetAndDelete(t *testing.T) {
 	put(t, cli, "/w/db/host", "h", "/w/services/api-1/addr", "a", "/w/services/api-1/weight", "1")
 	w := newWatcher[writable](t, cli, "/w/")
 	ctx := context.Background()
-	s, err := w.Set(ctx, "db/port", 6432)
+	s, err := w.Set(ctx, "DB.Port", 6432)
 	if err != nil || s.Value.DB.Port != 6432 {
 		t.Fatalf("Set: %v, %+v", err, s)
 	}
 	kv, _ := s.Key("db/port")
-	if _, err := w.Set(ctx, "db/port", 1, etcdconf.IfModRevision(kv.ModRevision-1)); !errors.Is(err, etcdconf.ErrConflict) {
+	if _, err := w.Set(ctx, "DB.Port", 1, etcdconf.IfModRevision(kv.ModRevision-1)); !errors.Is(err, etcdconf.ErrConflict) {
 		t.Fatalf("stale IfModRevision: %v", err)
 	}
-	if s, err = w.Set(ctx, "db/port", 2, etcdconf.IfModRevision(kv.ModRevision)); err != nil || s.Value.DB.Port != 2 {
+	if s, err = w.Set(ctx, "DB.Port", 2, etcdconf.IfModRevision(kv.ModRevision)); err != nil || s.Value.DB.Port != 2 {
 		t.Fatalf("current IfModRevision: %v", err)
 	}
-	s, err = w.Delete(ctx, "services/api-1")
+	s, err = w.Delete(ctx, `Services["api-1"]`)
 	if err != nil || len(s.Value.Services) != 0 {
 		t.Fatalf("Delete of a subtree: %v, %+v", err, s.Value.Services)
 	}
@@ -238,7 +238,7 @@ func TestSetWithTTLExpires(t *testing.T) {
 	cli := srv.Client(t)
 	w := newWatcher[writable](t, cli, "/w/")
 	updates := w.Subscribe(context.Background())
-	s, err := w.Set(context.Background(), "flags/new-ui", true, etcdconf.WithTTL(time.Second))
+	s, err := w.Set(context.Background(), `Flags["new-ui"]`, true, etcdconf.WithTTL(time.Second))
 	if err != nil || !s.Value.Flags["new-ui"] {
 		t.Fatalf("Set with TTL: %v, %+v", err, s)
 	}
@@ -288,7 +288,7 @@ func ExampleWithTTL() {
 	}
 	defer w.Close()
 	// Turn a flag on for ten minutes; etcd removes the key when the lease ends.
-	snap, err := w.Set(ctx, "flags/new-ui", true, etcdconf.WithTTL(10*time.Minute))
+	snap, err := w.Set(ctx, `Flags["new-ui"]`, true, etcdconf.WithTTL(10*time.Minute))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -375,16 +375,16 @@ func TestWriteOptionsThatMeanNothingAreRefused(t *testing.T) {
 	rev := put(t, cli, "/wo/name", "a", "/wo/services/api-1/addr", "x", "/wo/services/api-1/weight", "1")
 	w := newWatcher[writable](t, cli, "/wo/")
 	ctx := context.Background()
-	if _, err := w.Delete(ctx, "name", etcdconf.WithTTL(time.Minute)); err == nil || !strings.Contains(err.Error(), "WithTTL") {
+	if _, err := w.Delete(ctx, "Name", etcdconf.WithTTL(time.Minute)); err == nil || !strings.Contains(err.Error(), "WithTTL") {
 		t.Fatalf("Delete with WithTTL: %v", err)
 	}
-	if _, err := w.Delete(ctx, "services/api-1", etcdconf.IfModRevision(rev)); err == nil || !strings.Contains(err.Error(), "IfModRevision") {
+	if _, err := w.Delete(ctx, `Services["api-1"]`, etcdconf.IfModRevision(rev)); err == nil || !strings.Contains(err.Error(), "IfModRevision") {
 		t.Fatalf("guarded Delete of a subtree: %v", err)
 	}
 	if _, _, now := keysOf(t, cli, "/wo/"); now != rev {
 		t.Fatalf("refused writes moved etcd from revision %d to %d", rev, now)
 	}
-	if _, err := w.Delete(ctx, "name", etcdconf.IfModRevision(rev)); err != nil {
+	if _, err := w.Delete(ctx, "Name", etcdconf.IfModRevision(rev)); err != nil {
 		t.Fatalf("guarded Delete of one key: %v", err)
 	}
 }

@@ -57,16 +57,16 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	show(w.Current())
 
-	s, err := w.Set(ctx, "new-checkout", "on")
+	s, err := w.Set(ctx, "NewCheckout", "on")
 	if err != nil {
 		return err
 	}
 	show(s)
-	if s, err = w.Set(ctx, "dark-mode", "50%"); err != nil {
+	if s, err = w.Set(ctx, "DarkMode", "50%"); err != nil {
 		return err
 	}
 	show(s)
-	if s, err = w.Set(ctx, "maintenance", true, etcdconf.WithTTL(time.Second)); err != nil {
+	if s, err = w.Set(ctx, "Maintenance", true, etcdconf.WithTTL(time.Second)); err != nil {
 		return err
 	}
 	show(s)

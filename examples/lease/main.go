@@ -34,7 +34,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer w.Close()
 	updates := w.Subscribe(ctx)
-	snap, err := w.Set(ctx, "maintenance", "on", etcdconf.WithTTL(time.Second))
+	snap, err := w.Set(ctx, `["maintenance"]`, "on", etcdconf.WithTTL(time.Second))
 	if err != nil {
 		return err
 	}
