@@ -56,6 +56,7 @@ type faultRun struct {
 	uncertain map[string][]ackOp
 
 	faults, snapshots, checked, nonmonotonic, mismatched atomic.Int64
+	writes, failedWrites                                 atomic.Int64 // acknowledged, and failed (outcome unknown)
 
 	gp      *etcdtest.GRPCProxy // the watcher's grpc-proxy, in the run through one
 	windows []window            // when faults were in force; guarded by mu
@@ -111,6 +112,7 @@ type ackOp struct {
 
 // ack records writes acknowledged at rev, keeping per key the latest.
 func (r *faultRun) ack(rev int64, ops ...ackOp) {
+	r.writes.Add(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, op := range ops {
@@ -127,6 +129,7 @@ type ackedAt struct {
 
 // unsure records writes whose outcome is unknown.
 func (r *faultRun) unsure(ops ...ackOp) {
+	r.failedWrites.Add(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, op := range ops {
@@ -307,7 +310,7 @@ func (r *faultRun) verdict(name string, lost int) {
 	summary := fmt.Sprintf("%s: faults=%d snapshots=%d verified=%d lost=%d nonmonotonic=%d mismatched=%d converge_max_ms=%d reloads=%d reloads_unexplained=%d",
 		name, r.faults.Load(), r.snapshots.Load(), r.checked.Load(), lost, r.nonmonotonic.Load(), r.mismatched.Load(), slowest.took.Milliseconds(),
 		reloads, unexplained)
-	summary += "\n  slowest convergence: " + slowest.String()
+	summary += fmt.Sprintf("\n  writes acknowledged=%d failed=%d; slowest convergence: %v", r.writes.Load(), r.failedWrites.Load(), slowest)
 	r.t.Log(summary)
 	if path := os.Getenv("ETCDCONF_FAULT_SUMMARY"); path != "" { // CI prints them after the run
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)

@@ -139,11 +139,13 @@ func faultProcesses(t *testing.T, binary string) {
 	var pause sync.RWMutex
 	stop := make(chan struct{})
 	var writers sync.WaitGroup
-	writers.Add(1)
-	go func() {
-		defer writers.Done()
-		r.write(0, stop, &pause)
-	}()
+	for i := range 2 { // as the in-process suite: one writer alone waits out every fault
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			r.write(i, stop, &pause)
+		}()
+	}
 
 	from := time.Now()
 	fault := func() { // the fault just healed: reloads since from are its doing
