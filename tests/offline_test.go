@@ -217,20 +217,20 @@ func TestOfflineRefusesBadFiles(t *testing.T) {
 }
 
 // TestLoadSurvivesAPanickingErrorHandler: Load reports a snapshot file it
-// could not write to the error handler, and a panic there is logged, not
+// could not write to the Observer.Error hook, and a panic there is logged, not
 // passed on: the load succeeded.
 func TestLoadSurvivesAPanickingErrorHandler(t *testing.T) {
 	srv := etcdtest.Start(t)
 	cli := srv.Client(t)
 	put(t, cli, "/lp/a", "1")
 	called := false
-	handler := etcdconf.WithErrorHandler(func(error) { called = true; panic("a buggy handler") })
+	handler := etcdconf.WithObserver(etcdconf.Observer{Error: func(error) { called = true; panic("a buggy handler") }})
 	file := etcdconf.WithSnapshotFile(filepath.Join(t.TempDir(), "no-such-dir", "snap.json"))
 	s, err := etcdconf.Load[map[string]string](context.Background(), cli, "/lp/", file, handler)
 	if err != nil || s.Value["a"] != "1" {
 		t.Fatalf("Load: %+v, %v", s, err)
 	}
 	if !called {
-		t.Fatal("the failed file write was not reported to the error handler")
+		t.Fatal("the failed file write was not reported to the Error hook")
 	}
 }
