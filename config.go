@@ -142,11 +142,11 @@ func WithProgressInterval(d time.Duration) Option {
 // When [New] or [Load] cannot read etcd within the load timeout (it does not
 // answer, or has no leader), they use the file instead, if it holds this
 // prefix, is intact and decodes and validates into T: New returns a watcher
-// serving it (see [Status].FromFile) that keeps trying etcd with the usual
-// backoff, then loads a fresh revision, publishes the difference to
-// subscribers as a normal update and watches as usual; Load returns it (see
-// [Snapshot.FromFile]). A denial by etcd (permission, login) or keys in etcd
-// that do not decode never fall back to the file. A file that is missing,
+// serving it (see [Status].FromSnapshotFile) that keeps trying etcd with
+// the usual backoff, then loads a fresh revision, publishes the difference
+// to subscribers as a normal update and watches as usual; Load returns it
+// (see [Snapshot.FromSnapshotFile]). A denial by etcd (permission, login)
+// or keys in etcd that do not decode never fall back to the file. A file that is missing,
 // truncated, corrupt, for another prefix or of another format version, or
 // that does not decode into T, is never used: New and Load fail as without
 // the option, with an error naming the file and why it was refused.

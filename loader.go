@@ -30,9 +30,10 @@ const pageSize = 10000
 //
 // With [WithSnapshotFile], Load writes the snapshot it read to the file (a
 // failed write, or a file a watcher or another process holds, is logged and
-// passed to [Observer].Error; Load still succeeds), and when etcd cannot be read it returns the file's snapshot
-// instead, if the file is usable: [Snapshot.FromFile] then says when the file
-// was written, and the logger why etcd was not read.
+// passed to [Observer].Error; Load still succeeds), and when etcd cannot be
+// read it returns the file's snapshot instead, if the file is usable:
+// [Snapshot.FromSnapshotFile] then says when the file was written, and the
+// logger why etcd was not read.
 func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (*Snapshot[T], error) {
 	o := newOptions(opts)
 	dec, err := prepare[T](cli, prefix, o)

@@ -19,11 +19,12 @@ type Status struct {
 	// Connected reports that the watch is established and has been proved
 	// current within three progress intervals.
 	Connected bool
-	// FromFile is when the snapshot file the current snapshot came from was
-	// written (see [WithSnapshotFile]): New could not read etcd and started
-	// from the file. It is zero once a snapshot from etcd is current. While
-	// it is set, Confirmed is FromFile too, and Err is why etcd was not read.
-	FromFile time.Time
+	// FromSnapshotFile is when the snapshot file the current snapshot came
+	// from was written (see [WithSnapshotFile]): New could not read etcd
+	// and started from the file. It is zero once a snapshot from etcd is
+	// current. While it is set, Confirmed is FromSnapshotFile too, and Err
+	// is why etcd was not read.
+	FromSnapshotFile time.Time
 	// Err is the last error the watcher met, and ErrTime when; nil when none.
 	// It stays after recovery: compare ErrTime with Confirmed.
 	Err     error
@@ -42,13 +43,13 @@ type Status struct {
 	Probes int64
 }
 
-// Connectivity returns how the watcher stands with etcd, as the
-// Connected and FromFile fields say: [ServingSnapshotFile] while FromFile
-// is set, else [Connected] or [Disconnected]. [Observer].Connectivity hears
-// of every change of it.
+// Connectivity returns how the watcher stands with etcd, as the fields
+// Connected and FromSnapshotFile say: [ServingSnapshotFile] while
+// FromSnapshotFile is set, else [Connected] or [Disconnected].
+// [Observer].Connectivity hears of every change of it.
 func (s Status) Connectivity() Connectivity {
 	switch {
-	case !s.FromFile.IsZero():
+	case !s.FromSnapshotFile.IsZero():
 		return ServingSnapshotFile
 	case s.Connected:
 		return Connected

@@ -123,7 +123,7 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 		w.lastHeard.Store(now.UnixNano())
 		o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", kvs.len())
 	} else {
-		w.status = Status{Revision: rev, Seen: rev, Confirmed: snap.written, FromFile: snap.written, Err: loadErr, ErrTime: now}
+		w.status = Status{Revision: rev, Seen: rev, Confirmed: snap.written, FromSnapshotFile: snap.written, Err: loadErr, ErrTime: now}
 		o.logger.Warn("etcdconf: etcd unreachable; serving the snapshot file", "prefix", prefix,
 			"file", file.path, "written", snap.written, "revision", rev, "keys", kvs.len(), "err", loadErr)
 	}
@@ -396,7 +396,7 @@ func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
 	}
 	w.mu.Lock()
 	w.status.Revision, w.status.Seen, w.seenKeys = rev, rev, kvs.len()
-	w.status.FromFile = time.Time{}
+	w.status.FromSnapshotFile = time.Time{}
 	w.rejections = nil
 	for s := range w.subs {
 		s.notify()
