@@ -190,9 +190,15 @@ func TestRejectedRevisionKeepsLastGood(t *testing.T) {
 	if st := w.Status(); st.Rejections != 2 {
 		t.Fatalf("Rejections = %d, want 2", st.Rejections)
 	}
-	mu.Lock()
-	n := len(handled)
-	mu.Unlock()
+	var n int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) { // Seen grows before the hook is called
+		mu.Lock()
+		n = len(handled)
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if n != 2 {
 		t.Fatalf("Error hook called %d times, want 2", n)
 	}
