@@ -99,7 +99,7 @@ func BenchmarkSnapshotFile(b *testing.B) {
 		ctx := context.Background()
 		var writes atomic.Int64
 		count := optionFunc(func(o *options) {
-			o.file.beforeRename = func(string) error { writes.Add(1); return nil }
+			o.beforeRename = func(string) error { writes.Add(1); return nil }
 		})
 		w, err := New[map[string]string](ctx, cli, "/burst/", WithSnapshotFile(b.TempDir()+"/snap.json"), count)
 		if err != nil {

@@ -30,43 +30,46 @@ const pageSize = 10000
 //
 // With [WithSnapshotFile], Load writes the snapshot it read to the file (a
 // failed write, or a file a watcher or another process holds, is logged and
-// passed to the error handler; Load still succeeds), and when etcd cannot be read it returns the file's snapshot
-// instead, if the file is usable: [Snapshot.FromFile] then says when the file
-// was written, and the logger why etcd was not read.
+// passed to [Observer].Error; Load still succeeds), and when etcd cannot be
+// read it returns the file's snapshot instead, if the file is usable:
+// [Snapshot.FromSnapshotFile] then says when the file was written, and the
+// logger why etcd was not read.
 func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (*Snapshot[T], error) {
 	o := newOptions(opts)
 	dec, err := prepare[T](cli, prefix, o)
 	if err != nil {
 		return nil, err
 	}
-	snap, loadErr, err := initial(ctx, cli, prefix, o, dec)
+	file := newSnapshotFile(o)
+	snap, loadErr, err := initial(ctx, cli, prefix, o, file, dec)
 	if err != nil {
 		return nil, err
 	}
-	if o.file == nil {
+	if file == nil {
 		return snap, nil
 	}
 	if loadErr != nil {
 		o.logger.Warn("etcdconf: etcd unreachable; using the snapshot file", "prefix", prefix,
-			"file", o.file.path, "written", snap.written, "revision", snap.Revision, "err", loadErr)
+			"file", file.path, "written", snap.written, "revision", snap.Revision, "err", loadErr)
 		return snap, nil
 	}
-	err = o.file.claim(prefix)
+	err = file.claim(prefix)
 	if err == nil {
-		err = o.file.write(fileSnapshot{prefix: prefix, rev: snap.Revision, written: time.Now(), kvs: snap.kvs})
-		o.file.release()
+		err = file.write(fileSnapshot{prefix: prefix, rev: snap.Revision, written: time.Now(), kvs: snap.kvs})
+		file.release()
 	}
 	if err != nil {
 		o.logger.Warn("etcdconf: snapshot file not written", "prefix", prefix, "err", err)
-		o.handleError(err)
+		o.observer.error(err, o.logger)
 	}
 	return snap, nil
 }
 
 // initial reads the first snapshot of New and Load from etcd; when etcd
-// cannot be read (see unreachable) and WithSnapshotFile names a usable file,
-// it reads it from the file instead, and loadErr is why etcd was not read.
-func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o *options, dec *decoder[T]) (snap *Snapshot[T], loadErr, err error) {
+// cannot be read (see unreachable) and file, the one WithSnapshotFile
+// names, is usable, it reads it from the file instead, and loadErr is why
+// etcd was not read.
+func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o *options, file *snapshotFile, dec *decoder[T]) (snap *Snapshot[T], loadErr, err error) {
 	kvs, rev, err := loadKeys(ctx, cli, prefix, o.loadTimeout)
 	if err == nil {
 		start := time.Now()
@@ -77,18 +80,18 @@ func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o 
 		}
 		return &Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: kvs}, nil, nil
 	}
-	if o.file == nil || !unreachable(err) {
+	if file == nil || !unreachable(err) {
 		return nil, nil, err
 	}
 	loadErr = err
-	fs, err := o.file.read(prefix)
+	fs, err := file.read(prefix)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w; %w", loadErr, err)
 	}
 	v, err := dec.decodeSet(fs.kvs, fs.rev)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w; etcdconf: snapshot file %s refused: does not decode into %v: %w",
-			loadErr, o.file.path, reflect.TypeFor[T](), err)
+			loadErr, file.path, reflect.TypeFor[T](), err)
 	}
 	return &Snapshot[T]{Value: v, Revision: fs.rev, prefix: prefix, kvs: fs.kvs, written: fs.written}, loadErr, nil
 }
@@ -104,7 +107,7 @@ func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*decoder[T
 	if err := checkDefaults[T](o); err != nil {
 		return nil, err
 	}
-	if o.file != nil && o.file.path == "" {
+	if o.hasSnapshotFile && o.snapshotFile == "" {
 		return nil, errors.New("etcdconf: WithSnapshotFile: empty path")
 	}
 	return newDecoder[T](prefix, o)

@@ -1,13 +1,17 @@
 package etcdconf
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
-// An Observer hears of a watcher's events as they happen, for metrics; see
-// [WithObserver] and the ready Prometheus collector in package etcdconfprom.
-// Every hook is optional: a nil one is not called, and later versions may
-// add hooks without breaking yours. Hooks are called from the watcher's
-// goroutine, one at a time, and must return quickly. Counts and revisions
-// are also in [Watcher.Status].
+// An Observer hears of a watcher's events as they happen: the errors it
+// meets after [New] returns, and figures for metrics (see the ready
+// Prometheus collector in package etcdconfprom). Pass one with
+// [WithObserver]. Every hook is optional: a nil one is not called, and
+// later versions may add hooks without breaking yours. Each hook is called
+// one call at a time, and must return quickly. Counts and revisions are
+// also in [Watcher.Status].
 type Observer struct {
 	// Started is called once, before any other hook, when New has built
 	// the watcher, with its Status method, so that a collector can read it
@@ -21,36 +25,78 @@ type Observer struct {
 	// Retrying reports a lost watch or failed recovery attempt, before the
 	// watcher waits delay and tries again.
 	Retrying func(err error, delay time.Duration)
+	// Error is called with every error the watcher meets after New
+	// returns: a rejected revision (a [*DecodeError]), a lost watch, a
+	// failed reload, a snapshot file not written (see [WithSnapshotFile];
+	// [Load] calls it for that too). A panic in it is recovered and logged.
+	// It may call [Watcher.Close] (see there); it is not called once Close
+	// has begun. Error and Connectivity are never called at once. The last
+	// error is always in [Status].Err.
+	Error func(err error)
+	// Connectivity is called with the watcher's connectivity once New has
+	// built it, and then whenever it changes, never twice in a row with
+	// the same value: it is the value [Status.Connectivity] returns. It is
+	// called from a goroutine of its own, so a change that is undone at
+	// once may not be seen. A panic in it is recovered and logged. Like
+	// Error, it may call [Watcher.Close], and is not called once Close has
+	// begun.
+	Connectivity func(c Connectivity)
 }
 
-// WithObserver passes the watcher's events to o's hooks. Default: none.
+// WithObserver passes the watcher's events to o's hooks. Default: none;
+// errors are in [Watcher.Status] and the log (see [WithLogger]).
 func WithObserver(o Observer) Option {
-	return optionFunc(func(opts *options) { opts.observer = observer(o) })
+	return optionFunc(func(opts *options) { opts.observer = o })
 }
 
-// observer calls an Observer's hooks, skipping the nil ones.
-type observer Observer
+// The methods below call o's hooks, skipping the nil ones.
 
-func (o observer) started(status func() Status) {
+func (o Observer) started(status func() Status) {
 	if o.Started != nil {
 		o.Started(status)
 	}
 }
 
-func (o observer) decoded(rev int64, d time.Duration, err error) {
+func (o Observer) decoded(rev int64, d time.Duration, err error) {
 	if o.Decoded != nil {
 		o.Decoded(rev, d, err)
 	}
 }
 
-func (o observer) reloaded(rev int64) {
+func (o Observer) reloaded(rev int64) {
 	if o.Reloaded != nil {
 		o.Reloaded(rev)
 	}
 }
 
-func (o observer) retrying(err error, delay time.Duration) {
+func (o Observer) retrying(err error, delay time.Duration) {
 	if o.Retrying != nil {
 		o.Retrying(err, delay)
+	}
+}
+
+// error passes err to the Error hook. A panic in the hook is logged, never
+// passed on: the watcher's goroutine, or a Load that succeeded, must not
+// fail because of it.
+func (o Observer) error(err error, log *slog.Logger) {
+	if o.Error == nil {
+		return
+	}
+	defer recoverHook(log, "Error")
+	o.Error(err)
+}
+
+// connectivity passes c to the Connectivity hook; a panic in it is logged.
+func (o Observer) connectivity(c Connectivity, log *slog.Logger) {
+	if o.Connectivity == nil {
+		return
+	}
+	defer recoverHook(log, "Connectivity")
+	o.Connectivity(c)
+}
+
+func recoverHook(log *slog.Logger, hook string) {
+	if p := recover(); p != nil {
+		log.Error("etcdconf: Observer."+hook+" panicked", "panic", p)
 	}
 }

@@ -46,10 +46,11 @@ type KeyValue struct {
 // Prefix returns the key prefix the snapshot was read from.
 func (s *Snapshot[T]) Prefix() string { return s.prefix }
 
-// FromFile returns when the snapshot file it was read from was written, if
-// etcd could not be read and the snapshot came from the file named by
-// [WithSnapshotFile]; it returns the zero time for a snapshot read from etcd.
-func (s *Snapshot[T]) FromFile() time.Time { return s.written }
+// FromSnapshotFile returns when the snapshot file it was read from was
+// written, if etcd could not be read and the snapshot came from the file
+// named by [WithSnapshotFile]; it returns the zero time for a snapshot read
+// from etcd.
+func (s *Snapshot[T]) FromSnapshotFile() time.Time { return s.written }
 
 // Key returns the key at path, relative to the prefix ("db/port"), and whether
 // the snapshot has it.
@@ -80,7 +81,7 @@ func (s *Snapshot[T]) LogValue() slog.Value {
 	}
 	attrs := []slog.Attr{slog.Int64("revision", s.Revision), slog.String("prefix", s.prefix), slog.Int("keys", s.kvs.len())}
 	if !s.written.IsZero() {
-		attrs = append(attrs, slog.Time("from_file", s.written))
+		attrs = append(attrs, slog.Time("from_snapshot_file", s.written))
 	}
 	return slog.GroupValue(attrs...)
 }

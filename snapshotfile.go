@@ -147,6 +147,15 @@ type snapshotFile struct {
 	beforeRename func(tmp string) error
 }
 
+// newSnapshotFile returns the file o names (see WithSnapshotFile), nil
+// without the option. Whoever writes it claims it first.
+func newSnapshotFile(o *options) *snapshotFile {
+	if !o.hasSnapshotFile {
+		return nil
+	}
+	return &snapshotFile{path: o.snapshotFile, beforeRename: o.beforeRename}
+}
+
 // read returns the file's snapshot of prefix, or an error that names the
 // file and why it cannot be used.
 func (f *snapshotFile) read(prefix string) (fileSnapshot, error) {

@@ -23,7 +23,7 @@ func TestSnapshotFileBurstCoalesces(t *testing.T) {
 	unblock := func() { once.Do(func() { close(release) }) }
 	defer unblock()
 	hang := optionFunc(func(o *options) {
-		o.file.beforeRename = func(string) error {
+		o.beforeRename = func(string) error {
 			if writes.Add(1) == 1 {
 				<-release // the first write, of the initial load, hangs
 			}
@@ -61,8 +61,8 @@ func TestSnapshotFileBurstCoalesces(t *testing.T) {
 }
 
 // TestSnapshotFileWriteFailureIsReported: a file that cannot be written
-// (its directory removed after New) is reported in Status and to the error
-// handler; the watcher goes on.
+// (its directory removed after New) is reported in Status and to the Error
+// hook; the watcher goes on.
 func TestSnapshotFileWriteFailureIsReported(t *testing.T) {
 	cli := etcdClient(t)
 	dir := filepath.Join(t.TempDir(), "dir")
@@ -71,12 +71,12 @@ func TestSnapshotFileWriteFailureIsReported(t *testing.T) {
 	}
 	errs := make(chan error, 10)
 	w, err := New[map[string]string](context.Background(), cli, "/f/", WithSnapshotFile(filepath.Join(dir, "snap.json")),
-		WithErrorHandler(func(err error) {
+		WithObserver(Observer{Error: func(err error) {
 			select {
 			case errs <- err:
 			default:
 			}
-		}))
+		}}))
 	if err != nil {
 		t.Fatal(err)
 	}

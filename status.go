@@ -1,6 +1,9 @@
 package etcdconf
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Status describes a [Watcher]'s health; see [Watcher.Status].
 type Status struct {
@@ -16,11 +19,12 @@ type Status struct {
 	// Connected reports that the watch is established and has been proved
 	// current within three progress intervals.
 	Connected bool
-	// FromFile is when the snapshot file the current snapshot came from was
-	// written (see [WithSnapshotFile]): New could not read etcd and started
-	// from the file. It is zero once a snapshot from etcd is current. While
-	// it is set, Confirmed is FromFile too, and Err is why etcd was not read.
-	FromFile time.Time
+	// FromSnapshotFile is when the snapshot file the current snapshot came
+	// from was written (see [WithSnapshotFile]): New could not read etcd
+	// and started from the file. It is zero once a snapshot from etcd is
+	// current. While it is set, Confirmed is FromSnapshotFile too, and Err
+	// is why etcd was not read.
+	FromSnapshotFile time.Time
 	// Err is the last error the watcher met, and ErrTime when; nil when none.
 	// It stays after recovery: compare ErrTime with Confirmed.
 	Err     error
@@ -37,6 +41,49 @@ type Status struct {
 	// one per progress interval; each reads no values, and only reads the
 	// prefix's keys when etcd's revision moved.
 	Probes int64
+}
+
+// Connectivity returns how the watcher stands with etcd, as the fields
+// Connected and FromSnapshotFile say: [ServingSnapshotFile] while
+// FromSnapshotFile is set, else [Connected] or [Disconnected].
+// [Observer].Connectivity hears of every change of it.
+func (s Status) Connectivity() Connectivity {
+	switch {
+	case !s.FromSnapshotFile.IsZero():
+		return ServingSnapshotFile
+	case s.Connected:
+		return Connected
+	}
+	return Disconnected
+}
+
+// Connectivity is how a watcher stands with etcd; see
+// [Status.Connectivity].
+type Connectivity int
+
+const (
+	// Disconnected: the watch is lost, or was not proved current for three
+	// progress intervals (see [WithProgressInterval]); the watcher serves
+	// its last snapshot and recovers with backoff.
+	Disconnected Connectivity = iota
+	// Connected: the watch is established and proved current.
+	Connected
+	// ServingSnapshotFile: New could not read etcd and serves the snapshot
+	// read from the file named by [WithSnapshotFile] until it can.
+	ServingSnapshotFile
+)
+
+// String returns "disconnected", "connected" or "serving_snapshot_file".
+func (c Connectivity) String() string {
+	switch c {
+	case Disconnected:
+		return "disconnected"
+	case Connected:
+		return "connected"
+	case ServingSnapshotFile:
+		return "serving_snapshot_file"
+	}
+	return "Connectivity(" + strconv.Itoa(int(c)) + ")"
 }
 
 // Stale reports whether the watcher has not known itself current for longer

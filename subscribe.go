@@ -39,11 +39,6 @@ func (e Event[T]) LogValue() slog.Value {
 	return slog.GroupValue(append(attrs, slog.Any("changes", changes))...)
 }
 
-// Update is the former name of [Event].
-//
-// Deprecated: use Event; Update is also the name of the write [Watcher.Update].
-type Update[T any] = Event[T]
-
 // A SubscribeOption configures [Watcher.Subscribe].
 type SubscribeOption interface{ applySub(*subOptions) }
 

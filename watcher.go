@@ -35,8 +35,12 @@ type Watcher[T any] struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the watch loop, the file writer and every subscriber
 
+	file    *snapshotFile  // claimed until the watch loop returns; nil without WithSnapshotFile
 	persist *filePersister // nil without WithSnapshotFile
-	hmu     sync.Mutex     // serializes calls of the error handler
+	hmu     sync.Mutex     // serializes calls of Observer.Error and Observer.Connectivity
+	// conn wakes the goroutine that calls Observer.Connectivity (one slot:
+	// a pending change); nil without that hook.
+	conn chan struct{}
 
 	mu      sync.Mutex // guards the fields below
 	closed  bool
@@ -86,25 +90,26 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	if err != nil {
 		return nil, err
 	}
-	if o.file != nil {
-		if err := o.file.check(); err != nil {
+	file := newSnapshotFile(o)
+	if file != nil {
+		if err := file.check(); err != nil {
 			return nil, err
 		}
-		if err := o.file.claim(prefix); err != nil {
+		if err := file.claim(prefix); err != nil {
 			return nil, err
 		}
 	}
-	snap, loadErr, err := initial(ctx, cli, prefix, o, dec)
+	snap, loadErr, err := initial(ctx, cli, prefix, o, file, dec)
 	if err != nil {
-		if o.file != nil {
-			o.file.release()
+		if file != nil {
+			file.release()
 		}
 		return nil, err
 	}
 	rev, kvs := snap.Revision, snap.kvs
 	wctx, cancel := context.WithCancel(context.Background())
 	w := &Watcher[T]{
-		cli: cli, prefix: prefix, o: o, dec: dec,
+		cli: cli, prefix: prefix, o: o, dec: dec, file: file,
 		ctx: wctx, cancel: cancel,
 		subs:    make(map[*subscriber]struct{}),
 		advance: make(chan struct{}),
@@ -118,12 +123,12 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 		w.lastHeard.Store(now.UnixNano())
 		o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", kvs.len())
 	} else {
-		w.status = Status{Revision: rev, Seen: rev, Confirmed: snap.written, FromFile: snap.written, Err: loadErr, ErrTime: now}
+		w.status = Status{Revision: rev, Seen: rev, Confirmed: snap.written, FromSnapshotFile: snap.written, Err: loadErr, ErrTime: now}
 		o.logger.Warn("etcdconf: etcd unreachable; serving the snapshot file", "prefix", prefix,
-			"file", o.file.path, "written", snap.written, "revision", rev, "keys", kvs.len(), "err", loadErr)
+			"file", file.path, "written", snap.written, "revision", rev, "keys", kvs.len(), "err", loadErr)
 	}
-	if o.file != nil {
-		w.persist = newFilePersister(o.file)
+	if file != nil {
+		w.persist = newFilePersister(file)
 		if loadErr == nil {
 			w.persist.offer(fileSnapshot{prefix: prefix, rev: rev, kvs: kvs})
 		}
@@ -134,6 +139,12 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 		}()
 	}
 	o.observer.started(w.Status)
+	if o.observer.Connectivity != nil {
+		w.conn = make(chan struct{}, 1)
+		w.conn <- struct{}{} // the first state
+		w.wg.Add(1)
+		go w.notifyConnectivity()
+	}
 	w.wg.Add(1)
 	go w.run(loadErr)
 	return w, nil
@@ -170,18 +181,18 @@ func (w *Watcher[T]) Done() <-chan struct{} { return w.ctx.Done() }
 // then releases the file for another watcher. It is idempotent and always
 // returns nil; it does not close the etcd client.
 //
-// Close may be called from the error handler (see [WithErrorHandler]): it
-// cannot wait for the goroutine that runs the handler, so while a handler
-// call is in progress Close stops the watcher and returns at once, and
-// the watcher's goroutines end, the channels close and the file is
-// released when the handler returns. The handler is not called once Close
-// has begun.
+// Close may be called from the hooks [Observer].Error and
+// [Observer].Connectivity: it cannot wait for the goroutine that runs the
+// hook, so while a call of either is in progress Close stops the watcher
+// and returns at once, and the watcher's goroutines end, the channels close
+// and the file is released when the hook returns. Neither hook is called
+// once Close has begun.
 func (w *Watcher[T]) Close() error {
 	w.mu.Lock()
 	w.closed = true
 	w.mu.Unlock()
 	w.cancel()
-	// A handler call in progress may be the caller: waiting for the
+	// A hook call in progress may be the caller: waiting for the
 	// goroutine that runs it would never end.
 	if !w.hmu.TryLock() {
 		return nil
@@ -196,8 +207,8 @@ func (w *Watcher[T]) Close() error {
 // in the recovery, with err the reason etcd could not be read.
 func (w *Watcher[T]) run(err error) {
 	defer w.wg.Done()
-	if w.o.file != nil {
-		defer w.o.file.release() // after the writer's last write
+	if w.file != nil {
+		defer w.file.release() // after the writer's last write
 	}
 	if w.persist != nil {
 		defer w.persist.stop() // after the last apply: the writer writes it, then returns
@@ -385,7 +396,7 @@ func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
 	}
 	w.mu.Lock()
 	w.status.Revision, w.status.Seen, w.seenKeys = rev, rev, kvs.len()
-	w.status.FromFile = time.Time{}
+	w.status.FromSnapshotFile = time.Time{}
 	w.rejections = nil
 	for s := range w.subs {
 		s.notify()
@@ -446,14 +457,59 @@ func (w *Watcher[T]) heard() {
 	now := time.Now()
 	w.lastHeard.Store(now.UnixNano())
 	w.mu.Lock()
+	was := w.status.Connectivity()
 	w.status.Confirmed, w.status.Connected = now, true
 	w.mu.Unlock()
+	if was != Connected {
+		w.connectivityChanged()
+	}
 }
 
 func (w *Watcher[T]) setConnected(c bool) {
 	w.mu.Lock()
+	was := w.status.Connected
 	w.status.Connected = c
 	w.mu.Unlock()
+	if was != c {
+		w.connectivityChanged()
+	}
+}
+
+// connectivityChanged wakes notifyConnectivity; it never blocks.
+func (w *Watcher[T]) connectivityChanged() {
+	select {
+	case w.conn <- struct{}{}:
+	default: // a wake-up is pending, or there is no hook (w.conn nil)
+	}
+}
+
+// notifyConnectivity passes the watcher's connectivity to
+// Observer.Connectivity whenever it differs from the one last passed,
+// until Close. The hook runs on this goroutine of its own, not on those
+// that change the status (among them a caller of WaitRevision, which may
+// be an Error hook: taking hmu there would deadlock).
+func (w *Watcher[T]) notifyConnectivity() {
+	defer w.wg.Done()
+	reported := Connectivity(-1)
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-w.conn:
+		}
+		w.mu.Lock()
+		c := w.status.Connectivity()
+		w.mu.Unlock()
+		if c == reported {
+			continue
+		}
+		reported = c
+		w.hmu.Lock()
+		if w.ctx.Err() == nil { // never after Close has begun: see Close
+			w.o.observer.connectivity(c, w.o.logger)
+		}
+		w.hmu.Unlock()
+	}
 }
 
 // signalLocked wakes everyone waiting for status.Seen to grow. w.mu is held.
@@ -544,7 +600,7 @@ func (w *Watcher[T]) rejectedAtLocked(rev int64) *DecodeError {
 	return nil
 }
 
-// report records err in Status, logs it, and passes it to the error handler.
+// report records err in Status, logs it, and passes it to Observer.Error.
 func (w *Watcher[T]) report(err error, msg string, attrs ...any) {
 	if err == nil {
 		return
@@ -553,11 +609,11 @@ func (w *Watcher[T]) report(err error, msg string, attrs ...any) {
 	w.status.Err, w.status.ErrTime = err, time.Now()
 	w.mu.Unlock()
 	w.o.logger.Warn(msg, append([]any{"prefix", w.prefix, "err", err}, attrs...)...)
-	if w.o.errorHandler != nil {
+	if w.o.observer.Error != nil {
 		w.hmu.Lock() // the watch loop and the file writer both report
 		defer w.hmu.Unlock()
 		if w.ctx.Err() == nil { // never after Close has begun: see Close
-			w.o.handleError(err)
+			w.o.observer.error(err, w.o.logger)
 		}
 	}
 }

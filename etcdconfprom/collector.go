@@ -19,17 +19,22 @@ import (
 // [etcdconf.Observer] that [Collector.Observer] returns. Metrics carry a "watcher"
 // label with the name given to NewCollector:
 //
-//	etcdconf_applied_revision           revision of the current snapshot
-//	etcdconf_connected                  1 while the watch is live
-//	etcdconf_seconds_since_current      since the watcher last knew it was current
-//	etcdconf_reloads_total              full reloads after the first load
-//	etcdconf_retries_total              failed recovery attempts (reconnects)
-//	etcdconf_rejections_total           revisions rejected by decode or Validate
-//	etcdconf_decode_duration_seconds    histogram of decodes
+//	etcdconf_applied_revision                   revision of the current snapshot
+//	etcdconf_connected                          1 while the watch is live
+//	etcdconf_connectivity{state}                1 for the watcher's etcdconf.Connectivity, 0 for the
+//	                                            others; state is connected, disconnected or
+//	                                            serving_snapshot_file
+//	etcdconf_connectivity_changes_total{state}  times each state was entered, the first included
+//	etcdconf_seconds_since_current              since the watcher last knew it was current
+//	etcdconf_reloads_total                      full reloads after the first load
+//	etcdconf_retries_total                      failed recovery attempts (reconnects)
+//	etcdconf_rejections_total                   revisions rejected by decode or Validate
+//	etcdconf_decode_duration_seconds            histogram of decodes
 type Collector struct {
-	decode *prometheus.HistogramVec
-	descs  map[string]*prometheus.Desc
-	name   string
+	decode  *prometheus.HistogramVec
+	changes *prometheus.CounterVec
+	descs   map[string]*prometheus.Desc
+	name    string
 
 	mu     sync.Mutex // guards status
 	status func() etcdconf.Status
@@ -42,7 +47,7 @@ func NewCollector(name string) *Collector {
 	desc := func(metric, help string) *prometheus.Desc {
 		return prometheus.NewDesc("etcdconf_"+metric, help, nil, label)
 	}
-	return &Collector{
+	c := &Collector{
 		name: name,
 		decode: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:        "etcdconf_decode_duration_seconds",
@@ -50,23 +55,37 @@ func NewCollector(name string) *Collector {
 			ConstLabels: label,
 			Buckets:     prometheus.ExponentialBuckets(0.0001, 4, 8),
 		}, []string{"result"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "etcdconf_connectivity_changes_total",
+			Help:        "Times the watcher entered each connectivity state, the first at start included.",
+			ConstLabels: label,
+		}, []string{"state"}),
 		descs: map[string]*prometheus.Desc{
-			"revision":   desc("applied_revision", "Revision of the current snapshot."),
-			"connected":  desc("connected", "1 while the watch is established and answering."),
+			"revision":  desc("applied_revision", "Revision of the current snapshot."),
+			"connected": desc("connected", "1 while the watch is established and answering."),
+			"connectivity": prometheus.NewDesc("etcdconf_connectivity",
+				"1 for the watcher's connectivity (the state label), 0 for the others.", []string{"state"}, label),
 			"since":      desc("seconds_since_current", "Seconds since the watcher last knew it was current."),
 			"reloads":    desc("reloads_total", "Full reloads after the first load."),
 			"retries":    desc("retries_total", "Failed attempts to recover a lost watch."),
 			"rejections": desc("rejections_total", "Revisions rejected because they did not decode or validate."),
 		},
 	}
+	for _, st := range states {
+		c.changes.WithLabelValues(st.String())
+	}
+	return c
 }
+
+// states are the values of the state label.
+var states = []etcdconf.Connectivity{etcdconf.Connected, etcdconf.Disconnected, etcdconf.ServingSnapshotFile}
 
 // Observer returns the hooks that connect the collector to one watcher:
 // pass them to etcdconf.New with etcdconf.WithObserver. From then on the
-// collector reports the watcher's Status at every scrape, and times its
-// decodes.
+// collector reports the watcher's Status at every scrape, times its
+// decodes and counts its changes of connectivity.
 func (c *Collector) Observer() etcdconf.Observer {
-	return etcdconf.Observer{Started: c.track, Decoded: c.decoded}
+	return etcdconf.Observer{Started: c.track, Decoded: c.decoded, Connectivity: c.connectivity}
 }
 
 func (c *Collector) track(status func() etcdconf.Status) {
@@ -81,12 +100,15 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	c.decode.Describe(ch)
+	c.changes.Describe(ch)
 }
 
 // Collect implements prometheus.Collector. Before a watcher starts with
-// the collector's Observer, it reports only the decode histogram.
+// the collector's Observer, it reports only the decode histogram and the
+// connectivity changes.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.decode.Collect(ch)
+	c.changes.Collect(ch)
 	c.mu.Lock()
 	status := c.status
 	c.mu.Unlock()
@@ -100,6 +122,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.descs["revision"], prometheus.GaugeValue, float64(st.Revision))
 	ch <- prometheus.MustNewConstMetric(c.descs["connected"], prometheus.GaugeValue, connected)
+	for _, s := range states {
+		v := 0.0
+		if s == st.Connectivity() {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.descs["connectivity"], prometheus.GaugeValue, v, s.String())
+	}
 	ch <- prometheus.MustNewConstMetric(c.descs["since"], prometheus.GaugeValue, time.Since(st.Confirmed).Seconds())
 	ch <- prometheus.MustNewConstMetric(c.descs["reloads"], prometheus.CounterValue, float64(st.Reloads))
 	ch <- prometheus.MustNewConstMetric(c.descs["retries"], prometheus.CounterValue, float64(st.Retries))
@@ -112,6 +141,10 @@ func (c *Collector) decoded(_ int64, d time.Duration, err error) {
 		result = "rejected"
 	}
 	c.decode.WithLabelValues(result).Observe(d.Seconds())
+}
+
+func (c *Collector) connectivity(to etcdconf.Connectivity) {
+	c.changes.WithLabelValues(to.String()).Inc()
 }
 
 var _ prometheus.Collector = (*Collector)(nil)

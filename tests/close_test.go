@@ -11,25 +11,25 @@ import (
 	"github.com/etcdconf/etcdconf/etcdtest"
 )
 
-// TestCloseFromErrorHandler: the error handler may close the watcher.
-// Before, Close waited for the goroutine running the handler: a deadlock.
+// TestCloseFromErrorHandler: the Observer.Error hook may close the watcher.
+// Before, Close waited for the goroutine running the hook: a deadlock.
 func TestCloseFromErrorHandler(t *testing.T) {
 	srv := etcdtest.Start(t)
 	cli := srv.Client(t)
 	put(t, cli, "/cfh/port", "80")
 	var w *etcdconf.Watcher[validated]
 	closed := make(chan struct{})
-	w = newWatcher[validated](t, cli, "/cfh/", etcdconf.WithErrorHandler(func(err error) {
+	w = newWatcher[validated](t, cli, "/cfh/", etcdconf.WithObserver(etcdconf.Observer{Error: func(err error) {
 		w.Close()
 		close(closed)
-	}))
+	}}))
 	events := w.Subscribe(context.Background())
 	put(t, cli, "/cfh/port", "eighty")
 	for _, ch := range []<-chan struct{}{closed, w.Done()} {
 		select {
 		case <-ch:
 		case <-time.After(10 * time.Second):
-			t.Fatal("Close called from the error handler did not return")
+			t.Fatal("Close called from the Error hook did not return")
 		}
 	}
 	select {
@@ -57,14 +57,14 @@ func TestWriteCommittedButNotAppliedIsNotErrClosed(t *testing.T) {
 		Port  int
 		Other string
 	}
-	// The error handler holds the watch loop, so the watcher cannot apply
+	// The Error hook holds the watch loop, so the watcher cannot apply
 	// the write until it is released.
 	hold := make(chan struct{})
 	entered := make(chan struct{}, 1)
-	w := newWatcher[cfg](t, cli, "/wcn/", etcdconf.WithErrorHandler(func(error) {
+	w := newWatcher[cfg](t, cli, "/wcn/", etcdconf.WithObserver(etcdconf.Observer{Error: func(error) {
 		entered <- struct{}{}
 		<-hold
-	}))
+	}}))
 	put(t, cli, "/wcn/port", "not a number") // rejected: the loop enters the handler
 	<-entered
 

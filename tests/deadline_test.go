@@ -52,7 +52,7 @@ func TestNewKeepsLoadTimeoutWhenPartitioned(t *testing.T) {
 	}
 	w2.Close()
 	t.Logf("WithLoadTimeout(%v): fell back to the file after %v", timeout, took)
-	if w2.Current().FromFile().IsZero() || w2.Current().Value["a"] != "1" {
+	if w2.Current().FromSnapshotFile().IsZero() || w2.Current().Value["a"] != "1" {
 		t.Fatalf("not from the file: %+v", w2.Current())
 	}
 	if took > timeout+overrun {

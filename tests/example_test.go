@@ -251,7 +251,7 @@ func ExampleWithSnapshotFile() {
 	}
 	defer w.Close()
 	fmt.Println("port:", w.Current().Value.DB.Port)
-	if st := w.Status(); !st.FromFile.IsZero() {
+	if st := w.Status(); !st.FromSnapshotFile.IsZero() {
 		// Serving the last good configuration; the watcher keeps trying
 		// etcd and publishes what changed when it is back.
 		fmt.Println("from the snapshot file; connected:", st.Connected)

@@ -54,8 +54,8 @@ func TestOfflineStartFromSnapshotFile(t *testing.T) {
 	if s.Revision != rev || len(s.Value) != 2 || s.Value["a"] != "3" || s.Value["b"] != "2" {
 		t.Fatalf("started from %v at %d, want a=3 b=2 at %d", s.Value, s.Revision, rev)
 	}
-	if s.FromFile().IsZero() || !st.FromFile.Equal(s.FromFile()) || st.Connected || st.Err == nil || st.Revision != rev {
-		t.Fatalf("status from the file: %+v, snapshot written %v", st, s.FromFile())
+	if s.FromSnapshotFile().IsZero() || !st.FromSnapshotFile.Equal(s.FromSnapshotFile()) || st.Connected || st.Err == nil || st.Revision != rev {
+		t.Fatalf("status from the file: %+v, snapshot written %v", st, s.FromSnapshotFile())
 	}
 	if kv, ok := s.Key("a"); !ok || kv.ModRevision != rev || kv.Version != 2 {
 		t.Fatalf("key a's metadata from the file: %+v", kv)
@@ -71,11 +71,11 @@ func TestOfflineStartFromSnapshotFile(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("update after etcd returned: %q, want %q", got, want)
 	}
-	if u.Old != s || !u.New.FromFile().IsZero() {
-		t.Fatalf("update from %p (file's %p) to a snapshot from the file at %v", u.Old, s, u.New.FromFile())
+	if u.Old != s || !u.New.FromSnapshotFile().IsZero() {
+		t.Fatalf("update from %p (file's %p) to a snapshot from the file at %v", u.Old, s, u.New.FromSnapshotFile())
 	}
 	waitConnected(t, w2)
-	if st := w2.Status(); !st.FromFile.IsZero() {
+	if st := w2.Status(); !st.FromSnapshotFile.IsZero() {
 		t.Fatalf("status still says the file after etcd returned: %+v", st)
 	}
 	put(t, cli, "/o/a", "4")
@@ -108,7 +108,7 @@ func TestOfflineSameKeysPublishNothing(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, w, "a snapshot from etcd", func(s *etcdconf.Snapshot[map[string]string]) bool { return s.FromFile().IsZero() })
+	waitFor(t, w, "a snapshot from etcd", func(s *etcdconf.Snapshot[map[string]string]) bool { return s.FromSnapshotFile().IsZero() })
 	put(t, cli, "/s/a", "2")
 	u := recv(t, updates)
 	if u.Old != fromFile || !slices.Equal(changeStrings(u.Changes), []string{`["a"]: "1" -> "2"`}) {
@@ -129,8 +129,8 @@ func TestOfflineStaleFileIgnoredWhenEtcdIsUp(t *testing.T) {
 	}
 	rev := put(t, cli, "/t/a", "new")
 	w := newWatcher[map[string]string](t, cli, "/t/", offlineOpts(path)...)
-	if s, st := w.Current(), w.Status(); s.Value["a"] != "new" || s.Revision != rev || !s.FromFile().IsZero() || !st.FromFile.IsZero() {
-		t.Fatalf("with etcd up: %v at %d from file %v, status %+v", s.Value, s.Revision, s.FromFile(), st)
+	if s, st := w.Current(), w.Status(); s.Value["a"] != "new" || s.Revision != rev || !s.FromSnapshotFile().IsZero() || !st.FromSnapshotFile.IsZero() {
+		t.Fatalf("with etcd up: %v at %d from file %v, status %+v", s.Value, s.Revision, s.FromSnapshotFile(), st)
 	}
 	w.Close()
 	if err := srv.Stop(); err != nil {
@@ -140,8 +140,8 @@ func TestOfflineStaleFileIgnoredWhenEtcdIsUp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load with etcd down: %v", err)
 	}
-	if s.Value["a"] != "new" || s.Revision != rev || s.FromFile().IsZero() {
-		t.Fatalf("Load from the file: %v at %d, written %v", s.Value, s.Revision, s.FromFile())
+	if s.Value["a"] != "new" || s.Revision != rev || s.FromSnapshotFile().IsZero() {
+		t.Fatalf("Load from the file: %v at %d, written %v", s.Value, s.Revision, s.FromSnapshotFile())
 	}
 }
 
@@ -217,20 +217,20 @@ func TestOfflineRefusesBadFiles(t *testing.T) {
 }
 
 // TestLoadSurvivesAPanickingErrorHandler: Load reports a snapshot file it
-// could not write to the error handler, and a panic there is logged, not
+// could not write to the Observer.Error hook, and a panic there is logged, not
 // passed on: the load succeeded.
 func TestLoadSurvivesAPanickingErrorHandler(t *testing.T) {
 	srv := etcdtest.Start(t)
 	cli := srv.Client(t)
 	put(t, cli, "/lp/a", "1")
 	called := false
-	handler := etcdconf.WithErrorHandler(func(error) { called = true; panic("a buggy handler") })
+	handler := etcdconf.WithObserver(etcdconf.Observer{Error: func(error) { called = true; panic("a buggy handler") }})
 	file := etcdconf.WithSnapshotFile(filepath.Join(t.TempDir(), "no-such-dir", "snap.json"))
 	s, err := etcdconf.Load[map[string]string](context.Background(), cli, "/lp/", file, handler)
 	if err != nil || s.Value["a"] != "1" {
 		t.Fatalf("Load: %+v, %v", s, err)
 	}
 	if !called {
-		t.Fatal("the failed file write was not reported to the error handler")
+		t.Fatal("the failed file write was not reported to the Error hook")
 	}
 }

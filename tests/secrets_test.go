@@ -39,14 +39,19 @@ func TestSecretInListNeverInErrors(t *testing.T) {
 	var handled []string
 	w := newWatcher[pins](t, cli, "/s/",
 		etcdconf.WithLogger(slog.New(slog.NewJSONHandler(&syncWriter{mu: &mu, w: &logged}, nil))),
-		etcdconf.WithErrorHandler(func(err error) {
+		etcdconf.WithObserver(etcdconf.Observer{Error: func(err error) {
 			mu.Lock()
 			handled = append(handled, err.Error())
 			mu.Unlock()
-		}))
+		}}))
 	rev := put(t, cli, "/s/groups/g1", `[{"pin": "hunter2-group"}]`)
+	hooked := func() bool { // Seen grows before the hook is called
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) > 0
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for w.Status().Seen < rev && time.Now().Before(deadline) {
+	for (w.Status().Seen < rev || !hooked()) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	st := w.Status()

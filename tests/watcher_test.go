@@ -163,11 +163,11 @@ func TestRejectedRevisionKeepsLastGood(t *testing.T) {
 	put(t, cli, "/v/port", "80")
 	var mu sync.Mutex
 	var handled []error
-	w := newWatcher[validated](t, cli, "/v/", etcdconf.WithErrorHandler(func(err error) {
+	w := newWatcher[validated](t, cli, "/v/", etcdconf.WithObserver(etcdconf.Observer{Error: func(err error) {
 		mu.Lock()
 		handled = append(handled, err)
 		mu.Unlock()
-	}))
+	}}))
 	good := w.Current()
 
 	for _, bad := range []string{"eighty", "70000"} {
@@ -190,11 +190,17 @@ func TestRejectedRevisionKeepsLastGood(t *testing.T) {
 	if st := w.Status(); st.Rejections != 2 {
 		t.Fatalf("Rejections = %d, want 2", st.Rejections)
 	}
-	mu.Lock()
-	n := len(handled)
-	mu.Unlock()
+	var n int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) { // Seen grows before the hook is called
+		mu.Lock()
+		n = len(handled)
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if n != 2 {
-		t.Fatalf("error handler called %d times, want 2", n)
+		t.Fatalf("Error hook called %d times, want 2", n)
 	}
 
 	rev := put(t, cli, "/v/port", "8080")

@@ -18,8 +18,8 @@ import (
 
 	"github.com/etcdconf/etcdconf"
 	"github.com/etcdconf/etcdconf/etcdtest"
-	"github.com/etcdconf/etcdconf/internal/keytree"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"gopkg.in/yaml.v3"
 )
 
 //go:embed config.yaml
@@ -150,24 +150,31 @@ func report(ctx context.Context, out io.Writer, w *etcdconf.Watcher[Config], upd
 	}
 }
 
-// seedKeys writes config.yaml into etcd as one key per leaf, in one transaction.
+// seedKeys writes config.yaml into etcd as one key per leaf (service/name,
+// db/port, features/new-ui, ...), in one transaction: the layout etcdconf
+// decodes field by field.
 func seedKeys(ctx context.Context, cli *clientv3.Client) error {
-	v, text, err := keytree.ParseDocument(seed)
-	if err != nil {
-		return err
+	var doc map[string]any
+	if err := yaml.Unmarshal(seed, &doc); err != nil {
+		return fmt.Errorf("config.yaml: %w", err)
 	}
-	doc, ok := v.(map[string]any)
-	if !ok {
-		return fmt.Errorf("config.yaml is not a mapping of keys")
+	var ops []clientv3.Op
+	for k, v := range doc {
+		ops = appendPuts(ops, prefix+k, v)
 	}
-	keys, err := keytree.Flatten(doc, text) // as etcdconf apply -f config.yaml writes it
-	if err != nil {
-		return err
-	}
-	ops := make([]clientv3.Op, 0, len(keys))
-	for k, v := range keys {
-		ops = append(ops, clientv3.OpPut(prefix+k, v))
-	}
-	_, err = cli.Txn(ctx).Then(ops...).Commit()
+	_, err := cli.Txn(ctx).Then(ops...).Commit()
 	return err
+}
+
+// appendPuts appends to ops a put of every leaf of v at key, a mapping's
+// entries under key/name.
+func appendPuts(ops []clientv3.Op, key string, v any) []clientv3.Op {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return append(ops, clientv3.OpPut(key, fmt.Sprint(v)))
+	}
+	for k, child := range m {
+		ops = appendPuts(ops, key+"/"+k, child)
+	}
+	return ops
 }

@@ -14,18 +14,25 @@ type optionFunc func(*options)
 
 func (f optionFunc) apply(o *options) { f(o) }
 
+// options is what the options say, as plain data: the watcher and Load act
+// on it, it does nothing itself.
 type options struct {
-	defaults     any // a T, checked against the watcher's type by New and Load
-	strict       bool
-	errorHandler func(error)
-	logger       *slog.Logger
-	backoffMin   time.Duration
-	backoffMax   time.Duration
-	loadTimeout  time.Duration
-	progress     time.Duration
-	observer     observer
-	recheck      time.Duration
-	file         *snapshotFile // nil without WithSnapshotFile
+	defaults    any // a T, checked against the watcher's type by New and Load
+	strict      bool
+	logger      *slog.Logger
+	backoffMin  time.Duration
+	backoffMax  time.Duration
+	loadTimeout time.Duration
+	progress    time.Duration
+	observer    Observer
+	recheck     time.Duration
+	// snapshotFile is the path given to WithSnapshotFile, if hasSnapshotFile
+	// (an empty path is an error, not the absence of the option).
+	snapshotFile    string
+	hasSnapshotFile bool
+	// beforeRename is passed to the snapshot file (see snapshotFile); tests
+	// set it.
+	beforeRename func(tmp string) error
 }
 
 func newOptions(opts []Option) *options {
@@ -70,31 +77,6 @@ func WithDefaults[T any](v T) Option {
 // Default: unknown keys are ignored.
 func WithStrict() Option {
 	return optionFunc(func(o *options) { o.strict = true })
-}
-
-// WithErrorHandler sets a function called with every error the watcher meets
-// after [New] returns: a rejected revision (a [*DecodeError]), a lost watch, a
-// failed reload. It is called from the watcher's goroutine, one call at a time;
-// it must not block for long. A panic in it is recovered and logged. It may
-// call [Watcher.Close] (see there); it is not called once Close has begun.
-// Default: none; the last error is always in [Watcher.Status].
-func WithErrorHandler(fn func(error)) Option {
-	return optionFunc(func(o *options) { o.errorHandler = fn })
-}
-
-// handleError passes err to the error handler, if one is set. A panic in
-// the handler is logged, never passed on: the watcher's goroutine, or a
-// Load that succeeded, must not fail because of it.
-func (o *options) handleError(err error) {
-	if o.errorHandler == nil {
-		return
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			o.logger.Error("etcdconf: error handler panicked", "panic", p)
-		}
-	}()
-	o.errorHandler(err)
 }
 
 // WithLogger sets the logger for the watcher's events: load, reload,
@@ -149,7 +131,7 @@ func WithProgressInterval(d time.Duration) Option {
 // goes to a temporary file of its own beside path, is synced and renamed
 // over path, and the directory is synced: a crash leaves the previous file
 // whole. A failed write is reported
-// like any watcher error (see [WithErrorHandler], [Watcher.Status]) and the
+// like any watcher error (see [Observer].Error, [Watcher.Status]) and the
 // next snapshot tries again. [Watcher.Close] writes the last snapshot
 // applied before it returns. [Load] writes the snapshot it read.
 //
@@ -160,11 +142,11 @@ func WithProgressInterval(d time.Duration) Option {
 // When [New] or [Load] cannot read etcd within the load timeout (it does not
 // answer, or has no leader), they use the file instead, if it holds this
 // prefix, is intact and decodes and validates into T: New returns a watcher
-// serving it (see [Status].FromFile) that keeps trying etcd with the usual
-// backoff, then loads a fresh revision, publishes the difference to
-// subscribers as a normal update and watches as usual; Load returns it (see
-// [Snapshot.FromFile]). A denial by etcd (permission, login) or keys in etcd
-// that do not decode never fall back to the file. A file that is missing,
+// serving it (see [Status].FromSnapshotFile) that keeps trying etcd with
+// the usual backoff, then loads a fresh revision, publishes the difference
+// to subscribers as a normal update and watches as usual; Load returns it
+// (see [Snapshot.FromSnapshotFile]). A denial by etcd (permission, login)
+// or keys in etcd that do not decode never fall back to the file. A file that is missing,
 // truncated, corrupt, for another prefix or of another format version, or
 // that does not decode into T, is never used: New and Load fail as without
 // the option, with an error naming the file and why it was refused.
@@ -180,5 +162,5 @@ func WithProgressInterval(d time.Duration) Option {
 // only for its one write, which is skipped and reported like a failed
 // write when the file is held.
 func WithSnapshotFile(path string) Option {
-	return optionFunc(func(o *options) { o.file = &snapshotFile{path: path} })
+	return optionFunc(func(o *options) { o.snapshotFile, o.hasSnapshotFile = path, true })
 }
