@@ -10,7 +10,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Liveness: how a watch proves it is current, and gives up when it cannot.
+// Liveness: how the etcd source's watch proves it is current, and gives up
+// when it cannot.
 // etcd's watch stream says nothing on a quiet prefix, and a stalled link
 // looks the same as a quiet one; see checkProgress.
 

@@ -37,10 +37,13 @@ type source interface {
 }
 
 // A sink is the watcher as its sources see it: where a source delivers
-// keys, and where it records what Status reports of it. A source delivers
-// whole key sets, each the source's keys after a batch of changes, at a
-// revision that never decreases; a file or the environment delivers them as
-// well as etcd does.
+// keys, and where it records what Status reports of it. A source is given
+// its sink when it is made, so a watcher of several sources can give each
+// a sink of its own (its layer). A source delivers whole key sets, each
+// its keys after a batch of changes (a persistent keySet shares what the
+// batch did not change, so a delivery costs what changed), at a revision
+// of its own that increases with every delivery: etcd's revision for the
+// etcd source; a file or the environment can count theirs.
 type sink interface {
 	// publish hands the watcher kvs, the source's keys at rev, to decode,
 	// validate and publish, or reject. It reports whether a published
