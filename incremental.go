@@ -147,7 +147,7 @@ func (d *decoder[T]) entries(a, b *keySet, rev int64, touched []string) (e mapEn
 // false where the full diff must run (see splits).
 func (d *decoder[T]) between(base, latest *Snapshot[T]) (delta []Change, ok bool) {
 	// Validate may change what no key touched: diff the published values.
-	if d == nil || base == nil || base.kvs == nil || latest.kvs == nil || hasValidate[T]() || !d.splits(base.kvs, latest.kvs) {
+	if base == nil || base.kvs == nil || latest.kvs == nil || hasValidate[T]() || !d.splits(base.kvs, latest.kvs) {
 		return nil, false
 	}
 	touched := changedKeys(base.kvs, latest.kvs)

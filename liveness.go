@@ -10,19 +10,20 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Liveness: how a watch proves it is current, and gives up when it cannot.
+// Liveness: how the etcd source's watch proves it is current, and gives up
+// when it cannot.
 // etcd's watch stream says nothing on a quiet prefix, and a stalled link
 // looks the same as a quiet one; see checkProgress.
 
 // mayRead proves the watcher may still read the prefix: a count-only read
 // that a revoked permission refuses (an open watch would not notice).
-func (w *Watcher[T]) mayRead(ctx context.Context) error {
-	rctx, cancel := context.WithTimeout(ctx, w.o.progress)
+func (s *etcdSource) mayRead(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, s.o.progress)
 	defer cancel()
-	_, err := w.cli.Get(rctx, w.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	_, err := s.cli.Get(rctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrAuthFailed) ||
 		errors.Is(err, rpctypes.ErrUserNotFound) || errors.Is(err, rpctypes.ErrInvalidAuthToken) {
-		return fmt.Errorf("etcdconf: recheck %q: %w", w.prefix, err)
+		return fmt.Errorf("etcdconf: recheck %q: %w", s.prefix, err)
 	}
 	return nil // other failures are the progress checker's business
 }
@@ -37,46 +38,46 @@ func (w *Watcher[T]) mayRead(ctx context.Context) error {
 // the watch live for three intervals (the link stalled, or the reads fail:
 // no leader, a partition), it cancels the watch: a stalled connection must
 // not leave the watcher silent.
-func (w *Watcher[T]) checkProgress(ctx context.Context, cancel context.CancelCauseFunc) {
-	every := w.o.progress
+func (s *etcdSource) checkProgress(ctx context.Context, cancel context.CancelCauseFunc) {
+	every := s.o.progress
 	t := time.NewTicker(every)
 	defer t.Stop()
 	ask, unanswered := true, 0
 	var proved int64 // etcd's revision at the last proof by a read
-	last := w.lastHeard.Load()
+	last := s.lastHeard.Load()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		heard := w.lastHeard.Load()
+		heard := s.lastHeard.Load()
 		if time.Since(time.Unix(0, heard)) > 3*every {
-			w.setConnected(false)
+			s.to.disconnected()
 			cancel(errStale)
 			return
 		}
 		if heard == last { // nothing in the last interval, not even an answer
 			var ok bool
-			if proved, ok = w.prove(ctx, proved); ok && ask {
+			if proved, ok = s.prove(ctx, proved); ok && ask {
 				if unanswered++; unanswered == 3 {
 					ask = false
-					w.o.logger.Debug("etcdconf: etcd does not answer progress requests; proving currency by reads",
-						"prefix", w.prefix)
+					s.o.logger.Debug("etcdconf: etcd does not answer progress requests; proving currency by reads",
+						"prefix", s.prefix)
 				}
 			}
 		} else {
 			unanswered = 0
 		}
-		last = w.lastHeard.Load()
+		last = s.lastHeard.Load()
 		if !ask {
 			continue
 		}
 		rctx, rcancel := context.WithTimeout(ctx, every)
-		err := w.cli.RequestProgress(rctx)
+		err := s.cli.RequestProgress(rctx)
 		rcancel()
 		if err != nil && ctx.Err() == nil {
-			w.o.logger.Debug("etcdconf: progress request failed", "prefix", w.prefix, "err", err)
+			s.o.logger.Debug("etcdconf: progress request failed", "prefix", s.prefix, "err", err)
 		}
 	}
 }
@@ -90,24 +91,24 @@ func (w *Watcher[T]) checkProgress(ctx context.Context, cancel context.CancelCau
 // modified since, and its count any key deleted since. A failed read
 // proves nothing: that is what makes a watcher behind a leaderless or
 // partitioned etcd stale.
-func (w *Watcher[T]) prove(ctx context.Context, proved int64) (int64, bool) {
-	w.mu.Lock()
-	seen, keys := w.status.Seen, w.seenKeys
-	w.status.Probes++
-	w.mu.Unlock()
-	rctx, cancel := context.WithTimeout(ctx, w.o.progress)
+func (s *etcdSource) prove(ctx context.Context, proved int64) (int64, bool) {
+	s.mu.Lock()
+	seen, keys := s.at.rev, s.at.keys
+	s.mu.Unlock()
+	s.to.updateStatus(func(st *Status) { st.Probes++ })
+	rctx, cancel := context.WithTimeout(ctx, s.o.progress)
 	defer cancel()
-	resp, err := w.cli.Get(rctx, w.prefix, clientv3.WithCountOnly())
+	resp, err := s.cli.Get(rctx, s.prefix, clientv3.WithCountOnly())
 	if err != nil {
-		w.o.logger.Debug("etcdconf: currency read failed", "prefix", w.prefix, "err", err)
+		s.o.logger.Debug("etcdconf: currency read failed", "prefix", s.prefix, "err", err)
 		return proved, false
 	}
 	rev := resp.Header.Revision
 	if rev != seen && rev != proved {
-		resp, err = w.cli.Get(rctx, w.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+		resp, err = s.cli.Get(rctx, s.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 			clientv3.WithMinModRev(seen+1), clientv3.WithLimit(1))
 		if err != nil {
-			w.o.logger.Debug("etcdconf: currency read failed", "prefix", w.prefix, "err", err)
+			s.o.logger.Debug("etcdconf: currency read failed", "prefix", s.prefix, "err", err)
 			return proved, false
 		}
 		// Count is every key under the prefix; Kvs only those changed since.
@@ -116,6 +117,6 @@ func (w *Watcher[T]) prove(ctx context.Context, proved int64) (int64, bool) {
 		}
 		rev = resp.Header.Revision
 	}
-	w.heard()
+	s.heard()
 	return rev, true
 }

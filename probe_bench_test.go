@@ -10,7 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// BenchmarkProbe measures one liveness read (see Watcher.prove): etcd's
+// BenchmarkProbe measures one liveness read (see etcdSource.prove): etcd's
 // revision unchanged since the watcher's, and moved (writes elsewhere,
 // since the watcher's revision and its last proof), over prefixes of 1k
 // and 100k keys: etcd-cpu-µs/op is what one read costs the etcd process,
@@ -43,11 +43,12 @@ func BenchmarkProbe(b *testing.B) {
 				if moved {
 					seen-- // the put elsewhere came after the watcher's revision
 				}
-				w := &Watcher[map[string]string]{cli: cli, prefix: prefix, o: newOptions(nil), seenKeys: n}
-				w.status.Seen = seen
+				w := &Watcher[map[string]string]{}
+				src := &etcdSource{cli: cli, prefix: prefix, o: newOptions(nil), to: w}
+				src.at.rev, src.at.keys = seen, n
 				cpu0, etcd0 := cpuTime(), member.CPU()
 				for b.Loop() {
-					if _, ok := w.prove(ctx, 0); !ok {
+					if _, ok := src.prove(ctx, 0); !ok {
 						b.Fatal("the read did not prove a current watcher current")
 					}
 				}

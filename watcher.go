@@ -1,30 +1,20 @@
 package etcdconf
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-)
-
-var (
-	errWatchClosed = errors.New("etcdconf: watch channel closed by the client")
-	errStale       = errors.New("etcdconf: nothing proved the watch current for three progress intervals (no event, no progress answer, no successful read)")
-	errBackwards   = errors.New("etcdconf: watch delivered a revision at or below one already applied")
-	errClientGone  = errors.New("etcdconf: the etcd client was closed; the watcher stopped")
 )
 
 // A Watcher keeps a [Snapshot] of type T in step with a key prefix in etcd.
 // Create one with [New]; its methods are safe for concurrent use.
 type Watcher[T any] struct {
-	cli    *clientv3.Client
+	src    source // where the keys come from: etcd, or NewStatic's values
 	prefix string
 	o      *options
 	dec    *decoder[T]
@@ -33,7 +23,7 @@ type Watcher[T any] struct {
 
 	ctx    context.Context // canceled by Close, or when the client is closed
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the watch loop, the file writer and every subscriber
+	wg     sync.WaitGroup // the source's loop, the file writer and every subscriber
 
 	file    *snapshotFile  // claimed until the watch loop returns; nil without WithSnapshotFile
 	persist *filePersister // nil without WithSnapshotFile
@@ -47,18 +37,10 @@ type Watcher[T any] struct {
 	subs    map[*subscriber]struct{}
 	status  Status
 	advance chan struct{} // closed and replaced whenever status.Seen grows
-	// seenKeys is how many keys the prefix held at status.Seen.
-	seenKeys int
 	// rejections are the revisions rejected since the current snapshot,
 	// oldest first (at most maxRejections), for WaitRevision to name the
 	// error that rejected the revision it waits for.
 	rejections []rejection
-
-	// Owned by the watch loop.
-	state     *keySet // etcd's keys at seen, rejected revisions included
-	shared    bool    // state belongs to a published snapshot: copy before changing it
-	seen      int64
-	lastHeard atomic.Int64 // unix nanoseconds of the last sign that the watch is live
 }
 
 // New loads every key under prefix at one revision into a [Snapshot] of type
@@ -109,18 +91,16 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	rev, kvs := snap.Revision, snap.kvs
 	wctx, cancel := context.WithCancel(context.Background())
 	w := &Watcher[T]{
-		cli: cli, prefix: prefix, o: o, dec: dec, file: file,
+		prefix: prefix, o: o, dec: dec, file: file,
 		ctx: wctx, cancel: cancel,
 		subs:    make(map[*subscriber]struct{}),
 		advance: make(chan struct{}),
-		state:   kvs, shared: true, seen: rev,
 	}
+	w.src = newEtcdSource(cli, prefix, o, w, kvs, rev, loadErr)
 	now := time.Now()
 	w.cur.Store(snap)
-	w.seenKeys = kvs.len()
 	if loadErr == nil {
 		w.status = Status{Revision: rev, Seen: rev, Confirmed: now, Connected: true}
-		w.lastHeard.Store(now.UnixNano())
 		o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", kvs.len())
 	} else {
 		w.status = Status{Revision: rev, Seen: rev, Confirmed: snap.written, FromSnapshotFile: snap.written, Err: loadErr, ErrTime: now}
@@ -139,14 +119,7 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 		}()
 	}
 	o.observer.started(w.Status)
-	if o.observer.Connectivity != nil {
-		w.conn = make(chan struct{}, 1)
-		w.conn <- struct{}{} // the first state
-		w.wg.Add(1)
-		go w.notifyConnectivity()
-	}
-	w.wg.Add(1)
-	go w.run(loadErr)
+	w.start()
 	return w, nil
 }
 
@@ -165,7 +138,7 @@ func (w *Watcher[T]) Status() Status {
 	switch {
 	case w.closed:
 		st.Connected = false
-	case w.cli == nil: // a static watcher is always current
+	case w.src.alwaysCurrent():
 		st.Confirmed = time.Now()
 	}
 	return st
@@ -202,10 +175,22 @@ func (w *Watcher[T]) Close() error {
 	return nil
 }
 
-// run is the watch loop: watch, and on any failure back off, reload and
-// watch again, until Close. A watcher started from the snapshot file starts
-// in the recovery, with err the reason etcd could not be read.
-func (w *Watcher[T]) run(err error) {
+// start runs the source's loop (see source.run) on a goroutine of the
+// watcher's, which Close ends.
+func (w *Watcher[T]) start() {
+	if w.o.observer.Connectivity != nil {
+		w.conn = make(chan struct{}, 1)
+		w.conn <- struct{}{} // the first state
+		w.wg.Add(1)
+		go w.notifyConnectivity()
+	}
+	w.wg.Add(1)
+	go w.run()
+}
+
+// run runs the source until Close, or until the source stops for good,
+// which stops the watcher.
+func (w *Watcher[T]) run() {
 	defer w.wg.Done()
 	if w.file != nil {
 		defer w.file.release() // after the writer's last write
@@ -213,155 +198,18 @@ func (w *Watcher[T]) run(err error) {
 	if w.persist != nil {
 		defer w.persist.stop() // after the last apply: the writer writes it, then returns
 	}
-	b := backoff{min: w.o.backoffMin, max: w.o.backoffMax}
-	for {
-		if err == nil {
-			err = w.watch(&b)
-		}
-		for w.ctx.Err() == nil {
-			w.setConnected(false)
-			if w.cli.Ctx().Err() != nil {
-				w.report(errClientGone, "etcdconf: stopped")
-				w.cancel()
-				return
-			}
-			delay := b.next()
-			w.o.observer.retrying(err, delay)
-			w.report(err, "etcdconf: watch lost; reloading", "backoff", delay)
-			if !sleep(w.ctx, delay) {
-				break
-			}
-			if err = w.reload(); err == nil {
-				break
-			}
-			w.mu.Lock()
-			w.status.Retries++
-			w.mu.Unlock()
-		}
-		if w.ctx.Err() != nil {
-			return
-		}
-		err = nil
+	if err := w.src.run(w.ctx); err != nil {
+		w.report(err, "etcdconf: stopped")
+		w.cancel()
 	}
 }
 
-// watch watches the prefix from the revision after seen and applies what it
-// receives until the watch fails, which it returns. Responses are queued as
-// they arrive (see watchQueue), and each apply takes all that are queued.
-func (w *Watcher[T]) watch(b *backoff) error {
-	ctx, cancel := context.WithCancelCause(clientv3.WithRequireLeader(w.ctx))
-	var helpers sync.WaitGroup
-	defer func() {
-		cancel(nil)
-		helpers.Wait()
-	}()
-	// The checker starts first: Watch itself blocks until etcd confirms the
-	// watch, which over a stalled link is never.
-	helpers.Add(1)
-	go func() {
-		defer helpers.Done()
-		w.checkProgress(ctx, cancel)
-	}()
-	start := time.Now()
-	wch := w.cli.Watch(ctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(w.seen+1), clientv3.WithProgressNotify())
-	q := newWatchQueue()
-	helpers.Add(1)
-	go func() {
-		defer helpers.Done()
-		q.pump(ctx, wch)
-	}()
-	var recheck <-chan time.Time
-	if w.o.recheck > 0 {
-		t := time.NewTicker(w.o.recheck)
-		defer t.Stop()
-		recheck = t.C
-	}
-	for {
-		w.dec.makeSpares(w.cur.Load())
-		select {
-		case <-recheck:
-			if err := w.mayRead(ctx); err != nil {
-				return err
-			}
-		case <-ctx.Done():
-			if cause := context.Cause(ctx); w.ctx.Err() == nil {
-				return cause
-			}
-			return nil
-		case <-q.ready:
-			resps, closed := q.take()
-			if len(resps) > 0 {
-				if err := w.handle(resps); err != nil {
-					return err
-				}
-				b.settle(time.Since(start))
-			}
-			if closed {
-				if cause := context.Cause(ctx); cause != nil && w.ctx.Err() == nil {
-					return cause
-				}
-				return errWatchClosed
-			}
-		}
-	}
-}
-
-// handle applies watch responses, in order, as one snapshot. It returns an
-// error when the watch must be recovered; the responses before the failed
-// one are applied first.
-func (w *Watcher[T]) handle(resps []clientv3.WatchResponse) error {
-	var next *keySet
-	rev := w.seen
-	var err error
-	for _, resp := range resps {
-		if err = resp.Err(); err != nil {
-			break
-		}
-		for _, ev := range resp.Events {
-			// A transaction's events share its revision: only an event
-			// below the revision being applied, or of one applied before
-			// this batch, goes backwards.
-			if m := ev.Kv.ModRevision; m < rev || m == w.seen {
-				return fmt.Errorf("%w: %d after %d", errBackwards, m, rev)
-			}
-			if next == nil {
-				next = w.mutableState()
-			}
-			key := string(ev.Kv.Key)
-			if ev.Type == mvccpb.DELETE {
-				next.delete(key)
-			} else {
-				next.set(newKeyValue(ev.Kv))
-			}
-			rev = ev.Kv.ModRevision
-		}
-	}
-	if next != nil {
-		w.apply(next, rev)
-	}
-	if err == nil {
-		w.heard()
-	}
-	return err
-}
-
-// mutableState returns the loop's state, cloned first if a snapshot holds
-// it; the clone shares every node the batch does not change.
-func (w *Watcher[T]) mutableState() *keySet {
-	if w.shared {
-		w.state, w.shared = w.state.clone(), false
-	}
-	return w.state
-}
-
-// apply makes kvs, etcd's keys at rev, the loop's state, and publishes it if
-// it decodes and validates; otherwise the revision is rejected and the
-// current snapshot stays.
+// publish publishes kvs, the source's keys at rev, if it decodes and
+// validates; otherwise the revision is rejected and the current snapshot
+// stays. It reports whether the snapshot published holds kvs.
 // Only what the keys changed since the current snapshot feed is decoded
 // (see decoder.next).
-func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
-	from := w.seen
-	w.state, w.shared, w.seen = kvs, false, rev
+func (w *Watcher[T]) publish(kvs *keySet, rev int64) (held bool) {
 	start := time.Now()
 	prev := w.cur.Load()
 	v, delta, patched, err := w.dec.next(prev, kvs, rev)
@@ -372,7 +220,8 @@ func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
 			de = &DecodeError{Revision: rev, Err: err}
 		}
 		w.mu.Lock()
-		w.status.Seen, w.seenKeys = rev, kvs.len()
+		from := w.status.Seen
+		w.status.Seen = rev
 		w.status.Rejections++
 		w.status.Rejected = de
 		if len(w.rejections) == maxRejections {
@@ -383,9 +232,8 @@ func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
 		w.mu.Unlock()
 		w.report(de, "etcdconf: revision rejected; keeping the last good snapshot",
 			"key", de.Key, "revision", rev, "current", w.cur.Load().Revision)
-		return
+		return false
 	}
-	w.shared = true
 	snap := &Snapshot[T]{Value: v, Revision: rev, prefix: w.prefix, kvs: kvs}
 	if patched && delta != nil {
 		snap.delta, snap.deltaFrom = delta, prev.Revision
@@ -395,7 +243,7 @@ func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
 		w.persist.offer(fileSnapshot{prefix: w.prefix, rev: rev, kvs: kvs})
 	}
 	w.mu.Lock()
-	w.status.Revision, w.status.Seen, w.seenKeys = rev, rev, kvs.len()
+	w.status.Revision, w.status.Seen = rev, rev
 	w.status.FromSnapshotFile = time.Time{}
 	w.rejections = nil
 	for s := range w.subs {
@@ -404,75 +252,52 @@ func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
 	w.signalLocked()
 	w.mu.Unlock()
 	w.o.logger.Debug("etcdconf: applied", "prefix", w.prefix, "revision", rev)
-}
-
-// reload reads the whole prefix at a fresh revision and applies it if any
-// key differs from the loop's state.
-func (w *Watcher[T]) reload() error {
-	kvs, rev, err := loadKeys(w.ctx, w.cli, w.prefix, w.o.loadTimeout)
-	if err != nil {
-		return err
-	}
-	w.mu.Lock()
-	w.status.Reloads++
-	w.mu.Unlock()
-	w.o.observer.reloaded(rev)
-	if rev < w.seen {
-		w.o.logger.Warn("etcdconf: etcd's revision went backwards (restored from a backup?)",
-			"prefix", w.prefix, "revision", rev, "seen", w.seen)
-	}
-	// A snapshot from the file is replaced even by the same keys, so
-	// Current and Status stop saying it came from the file.
-	if sameKeys(w.state, kvs) && w.cur.Load().written.IsZero() {
-		w.seen = rev
-		w.mu.Lock()
-		w.status.Seen, w.seenKeys = rev, kvs.len()
-		w.signalLocked()
-		w.mu.Unlock()
-	} else {
-		w.apply(kvs, rev)
-	}
-	w.heard()
-	w.o.logger.Info("etcdconf: reloaded", "prefix", w.prefix, "revision", rev, "keys", kvs.len())
-	return nil
-}
-
-// sameKeys reports whether a and b hold the same keys at the same revisions
-// with the same values.
-func sameKeys(a, b *keySet) bool {
-	if a.len() != b.len() {
-		return false
-	}
-	for x := range a.all() {
-		y, ok := b.get(x.Key)
-		if !ok || x.ModRevision != y.ModRevision || !bytes.Equal(x.Value, y.Value) {
-			return false
-		}
-	}
 	return true
 }
 
-// heard records that the watch is live and current.
-func (w *Watcher[T]) heard() {
-	now := time.Now()
-	w.lastHeard.Store(now.UnixNano())
+// unchanged records rev as seen, the source's keys being kvs as before.
+// A snapshot from the snapshot file is replaced even by the same keys, so
+// Current and Status stop saying it came from the file.
+func (w *Watcher[T]) unchanged(kvs *keySet, rev int64) bool {
+	if !w.cur.Load().written.IsZero() {
+		return w.publish(kvs, rev)
+	}
+	w.mu.Lock()
+	w.status.Seen = rev
+	w.signalLocked()
+	w.mu.Unlock()
+	return false
+}
+
+// idle makes the copies the next incremental apply changes (see
+// decoder.makeSpares) while the source waits.
+func (w *Watcher[T]) idle() { w.dec.makeSpares(w.cur.Load()) }
+
+// confirmed records that the watcher was current at t.
+func (w *Watcher[T]) confirmed(t time.Time) {
 	w.mu.Lock()
 	was := w.status.Connectivity()
-	w.status.Confirmed, w.status.Connected = now, true
+	w.status.Confirmed, w.status.Connected = t, true
 	w.mu.Unlock()
 	if was != Connected {
 		w.connectivityChanged()
 	}
 }
 
-func (w *Watcher[T]) setConnected(c bool) {
+func (w *Watcher[T]) disconnected() {
 	w.mu.Lock()
 	was := w.status.Connected
-	w.status.Connected = c
+	w.status.Connected = false
 	w.mu.Unlock()
-	if was != c {
+	if was {
 		w.connectivityChanged()
 	}
+}
+
+func (w *Watcher[T]) updateStatus(fn func(*Status)) {
+	w.mu.Lock()
+	fn(&w.status)
+	w.mu.Unlock()
 }
 
 // connectivityChanged wakes notifyConnectivity; it never blocks.
@@ -540,12 +365,10 @@ func (w *Watcher[T]) WaitRevision(ctx context.Context, rev int64) (*Snapshot[T],
 			}
 			return snap, err
 		}
-		// Not seen yet: the revision may lie outside the prefix (a static
-		// watcher has no etcd to ask: only its set moves it).
-		if w.cli != nil {
-			if proved, ok := w.prove(ctx, 0); ok && proved >= rev {
-				return w.cur.Load(), nil
-			}
+		// Not seen yet: the revision may lie outside the prefix, which the
+		// source may prove (a static one cannot: only its set moves it).
+		if proved, ok := w.src.current(ctx); ok && proved >= rev {
+			return w.cur.Load(), nil
 		}
 		wait = min(2*wait, w.o.progress)
 	}

@@ -84,11 +84,12 @@ func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T
 	if w.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
-	if w.cli == nil {
-		return nil, errStatic
+	wr, err := w.src.writer()
+	if err != nil {
+		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		snap, err := w.updateOnce(ctx, fn)
+		snap, err := w.updateOnce(ctx, wr, fn)
 		var c *conflictError
 		if !errors.As(err, &c) || attempt == maxUpdateAttempts {
 			return snap, err
@@ -109,7 +110,7 @@ func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T
 const maxUpdateAttempts = 100
 
 // updateOnce runs fn on the current value and writes the result, guarded.
-func (w *Watcher[T]) updateOnce(ctx context.Context, fn func(*T) error) (*Snapshot[T], error) {
+func (w *Watcher[T]) updateOnce(ctx context.Context, wr keyWriter, fn func(*T) error) (*Snapshot[T], error) {
 	cur := w.Current()
 	next := deepCopy(reflect.ValueOf(&cur.Value).Elem()).Interface().(T)
 	if err := fn(&next); err != nil {
@@ -130,7 +131,7 @@ func (w *Watcher[T]) updateOnce(ctx context.Context, fn func(*T) error) (*Snapsh
 	if p.Len() == 0 {
 		return cur, nil
 	}
-	resp, err := p.Commit(ctx, w.cli)
+	resp, err := wr.commitPlan(ctx, p)
 	return w.committed(ctx, resp, err)
 }
 
@@ -156,13 +157,6 @@ func (e *opError) Error() string {
 }
 
 func (e *opError) Unwrap() error { return e.err }
-
-// commit runs one guarded transaction and waits until the watcher has
-// applied it.
-func (w *Watcher[T]) commit(ctx context.Context, guards []clientv3.Cmp, ops []clientv3.Op) (*Snapshot[T], error) {
-	resp, err := w.cli.Txn(ctx).If(guards...).Then(ops...).Commit()
-	return w.committed(ctx, resp, err)
-}
 
 // committed waits until the watcher has applied a transaction that
 // succeeded, and explains one that did not.
@@ -239,8 +233,9 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	if w.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
-	if w.cli == nil {
-		return nil, errStatic
+	wr, err := w.src.writer()
+	if err != nil {
+		return nil, err
 	}
 	var o writeOptions
 	for _, opt := range opts {
@@ -305,15 +300,16 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 			if o.ttl < time.Second {
 				return nil, &opError{op: op, err: fmt.Errorf("TTL %v is under etcd's one-second minimum", o.ttl)}
 			}
-			lease, err := w.cli.Grant(ctx, int64((o.ttl+time.Second-1)/time.Second))
+			lease, err := wr.grant(ctx, int64((o.ttl+time.Second-1)/time.Second))
 			if err != nil {
 				return nil, &opError{op: op, err: fmt.Errorf("grant a lease: %w", err)}
 			}
-			putOpts = append(putOpts, clientv3.WithLease(lease.ID))
+			putOpts = append(putOpts, clientv3.WithLease(lease))
 		}
 		ops = []clientv3.Op{clientv3.OpPut(key, *value, putOpts...)}
 	}
-	return w.commit(ctx, guards, ops)
+	resp, err := wr.commit(ctx, guards, ops)
+	return w.committed(ctx, resp, err)
 }
 
 // check decodes the current keys with the write applied (a put of value

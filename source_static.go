@@ -35,13 +35,30 @@ func NewStatic[T any](v T) (w *Watcher[T], set func(T) error, err error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w = &Watcher[T]{
-		o: newOptions(nil), ctx: ctx, cancel: cancel,
+		src: staticSource{}, o: newOptions(nil), ctx: ctx, cancel: cancel,
+		// A decoder of no keys: the static watcher's snapshots have none,
+		// so it only diffs their values (see decoder.changes).
+		dec:  &decoder[T]{},
 		subs: make(map[*subscriber]struct{}), advance: make(chan struct{}),
 	}
 	w.cur.Store(&Snapshot[T]{Value: v, Revision: 1})
 	w.status = Status{Revision: 1, Seen: 1, Confirmed: time.Now(), Connected: true}
+	w.start()
 	return w, w.setStatic, nil
 }
+
+// The staticSource is the source of a watcher made by NewStatic: its
+// values are handed in by set (see Watcher.setStatic), so there is nothing
+// to watch, nothing to miss and nothing to write to.
+type staticSource struct{}
+
+func (staticSource) run(context.Context) error { return nil }
+
+func (staticSource) current(context.Context) (int64, bool) { return 0, false }
+
+func (staticSource) alwaysCurrent() bool { return true }
+
+func (staticSource) writer() (keyWriter, error) { return nil, errStatic }
 
 // ownStatic returns a deep copy of v, a value handed to NewStatic or set,
 // with its flags named by their paths as the decoder names them: the
