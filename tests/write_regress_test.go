@@ -223,7 +223,7 @@ func TestUpdateRefusesInvalidUTF8(t *testing.T) {
 		refused(t, cli, rev, err, "UTF-8")
 	}
 	_, err := w.Set(context.Background(), "Name", "\xff")
-	refused(t, cli, rev, err, "UTF-8", `"name"`)
+	refused(t, cli, rev, err, "UTF-8", `"Name"`)
 }
 
 // Defect 14: a value that would not read back is refused, not reported
