@@ -27,7 +27,7 @@ func BenchmarkCurrent(b *testing.B) {
 func BenchmarkDecode(b *testing.B) {
 	flat := map[string]*KeyValue{}
 	for i := range 1000 {
-		k := fmt.Sprintf("/app/k%04d", i)
+		k := fmt.Sprintf("k%04d", i)
 		flat[k] = &KeyValue{Key: k, Value: []byte("value")}
 	}
 	b.Run("1000 keys into map[string]string", func(b *testing.B) {
@@ -41,7 +41,7 @@ func BenchmarkDecode(b *testing.B) {
 	})
 	wideKVs := map[string]*KeyValue{}
 	for i := range 1000 {
-		k := fmt.Sprintf("/app/f%d", i)
+		k := fmt.Sprintf("f%d", i)
 		wideKVs[k] = &KeyValue{Key: k, Value: []byte("7")}
 	}
 	b.Run("1000-field struct", func(b *testing.B) {
@@ -63,7 +63,7 @@ func BenchmarkSnapshotFile(b *testing.B) {
 	const keys = 10000
 	s := fileSnapshot{prefix: "/app/", rev: 2 * keys, written: time.Now(), kvs: newKeySet()}
 	for i := range keys {
-		k := fmt.Sprintf("/app/service-%05d/endpoint", i)
+		k := fmt.Sprintf("service-%05d/endpoint", i)
 		s.kvs.set(&KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), CreateRevision: int64(i + 1), ModRevision: int64(keys + i + 1), Version: 2})
 	}
 	f := &snapshotFile{path: b.TempDir() + "/snap.json"}

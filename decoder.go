@@ -17,12 +17,21 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 )
 
-// decoder turns the keys of a prefix into a T: keys -> tree -> T.
+// decoder turns the keys of a prefix, relative to it, into a T: keys ->
+// tree -> T.
 type decoder[T any] struct {
-	prefix   string
-	strict   bool
-	defaults *T // deep-copied before every decode; never modified
-	leaves   leafKind
+	// prefix only names keys in full where they leave the decoder: in
+	// DecodeErrors (see keyError) and the Change.Keys of the deltas it
+	// computes (see partSnapshots); the decoder reads relative keys only. What else it needs
+	// of the prefix is said once: whether the key at the prefix itself,
+	// "", is a document (prefixDoc), and whether the prefix ends in "/",
+	// so that a key's first segment is its own (slashed; see splits).
+	prefix    string
+	prefixDoc bool
+	slashed   bool
+	strict    bool
+	defaults  *T // deep-copied before every decode; never modified
+	leaves    leafKind
 
 	// spares are copies of the maps of spareOf (wholeValue: a map T
 	// itself; else a struct T's map field, by index), made by makeSpares
@@ -48,7 +57,8 @@ func newDecoder[T any](prefix string, o *options) (*decoder[T], error) {
 	default:
 		return nil, fmt.Errorf("etcdconf: cannot decode a prefix into %v: use a struct or a map with string keys", t)
 	}
-	d := &decoder[T]{prefix: prefix, strict: o.strict}
+	d := &decoder[T]{prefix: prefix, prefixDoc: keytree.DocumentExt(prefix) != "",
+		slashed: strings.HasSuffix(prefix, "/"), strict: o.strict}
 	if o.defaults != nil {
 		v := o.defaults.(T)
 		d.defaults = &v
@@ -103,19 +113,19 @@ func (d *decoder[T]) decodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 	}()
 	entries := make([]keytree.Entry, 0, n)
 	for kv := range kvs {
-		entries = append(entries, keytree.Entry{Key: kv.Key, Path: strings.TrimPrefix(kv.Key, d.prefix), Value: kv.Value})
+		entries = append(entries, d.entry(kv))
 	}
 	tree, err := keytree.BuildRaw(entries) // canon refuses values that are not UTF-8 but for a []byte
 	if err != nil {
-		return out, keyError(err, rev)
+		return out, d.keyError(err, rev)
 	}
 	c := newCanon(tree)
 	root, err := c.node(tree.Root, reflect.TypeFor[T](), nil, nil)
 	if err != nil {
-		return out, keyError(err, rev)
+		return out, d.keyError(err, rev)
 	}
 	if d.strict && len(tree.Ignored) > 0 {
-		return out, &DecodeError{Key: tree.Ignored[0], Revision: rev, Err: errors.New("a key at the prefix itself matches no field")}
+		return out, &DecodeError{Key: d.prefix + tree.Ignored[0], Revision: rev, Err: errors.New("a key at the prefix itself matches no field")}
 	}
 	if d.defaults != nil {
 		out = deepCopy(reflect.ValueOf(*d.defaults)).Interface().(T)
@@ -133,7 +143,7 @@ func (d *decoder[T]) decodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 	}
 	if d.strict && len(md.Unused) > 0 {
 		key := d.keyOf(c, slices.Min(md.Unused))
-		return out, &DecodeError{Key: key, Revision: rev, Err: fmt.Errorf("no field of %v matches %q", reflect.TypeFor[T](), strings.TrimPrefix(key, d.prefix))}
+		return out, &DecodeError{Key: d.prefix + key, Revision: rev, Err: fmt.Errorf("no field of %v matches %q", reflect.TypeFor[T](), key)}
 	}
 	nameFlags(reflect.ValueOf(&out).Elem(), "")
 	if !whole {
@@ -173,15 +183,15 @@ func (d *decoder[T]) decodeFields(kvs []*KeyValue, fields []*schemaField, rev in
 	}()
 	entries := make([]keytree.Entry, 0, len(kvs))
 	for _, kv := range kvs {
-		entries = append(entries, keytree.Entry{Key: kv.Key, Path: strings.TrimPrefix(kv.Key, d.prefix), Value: kv.Value})
+		entries = append(entries, d.entry(kv))
 	}
 	tree, err := keytree.BuildRaw(entries) // canon refuses values that are not UTF-8 but for a []byte
 	if err != nil {
-		return nil, keyError(err, rev)
+		return nil, d.keyError(err, rev)
 	}
 	root, err := newCanon(tree).node(tree.Root, reflect.TypeFor[T](), nil, nil)
 	if err != nil {
-		return nil, keyError(err, rev)
+		return nil, d.keyError(err, rev)
 	}
 	m, _ := root.(map[string]any)
 	for _, f := range fields {
@@ -247,7 +257,7 @@ func (d *decoder[T]) decodeLeaves(n int, kvs iter.Seq[*KeyValue], whole bool) (o
 	if d.leaves == flatLeaves {
 		m := make(map[string]string, n)
 		for kv := range kvs {
-			path := kv.Key[len(d.prefix):]
+			path := kv.Key
 			if path == "" || path[0] == '/' || path[len(path)-1] == '/' || strings.Contains(path, "//") ||
 				keytree.DocumentExt(path) != "" || !utf8.Valid(kv.Value) {
 				return out, false
@@ -265,7 +275,7 @@ func (d *decoder[T]) decodeLeaves(n int, kvs iter.Seq[*KeyValue], whole bool) (o
 		t := reflect.TypeFor[T]()
 		m := reflect.MakeMapWithSize(t, n)
 		for kv := range kvs {
-			path := kv.Key[len(d.prefix):]
+			path := kv.Key
 			if path == "" || strings.ContainsRune(path, '/') || keytree.DocumentExt(path) != "" || !utf8.Valid(kv.Value) {
 				return out, false
 			}
@@ -297,11 +307,23 @@ func hasValueAndSubtree(m map[string]string) bool {
 	return false
 }
 
-// keyError turns an error of the tree into a DecodeError naming its key.
-func keyError(err error, rev int64) error {
+// entry is kv, a relative key, as the tree takes it.
+func (d *decoder[T]) entry(kv *KeyValue) keytree.Entry {
+	return keytree.Entry{Key: kv.Key, Path: kv.Key, Value: kv.Value, Doc: d.prefixDoc && kv.Key == ""}
+}
+
+// keyError turns an error of the tree, which names relative keys, into a
+// DecodeError naming its key, and a colliding one, in full.
+func (d *decoder[T]) keyError(err error, rev int64) error {
 	var te *keytree.Error
 	if errors.As(err, &te) {
-		return &DecodeError{Key: te.Key, Revision: rev, Err: te.Err}
+		cause := te.Err
+		if ce, ok := cause.(*keytree.CollisionError); ok {
+			full := *ce
+			full.Other = d.prefix + ce.Other
+			cause = &full
+		}
+		return &DecodeError{Key: d.prefix + te.Key, Revision: rev, Err: cause}
 	}
 	return &DecodeError{Revision: rev, Err: err}
 }
@@ -341,7 +363,7 @@ func (d *decoder[T]) fieldError(c *canon, err error, rev int64) error {
 		// The cause quotes the value: keep a secret's value out of errors and logs.
 		cause = errors.New("the value does not decode (withheld: the field is secret)")
 	}
-	return &DecodeError{Key: d.keyOf(c, fe.Name()), Revision: rev, Err: fmt.Errorf("%s: %w", fe.Name(), cause)}
+	return &DecodeError{Key: d.prefix + d.keyOf(c, fe.Name()), Revision: rev, Err: fmt.Errorf("%s: %w", fe.Name(), cause)}
 }
 
 // leastFieldError returns, of the field errors joined in err, the one with
@@ -414,7 +436,8 @@ func isSecretPath(t reflect.Type, name string) bool {
 }
 
 // keyOf maps a mapstructure field name ("DB.Port", "Services[api-1].Addr")
-// to the key that supplied it, following the keys' own spelling.
+// to the key, relative to the prefix, that supplied it, following the
+// keys' own spelling.
 func (d *decoder[T]) keyOf(c *canon, name string) string {
 	parts := splitFieldName(name)
 	for n := len(parts); n > 0; n-- {
@@ -425,9 +448,9 @@ func (d *decoder[T]) keyOf(c *canon, name string) string {
 		if k := c.tree.Origin(sp); k != "" {
 			return k
 		}
-		return d.prefix + strings.Join(sp, "/")
+		return strings.Join(sp, "/")
 	}
-	return d.prefix
+	return ""
 }
 
 // splitFieldName splits "A.B[k].C" into A, B, k, C.

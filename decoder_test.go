@@ -11,10 +11,12 @@ import (
 	"time"
 )
 
-func kvsOf(prefix string, pairs ...string) map[string]*KeyValue {
+// kvsOf returns the keys of pairs (key, value, ...), keys relative to the
+// prefix as the key set holds them.
+func kvsOf(pairs ...string) map[string]*KeyValue {
 	m := make(map[string]*KeyValue, len(pairs)/2)
 	for i := 0; i < len(pairs); i += 2 {
-		m[prefix+pairs[i]] = &KeyValue{Key: prefix + pairs[i], Value: []byte(pairs[i+1]), ModRevision: int64(i + 1)}
+		m[pairs[i]] = &KeyValue{Key: pairs[i], Value: []byte(pairs[i+1]), ModRevision: int64(i + 1)}
 	}
 	return m
 }
@@ -25,7 +27,7 @@ func decodeWith[T any](t *testing.T, o *options, pairs ...string) (T, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d.decode(kvsOf("/app/", pairs...), 42)
+	return d.decode(kvsOf(pairs...), 42)
 }
 
 type instance struct {
@@ -179,7 +181,7 @@ func TestDecodePrefixIsADocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := d.decode(kvsOf("/app/config.yaml", "", "name: doc\ndb:\n  port: 5\n"), 1)
+	c, err := d.decode(kvsOf("", "name: doc\ndb:\n  port: 5\n"), 1)
 	if err != nil || c.Name != "doc" || c.DB.Port != 5 {
 		t.Fatalf("got %+v, %v", c, err)
 	}
@@ -271,7 +273,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = d.decode(kvsOf("/app/", k1, v1, k2, v2), 7)
+		_, err = d.decode(kvsOf(k1, v1, k2, v2), 7)
 		if err != nil {
 			var de *DecodeError
 			if !errors.As(err, &de) || de.Revision != 7 {
@@ -304,13 +306,13 @@ func TestDecodeErrorsWithholdSecrets(t *testing.T) {
 func TestIncrementalFlatAgreesWithFullDecode(t *testing.T) {
 	d, _ := newDecoder[map[string]string]("/app/", newOptions(nil))
 	rng := rand.New(rand.NewPCG(1, 2))
-	kvs := kvsOf("/app/", "a", "1", "b/c", "2")
+	kvs := kvsOf("a", "1", "b/c", "2")
 	full, _ := d.decode(kvs, 1)
 	prev := &Snapshot[map[string]string]{Value: full, Revision: 1, prefix: "/app/", kvs: keySetOf(kvs)}
 	for rev := int64(2); rev < 300; rev++ {
 		next := prev.kvs.clone()
 		for range 1 + rng.IntN(4) {
-			key := fmt.Sprintf("/app/k%d", rng.IntN(6))
+			key := fmt.Sprintf("k%d", rng.IntN(6))
 			if rng.IntN(3) == 0 {
 				next.delete(key)
 			} else {

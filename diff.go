@@ -482,7 +482,7 @@ func (p *printer) value(v reflect.Value, top bool) {
 // are found by walking its path down it once, so attributing keys costs the
 // path's depth plus the keys found, whatever the number of keys.
 type keyNode struct {
-	keys     []string // full keys whose path ends here
+	keys     []string // full keys whose path ends here (see indexKeys)
 	children map[string]*keyNode
 	byName   map[string][]*keyNode // children by normName; built on first use
 }
@@ -499,36 +499,49 @@ func (n *keyNode) named(seg string) []*keyNode {
 }
 
 // indexKeys returns the tree of keys that differ between two snapshots
-// (see changedKeys: O(changes) for key sets that share nodes). A document
-// key (db.yaml) sits at the path it is merged at (db).
+// (see changedKeys: O(changes) for key sets that share nodes), each named
+// in full under prefix, as Change.Keys names them. A document key
+// (db.yaml) sits at the path it is merged at (db).
 func indexKeys(old, new *keySet, prefix string) *keyNode {
 	root := &keyNode{}
-	add := func(k string) {
-		segs := keytree.Segments(strings.TrimPrefix(k, prefix))
-		if n := len(segs); n > 0 {
-			if ext := keytree.DocumentExt(segs[n-1]); ext != "" {
-				segs[n-1] = strings.TrimSuffix(segs[n-1], ext)
-				if segs[n-1] == "" {
-					segs = segs[:n-1]
+	changed := changedKeys(old, new)
+	size := 0
+	for _, k := range changed {
+		size += len(prefix) + len(k)
+	}
+	var b strings.Builder // the full keys, in one allocation
+	b.Grow(size)
+	for _, k := range changed {
+		start := b.Len()
+		b.WriteString(prefix)
+		b.WriteString(k)
+		n := root
+		for rest := k; rest != ""; { // the path's segments, as keytree.Segments
+			seg := rest
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				seg, rest = rest[:i], rest[i+1:]
+			} else {
+				rest = ""
+			}
+			if seg == "" {
+				continue
+			}
+			if strings.TrimLeft(rest, "/") == "" { // the last segment
+				if seg = strings.TrimSuffix(seg, keytree.DocumentExt(seg)); seg == "" {
+					break
 				}
 			}
-		}
-		n := root
-		for _, s := range segs {
-			c := n.children[s]
+			c := n.children[seg]
 			if c == nil {
 				c = &keyNode{}
 				if n.children == nil {
 					n.children = map[string]*keyNode{}
 				}
-				n.children[s] = c
+				n.children[seg] = c
 			}
 			n = c
 		}
-		n.keys = append(n.keys, k)
-	}
-	for _, k := range changedKeys(old, new) {
-		add(k)
+		n.keys = append(n.keys, b.String()[start:])
 	}
 	return root
 }

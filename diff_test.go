@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 func snap[T any](v T, rev int64, pairs ...string) *Snapshot[T] {
 	kvs := map[string]*KeyValue{}
 	for i := 0; i < len(pairs); i += 2 {
-		kvs["/app/"+pairs[i]] = &KeyValue{Key: "/app/" + pairs[i], Value: []byte(pairs[i+1]), ModRevision: rev}
+		kvs[pairs[i]] = &KeyValue{Key: pairs[i], Value: []byte(pairs[i+1]), ModRevision: rev}
 	}
 	return &Snapshot[T]{Value: v, Revision: rev, prefix: "/app/", kvs: keySetOf(kvs)}
 }
@@ -82,7 +82,7 @@ func TestDiffGolden(t *testing.T) {
 		f(&v)
 		s := snap(v, 1, baseKeys...)
 		for i := 0; i < len(keys); i += 2 {
-			k := "/app/" + keys[i]
+			k := keys[i]
 			if keys[i+1] == "<deleted>" {
 				s.kvs.delete(k)
 				continue
@@ -172,7 +172,7 @@ func BenchmarkDiff(b *testing.B) {
 	m2["k5"] = "changed"
 	mo := snap(m1, 1, mkv...)
 	mn := &Snapshot[map[string]string]{Value: m2, Revision: 2, prefix: mo.prefix, kvs: mo.kvs.clone()}
-	mn.kvs.set(&KeyValue{Key: "/app/k5", Value: []byte("changed"), ModRevision: 2})
+	mn.kvs.set(&KeyValue{Key: "k5", Value: []byte("changed"), ModRevision: 2})
 	b.Run("10k-entry flat view, one change", func(b *testing.B) {
 		for b.Loop() {
 			diffSnapshots(mo, mn)
@@ -195,7 +195,7 @@ func BenchmarkDiff(b *testing.B) {
 	}
 	s2.Services["api-5"] = instance{Addr: "api-5", Weight: 2}
 	so, sn := snap(s1, 1, kv...), snap(s2, 1, kv...)
-	sn.kvs.set(&KeyValue{Key: "/app/services/api-5/weight", Value: []byte("2"), ModRevision: 2})
+	sn.kvs.set(&KeyValue{Key: "services/api-5/weight", Value: []byte("2"), ModRevision: 2})
 	b.Run("10k-entry map of structs, initial", func(b *testing.B) {
 		for b.Loop() {
 			diffSnapshots(nil, so)
@@ -403,8 +403,8 @@ func TestDiffFlatViewDocumentKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k1 := kvsOf("/app/", "a", "1")
-	k2 := kvsOf("/app/", "a", "2", "b.yaml", "addr: h\nport: 2\n")
+	k1 := kvsOf("a", "1")
+	k2 := kvsOf("a", "2", "b.yaml", "addr: h\nport: 2\n")
 	for _, kv := range k2 {
 		kv.ModRevision = 2
 	}

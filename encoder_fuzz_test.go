@@ -49,7 +49,7 @@ func FuzzRoundTrip(f *testing.F) {
 				if err != nil {
 					return
 				}
-				add("/f/"+k, s)
+				add(k, s)
 			}
 		case 1, 2:
 			n, err := valueNode(reflect.ValueOf(v), "")
@@ -61,11 +61,11 @@ func FuzzRoundTrip(f *testing.F) {
 				if err != nil {
 					t.Fatalf("marshal: %v", err)
 				}
-				add("/f/.yaml", string(doc))
+				add(".yaml", string(doc))
 			} else {
 				var s strings.Builder
 				flowJSON(&s, n)
-				add("/f/.json", s.String())
+				add(".json", s.String())
 			}
 		}
 		got, err := d.decode(kvs, 0)

@@ -103,7 +103,7 @@ func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touc
 // entries, a struct's fields) with the full decode's result; see
 // incremental.
 func (d *decoder[T]) splits(a, b *keySet) bool {
-	if d.defaults != nil || d.strict || !strings.HasSuffix(d.prefix, "/") || a.odd > 0 || b.odd > 0 {
+	if d.defaults != nil || d.strict || !d.slashed || a.odd > 0 || b.odd > 0 {
 		return false
 	}
 	switch t := reflect.TypeFor[T](); t.Kind() {
@@ -127,11 +127,11 @@ type mapEntries[T any] struct {
 // touched from the keys before (a) and after (b); false where a touched
 // key is at the prefix itself or the segments do not decode.
 func (d *decoder[T]) entries(a, b *keySet, rev int64, touched []string) (e mapEntries[T], ok bool) {
-	segs, ok := entrySegments(d.prefix, touched)
+	segs, ok := entrySegments("", touched)
 	if !ok {
 		return e, false
 	}
-	e.oldKeys, e.newKeys = segmentKeys(a, d.prefix, segs), segmentKeys(b, d.prefix, segs)
+	e.oldKeys, e.newKeys = segmentKeys(a, "", segs), segmentKeys(b, "", segs)
 	var err error
 	if e.oldPart, e.newPart, err = d.parts(e.oldKeys, e.newKeys, rev); err != nil {
 		return e, false
@@ -250,15 +250,19 @@ func cloneMap(m reflect.Value, extra int) reflect.Value {
 }
 
 // entrySegments returns, sorted and once each, the map entries the
-// touched keys under the prefix under feed: the first path segment after
-// it, without a document extension when it is the only one (api-1/addr
-// and api-1.yaml feed api-1). It reports false where a key is not under
-// it or is the prefix itself.
+// touched keys under the path prefix under ("" for the whole set,
+// "services/" for a map field) feed: the first path segment after it,
+// without a document extension when it is the only one (api-1/addr and
+// api-1.yaml feed api-1). It reports false where a key is not under it or
+// is under itself.
 func entrySegments(under string, touched []string) ([]string, bool) {
 	var segs []string
 	for _, k := range touched {
-		s := keytree.Segments(strings.TrimPrefix(k, under))
-		if !strings.HasPrefix(k, under) || len(s) == 0 {
+		if !strings.HasPrefix(k, under) {
+			return nil, false
+		}
+		s := keytree.Segments(k[len(under):])
+		if len(s) == 0 {
 			return nil, false
 		}
 		seg := s[0]
@@ -271,8 +275,8 @@ func entrySegments(under string, touched []string) ([]string, bool) {
 	return slices.Compact(segs), true
 }
 
-// segmentKeys returns, in key order, the keys of s under the first path
-// segments segs: for segment a, the key a itself, its documents (a.yaml)
+// segmentKeys returns, in key order, the keys of s under the path prefix
+// under and then the first path segments segs: for segment a, the key a itself, its documents (a.yaml)
 // and every key under a/. With no odd key (see oddKey), these are exactly
 // the keys whose path starts with that segment.
 func segmentKeys(s *keySet, under string, segs []string) []*KeyValue {

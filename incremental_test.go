@@ -190,7 +190,7 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	o.rev++
 	next := o.kvs.clone()
 	for _, op := range ops {
-		key := "/app/" + op.path
+		key := op.path
 		if op.value == nil {
 			next.delete(key)
 		} else {
@@ -290,7 +290,7 @@ func oracleRun[T any](t testing.TB, g oracleGen, steps int) *oracle[T] {
 		g.keys = func() []string {
 			var out []string
 			for kv := range o.kvs.all() {
-				out = append(out, kv.Key[len("/app/"):])
+				out = append(out, kv.Key)
 			}
 			return out
 		}
@@ -520,7 +520,7 @@ func entryOracle(b *testing.B, n int) (*oracle[map[string]oracleEntry], *Snapsho
 	o := newOracle[map[string]oracleEntry](b)
 	kvs := make(map[string]*KeyValue, n)
 	for i := range n {
-		k := fmt.Sprintf("/app/svc-%06d", i)
+		k := fmt.Sprintf("svc-%06d", i)
 		kvs[k] = &KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
 	}
 	o.kvs = keySetOf(kvs)
@@ -548,7 +548,7 @@ func BenchmarkIncremental(b *testing.B) {
 				b.StartTimer()
 			}
 			next := prev.kvs.clone()
-			k := fmt.Sprintf("/app/svc-%06d", i%n)
+			k := fmt.Sprintf("svc-%06d", i%n)
 			next.set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
 			if mode == "full" {
 				if _, err := o.d.decodeSet(next, int64(3+i)); err != nil {
@@ -581,7 +581,7 @@ func BenchmarkIncrementalStruct(b *testing.B) {
 	}
 	m := map[string]*KeyValue{}
 	for i := range 1000 {
-		k := fmt.Sprintf("/app/f%d", i)
+		k := fmt.Sprintf("f%d", i)
 		m[k] = &KeyValue{Key: k, Value: []byte("7"), ModRevision: 1}
 	}
 	kvs := keySetOf(m)
@@ -593,7 +593,7 @@ func BenchmarkIncrementalStruct(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		next := kvs.clone()
-		k := fmt.Sprintf("/app/f%d", i%1000)
+		k := fmt.Sprintf("f%d", i%1000)
 		next.set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(i + 2)})
 		if _, _, inc, err := d.next(prev, next, int64(i+2)); err != nil || !inc {
 			b.Fatalf("incremental %v, %v", inc, err)
@@ -679,7 +679,7 @@ func benchStructMap[T any](b *testing.B, n int, prepared bool) {
 	o := newOracle[T](b)
 	m := map[string]*KeyValue{}
 	for i := range n {
-		k := fmt.Sprintf("/app/services/svc-%05d/addr", i)
+		k := fmt.Sprintf("services/svc-%05d/addr", i)
 		m[k] = &KeyValue{Key: k, Value: []byte("h"), ModRevision: 2}
 	}
 	kvs := keySetOf(m)
@@ -696,7 +696,7 @@ func benchStructMap[T any](b *testing.B, n int, prepared bool) {
 			b.StartTimer()
 		}
 		next := prev.kvs.clone()
-		next.set(&KeyValue{Key: fmt.Sprintf("/app/services/svc-%05d/weight", i%n), Value: []byte(strconv.Itoa(i + 1)), ModRevision: int64(i + 3)})
+		next.set(&KeyValue{Key: fmt.Sprintf("services/svc-%05d/weight", i%n), Value: []byte(strconv.Itoa(i + 1)), ModRevision: int64(i + 3)})
 		v, delta, inc, err := o.d.next(prev, next, int64(i+3))
 		if err != nil || !inc || (delta == nil) != hasValidate[T]() {
 			b.Fatal(err, inc, delta)

@@ -81,13 +81,13 @@ func (d *decoder[T]) planStruct(a, b *keySet, touched []string, whole map[*schem
 	sch := schemaOf(reflect.TypeFor[T]())
 	names := map[string][]string{} // a touched segment's loose name -> its touched keys
 	for _, k := range touched {
-		n := normName(firstSegment(k[len(d.prefix):]))
+		n := normName(firstSegment(k))
 		names[n] = append(names[n], k)
 	}
 	// The groups after, by a scan of b's groups; the groups before, from
 	// them and the touched keys' own, since only touched keys differ.
 	newG := map[string][]group{}
-	for g := range b.groups(d.prefix) {
+	for g := range b.groups("") {
 		seg := g.seg
 		if !g.sub {
 			seg = strings.TrimSuffix(seg, keytree.DocumentExt(seg))
@@ -103,11 +103,10 @@ func (d *decoder[T]) planStruct(a, b *keySet, touched []string, whole map[*schem
 		seen := map[group]bool{}
 		candidates := slices.Clone(newG[n])
 		for _, k := range keys {
-			rel := k[len(d.prefix):]
-			if i := strings.IndexByte(rel, '/'); i >= 0 {
-				candidates = append(candidates, group{seg: rel[:i], sub: true})
+			if i := strings.IndexByte(k, '/'); i >= 0 {
+				candidates = append(candidates, group{seg: k[:i], sub: true})
 			} else {
-				candidates = append(candidates, group{seg: rel})
+				candidates = append(candidates, group{seg: k})
 			}
 		}
 		for _, g := range candidates {
@@ -115,7 +114,7 @@ func (d *decoder[T]) planStruct(a, b *keySet, touched []string, whole map[*schem
 				continue
 			}
 			seen[g] = true
-			for range a.groupKeys(d.prefix, g) {
+			for range a.groupKeys("", g) {
 				oldG[n] = append(oldG[n], g)
 				break
 			}
@@ -132,10 +131,10 @@ func (d *decoder[T]) planStruct(a, b *keySet, touched []string, whole map[*schem
 			p.whole = append(p.whole, f)
 		}
 		for _, g := range oldG[n] {
-			p.oldKeys = slices.AppendSeq(p.oldKeys, a.groupKeys(d.prefix, g))
+			p.oldKeys = slices.AppendSeq(p.oldKeys, a.groupKeys("", g))
 		}
 		for _, g := range newG[n] {
-			p.newKeys = slices.AppendSeq(p.newKeys, b.groupKeys(d.prefix, g))
+			p.newKeys = slices.AppendSeq(p.newKeys, b.groupKeys("", g))
 		}
 	}
 	return p
@@ -159,7 +158,7 @@ func (d *decoder[T]) entryKeys(f *schemaField, a, b *keySet, gs []group, touched
 			return nil, false
 		}
 	}
-	under := d.prefix + gs[0].seg + "/"
+	under := gs[0].seg + "/"
 	entries, ok := entrySegments(under, touched)
 	if !ok {
 		return nil, false

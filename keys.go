@@ -11,7 +11,10 @@ import (
 	"github.com/etcdconf/etcdconf/internal/ordmap"
 )
 
-// A keySet is the keys of a prefix at one revision, ordered by key.
+// A keySet is the keys of a prefix at one revision, ordered by key. Keys
+// are relative to the prefix ("db/host"), as the source stored them when
+// they arrived; the prefix is added back only where etcd is called and
+// where the API returns a key (see Snapshot.Keys).
 //
 // It is a persistent ordered map (internal/ordmap): clone is O(1) and every
 // change copies only the O(log keys) nodes on its path, so the watch loop's
@@ -27,12 +30,13 @@ type keySet struct {
 	odd int
 }
 
-// oddKey reports whether key is spelled so that its path is not the one
-// its characters name: an empty segment ("a//b", "a/"), which the tree
+// oddKey reports whether key, relative to the prefix, is spelled so that
+// its path is not the one its characters name: the key at the prefix
+// itself (""), an empty segment ("a//b", "a/", "/a"), which the tree
 // drops, or a last segment that is a bare document extension ("a/.yaml"),
 // which merges into its parent.
 func oddKey(key string) bool {
-	if strings.Contains(key, "//") || strings.HasSuffix(key, "/") {
+	if key == "" || key[0] == '/' || strings.Contains(key, "//") || strings.HasSuffix(key, "/") {
 		return true
 	}
 	last := key[strings.LastIndexByte(key, '/')+1:]
@@ -146,51 +150,50 @@ func changedKeys(a, b *keySet) []string {
 	return out
 }
 
-// A group is a run of keys under a prefix with one first path segment
-// (seg, as spelled, a document's extension kept): the one key prefix+seg
-// (sub false), or every key under prefix+seg+"/" (sub true).
+// A group is a run of keys under a path prefix (a relative key prefix, ""
+// for the whole set) with one first path segment (seg, as spelled, a
+// document's extension kept): the one key under+seg (sub false), or every
+// key under under+seg+"/" (sub true).
 type group struct {
 	seg string
 	sub bool
 }
 
-// groups yields the groups of the keys under prefix in key order: plain
+// groups yields the groups of the keys under under in key order: plain
 // keys one by one, and each subtree once, seeking past it, so the cost is
 // O(groups · log keys) however many keys the subtrees hold.
-func (s *keySet) groups(prefix string) iter.Seq[group] {
+func (s *keySet) groups(under string) iter.Seq[group] {
 	return func(yield func(group) bool) {
 		if s == nil {
 			return
 		}
-		for from, stop := prefix, false; from != "" && !stop; {
-			next := ""
+		for from, more := under, true; more; {
+			more = false
 			s.m.Ascend(from, func(k string, _ *KeyValue) bool {
-				if !strings.HasPrefix(k, prefix) {
+				if !strings.HasPrefix(k, under) {
 					return false
 				}
-				rel := k[len(prefix):]
+				rel := k[len(under):]
 				i := strings.IndexByte(rel, '/')
 				if i < 0 {
-					stop = !yield(group{seg: rel})
-					return !stop
+					return yield(group{seg: rel})
 				}
-				if stop = !yield(group{seg: rel[:i], sub: true}); !stop {
-					next = prefix + rel[:i] + "0" // '0' follows '/': past the subtree
+				if yield(group{seg: rel[:i], sub: true}) {
+					from, more = under+rel[:i]+"0", true // '0' follows '/': past the subtree
 				}
 				return false
 			})
-			from = next
 		}
 	}
 }
 
-// groupKeys yields the keys of group g under prefix.
-func (s *keySet) groupKeys(prefix string, g group) iter.Seq[*KeyValue] {
+// groupKeys yields the keys of group g under under.
+func (s *keySet) groupKeys(under string, g group) iter.Seq[*KeyValue] {
 	if g.sub {
-		return s.withPrefix(prefix + g.seg + "/")
+		return s.withPrefix(under + g.seg + "/")
 	}
 	return func(yield func(*KeyValue) bool) {
-		if kv, ok := s.get(prefix + g.seg); ok {
+		if kv, ok := s.get(under + g.seg); ok {
 			yield(kv)
 		}
 	}
@@ -206,13 +209,4 @@ func (s *keySet) withPrefix(p string) iter.Seq[*KeyValue] {
 			return strings.HasPrefix(k, p) && yield(kv)
 		})
 	}
-}
-
-// toMap returns the keys as a map from key to key.
-func (s *keySet) toMap() map[string]*KeyValue {
-	m := make(map[string]*KeyValue, s.len())
-	for kv := range s.all() {
-		m[kv.Key] = kv
-	}
-	return m
 }

@@ -158,7 +158,7 @@ func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (*keyS
 	}
 	kvs := make([]*KeyValue, len(resp.Kvs))
 	for i, kv := range resp.Kvs {
-		kvs[i] = newKeyValue(kv)
+		kvs[i] = newKeyValue(kv, prefix)
 	}
 	return keySetOfSorted(kvs), resp.Header.Revision, nil
 }
@@ -181,7 +181,7 @@ func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (*keySe
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			kvs = append(kvs, newKeyValue(kv))
+			kvs = append(kvs, newKeyValue(kv, prefix))
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			return keySetOfSorted(kvs), rev, nil

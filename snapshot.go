@@ -2,6 +2,7 @@ package etcdconf
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -20,7 +21,7 @@ type Snapshot[T any] struct {
 	Revision int64
 
 	prefix string
-	kvs    *keySet // never modified after publication; shares nodes with other snapshots
+	kvs    *keySet // relative keys; never modified after publication; shares nodes with other snapshots
 
 	// delta is the diff from the snapshot at revision deltaFrom, when the
 	// watcher computed it from the keys it changed (flat views); nil else.
@@ -55,18 +56,31 @@ func (s *Snapshot[T]) FromSnapshotFile() time.Time { return s.written }
 // Key returns the key at path, relative to the prefix ("db/port"), and whether
 // the snapshot has it.
 func (s *Snapshot[T]) Key(path string) (KeyValue, bool) {
-	kv, ok := s.kvs.get(s.prefix + path)
+	kv, ok := s.kvs.get(path)
 	if !ok {
 		return KeyValue{}, false
 	}
-	return *kv, true
+	out := *kv
+	out.Key = s.prefix + kv.Key
+	return out, true
 }
 
 // Keys returns every key of the snapshot, sorted by key.
 func (s *Snapshot[T]) Keys() []KeyValue {
 	out := make([]KeyValue, 0, s.kvs.len())
+	n := 0
 	for kv := range s.kvs.all() {
-		out = append(out, *kv)
+		n += len(s.prefix) + len(kv.Key)
+	}
+	var b strings.Builder // the full keys, in one allocation
+	b.Grow(n)
+	for kv := range s.kvs.all() {
+		start := b.Len()
+		b.WriteString(s.prefix)
+		b.WriteString(kv.Key)
+		full := *kv
+		full.Key = b.String()[start:]
+		out = append(out, full)
 	}
 	return out
 }
@@ -86,9 +100,11 @@ func (s *Snapshot[T]) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-func newKeyValue(kv *mvccpb.KeyValue) *KeyValue {
+// newKeyValue returns etcd's kv, a key under prefix, with its key relative
+// to the prefix: the one place a key read from etcd loses its prefix.
+func newKeyValue(kv *mvccpb.KeyValue, prefix string) *KeyValue {
 	return &KeyValue{
-		Key:            string(kv.Key),
+		Key:            string(kv.Key[len(prefix):]),
 		Value:          kv.Value,
 		CreateRevision: kv.CreateRevision,
 		ModRevision:    kv.ModRevision,

@@ -71,7 +71,7 @@ type fileSnapshot struct {
 func encodeSnapshotFile(s fileSnapshot) ([]byte, error) {
 	body := fileBody{Prefix: s.prefix, Revision: s.rev, Written: s.written.UTC(), Keys: make([]fileKey, 0, s.kvs.len())}
 	for kv := range s.kvs.all() {
-		fk := fileKey{Key: kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
+		fk := fileKey{Key: s.prefix + kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
 		if utf8.Valid(kv.Value) {
 			v := string(kv.Value)
 			fk.Value = &v
@@ -121,14 +121,15 @@ func decodeSnapshotFile(data []byte, prefix string) (fileSnapshot, error) {
 		if !strings.HasPrefix(k.Key, prefix) {
 			return fileSnapshot{}, fmt.Errorf("key %q is outside the prefix", k.Key)
 		}
-		if _, dup := s.kvs.get(k.Key); dup {
+		rel := k.Key[len(prefix):] // the file holds full keys; the key set, relative ones
+		if _, dup := s.kvs.get(rel); dup {
 			return fileSnapshot{}, fmt.Errorf("key %q appears twice", k.Key)
 		}
 		value := k.Base64
 		if k.Value != nil {
 			value = []byte(*k.Value)
 		}
-		s.kvs.set(&KeyValue{Key: k.Key, Value: value, CreateRevision: k.CreateRevision,
+		s.kvs.set(&KeyValue{Key: rel, Value: value, CreateRevision: k.CreateRevision,
 			ModRevision: k.ModRevision, Version: k.Version, Lease: k.Lease})
 	}
 	return s, nil

@@ -2,6 +2,7 @@ package etcdconf
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -17,7 +18,7 @@ import (
 func randomSnapshot(r *rand.Rand, prefix string) fileSnapshot {
 	s := fileSnapshot{prefix: prefix, rev: r.Int64N(1 << 40), written: time.Unix(r.Int64N(1<<32), r.Int64N(1e9)), kvs: newKeySet()}
 	for range r.IntN(50) {
-		key := prefix + fmt.Sprintf("k%d/%c", r.IntN(100), 'a'+r.IntN(26))
+		key := fmt.Sprintf("k%d/%c", r.IntN(100), 'a'+r.IntN(26))
 		value := make([]byte, r.IntN(40))
 		for i := range value {
 			if r.IntN(2) == 0 {
@@ -108,8 +109,8 @@ func TestSnapshotFileDeterministic(t *testing.T) {
 // or not for this prefix is refused with an error naming it and the reason.
 func TestSnapshotFileRefused(t *testing.T) {
 	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: keySetOf(map[string]*KeyValue{
-		"/app/a": {Key: "/app/a", Value: []byte("1"), CreateRevision: 2, ModRevision: 5, Version: 3},
-		"/app/b": {Key: "/app/b", Value: []byte("two"), CreateRevision: 7, ModRevision: 7, Version: 1},
+		"a": {Key: "a", Value: []byte("1"), CreateRevision: 2, ModRevision: 5, Version: 3},
+		"b": {Key: "b", Value: []byte("two"), CreateRevision: 7, ModRevision: 7, Version: 1},
 	})}
 	good, err := encodeSnapshotFile(s)
 	if err != nil {
@@ -180,7 +181,7 @@ func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	dir := t.TempDir()
 	f := &snapshotFile{path: filepath.Join(dir, "snap.json")}
 	old := fileSnapshot{prefix: "/app/", rev: 3, written: time.Unix(3, 0), kvs: keySetOf(map[string]*KeyValue{
-		"/app/a": {Key: "/app/a", Value: []byte("old"), CreateRevision: 3, ModRevision: 3, Version: 1},
+		"a": {Key: "a", Value: []byte("old"), CreateRevision: 3, ModRevision: 3, Version: 1},
 	})}
 	if err := f.write(old); err != nil {
 		t.Fatal(err)
@@ -189,7 +190,7 @@ func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	f.beforeRename = func(string) error { return crash }
 	next := old
 	next.rev, next.kvs = 4, keySetOf(map[string]*KeyValue{
-		"/app/a": {Key: "/app/a", Value: []byte("new"), CreateRevision: 3, ModRevision: 4, Version: 2},
+		"a": {Key: "a", Value: []byte("new"), CreateRevision: 3, ModRevision: 4, Version: 2},
 	})
 	if err := f.write(next); !errors.Is(err, crash) {
 		t.Fatalf("write: %v, want the crash", err)
@@ -275,4 +276,31 @@ func FuzzSnapshotFile(f *testing.F) {
 			t.Fatal(d)
 		}
 	})
+}
+
+// TestSnapshotFileKeepsFullKeys: the file holds full keys, as it always
+// has, and reads back into keys relative to the prefix; a key outside the
+// prefix is refused.
+func TestSnapshotFileKeepsFullKeys(t *testing.T) {
+	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: keySetOf(map[string]*KeyValue{
+		"db/host": {Key: "db/host", Value: []byte("h"), CreateRevision: 2, ModRevision: 5, Version: 3},
+	})}
+	data, err := encodeSnapshotFile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct{ Snapshot json.RawMessage }
+	if err := json.Unmarshal(data, &env); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(env.Snapshot, []byte(`"key":"/app/db/host"`)) {
+		t.Fatalf("the file does not hold the full key: %s", env.Snapshot)
+	}
+	got, err := decodeSnapshotFile(data, "/app/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kv, ok := got.kvs.get("db/host"); !ok || kv.Key != "db/host" || string(kv.Value) != "h" {
+		t.Fatalf("read back %+v, %v; want the relative key db/host", kv, ok)
+	}
 }

@@ -184,11 +184,10 @@ func (s *etcdSource) handle(resps []clientv3.WatchResponse) error {
 			if next == nil {
 				next = s.mutableState()
 			}
-			key := string(ev.Kv.Key)
 			if ev.Type == mvccpb.DELETE {
-				next.delete(key)
+				next.delete(string(ev.Kv.Key[len(s.prefix):])) // relative from here on
 			} else {
-				next.set(newKeyValue(ev.Kv))
+				next.set(newKeyValue(ev.Kv, s.prefix))
 			}
 			rev = ev.Kv.ModRevision
 		}
@@ -281,7 +280,7 @@ func (s *etcdSource) commit(ctx context.Context, guards []clientv3.Cmp, ops []cl
 }
 
 func (s *etcdSource) commitPlan(ctx context.Context, p *writePlan) (*clientv3.TxnResponse, error) {
-	return p.Commit(ctx, s.cli)
+	return p.CommitUnder(ctx, s.cli, s.prefix)
 }
 
 func (s *etcdSource) grant(ctx context.Context, ttl int64) (clientv3.LeaseID, error) {

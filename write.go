@@ -259,9 +259,9 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 		return nil, &opError{op: op, err: errors.New("a path ending in .yaml, .yml or .json is a document; Set writes one value")}
 	}
 	cur := w.Current()
-	key := w.prefix + strings.Join(canon, "/")
-	var under []string // other keys the delete removes: other spellings, documents
-	for _, h := range heldKeys[T](cur.kvs.toMap(), w.prefix) {
+	key := strings.Join(canon, "/") // relative to the prefix, as the key set's keys
+	var under []string              // other keys the delete removes: other spellings, documents
+	for _, h := range heldKeys[T](cur.kvs, w.prefix) {
 		switch {
 		case !h.doc && slices.Equal(h.path, canon):
 			key = h.kv.Key // the key that holds the value now
@@ -269,30 +269,37 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 			under = append(under, h.kv.Key)
 		}
 	}
-	var ops []clientv3.Op
+	var others []string // the keys a delete removes beside key and key/...
 	if value == nil {
-		ops = []clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(key+"/", clientv3.WithPrefix())}
 		for _, k := range under {
 			if k != key && !strings.HasPrefix(k, key+"/") {
-				ops = append(ops, clientv3.OpDelete(k))
+				others = append(others, k)
 			}
 		}
 	}
-	if err := w.check(cur, key, value, ops); err != nil {
+	if err := w.check(cur, key, value, others); err != nil {
 		return nil, &opError{op: op, err: err}
+	}
+	var ops []clientv3.Op // the prefix is added here, where etcd is called
+	if value == nil {
+		ops = []clientv3.Op{clientv3.OpDelete(w.prefix + key), clientv3.OpDelete(w.prefix+key+"/", clientv3.WithPrefix())}
+		for _, k := range others {
+			ops = append(ops, clientv3.OpDelete(w.prefix+k))
+		}
 	}
 	var guards []clientv3.Cmp
 	if o.guarded {
 		// The guard is on one key: a Delete that removes more than that key
 		// would remove the others unguarded.
 		if value == nil {
-			for _, kv := range cur.Keys() {
-				if kv.Key != key && (strings.HasPrefix(kv.Key, key+"/") || slices.Contains(under, kv.Key)) {
-					return nil, &opError{op: op, err: fmt.Errorf("IfModRevision guards one key, and %q holds more (%s): delete them one by one", path, kv.Key)}
+			sub := key + "/"
+			for kv := range cur.kvs.all() {
+				if kv.Key != key && (strings.HasPrefix(kv.Key, sub) || slices.Contains(under, kv.Key)) {
+					return nil, &opError{op: op, err: fmt.Errorf("IfModRevision guards one key, and %q holds more (%s): delete them one by one", path, w.prefix+kv.Key)}
 				}
 			}
 		}
-		guards = append(guards, clientv3.Compare(clientv3.ModRevision(key), "=", o.modRev))
+		guards = append(guards, clientv3.Compare(clientv3.ModRevision(w.prefix+key), "=", o.modRev))
 	}
 	if value != nil {
 		var putOpts []clientv3.OpOption
@@ -306,28 +313,30 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 			}
 			putOpts = append(putOpts, clientv3.WithLease(lease))
 		}
-		ops = []clientv3.Op{clientv3.OpPut(key, *value, putOpts...)}
+		ops = []clientv3.Op{clientv3.OpPut(w.prefix+key, *value, putOpts...)}
 	}
 	resp, err := wr.commit(ctx, guards, ops)
 	return w.committed(ctx, resp, err)
 }
 
 // check decodes the current keys with the write applied (a put of value
-// at key, or the deletes ops), so a write that would be rejected is
-// refused before it reaches etcd.
-func (w *Watcher[T]) check(cur *Snapshot[T], key string, value *string, ops []clientv3.Op) error {
-	kvs := cur.kvs.toMap()
-	if value != nil {
-		kvs[key] = &KeyValue{Key: key, Value: []byte(*value)}
-	}
-	for _, op := range ops {
-		k := string(op.KeyBytes())
-		for existing := range kvs {
-			if existing == k || (len(op.RangeBytes()) > 0 && strings.HasPrefix(existing, k)) {
-				delete(kvs, existing)
-			}
+// at key, or with value nil a delete of key, the keys under key/ and
+// others), so a write that would be rejected is refused before it
+// reaches etcd. It walks the sorted key set; keys are relative.
+func (w *Watcher[T]) check(cur *Snapshot[T], key string, value *string, others []string) error {
+	kvs := make([]*KeyValue, 0, cur.kvs.len()+1)
+	sub := key + "/"
+	for kv := range cur.kvs.all() {
+		switch {
+		case kv.Key == key:
+		case value == nil && (strings.HasPrefix(kv.Key, sub) || slices.Contains(others, kv.Key)):
+		default:
+			kvs = append(kvs, kv)
 		}
 	}
-	_, err := w.dec.decode(kvs, 0)
+	if value != nil {
+		kvs = append(kvs, &KeyValue{Key: key, Value: []byte(*value)})
+	}
+	_, err := w.dec.decodeKeys(len(kvs), slices.Values(kvs), 0)
 	return err
 }

@@ -25,19 +25,28 @@ type writePlan struct{ *txn.Plan }
 // A heldKey is a key of the snapshot with the canonical path of what it
 // holds.
 type heldKey struct {
-	kv   *KeyValue
-	path []string
-	typ  reflect.Type
-	doc  bool       // a .yaml, .yml or .json key: merged under plain keys
-	root *yaml.Node // the parsed value, once a leaf inside it is edited
+	kv     *KeyValue // its key relative to the prefix
+	prefix string    // only to name the key in full in errors (see full)
+	ext    string    // the key's document extension: of the prefix for the key at the prefix itself
+	path   []string
+	typ    reflect.Type
+	doc    bool       // a .yaml, .yml or .json key: merged under plain keys
+	root   *yaml.Node // the parsed value, once a leaf inside it is edited
 }
 
-// heldKeys resolves the keys of kvs against T; keys that name no field
-// (ignored by the decoder) are left out.
-func heldKeys[T any](kvs map[string]*KeyValue, prefix string) []*heldKey {
+// full returns the key in full, as errors name it.
+func (h *heldKey) full() string { return h.prefix + h.kv.Key }
+
+// heldKeys resolves the keys of kvs, in key order, against T; keys that
+// name no field (ignored by the decoder) are left out. prefix only names
+// the keys in errors and says whether the key at the prefix itself ("")
+// is a document.
+func heldKeys[T any](kvs *keySet, prefix string) []*heldKey {
 	var out []*heldKey
-	for _, k := range sortedKeys(kvs) {
-		segs := keytree.Segments(strings.TrimPrefix(k, prefix))
+	for kv := range kvs.all() {
+		k := kv.Key
+		segs := keytree.Segments(k)
+		ext := keytree.DocumentExt(k)
 		doc := false
 		if n := len(segs); n > 0 {
 			if ext := keytree.DocumentExt(segs[n-1]); ext != "" {
@@ -47,7 +56,7 @@ func heldKeys[T any](kvs map[string]*KeyValue, prefix string) []*heldKey {
 					segs = segs[:n-1]
 				}
 			}
-		} else if keytree.DocumentExt(k) == "" {
+		} else if ext = keytree.DocumentExt(prefix); ext == "" {
 			continue
 		} else {
 			doc = true
@@ -59,7 +68,7 @@ func heldKeys[T any](kvs map[string]*KeyValue, prefix string) []*heldKey {
 		if doc {
 			typ = viewOf(reflect.TypeFor[T](), segs, typ)
 		}
-		out = append(out, &heldKey{kv: kvs[k], path: path, typ: typ, doc: doc})
+		out = append(out, &heldKey{kv: kv, prefix: prefix, ext: ext, path: path, typ: typ, doc: doc})
 	}
 	return out
 }
@@ -90,7 +99,7 @@ func (h *heldKey) parsed() (*yaml.Node, error) {
 	if h.root == nil {
 		var doc yaml.Node
 		if err := yaml.Unmarshal(h.kv.Value, &doc); err != nil {
-			return nil, fmt.Errorf("key %q: %w", h.kv.Key, err)
+			return nil, fmt.Errorf("key %q: %w", h.full(), err)
 		}
 		if doc.Kind == 0 || len(doc.Content) == 0 {
 			doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
@@ -112,7 +121,7 @@ func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
 	// it does not, that leaf counts as changed.
 	_ = encodeLeaves(reflect.ValueOf(&cur.Value).Elem(), nil, "", oldL)
 	p := &writePlan{txn.NewPlan()}
-	held := heldKeys[T](cur.kvs.toMap(), w.prefix)
+	held := heldKeys[T](cur.kvs, w.prefix)
 	plain := map[string]*heldKey{}
 	for _, h := range held {
 		if !h.doc {
@@ -140,7 +149,7 @@ func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
 			return nil, err
 		}
 		if h == nil {
-			p.create(w.prefix+k, text)
+			p.create(k, text)
 			continue
 		}
 		n, err := valueNode(nl.v, nl.field)
@@ -184,17 +193,17 @@ func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
 			continue
 		}
 		var b strings.Builder
-		if ext := keytree.DocumentExt(h.kv.Key); ext == ".yaml" || ext == ".yml" {
+		if h.ext == ".yaml" || h.ext == ".yml" {
 			doc, err := keytree.Marshal(h.root)
 			if err != nil {
-				return nil, fmt.Errorf("key %q: %w", h.kv.Key, err)
+				return nil, fmt.Errorf("key %q: %w", h.full(), err)
 			}
 			b.Write(doc)
 		} else {
 			flowJSON(&b, h.root)
 		}
 		text := b.String()
-		if ext := keytree.DocumentExt(h.kv.Key); ext == ".json" {
+		if h.ext == ".json" {
 			text = jsonLayout(h.kv.Value, text)
 		}
 		p.put(h.kv, text)
@@ -345,14 +354,16 @@ func removeIn(n *yaml.Node, t reflect.Type, rel []string) bool {
 // verify decodes the keys as they would be after p and refuses p unless
 // they decode, validate, and read back as next.
 func (w *Watcher[T]) verify(cur *Snapshot[T], next T, p *writePlan) error {
-	kvs := cur.kvs.toMap()
-	for k := range p.Deletes {
-		delete(kvs, k)
+	kvs := make([]*KeyValue, 0, cur.kvs.len()+len(p.Puts))
+	for kv := range cur.kvs.all() {
+		if _, put := p.Puts[kv.Key]; !put && !p.Deletes[kv.Key] {
+			kvs = append(kvs, kv)
+		}
 	}
-	for k, v := range p.Puts {
-		kvs[k] = &KeyValue{Key: k, Value: []byte(v)}
+	for _, k := range sortedKeys(p.Puts) {
+		kvs = append(kvs, &KeyValue{Key: k, Value: []byte(p.Puts[k])})
 	}
-	got, err := w.dec.decode(kvs, 0)
+	got, err := w.dec.decodeKeys(len(kvs), slices.Values(kvs), 0)
 	if err != nil {
 		return fmt.Errorf("the keys written would be rejected: %w", err)
 	}

@@ -16,12 +16,15 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// An Entry is one key: its full name, its path relative to the prefix, and
-// its value.
+// An Entry is one key: its name (as errors name it), its path relative to
+// the prefix, and its value. Doc marks the key at the prefix itself (Path
+// "") as a document when its name cannot say so: a caller naming keys
+// relative to a prefix such as "/app/config.yaml" names that key "".
 type Entry struct {
 	Key   string
 	Path  string
 	Value []byte
+	Doc   bool
 }
 
 // An Error names the key at fault.
@@ -102,7 +105,7 @@ func build(entries []Entry, utf8Only bool) (*Tree, error) {
 						segs = segs[:len(segs)-1]
 					}
 				}
-			} else if ext := DocumentExt(e.Key); ext != "" {
+			} else if e.Doc || DocumentExt(e.Key) != "" {
 				isDoc = true // the prefix itself is a document key
 			}
 			if isDoc != docs {
@@ -211,10 +214,22 @@ func Collision(k1, k2, path string, both bool) error {
 	if k2 > k1 {
 		k1, k2 = k2, k1
 	}
-	if both {
-		return &Error{Key: k1, Err: fmt.Errorf("collides with key %q: both set %q", k2, path)}
+	return &Error{Key: k1, Err: &CollisionError{Other: k2, Path: path, Both: both}}
+}
+
+// A CollisionError is the cause of a collision's Error: the other key, so
+// that a caller naming keys relative to a prefix can name it in full.
+type CollisionError struct {
+	Other string
+	Path  string
+	Both  bool
+}
+
+func (e *CollisionError) Error() string {
+	if e.Both {
+		return fmt.Sprintf("collides with key %q: both set %q", e.Other, e.Path)
 	}
-	return &Error{Key: k1, Err: fmt.Errorf("collides with key %q: %q cannot hold both a value and keys under it", k2, path)}
+	return fmt.Sprintf("collides with key %q: %q cannot hold both a value and keys under it", e.Other, e.Path)
 }
 
 // Key returns the key that supplied segs (spelled as in the keys): the key

@@ -61,23 +61,29 @@ func CheckOps(n int) error {
 // order; Succeeded is false when a guard failed, and then nothing was
 // written.
 func (p *Plan) Commit(ctx context.Context, cli *clientv3.Client) (*clientv3.TxnResponse, error) {
+	return p.CommitUnder(ctx, cli, "")
+}
+
+// CommitUnder is Commit of a plan whose keys are relative to prefix: the
+// prefix is added to each key as the transaction is made.
+func (p *Plan) CommitUnder(ctx context.Context, cli *clientv3.Client, prefix string) (*clientv3.TxnResponse, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
 	var guards []clientv3.Cmp
 	for _, k := range slices.Sorted(maps.Keys(p.Guards)) {
 		if rev := p.Guards[k]; rev == 0 {
-			guards = append(guards, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
+			guards = append(guards, clientv3.Compare(clientv3.CreateRevision(prefix+k), "=", 0))
 		} else {
-			guards = append(guards, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
+			guards = append(guards, clientv3.Compare(clientv3.ModRevision(prefix+k), "=", rev))
 		}
 	}
 	var ops []clientv3.Op
 	for _, k := range slices.Sorted(maps.Keys(p.Puts)) {
-		ops = append(ops, clientv3.OpPut(k, p.Puts[k]))
+		ops = append(ops, clientv3.OpPut(prefix+k, p.Puts[k]))
 	}
 	for _, k := range slices.Sorted(maps.Keys(p.Deletes)) {
-		ops = append(ops, clientv3.OpDelete(k))
+		ops = append(ops, clientv3.OpDelete(prefix+k))
 	}
 	return cli.Txn(ctx).If(guards...).Then(ops...).Commit()
 }
