@@ -409,7 +409,7 @@ func (w *Watcher[T]) apply(kvs *keySet, rev int64) {
 // reload reads the whole prefix at a fresh revision and applies it if any
 // key differs from the loop's state.
 func (w *Watcher[T]) reload() error {
-	kvs, rev, err := loadKeys(w.ctx, w.cli, w.prefix, w.o.loadTimeout)
+	kvs, rev, err := reloadKeys(w.ctx, w.cli, w.prefix, w.o.loadTimeout, w.o.progress)
 	if err != nil {
 		return err
 	}
