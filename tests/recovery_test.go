@@ -199,7 +199,7 @@ func TestReloadBegunDuringAFaultIsRetriedOnceEtcdAnswers(t *testing.T) {
 		}}))
 	held.Pause()
 	t.Cleanup(held.Resume) // before the watcher closes
-	select { // the watch goes stale; a reload begins, held by the link
+	select {               // the watch goes stale; a reload begins, held by the link
 	case <-retrying:
 	case <-time.After(10 * time.Second):
 		t.Fatalf("the stalled link was never noticed: %+v", w.Status())
