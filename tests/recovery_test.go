@@ -199,7 +199,8 @@ func TestReloadBegunDuringAFaultIsRetriedOnceEtcdAnswers(t *testing.T) {
 		}}))
 	held.Pause()
 	t.Cleanup(held.Resume) // before the watcher closes
-	select {               // the watch goes stale; a reload begins, held by the link
+	// The watch goes stale; a reload begins, held by the link.
+	select {
 	case <-retrying:
 	case <-time.After(10 * time.Second):
 		t.Fatalf("the stalled link was never noticed: %+v", w.Status())
