@@ -97,6 +97,10 @@ func WithBackoff(minDelay, maxDelay time.Duration) Option {
 // [New] and [Load] (together with their ctx: the earlier deadline wins), so
 // an unreachable etcd gives an error rather than a hang, and each reload a
 // watcher makes to recover, so one stalled reload cannot hold up recovery.
+// A reload that began while etcd did not answer starts afresh, within that
+// bound, as soon as a read shows that etcd answers again (they are tried
+// once every [WithProgressInterval] while it runs): its own request may
+// have been dropped, or be held by a dead connection.
 // With [WithSnapshotFile], it is also how long New waits for etcd before
 // starting from the file. New and Load return by then: the probe of the
 // endpoint that explains a timeout (see [ErrUnreachable], [ErrTLS]) runs

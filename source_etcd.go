@@ -227,7 +227,7 @@ func (s *etcdSource) setAt(rev int64, keys int) {
 // reload reads the whole prefix at a fresh revision and delivers it if any
 // key differs from the loop's state.
 func (s *etcdSource) reload(ctx context.Context) error {
-	kvs, rev, err := loadKeys(ctx, s.cli, s.prefix, s.o.loadTimeout)
+	kvs, rev, err := reloadKeys(ctx, s.cli, s.prefix, s.o.loadTimeout, s.o.progress)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,8 @@ type faultRun struct {
 	windows []window            // when faults were in force; guarded by mu
 	reloads reloadClock         // when the watcher reloaded
 	slowest convergence         // guarded by mu
+	// faultFrom is when the fault converge follows began; guarded by mu.
+	faultFrom time.Time
 }
 
 // A window is a stretch of time in which a fault, or its healing, may
@@ -73,18 +75,66 @@ type window struct{ from, to time.Time }
 // and a load that times out.
 const faultGrace = 3*250*time.Millisecond + 500*time.Millisecond + 2*time.Second
 
-// reloadClock notes when reloads happen, through an [etcdconf.Observer].
+// reloadClock notes when reloads happen, through an [etcdconf.Observer],
+// and keeps a timed log of the watcher's recovery steps (lost watches and
+// the backoff chosen, reloads, connectivity), from which converge names
+// the phases of the slowest convergence.
 type reloadClock struct {
-	mu    sync.Mutex
-	times []time.Time
+	mu     sync.Mutex
+	times  []time.Time
+	events []watchEvent
+}
+
+// A watchEvent is one step of the watcher's recovery, as its Observer saw it.
+type watchEvent struct {
+	at   time.Time
+	what string
+}
+
+func (c *reloadClock) note(what string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, watchEvent{time.Now(), what})
 }
 
 func (c *reloadClock) observer() etcdconf.Option {
-	return etcdconf.WithObserver(etcdconf.Observer{Reloaded: func(int64) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.times = append(c.times, time.Now())
-	}})
+	return etcdconf.WithObserver(etcdconf.Observer{
+		Reloaded: func(rev int64) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			now := time.Now()
+			c.times = append(c.times, now)
+			c.events = append(c.events, watchEvent{now, fmt.Sprintf("reloaded at %d", rev)})
+		},
+		Retrying: func(err error, delay time.Duration) {
+			msg := err.Error()
+			if len(msg) > 90 {
+				msg = msg[:90] + "…"
+			}
+			c.note(fmt.Sprintf("backoff %dms after %q", delay.Milliseconds(), msg))
+		},
+		Connectivity: func(cn etcdconf.Connectivity) { c.note(fmt.Sprint(cn)) },
+	})
+}
+
+// phases returns the recovery steps logged from from to to, with their
+// times relative to heal (negative: while the fault was in force).
+func (c *reloadClock) phases(from, heal, to time.Time) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var steps []string
+	for _, e := range c.events {
+		if !e.at.Before(from) && !e.at.After(to) {
+			steps = append(steps, fmt.Sprintf("%+dms %s", e.at.Sub(heal).Milliseconds(), e.what))
+		}
+	}
+	if len(steps) > 16 {
+		steps = append(steps[:4:4], append([]string{"…"}, steps[len(steps)-11:]...)...)
+	}
+	if len(steps) == 0 {
+		return "no recovery step"
+	}
+	return strings.Join(steps, "; ")
 }
 
 // unexplained counts reloads outside every fault's window: a healthy
@@ -248,6 +298,9 @@ func runFaultSuite(t *testing.T, name string, viaGRPCProxy bool) {
 	deadline := time.Now().Add(soak)
 	for n := 0; soak > 0 && time.Now().Before(deadline) || soak == 0 && n < 50; n++ {
 		from := time.Now()
+		r.mu.Lock()
+		r.faultFrom = from
+		r.mu.Unlock()
 		if r.inject(n) {
 			r.mu.Lock()
 			r.windows = append(r.windows, window{from, time.Now()})
@@ -311,6 +364,7 @@ func (r *faultRun) verdict(name string, lost int) {
 		name, r.faults.Load(), r.snapshots.Load(), r.checked.Load(), lost, r.nonmonotonic.Load(), r.mismatched.Load(), slowest.took.Milliseconds(),
 		reloads, unexplained)
 	summary += fmt.Sprintf("\n  writes acknowledged=%d failed=%d; slowest convergence: %v", r.writes.Load(), r.failedWrites.Load(), slowest)
+	summary += "\n  its phases (ms from the heal): " + slowest.phases
 	r.t.Log(summary)
 	if path := os.Getenv("ETCDCONF_FAULT_SUMMARY"); path != "" { // CI prints them after the run
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -462,7 +516,15 @@ func compareState(got map[string]string, kvs []*mvccpb.KeyValue) string {
 // convergence of the run is kept with its phases, for the summary.
 func (r *faultRun) converge(w *etcdconf.Watcher[map[string]string], fault string) time.Duration {
 	start := time.Now()
-	reloads := w.Status().Reloads
+	st0 := w.Status()
+	reloads := st0.Reloads
+	r.mu.Lock()
+	from := r.faultFrom
+	r.faultFrom = time.Time{} // a later convergence with no fault between is measured from its start
+	r.mu.Unlock()
+	if from.IsZero() {
+		from = start
+	}
 	var etcdUp time.Duration = -1 // until a linearizable read first succeeds
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -475,11 +537,13 @@ func (r *faultRun) converge(w *etcdconf.Watcher[map[string]string], fault string
 			etcdUp = time.Since(start)
 		}
 		if err == nil && compareState(w.Current().Value, resp.Kvs) == "" {
-			took := time.Since(start)
+			end := time.Now()
+			took := end.Sub(start)
 			st := w.Status()
+			phases := fmt.Sprintf("at the heal connected=%v; ", st0.Connected) + r.reloads.phases(from, start, end)
 			r.mu.Lock()
 			if took > r.slowest.took {
-				r.slowest = convergence{took: took, fault: fault, etcdUp: etcdUp, reloads: st.Reloads - reloads}
+				r.slowest = convergence{took: took, fault: fault, etcdUp: etcdUp, reloads: st.Reloads - reloads, phases: phases}
 			}
 			r.mu.Unlock()
 			return took
@@ -498,6 +562,7 @@ type convergence struct {
 	took, etcdUp time.Duration
 	fault        string
 	reloads      int64
+	phases       string // the watcher's recovery steps, from the fault to convergence
 }
 
 func (c convergence) String() string {

@@ -148,6 +148,7 @@ func faultProcesses(t *testing.T, binary string) {
 	}
 
 	from := time.Now()
+	r.faultFrom = from
 	fault := func() { // the fault just healed: reloads since from are its doing
 		r.mu.Lock()
 		r.windows = append(r.windows, window{from, time.Now()})
@@ -177,6 +178,9 @@ func faultProcesses(t *testing.T, binary string) {
 		must(t, leader.Restart())
 		fault()
 
+		r.mu.Lock()
+		r.faultFrom = time.Now()
+		r.mu.Unlock()
 		pinned.Kill() // the watcher's only endpoint
 		time.Sleep(500 * time.Millisecond)
 		must(t, pinned.Restart())
@@ -194,7 +198,7 @@ func faultProcesses(t *testing.T, binary string) {
 	w.Close() // closes the subscription: the checker verifies what it has, then returns
 	checkers.Wait()
 	cancel()
-	r.verdict("fault-processes", lost)
+	r.verdict("fault-processes/"+t.Name()[strings.LastIndex(t.Name(), "/")+1:], lost)
 	// Alone, a run publishes 180 to 370 snapshots; a writer stuck on a
 	// paused member once left a run with 3, verifying almost nothing.
 	if r.snapshots.Load() < minProcessSnapshots {

@@ -158,6 +158,63 @@ func TestStalledLinkIsDetectedAndRecovered(t *testing.T) {
 	waitConnected(t, w)
 }
 
+// TestReloadBegunDuringAFaultIsRetriedOnceEtcdAnswers: a reload that
+// began while etcd did not answer must not wait out the load timeout once
+// etcd answers again (issue 18: the slowest convergences after a fault were
+// such a reload, held by a link that had died or by a member that had
+// dropped its read, while etcd already answered new requests). The load
+// timeout here is an hour; the reload's request is held by a paused link
+// that stays paused, and a second link to the same etcd is added.
+func TestReloadBegunDuringAFaultIsRetriedOnceEtcdAnswers(t *testing.T) {
+	srv := etcdtest.Start(t)
+	direct := srv.Client(t)
+	held, err := etcdtest.NewProxy(srv.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	open, err := etcdtest.NewProxy(srv.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { open.Close() })
+	// No keepalive: the held connection stays open, as a partitioned one
+	// does until a keepalive gives up on it.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{held.Addr()}, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	put(t, direct, "/h/a", "1")
+	retrying := make(chan struct{}, 1)
+	w := newWatcher[map[string]string](t, cli, "/h/",
+		etcdconf.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
+		etcdconf.WithProgressInterval(100*time.Millisecond),
+		etcdconf.WithLoadTimeout(time.Hour),
+		etcdconf.WithObserver(etcdconf.Observer{Retrying: func(error, time.Duration) {
+			select {
+			case retrying <- struct{}{}:
+			default:
+			}
+		}}))
+	held.Pause()
+	t.Cleanup(held.Resume) // before the watcher closes
+	// The watch goes stale; a reload begins, held by the link.
+	select {
+	case <-retrying:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the stalled link was never noticed: %+v", w.Status())
+	}
+	time.Sleep(300 * time.Millisecond) // the reload's request is on its way, and held
+	put(t, direct, "/h/a", "2")
+	// etcd answers again, through the second link; the first stays held.
+	cli.SetEndpoints(held.Addr(), open.Addr())
+	converged(t, w, direct, "/h/")
+	if st := w.Status(); st.Reloads < 1 {
+		t.Fatalf("converged without a reload: %+v", st)
+	}
+}
+
 func TestLeaderLossIsRecovered(t *testing.T) {
 	c := etcdtest.StartCluster(t, 3)
 	ms := c.Members()
