@@ -2,6 +2,8 @@ package etcdconf_test
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,15 +48,7 @@ func TestSetAndDeleteTakeGoPaths(t *testing.T) {
 	if s, err := w.Delete(ctx, u.Changes[0].Path); err != nil || len(s.Value.Services) != 1 {
 		t.Fatalf("Delete(%s): %v, %v", u.Changes[0].Path, s, err)
 	}
-	if vals, _, _ := keysOf(t, cli, "/c/"); !strings.Contains(strings.Join(mapsKeys(vals), " "), "/c/services/a/addr") || len(vals) != 3 {
+	if vals, _, _ := keysOf(t, cli, "/c/"); !strings.Contains(strings.Join(slices.Collect(maps.Keys(vals)), " "), "/c/services/a/addr") || len(vals) != 3 {
 		t.Fatalf("etcd holds %v", vals)
 	}
-}
-
-func mapsKeys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
