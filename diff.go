@@ -39,7 +39,7 @@ func diffFields[T any](old, new *Snapshot[T], fields []*schemaField) []Change {
 	d := &differ{keys: indexKeys(old.kvs, new.kvs, new.prefix)}
 	x, y := reflect.ValueOf(&old.Value).Elem(), reflect.ValueOf(&new.Value).Elem()
 	for _, f := range fields {
-		d.push(step{field: f})
+		d.push(pathStep{field: f})
 		d.walk(x.Field(f.index), y.Field(f.index))
 		d.pop()
 	}
@@ -67,47 +67,8 @@ func diffFields[T any](old, new *Snapshot[T], fields []*schemaField) []Change {
 type differ struct {
 	initial bool
 	keys    *keyNode
-	steps   []step // the path from the root to the values being compared
+	steps   []pathStep // the path from the root to the values being compared
 	changes []Change
-}
-
-// A step is one edge of a path: a struct field, a map entry (key) or a
-// slice or array element (elem). Its text and key segments are worked out
-// only for a change, so equal entries of a large map cost no allocation.
-type step struct {
-	field *schemaField
-	key   reflect.Value
-	elem  int
-}
-
-// write appends the step to a Go path: ".Port", `["api-1"]`, "[3]".
-func (s step) write(b *strings.Builder) {
-	switch {
-	case s.field != nil:
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(s.field.name)
-	case s.key.Kind() == reflect.String:
-		b.WriteString("[" + strconv.Quote(s.key.String()) + "]")
-	case s.key.IsValid():
-		fmt.Fprintf(b, "[%v]", s.key)
-	default:
-		b.WriteString("[" + strconv.Itoa(s.elem) + "]")
-	}
-}
-
-// segs returns the key segments that spell the step; none for an element.
-func (s step) segs() []string {
-	switch {
-	case s.field != nil:
-		return s.field.segs
-	case s.key.Kind() == reflect.String:
-		return keytree.Segments(s.key.String())
-	case s.key.IsValid():
-		return []string{fmt.Sprint(s.key)}
-	}
-	return nil
 }
 
 // walk compares x and y, of one type; an invalid Value is a map entry or
@@ -147,13 +108,13 @@ func (d *differ) walk(x, y reflect.Value) {
 		// Fields tagged `etcd:"-"` are derived (by Validate, say), not
 		// configuration: they are not compared.
 		for _, f := range schemaOf(t).written {
-			d.push(step{field: f})
+			d.push(pathStep{field: f})
 			d.walk(x.Field(f.index), y.Field(f.index))
 			d.pop()
 		}
 	case t.Kind() == reflect.Array:
 		for i := range x.Len() {
-			d.push(step{elem: i})
+			d.push(pathStep{elem: i})
 			d.walk(x.Index(i), y.Index(i))
 			d.pop()
 		}
@@ -172,7 +133,7 @@ func (d *differ) walk(x, y reflect.Value) {
 			if xv.IsValid() {
 				found++
 			}
-			d.push(step{key: k})
+			d.push(pathStep{key: k})
 			d.walk(xv, v)
 			d.pop()
 		}
@@ -183,7 +144,7 @@ func (d *differ) walk(x, y reflect.Value) {
 			k.SetIterKey(it)
 			if !y.MapIndex(k).IsValid() {
 				v.SetIterValue(it)
-				d.push(step{key: k})
+				d.push(pathStep{key: k})
 				d.walk(v, reflect.Value{})
 				d.pop()
 			}
@@ -200,7 +161,7 @@ func (d *differ) walk(x, y reflect.Value) {
 		}
 	case t.Kind() == reflect.Slice && (x.Len() == 0 || y.Len() == 0):
 		for i := range max(x.Len(), y.Len()) {
-			d.push(step{elem: i})
+			d.push(pathStep{elem: i})
 			d.walk(index(x, i), index(y, i))
 			d.pop()
 		}
@@ -211,8 +172,8 @@ func (d *differ) walk(x, y reflect.Value) {
 	}
 }
 
-func (d *differ) push(s step) { d.steps = append(d.steps, s) }
-func (d *differ) pop()        { d.steps = d.steps[:len(d.steps)-1] }
+func (d *differ) push(s pathStep) { d.steps = append(d.steps, s) }
+func (d *differ) pop()            { d.steps = d.steps[:len(d.steps)-1] }
 
 func index(v reflect.Value, i int) reflect.Value {
 	if i < v.Len() {
@@ -549,7 +510,7 @@ func indexKeys(old, new *keySet, prefix string) *keyNode {
 // lookup returns, sorted, the keys under the path of steps and the keys
 // that supplied a value at or above it (a document, or one value decoded
 // into a struct). Field segments match loosely, map keys exactly.
-func (root *keyNode) lookup(steps []step) []string {
+func (root *keyNode) lookup(steps []pathStep) []string {
 	var out []string
 	level := []*keyNode{root}
 	for _, s := range steps {

@@ -10,52 +10,122 @@ import (
 	"github.com/etcdconf/etcdconf/internal/keytree"
 )
 
-// Go paths into T are the one path syntax of values: [Change.Path],
-// [WithPaths] and [Lookup] take them. Exported field names are joined by
+// Go paths into T are the one path syntax of values: [Change.Path] prints
+// them; [WithPaths], [Lookup], [Change.Under], [Watcher.Set] and
+// [Watcher.Delete] take them. Exported field names are joined by
 // dots, `["key"]` is a map entry (the key quoted as strconv.Quote does) and
 // `[n]` a slice or array element: `Services["api-1"].Addr`, "Hosts[0]".
 // Field names are exact; a field tagged `etcd:"-"` has no path. (Keys have
-// their own syntax, "db/port", in Set, Delete and Snapshot.Key.)
+// their own syntax, "db/port", in Snapshot.Key only.)
 
-// A pathStep is one step of a Go path: a field, a map key or an index.
+// A pathStep is one step of a Go path into a value of a known type, the
+// one representation of a path inside the package: a struct field
+// (field), a map entry (key, a value of the map's key type) or a slice or
+// array element (elem, when neither is set). Diffs build paths from it as
+// they walk; resolvePath builds it from a path's text and T's type.
 type pathStep struct {
-	field   string
-	key     *string // a map key
-	index   int
-	isIndex bool
+	field *schemaField
+	key   reflect.Value
+	elem  int
 }
 
-// parsePath splits a Go path into steps.
-func parsePath(path string) ([]pathStep, error) {
+// write appends the step to a Go path: ".Port", `["api-1"]`, "[3]".
+func (s pathStep) write(b *strings.Builder) {
+	switch {
+	case s.field != nil:
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.field.name)
+	case s.key.Kind() == reflect.String:
+		b.WriteString("[" + strconv.Quote(s.key.String()) + "]")
+	case s.key.IsValid():
+		fmt.Fprintf(b, "[%v]", s.key)
+	default:
+		b.WriteString("[" + strconv.Itoa(s.elem) + "]")
+	}
+}
+
+// segs returns the key segments that spell the step; none for an element.
+func (s pathStep) segs() []string {
+	switch {
+	case s.field != nil:
+		return s.field.segs
+	case s.key.Kind() == reflect.String:
+		return keytree.Segments(s.key.String())
+	case s.key.IsValid():
+		return []string{fmt.Sprint(s.key)}
+	}
+	return nil
+}
+
+// formatSteps prints steps as a Go path.
+func formatSteps(steps []pathStep) string {
+	var b strings.Builder
+	for _, s := range steps {
+		s.write(&b)
+	}
+	return b.String()
+}
+
+// resolvePath reads path, a Go path into a value of type t, as steps, and
+// returns them with the type of the value at path. The error says where
+// the path leaves t, and hints at the Go path a key-style spelling
+// ("db/port", "db.port") meant. An index step is also a key of a map with
+// integer keys, as Change.Path prints one.
+func resolvePath(t reflect.Type, path string) ([]pathStep, reflect.Type, error) {
 	if path == "" {
-		return nil, errors.New("an empty path")
+		return nil, nil, errors.New("an empty path")
 	}
 	var steps []pathStep
 	for rest := path; rest != ""; {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		at := formatSteps(steps)
 		switch {
 		case rest[0] == '[' && len(rest) > 1 && rest[1] == '"':
 			q, err := strconv.QuotedPrefix(rest[1:])
 			if err != nil || len(rest) <= 1+len(q) || rest[1+len(q)] != ']' {
-				return nil, fmt.Errorf("%s: a map key must be quoted as strconv.Quote does, then ]", path)
+				return nil, nil, fmt.Errorf("%s: a map key must be quoted as strconv.Quote does, then ]", path)
 			}
 			k, _ := strconv.Unquote(q)
-			steps = append(steps, pathStep{key: &k})
+			if t.Kind() != reflect.Map {
+				return nil, nil, fmt.Errorf("%s: %s is a %v, not a map", path, pathOr(at), t)
+			}
+			if t.Key().Kind() != reflect.String {
+				return nil, nil, fmt.Errorf("%s: %s is a %v, whose keys are not strings: [%q] is no key of it", path, pathOr(at), t, k)
+			}
+			steps, t = append(steps, pathStep{key: reflect.ValueOf(k).Convert(t.Key())}), t.Elem()
 			rest = rest[2+len(q):]
 		case rest[0] == '[':
 			end := strings.IndexByte(rest, ']')
 			if end < 1 {
-				return nil, fmt.Errorf("%s: [ without ]", path)
+				return nil, nil, fmt.Errorf("%s: [ without ]", path)
 			}
 			i, err := strconv.Atoi(rest[1:end])
 			if err != nil || i < 0 {
-				return nil, fmt.Errorf("%s: %s is not an index; a map key is quoted: [%q]", path, rest[:end+1], rest[1:end])
+				return nil, nil, fmt.Errorf("%s: %s is not an index; a map key is quoted: [%q]", path, rest[:end+1], rest[1:end])
 			}
-			steps = append(steps, pathStep{index: i, isIndex: true})
-			rest = rest[end+1:]
+			switch {
+			case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+				steps = append(steps, pathStep{elem: i})
+			case intKeyed(t):
+				k := reflect.New(t.Key()).Elem()
+				if k.CanInt() {
+					k.SetInt(int64(i))
+				} else {
+					k.SetUint(uint64(i))
+				}
+				steps = append(steps, pathStep{key: k})
+			default:
+				return nil, nil, fmt.Errorf("%s: %s is a %v, not a slice", path, pathOr(at), t)
+			}
+			t, rest = t.Elem(), rest[end+1:]
 		default:
 			if len(steps) > 0 {
 				if rest[0] != '.' {
-					return nil, fmt.Errorf("%s: expected . or [ at %q", path, rest)
+					return nil, nil, fmt.Errorf("%s: expected . or [ at %q", path, rest)
 				}
 				rest = rest[1:]
 			}
@@ -63,60 +133,25 @@ func parsePath(path string) ([]pathStep, error) {
 			if n < 0 {
 				n = len(rest)
 			}
-			steps = append(steps, pathStep{field: rest[:n]})
-			rest = rest[n:]
+			name := rest[:n]
+			f, ok := pathField(t, name)
+			if !ok {
+				if t.Kind() != reflect.Struct {
+					return nil, nil, fmt.Errorf("%s: %s is a %v, which has no field %q", path, pathOr(at), t, name)
+				}
+				return nil, nil, fmt.Errorf("%s: %v has no field %q%s", path, t, name, hint(t, at, name))
+			}
+			steps, t, rest = append(steps, pathStep{field: f}), f.typ, rest[n:]
 		}
 	}
-	return steps, nil
+	return steps, t, nil
 }
 
 // checkPath reports whether path is a Go path into a value of type t: see
-// pathType.
+// resolvePath.
 func checkPath(t reflect.Type, path string) error {
-	_, err := pathType(t, path)
+	_, _, err := resolvePath(t, path)
 	return err
-}
-
-// pathType returns the type of the value at path, a Go path into a value
-// of type t. The error says where the path leaves t, and hints at the
-// field a key-style spelling ("db/port", "db.port") meant. An index step
-// is also a key of a map with integer keys, as Change.Path prints one.
-func pathType(t reflect.Type, path string) (reflect.Type, error) {
-	steps, err := parsePath(path)
-	if err != nil {
-		return nil, err
-	}
-	at := ""
-	for _, s := range steps {
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		switch {
-		case s.key != nil:
-			if t.Kind() != reflect.Map {
-				return nil, fmt.Errorf("%s: %s is a %v, not a map", path, pathOr(at), t)
-			}
-			if t.Key().Kind() != reflect.String {
-				return nil, fmt.Errorf("%s: %s is a %v, whose keys are not strings: [%q] is no key of it", path, pathOr(at), t, *s.key)
-			}
-			t, at = t.Elem(), at+"["+strconv.Quote(*s.key)+"]"
-		case s.isIndex:
-			if t.Kind() != reflect.Slice && t.Kind() != reflect.Array && !intKeyed(t) {
-				return nil, fmt.Errorf("%s: %s is a %v, not a slice", path, pathOr(at), t)
-			}
-			t, at = t.Elem(), at+"["+strconv.Itoa(s.index)+"]"
-		default:
-			f, ok := pathField(t, s.field)
-			if !ok {
-				if t.Kind() != reflect.Struct {
-					return nil, fmt.Errorf("%s: %s is a %v, which has no field %q", path, pathOr(at), t, s.field)
-				}
-				return nil, fmt.Errorf("%s: %v has no field %q%s", path, t, s.field, hint(t, at, s.field))
-			}
-			t, at = f.typ, joinPath(at, s.field)
-		}
-	}
-	return t, nil
 }
 
 // intKeyed reports whether t is a map with integer keys.
@@ -179,7 +214,7 @@ func Lookup[V, T any](s *Snapshot[T], path string) (V, bool, error) {
 // lookup is Lookup of root, a value of T, for a V of type vt: it returns
 // a value assignable to a vt.
 func lookup(root reflect.Value, path string, vt reflect.Type) (reflect.Value, bool, error) {
-	at, err := pathType(root.Type(), path)
+	steps, at, err := resolvePath(root.Type(), path)
 	if err != nil {
 		return reflect.Value{}, false, fmt.Errorf("etcdconf: Lookup %q: %w", path, err)
 	}
@@ -193,7 +228,6 @@ func lookup(root reflect.Value, path string, vt reflect.Type) (reflect.Value, bo
 	default:
 		return reflect.Value{}, false, fmt.Errorf("etcdconf: Lookup %q: the value is a %v, not a %v", path, at, vt)
 	}
-	steps, _ := parsePath(path)
 	v := root
 	for _, st := range steps {
 		for v.Kind() == reflect.Pointer {
@@ -203,28 +237,17 @@ func lookup(root reflect.Value, path string, vt reflect.Type) (reflect.Value, bo
 			v = v.Elem()
 		}
 		switch {
-		case st.key != nil:
-			if v = v.MapIndex(reflect.ValueOf(*st.key).Convert(v.Type().Key())); !v.IsValid() {
+		case st.field != nil:
+			v = v.Field(st.field.index)
+		case st.key.IsValid():
+			if v = v.MapIndex(st.key); !v.IsValid() {
 				return reflect.Value{}, false, nil
 			}
-		case st.isIndex && v.Kind() == reflect.Map:
-			k := reflect.New(v.Type().Key()).Elem()
-			if k.CanInt() {
-				k.SetInt(int64(st.index))
-			} else {
-				k.SetUint(uint64(st.index))
-			}
-			if v = v.MapIndex(k); !v.IsValid() {
-				return reflect.Value{}, false, nil
-			}
-		case st.isIndex:
-			if st.index >= v.Len() {
-				return reflect.Value{}, false, nil
-			}
-			v = v.Index(st.index)
 		default:
-			f, _ := pathField(v.Type(), st.field)
-			v = v.Field(f.index)
+			if st.elem >= v.Len() {
+				return reflect.Value{}, false, nil
+			}
+			v = v.Index(st.elem)
 		}
 	}
 	if (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) && v.IsNil() {
@@ -252,52 +275,32 @@ func keySegments(t reflect.Type, path string) ([]string, reflect.Type, error) {
 	if path == "" {
 		return nil, nil, errors.New("the empty path is the whole value, which has no key of its own: name a field or a map entry")
 	}
-	if _, err := pathType(t, path); err != nil {
+	steps, _, err := resolvePath(t, path)
+	if err != nil {
 		return nil, nil, err
 	}
-	steps, _ := parsePath(path)
 	var segs []string
 	for i, s := range steps {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
 		switch {
-		case s.isIndex && t.Kind() != reflect.Map:
-			return nil, nil, fmt.Errorf("%s: %s is a list element, which has no key of its own: write the whole list", path, formatSteps(steps[:i+1]))
-		case s.isIndex:
-			segs, t = append(segs, strconv.Itoa(s.index)), t.Elem()
-		case s.key != nil && !isComposite(t.Elem()):
-			segs, t = append(segs, keytree.Segments(*s.key)...), t.Elem() // a flat view: "db/host" is two
-		case s.key != nil:
-			if strings.Contains(*s.key, "/") {
-				return nil, nil, fmt.Errorf("%s: the map key %q holds a /, which no key of an entry can", path, *s.key)
+		case s.field != nil:
+			segs, t = append(segs, s.field.canon), s.field.typ
+		case s.key.Kind() == reflect.String && !isComposite(t.Elem()):
+			segs, t = append(segs, keytree.Segments(s.key.String())...), t.Elem() // a flat view: "db/host" is two
+		case s.key.Kind() == reflect.String:
+			if strings.Contains(s.key.String(), "/") {
+				return nil, nil, fmt.Errorf("%s: the map key %q holds a /, which no key of an entry can", path, s.key.String())
 			}
-			segs, t = append(segs, *s.key), t.Elem()
+			segs, t = append(segs, s.key.String()), t.Elem()
+		case s.key.IsValid():
+			segs, t = append(segs, fmt.Sprint(s.key)), t.Elem()
 		default:
-			f, _ := pathField(t, s.field)
-			segs, t = append(segs, f.canon), f.typ
+			return nil, nil, fmt.Errorf("%s: %s is a list element, which has no key of its own: write the whole list", path, formatSteps(steps[:i+1]))
 		}
 	}
 	return segs, t, nil
-}
-
-// formatSteps prints steps as a Go path.
-func formatSteps(steps []pathStep) string {
-	var b strings.Builder
-	for _, s := range steps {
-		switch {
-		case s.key != nil:
-			b.WriteString("[" + strconv.Quote(*s.key) + "]")
-		case s.isIndex:
-			b.WriteString("[" + strconv.Itoa(s.index) + "]")
-		default:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(s.field)
-		}
-	}
-	return b.String()
 }
 
 // goPathOf returns the Go path of the value that key segments hold in a
