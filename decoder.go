@@ -128,7 +128,7 @@ func (d *decoder[T]) decodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 		return out, &DecodeError{Key: d.prefix + tree.Ignored[0], Revision: rev, Err: errors.New("a key at the prefix itself matches no field")}
 	}
 	if d.defaults != nil {
-		out = deepCopy(reflect.ValueOf(*d.defaults)).Interface().(T)
+		out = copyOf(*d.defaults)
 	}
 	if reflect.TypeFor[T]().Kind() == reflect.Pointer && reflect.ValueOf(out).IsNil() {
 		reflect.ValueOf(&out).Elem().Set(reflect.New(reflect.TypeFor[T]().Elem()))
@@ -496,6 +496,11 @@ func isComposite(t reflect.Type) bool {
 		return t.Elem().Kind() != reflect.Uint8 && isComposite(t.Elem())
 	}
 	return false
+}
+
+// copyOf returns a copy of v that shares no map, slice or pointer with it.
+func copyOf[T any](v T) T {
+	return deepCopy(reflect.ValueOf(&v).Elem()).Interface().(T)
 }
 
 // deepCopy copies v so that no map, slice or pointer is shared with it.

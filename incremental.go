@@ -33,7 +33,7 @@ func (d *decoder[T]) next(prev *Snapshot[T], kvs *keySet, rev int64) (v T, delta
 					}
 					return v, delta, true, nil
 				}
-				v = deepCopy(reflect.ValueOf(&v).Elem()).Interface().(T)
+				v = copyOf(v)
 				if err := validate(&v); err != nil {
 					return v, nil, false, &DecodeError{Revision: rev, Err: err}
 				}

@@ -65,7 +65,7 @@ func (staticSource) writer() (keyWriter, error) { return nil, errStatic }
 // caller keeps its maps and slices, and changing them later changes no
 // snapshot.
 func ownStatic[T any](v T) T {
-	v = deepCopy(reflect.ValueOf(&v).Elem()).Interface().(T)
+	v = copyOf(v)
 	nameFlags(reflect.ValueOf(&v).Elem(), "")
 	return v
 }

@@ -112,7 +112,7 @@ const maxUpdateAttempts = 100
 // updateOnce runs fn on the current value and writes the result, guarded.
 func (w *Watcher[T]) updateOnce(ctx context.Context, wr keyWriter, fn func(*T) error) (*Snapshot[T], error) {
 	cur := w.Current()
-	next := deepCopy(reflect.ValueOf(&cur.Value).Elem()).Interface().(T)
+	next := copyOf(cur.Value)
 	if err := fn(&next); err != nil {
 		return nil, err
 	}
