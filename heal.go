@@ -29,7 +29,19 @@ func reloadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeou
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	for {
+	for restarts := 0; ; restarts++ {
+		if restarts%2 == 1 {
+			// Shift the balancer by one pick. The client spreads requests
+			// round-robin over its connections, and the probes that find
+			// etcd healed end on an answering one: with two connections,
+			// one held, the next pick — this load's — is the held one
+			// every time. Every other restart takes one more pick first,
+			// so two restarts in a row never land on the same connection
+			// for the same reason.
+			pctx, pcancel := context.WithTimeout(ctx, every)
+			_, _ = cli.Get(pctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+			pcancel()
+		}
 		actx, cancel := context.WithCancelCause(ctx)
 		probed := make(chan struct{})
 		go func() {
