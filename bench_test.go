@@ -31,7 +31,7 @@ func BenchmarkDecode(b *testing.B) {
 		flat[k] = &KeyValue{Key: k, Value: []byte("value")}
 	}
 	b.Run("1000 keys into map[string]string", func(b *testing.B) {
-		d, _ := newDecoder[map[string]string]("/app/", newOptions(nil))
+		d, _ := newDecoder[map[string]string]("/app/", decodeConfig{})
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := d.decode(flat, 1); err != nil {
@@ -45,7 +45,7 @@ func BenchmarkDecode(b *testing.B) {
 		wideKVs[k] = &KeyValue{Key: k, Value: []byte("7")}
 	}
 	b.Run("1000-field struct", func(b *testing.B) {
-		d, _ := newDecoder[wide.Struct]("/app/", newOptions(nil))
+		d, _ := newDecoder[wide.Struct]("/app/", decodeConfig{})
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := d.decode(wideKVs, 1); err != nil {
@@ -80,7 +80,7 @@ func BenchmarkSnapshotFile(b *testing.B) {
 		b.ReportMetric(float64(fi.Size())/keys, "file-bytes/key")
 	})
 	b.Run("start from file 10k keys", func(b *testing.B) {
-		dec, err := newDecoder[map[string]string]("/app/", newOptions(nil))
+		dec, err := newDecoder[map[string]string]("/app/", decodeConfig{})
 		if err != nil {
 			b.Fatal(err)
 		}

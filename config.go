@@ -51,6 +51,11 @@ func newOptions(opts []Option) *options {
 	return o
 }
 
+// decodeConfig is what the decoder takes of the options.
+func (o *options) decodeConfig() decodeConfig {
+	return decodeConfig{strict: o.strict, defaults: o.defaults}
+}
+
 // checkDefaults reports whether the defaults given with WithDefaults have type T.
 func checkDefaults[T any](o *options) error {
 	if o.defaults == nil {

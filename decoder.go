@@ -33,19 +33,35 @@ type decoder[T any] struct {
 	defaults  *T // deep-copied before every decode; never modified
 	leaves    leafKind
 
-	// spares are copies of the maps of spareOf (wholeValue: a map T
-	// itself; else a struct T's map field, by index), made by makeSpares
-	// while the watch loop waits, that the next incremental apply after
-	// spareOf changes in place. Only the watch loop touches them.
+	// spares are copies of the maps of the value decoded from spareOf
+	// (wholeValue: a map T itself; else a struct T's map field, by index),
+	// made by makeSpares while the watch loop waits, that the next
+	// incremental apply after that value changes in place. Equal key sets
+	// decode to equal values, so the key set names the value. Only the watch loop touches them.
 	spares  map[int]reflect.Value
-	spareOf *Snapshot[T]
+	spareOf *keySet
 	// hot are the map fields of a struct T the last incremental apply
 	// changed by their entries: the ones makeSpares copies, since a field
 	// that changed is the one likely to change next.
 	hot map[int]bool
 }
 
-func newDecoder[T any](prefix string, o *options) (*decoder[T], error) {
+// A decodeConfig is what decoding takes of the options: strict decoding,
+// and the defaults (a T, or nil) decoding starts from.
+type decodeConfig struct {
+	strict   bool
+	defaults any
+}
+
+// A decoded is a value of T with the keys, relative to the prefix, it was
+// decoded from: what the decoder applies changes to and diffs. A zero
+// decoded (nil kvs) is no value: the zero T with no keys.
+type decoded[T any] struct {
+	value T
+	kvs   *keySet
+}
+
+func newDecoder[T any](prefix string, o decodeConfig) (*decoder[T], error) {
 	t := reflect.TypeFor[T]()
 	k := t.Kind()
 	if k == reflect.Pointer {

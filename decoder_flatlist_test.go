@@ -214,7 +214,7 @@ func TestDecodeFlatViewListsShuffled(t *testing.T) {
 		{"app.yaml", "hosts: [a, b]\n", "app/hosts/x", "1", "app/hosts/y", "2"},
 		{"a.yaml", "- x\n- 'y,z'\n", "b.yml", "- 1\n", "a/c", "3"},
 	}
-	d, err := newDecoder[map[string]string]("/app/", newOptions(nil))
+	d, err := newDecoder[map[string]string]("/app/", decodeConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

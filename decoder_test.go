@@ -23,7 +23,7 @@ func kvsOf(pairs ...string) map[string]*KeyValue {
 
 func decodeWith[T any](t *testing.T, o *options, pairs ...string) (T, error) {
 	t.Helper()
-	d, err := newDecoder[T]("/app/", o)
+	d, err := newDecoder[T]("/app/", o.decodeConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestDecodeServiceDiscoveryMap(t *testing.T) {
 }
 
 func TestDecodePrefixIsADocument(t *testing.T) {
-	d, err := newDecoder[fullConfig]("/app/config.yaml", newOptions(nil))
+	d, err := newDecoder[fullConfig]("/app/config.yaml", decodeConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,13 +251,13 @@ func TestDecodeValidate(t *testing.T) {
 }
 
 func TestNewDecoderRejectsUnsupportedTypes(t *testing.T) {
-	if _, err := newDecoder[int]("/p/", newOptions(nil)); err == nil {
+	if _, err := newDecoder[int]("/p/", decodeConfig{}); err == nil {
 		t.Error("int: no error")
 	}
-	if _, err := newDecoder[map[int]string]("/p/", newOptions(nil)); err == nil {
+	if _, err := newDecoder[map[int]string]("/p/", decodeConfig{}); err == nil {
 		t.Error("map[int]string: no error")
 	}
-	if _, err := newDecoder[*checked]("/p/", newOptions(nil)); err != nil {
+	if _, err := newDecoder[*checked]("/p/", decodeConfig{}); err != nil {
 		t.Errorf("*struct: %v", err)
 	}
 }
@@ -269,7 +269,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("db", "x", "db/host", "y")
 	f.Add("config.yaml", "- 1\n- 2", "", "")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
-		d, err := newDecoder[fullConfig]("/app/", newOptions(nil))
+		d, err := newDecoder[fullConfig]("/app/", decodeConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +304,7 @@ func TestDecodeErrorsWithholdSecrets(t *testing.T) {
 // decode and a full diff. (TestOracleIncremental does the same for every
 // kind of key and T.)
 func TestIncrementalFlatAgreesWithFullDecode(t *testing.T) {
-	d, _ := newDecoder[map[string]string]("/app/", newOptions(nil))
+	d, _ := newDecoder[map[string]string]("/app/", decodeConfig{})
 	rng := rand.New(rand.NewPCG(1, 2))
 	kvs := kvsOf("a", "1", "b/c", "2")
 	full, _ := d.decode(kvs, 1)
@@ -319,7 +319,7 @@ func TestIncrementalFlatAgreesWithFullDecode(t *testing.T) {
 				next.set(&KeyValue{Key: key, Value: []byte(fmt.Sprint(rng.IntN(3))), ModRevision: rev})
 			}
 		}
-		v, delta, ok, err := d.next(prev, next, rev)
+		v, delta, ok, err := d.next(prev.decoded(), next, rev)
 		if !ok || err != nil {
 			t.Fatalf("a flat batch was not applied incrementally: %v", err)
 		}

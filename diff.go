@@ -16,28 +16,28 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// diffSnapshots returns the field-level changes from old to new, sorted by
-// path. A nil old stands for the zero T with no keys: every value of new
-// that differs from the zero value is an Added change.
-func diffSnapshots[T any](old, new *Snapshot[T]) []Change {
-	var ov T
-	var okvs *keySet
+// diffValues returns the field-level changes from old to new, sorted by
+// path, naming the keys in full with prefix. A nil old stands for the
+// zero T with no keys: every value of new that differs from the zero value
+// is an Added change.
+func diffValues[T any](old *decoded[T], new decoded[T], prefix string) []Change {
+	var o decoded[T]
 	if old != nil {
-		ov, okvs = old.Value, old.kvs
+		o = *old
 	}
-	d := &differ{initial: old == nil, keys: indexKeys(okvs, new.kvs, new.prefix)}
-	d.walk(reflect.ValueOf(&ov).Elem(), reflect.ValueOf(&new.Value).Elem())
+	d := &differ{initial: old == nil, keys: indexKeys(o.kvs, new.kvs, prefix)}
+	d.walk(reflect.ValueOf(&o.value).Elem(), reflect.ValueOf(&new.value).Elem())
 	slices.SortFunc(d.changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
 	return d.changes
 }
 
-// diffFields is diffSnapshots of two values of a struct T that differ at
+// diffFields is diffValues of two values of a struct T that differ at
 // most in fields: the walk visits those fields only, so a change to one
 // field of a wide struct compares one field. old and new hold the keys of
 // those fields only.
-func diffFields[T any](old, new *Snapshot[T], fields []*schemaField) []Change {
-	d := &differ{keys: indexKeys(old.kvs, new.kvs, new.prefix)}
-	x, y := reflect.ValueOf(&old.Value).Elem(), reflect.ValueOf(&new.Value).Elem()
+func diffFields[T any](old, new decoded[T], prefix string, fields []*schemaField) []Change {
+	d := &differ{keys: indexKeys(old.kvs, new.kvs, prefix)}
+	x, y := reflect.ValueOf(&old.value).Elem(), reflect.ValueOf(&new.value).Elem()
 	for _, f := range fields {
 		d.push(pathStep{field: f})
 		d.walk(x.Field(f.index), y.Field(f.index))

@@ -399,7 +399,7 @@ func TestFilterChangesKeepsAncestors(t *testing.T) {
 // sets are the document key's changes, as they are for every other T; the
 // flat view's former shortcut named keys that do not exist (/app/b/addr).
 func TestDiffFlatViewDocumentKeys(t *testing.T) {
-	d, err := newDecoder[map[string]string]("/app/", newOptions(nil))
+	d, err := newDecoder[map[string]string]("/app/", decodeConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func FuzzRoundTrip(f *testing.F) {
 	for _, seed := range []string{"", "\x00", "\x01\x01\x01\x01", "\x02abcdefghijklmnop", "\x00\xff\xfe\xfd\x10\x20\x30\x40\x50\x60\x70\x80", strings.Repeat("\x05\x03", 40)} {
 		f.Add([]byte(seed))
 	}
-	d, err := newDecoder[rtgen.Config]("/f/", &options{})
+	d, err := newDecoder[rtgen.Config]("/f/", decodeConfig{})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -23,8 +23,8 @@ import (
 // Validate runs, so that nothing Validate does can reach a published
 // snapshot, and its delta is nil: Validate may change fields the keys did
 // not touch, so subscribers diff the published values (see changes).
-func (d *decoder[T]) next(prev *Snapshot[T], kvs *keySet, rev int64) (v T, delta []Change, incremental bool, err error) {
-	if prev != nil && prev.kvs != nil {
+func (d *decoder[T]) next(prev decoded[T], kvs *keySet, rev int64) (v T, delta []Change, incremental bool, err error) {
+	if prev.kvs != nil {
 		if touched := changedKeys(prev.kvs, kvs); fewChanged(touched, kvs) {
 			if v, delta, ok := d.incremental(prev, kvs, rev, touched); ok {
 				if !hasValidate[T]() {
@@ -65,7 +65,7 @@ func fewChanged(touched []string, kvs *keySet) bool {
 // strict decoding are set, a key is spelled oddly (see
 // oddKey), a key at the prefix itself changed, the prefix does not end in
 // "/", or anything fails — a rejection is reported by the full decode.
-func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
+func (d *decoder[T]) incremental(prev decoded[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
 	t := reflect.TypeFor[T]()
 	if !d.splits(prev.kvs, kvs) {
 		return out, nil, false
@@ -73,7 +73,7 @@ func (d *decoder[T]) incremental(prev *Snapshot[T], kvs *keySet, rev int64, touc
 	if t.Kind() == reflect.Struct {
 		return d.incrementalStruct(prev, kvs, rev, touched)
 	}
-	pv := reflect.ValueOf(prev.Value)
+	pv := reflect.ValueOf(prev.value)
 	if pv.IsNil() {
 		return out, nil, false
 	}
@@ -145,9 +145,9 @@ func (d *decoder[T]) entries(a, b *keySet, rev int64, touched []string) (e mapEn
 // that a subscriber catching up over many revisions compares the entries
 // or fields those revisions changed rather than the whole value. It reports
 // false where the full diff must run (see splits).
-func (d *decoder[T]) between(base, latest *Snapshot[T]) (delta []Change, ok bool) {
+func (d *decoder[T]) between(base, latest decoded[T], rev int64) (delta []Change, ok bool) {
 	// Validate may change what no key touched: diff the published values.
-	if base == nil || base.kvs == nil || latest.kvs == nil || hasValidate[T]() || !d.splits(base.kvs, latest.kvs) {
+	if base.kvs == nil || latest.kvs == nil || hasValidate[T]() || !d.splits(base.kvs, latest.kvs) {
 		return nil, false
 	}
 	touched := changedKeys(base.kvs, latest.kvs)
@@ -160,19 +160,19 @@ func (d *decoder[T]) between(base, latest *Snapshot[T]) (delta []Change, ok bool
 		}
 	}()
 	if reflect.TypeFor[T]().Kind() == reflect.Struct {
-		return d.betweenStruct(base, latest, touched)
+		return d.betweenStruct(base, latest, rev, touched)
 	}
-	e, ok := d.entries(base.kvs, latest.kvs, latest.Revision, touched)
+	e, ok := d.entries(base.kvs, latest.kvs, rev, touched)
 	if !ok {
 		return nil, false
 	}
 	// The parts' entries are replaced by the snapshots' own, so the
 	// changes hold what readers hold, as the full diff's do.
-	if !fromValue(reflect.ValueOf(e.oldPart), reflect.ValueOf(base.Value)) ||
-		!fromValue(reflect.ValueOf(e.newPart), reflect.ValueOf(latest.Value)) {
+	if !fromValue(reflect.ValueOf(e.oldPart), reflect.ValueOf(base.value)) ||
+		!fromValue(reflect.ValueOf(e.newPart), reflect.ValueOf(latest.value)) {
 		return nil, false // not what the snapshots' keys decode to
 	}
-	return diffSnapshots(d.partSnapshots(e.oldPart, e.newPart, e.oldKeys, e.newKeys)), true
+	return d.diffParts(e.oldPart, e.newPart, e.oldKeys, e.newKeys, nil), true
 }
 
 // parts decodes the old and new keys of the touched segments of a map T.
@@ -190,8 +190,8 @@ const wholeValue = -1
 // takeSpare returns a copy of pv, the map at index i of prev (see
 // decoder.spares), to change: the spare makeSpares made, if it copies prev,
 // else a new copy. The spare is the caller's from then on, used or not.
-func (d *decoder[T]) takeSpare(prev *Snapshot[T], i int, pv reflect.Value, extra int) reflect.Value {
-	if spare, ok := d.spares[i]; ok && d.spareOf == prev {
+func (d *decoder[T]) takeSpare(prev decoded[T], i int, pv reflect.Value, extra int) reflect.Value {
+	if spare, ok := d.spares[i]; ok && d.spareOf == prev.kvs {
 		delete(d.spares, i)
 		return spare
 	}
@@ -201,7 +201,7 @@ func (d *decoder[T]) takeSpare(prev *Snapshot[T], i int, pv reflect.Value, extra
 	return cloneMap(pv, extra)
 }
 
-// makeSpares copies the maps of snap, the published snapshot, for the next
+// makeSpares copies the maps of snap, the published value, for the next
 // incremental apply to change (see takeSpare): a map T itself, or the map
 // fields of a struct T that the last change applied by their entries (a
 // field no change touches is shared, never copied). The watch loop calls
@@ -210,12 +210,12 @@ func (d *decoder[T]) takeSpare(prev *Snapshot[T], i int, pv reflect.Value, extra
 // them rather than on the next change's path; the price is a second copy
 // of the maps held meanwhile. It does nothing for a T that does not split
 // (see splits), or once snap's copies are made.
-func (d *decoder[T]) makeSpares(snap *Snapshot[T]) {
-	if d.spareOf == snap || snap.kvs == nil || !d.splits(snap.kvs, snap.kvs) {
+func (d *decoder[T]) makeSpares(snap decoded[T]) {
+	if snap.kvs == nil || d.spareOf == snap.kvs || !d.splits(snap.kvs, snap.kvs) {
 		return
 	}
-	d.spares, d.spareOf = map[int]reflect.Value{}, snap
-	v := reflect.ValueOf(snap.Value)
+	d.spares, d.spareOf = map[int]reflect.Value{}, snap.kvs
+	v := reflect.ValueOf(snap.value)
 	if v.Kind() == reflect.Map {
 		if !v.IsNil() {
 			d.spares[wholeValue] = cloneMap(v, 8)
@@ -298,12 +298,17 @@ func segmentKeys(s *keySet, under string, segs []string) []*KeyValue {
 	return out
 }
 
-// partSnapshots are the snapshots a delta diffs: the parts of T a change
-// decoded again, as readers held them and as decoded now, with their keys
-// for the changes to name.
-func (d *decoder[T]) partSnapshots(oldPart, newPart T, oldKeys, newKeys []*KeyValue) (*Snapshot[T], *Snapshot[T]) {
-	return &Snapshot[T]{Value: oldPart, prefix: d.prefix, kvs: keySetOfSlice(oldKeys)},
-		&Snapshot[T]{Value: newPart, prefix: d.prefix, kvs: keySetOfSlice(newKeys)}
+// diffParts is the diff a delta is: of the parts of T a change decoded
+// again, as readers held them and as decoded now, with their keys for the
+// changes to name; of the given fields of a struct T only, when fields is
+// not nil.
+func (d *decoder[T]) diffParts(oldPart, newPart T, oldKeys, newKeys []*KeyValue, fields []*schemaField) []Change {
+	o := decoded[T]{value: oldPart, kvs: keySetOfSlice(oldKeys)}
+	n := decoded[T]{value: newPart, kvs: keySetOfSlice(newKeys)}
+	if fields != nil {
+		return diffFields(o, n, d.prefix, fields)
+	}
+	return diffValues(&o, n, d.prefix)
 }
 
 func keySetOfSlice(kvs []*KeyValue) *keySet {
@@ -319,7 +324,7 @@ func keySetOfSlice(kvs []*KeyValue) *keySet {
 // decoded now) with their keys. next is not validated here: see next.
 func (d *decoder[T]) finish(next reflect.Value, e mapEntries[T]) (T, []Change, bool) {
 	out := next.Interface().(T)
-	delta := diffSnapshots(d.partSnapshots(e.oldPart, e.newPart, e.oldKeys, e.newKeys))
+	delta := d.diffParts(e.oldPart, e.newPart, e.oldKeys, e.newKeys, nil)
 	return out, delta, true
 }
 

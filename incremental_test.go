@@ -171,7 +171,7 @@ type oracle[T any] struct {
 }
 
 func newOracle[T any](t testing.TB) *oracle[T] {
-	d, err := newDecoder[T]("/app/", newOptions(nil))
+	d, err := newDecoder[T]("/app/", decodeConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +199,9 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	}
 	o.kvs, o.steps = next, o.steps+1
 	if o.pick != nil && o.pick(2) == 0 {
-		o.d.makeSpares(o.prev) // as the watch loop does while it waits: the next apply changes the copy
+		o.d.makeSpares(o.prev.decoded()) // as the watch loop does while it waits: the next apply changes the copy
 	}
-	v, delta, inc, err := o.d.next(o.prev, next, o.rev)
+	v, delta, inc, err := o.d.next(o.prev.decoded(), next, o.rev)
 	// The general path (tree, canonical form, mapstructure) is the oracle:
 	// the leaves' fast path is checked against it too.
 	want, wantErr := o.d.decodeTree(next.len(), next.all(), o.rev, true)
@@ -263,7 +263,7 @@ func (o *oracle[T]) catchUp(t testing.TB, snap *Snapshot[T], want T) {
 		return
 	}
 	base := o.history[o.pick(len(o.history)-1)]
-	got, ok := o.d.between(base, snap)
+	got, ok := o.d.between(base.decoded(), snap.decoded(), snap.Revision)
 	if !ok {
 		return
 	}
@@ -544,7 +544,7 @@ func BenchmarkIncremental(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			if mode == "prepared" {
 				b.StopTimer()
-				o.d.makeSpares(prev)
+				o.d.makeSpares(prev.decoded())
 				b.StartTimer()
 			}
 			next := prev.kvs.clone()
@@ -556,7 +556,7 @@ func BenchmarkIncremental(b *testing.B) {
 				}
 				continue
 			}
-			v, _, inc, err := o.d.next(prev, next, int64(3+i))
+			v, _, inc, err := o.d.next(prev.decoded(), next, int64(3+i))
 			if err != nil || !inc {
 				b.Fatal(inc, err)
 			}
@@ -575,7 +575,7 @@ func BenchmarkIncremental(b *testing.B) {
 
 // BenchmarkIncrementalStruct: one changed field of a 1000-field struct.
 func BenchmarkIncrementalStruct(b *testing.B) {
-	d, err := newDecoder[wide.Struct]("/app/", newOptions(nil))
+	d, err := newDecoder[wide.Struct]("/app/", decodeConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -595,7 +595,7 @@ func BenchmarkIncrementalStruct(b *testing.B) {
 		next := kvs.clone()
 		k := fmt.Sprintf("f%d", i%1000)
 		next.set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(i + 2)})
-		if _, _, inc, err := d.next(prev, next, int64(i+2)); err != nil || !inc {
+		if _, _, inc, err := d.next(prev.decoded(), next, int64(i+2)); err != nil || !inc {
 			b.Fatalf("incremental %v, %v", inc, err)
 		}
 	}
@@ -651,7 +651,7 @@ func TestIncrementalStructMapField(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOracle[oracleStruct](t)
 			o.step(t, tc.setup)
-			o.d.makeSpares(o.prev)
+			o.d.makeSpares(o.prev.decoded())
 			o.step(t, []oracleOp{tc.op}) // fails unless value, error and changes are the full decode's
 		})
 	}
@@ -692,12 +692,12 @@ func benchStructMap[T any](b *testing.B, n int, prepared bool) {
 	for i := 0; b.Loop(); i++ {
 		if prepared {
 			b.StopTimer()
-			o.d.makeSpares(prev)
+			o.d.makeSpares(prev.decoded())
 			b.StartTimer()
 		}
 		next := prev.kvs.clone()
 		next.set(&KeyValue{Key: fmt.Sprintf("services/svc-%05d/weight", i%n), Value: []byte(strconv.Itoa(i + 1)), ModRevision: int64(i + 3)})
-		v, delta, inc, err := o.d.next(prev, next, int64(i+3))
+		v, delta, inc, err := o.d.next(prev.decoded(), next, int64(i+3))
 		if err != nil || !inc || (delta == nil) != hasValidate[T]() {
 			b.Fatal(err, inc, delta)
 		}

@@ -188,14 +188,14 @@ func (d *decoder[T]) decodeEntries(e *fieldEntries, rev int64) bool {
 // compares the touched fields, and of a map field the touched entries,
 // alone. It reports false where that is not certain to equal the full
 // decode; see splits for the types that never split.
-func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
+func (d *decoder[T]) incrementalStruct(prev decoded[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
 	defer func() {
 		if recover() != nil {
 			var zero T
 			out, delta, ok = zero, nil, false
 		}
 	}()
-	pv := reflect.ValueOf(prev.Value)
+	pv := reflect.ValueOf(prev.value)
 	// A map field whose entries cannot be applied (they would leave it
 	// empty, or do not decode alone) is planned again to be decoded whole.
 	p := d.planStruct(prev.kvs, kvs, touched, nil)
@@ -243,9 +243,7 @@ func (d *decoder[T]) incrementalStruct(prev *Snapshot[T], kvs *keySet, rev int64
 		d.hot[e.f.index] = true
 	}
 	oldKeys, newKeys := p.keys()
-	o, n := d.partSnapshots(oldPart, newPart, oldKeys, newKeys)
-	delta = diffFields(o, n, p.fields())
-	return out, delta, true
+	return out, d.diffParts(oldPart, newPart, oldKeys, newKeys, p.fields()), true
 }
 
 // applyEntries changes next, a copy of the map pv, to be pv without the
@@ -270,17 +268,17 @@ func applyEntries(next, pv, oldPart, newPart reflect.Value) (reflect.Value, bool
 // betweenStruct is between for a struct T: the touched fields, and of a
 // map field applied by entries the touched entries, as base and latest
 // hold them.
-func (d *decoder[T]) betweenStruct(base, latest *Snapshot[T], touched []string) ([]Change, bool) {
+func (d *decoder[T]) betweenStruct(base, latest decoded[T], rev int64, touched []string) ([]Change, bool) {
 	p := d.planStruct(base.kvs, latest.kvs, touched, nil)
 	var oldPart, newPart T
-	bv, lv := reflect.ValueOf(base.Value), reflect.ValueOf(latest.Value)
+	bv, lv := reflect.ValueOf(base.value), reflect.ValueOf(latest.value)
 	ov, nv := reflect.ValueOf(&oldPart).Elem(), reflect.ValueOf(&newPart).Elem()
 	for _, f := range p.whole {
 		ov.Field(f.index).Set(bv.Field(f.index))
 		nv.Field(f.index).Set(lv.Field(f.index))
 	}
 	for _, e := range p.byEntry {
-		if !d.decodeEntries(e, latest.Revision) ||
+		if !d.decodeEntries(e, rev) ||
 			!fromValue(e.oldPart, bv.Field(e.f.index)) || !fromValue(e.newPart, lv.Field(e.f.index)) {
 			return nil, false
 		}
@@ -288,8 +286,7 @@ func (d *decoder[T]) betweenStruct(base, latest *Snapshot[T], touched []string) 
 		nv.Field(e.f.index).Set(e.newPart)
 	}
 	oldKeys, newKeys := p.keys()
-	o, n := d.partSnapshots(oldPart, newPart, oldKeys, newKeys)
-	return diffFields(o, n, p.fields()), true
+	return d.diffParts(oldPart, newPart, oldKeys, newKeys, p.fields()), true
 }
 
 // fromValue replaces the entries of the map part by those of the map

@@ -110,7 +110,7 @@ func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*decoder[T
 	if o.hasSnapshotFile && o.snapshotFile == "" {
 		return nil, errors.New("etcdconf: WithSnapshotFile: empty path")
 	}
-	return newDecoder[T](prefix, o)
+	return newDecoder[T](prefix, o.decodeConfig())
 }
 
 // loadKeys reads every key under prefix at one revision, which it returns.

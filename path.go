@@ -187,30 +187,6 @@ func hint(t reflect.Type, at, name string) string {
 	return ""
 }
 
-// Lookup returns the value at path, a Go path such as "DB.Port" or
-// `Services["api-1"]`, in the snapshot's value, as a V: a typed read of one
-// field, for code that is handed a path. Every [Change.Path] is one.
-//
-// The value at path is given as it is when its type is V, and else, if it
-// is a pointer, as the value it points to. It reports false when the path
-// holds nothing in this snapshot: a missing map entry, an index past the
-// end, a nil pointer on the way or at the end (whatever V is), a nil
-// interface, or an interface holding a value that is not a V. It returns an error when the
-// path does not lead into T, or when T's type at path cannot hold a V;
-// both are bugs in the caller, found from the types alone, whatever the
-// snapshot holds.
-//
-//	port, ok, err := etcdconf.Lookup[int](w.Current(), "DB.Port")
-func Lookup[V, T any](s *Snapshot[T], path string) (V, bool, error) {
-	var out V
-	v, ok, err := lookup(reflect.ValueOf(&s.Value).Elem(), path, reflect.TypeFor[V]())
-	if err != nil || !ok {
-		return out, false, err
-	}
-	reflect.ValueOf(&out).Elem().Set(v)
-	return out, true, nil
-}
-
 // lookup is Lookup of root, a value of T, for a V of type vt: it returns
 // a value assignable to a vt.
 func lookup(root reflect.Value, path string, vt reflect.Type) (reflect.Value, bool, error) {

@@ -2,6 +2,7 @@ package etcdconf
 
 import (
 	"log/slog"
+	"reflect"
 	"strings"
 	"time"
 
@@ -42,6 +43,26 @@ type KeyValue struct {
 	ModRevision    int64 // revision of the key's last modification
 	Version        int64 // number of modifications since creation
 	Lease          int64 // lease ID attached to the key; 0 for none
+}
+
+// decoded returns the snapshot's value with its keys, for the decoder; the
+// zero decoded for nil.
+func (s *Snapshot[T]) decoded() decoded[T] {
+	if s == nil {
+		return decoded[T]{}
+	}
+	return decoded[T]{value: s.Value, kvs: s.kvs}
+}
+
+// diffSnapshots is diffValues of two snapshots; a nil old stands for the
+// zero T with no keys.
+func diffSnapshots[T any](old, new *Snapshot[T]) []Change {
+	var o *decoded[T]
+	if old != nil {
+		d := old.decoded()
+		o = &d
+	}
+	return diffValues(o, new.decoded(), new.prefix)
 }
 
 // Prefix returns the key prefix the snapshot was read from.
@@ -111,4 +132,28 @@ func newKeyValue(kv *mvccpb.KeyValue, prefix string) *KeyValue {
 		Version:        kv.Version,
 		Lease:          kv.Lease,
 	}
+}
+
+// Lookup returns the value at path, a Go path such as "DB.Port" or
+// `Services["api-1"]`, in the snapshot's value, as a V: a typed read of one
+// field, for code that is handed a path. Every [Change.Path] is one.
+//
+// The value at path is given as it is when its type is V, and else, if it
+// is a pointer, as the value it points to. It reports false when the path
+// holds nothing in this snapshot: a missing map entry, an index past the
+// end, a nil pointer on the way or at the end (whatever V is), a nil
+// interface, or an interface holding a value that is not a V. It returns an error when the
+// path does not lead into T, or when T's type at path cannot hold a V;
+// both are bugs in the caller, found from the types alone, whatever the
+// snapshot holds.
+//
+//	port, ok, err := etcdconf.Lookup[int](w.Current(), "DB.Port")
+func Lookup[V, T any](s *Snapshot[T], path string) (V, bool, error) {
+	var out V
+	v, ok, err := lookup(reflect.ValueOf(&s.Value).Elem(), path, reflect.TypeFor[V]())
+	if err != nil || !ok {
+		return out, false, err
+	}
+	reflect.ValueOf(&out).Elem().Set(v)
+	return out, true, nil
 }

@@ -201,8 +201,10 @@ func (d *decoder[T]) changes(base, latest *Snapshot[T]) []Change {
 		}
 		return latest.delta
 	}
-	if cs, ok := d.between(base, latest); ok {
-		return cs
+	if base != nil {
+		if cs, ok := d.between(base.decoded(), latest.decoded(), latest.Revision); ok {
+			return cs
+		}
 	}
 	return diffSnapshots(base, latest)
 }

@@ -212,7 +212,7 @@ func (w *Watcher[T]) run() {
 func (w *Watcher[T]) publish(kvs *keySet, rev int64) (held bool) {
 	start := time.Now()
 	prev := w.cur.Load()
-	v, delta, patched, err := w.dec.next(prev, kvs, rev)
+	v, delta, patched, err := w.dec.next(prev.decoded(), kvs, rev)
 	w.o.observer.decoded(rev, time.Since(start), err)
 	if err != nil {
 		var de *DecodeError
@@ -271,7 +271,7 @@ func (w *Watcher[T]) unchanged(kvs *keySet, rev int64) bool {
 
 // idle makes the copies the next incremental apply changes (see
 // decoder.makeSpares) while the source waits.
-func (w *Watcher[T]) idle() { w.dec.makeSpares(w.cur.Load()) }
+func (w *Watcher[T]) idle() { w.dec.makeSpares(w.cur.Load().decoded()) }
 
 // confirmed records that the watcher was current at t.
 func (w *Watcher[T]) confirmed(t time.Time) {

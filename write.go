@@ -119,13 +119,13 @@ func (w *Watcher[T]) updateOnce(ctx context.Context, wr keyWriter, fn func(*T) e
 	if err := validate(&next); err != nil {
 		return nil, &DecodeError{Err: err}
 	}
-	p, err := w.plan(cur, next)
+	p, err := w.dec.plan(cur.decoded(), next)
 	if err != nil {
 		return nil, &opError{op: "update", err: err}
 	}
 	// Verified even when nothing is written: a default cleared is no change
 	// of keys, and would come back.
-	if err := w.verify(cur, next, p); err != nil {
+	if err := w.dec.verify(cur.decoded(), next, p); err != nil {
 		return nil, &opError{op: "update", err: err}
 	}
 	if p.Len() == 0 {

@@ -112,16 +112,16 @@ func (h *heldKey) parsed() (*yaml.Node, error) {
 // plan turns the difference between the current value and next into the
 // puts and deletes that make etcd hold next: only leaves that changed are
 // written, each where it is held now (see [Watcher.Update]).
-func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
+func (d *decoder[T]) plan(cur decoded[T], next T) (*writePlan, error) {
 	oldL, newL := map[string]leaf{}, map[string]leaf{}
 	if err := encodeLeaves(reflect.ValueOf(&next).Elem(), nil, "", newL); err != nil {
 		return nil, err
 	}
 	// The current value decoded from keys, so it encodes; if some part of
 	// it does not, that leaf counts as changed.
-	_ = encodeLeaves(reflect.ValueOf(&cur.Value).Elem(), nil, "", oldL)
+	_ = encodeLeaves(reflect.ValueOf(&cur.value).Elem(), nil, "", oldL)
 	p := &writePlan{txn.NewPlan()}
-	held := heldKeys[T](cur.kvs, w.prefix)
+	held := heldKeys[T](cur.kvs, d.prefix)
 	plain := map[string]*heldKey{}
 	for _, h := range held {
 		if !h.doc {
@@ -144,7 +144,7 @@ func (w *Watcher[T]) plan(cur *Snapshot[T], next T) (*writePlan, error) {
 			p.put(h.kv, text)
 			continue
 		}
-		h, at, err := w.holderOf(held, nl.path)
+		h, at, err := holderOf(held, nl.path)
 		if err != nil {
 			return nil, err
 		}
@@ -255,7 +255,7 @@ func anyUnder(leaves map[string]leaf, at []string) bool {
 // keys under it), else a document that has a value there. It returns the
 // node to overwrite, creating the mappings on the way in a JSON value; a
 // nil key means the leaf gets a key of its own.
-func (w *Watcher[T]) holderOf(held []*heldKey, path []string) (*heldKey, *yaml.Node, error) {
+func holderOf(held []*heldKey, path []string) (*heldKey, *yaml.Node, error) {
 	var inDoc *heldKey
 	for _, h := range held {
 		if !hasPrefix(path, h.path) || (!h.doc && (len(h.path) == len(path) || !isComposite(h.typ))) {
@@ -353,7 +353,7 @@ func removeIn(n *yaml.Node, t reflect.Type, rel []string) bool {
 
 // verify decodes the keys as they would be after p and refuses p unless
 // they decode, validate, and read back as next.
-func (w *Watcher[T]) verify(cur *Snapshot[T], next T, p *writePlan) error {
+func (d *decoder[T]) verify(cur decoded[T], next T, p *writePlan) error {
 	kvs := make([]*KeyValue, 0, cur.kvs.len()+len(p.Puts))
 	for kv := range cur.kvs.all() {
 		if _, put := p.Puts[kv.Key]; !put && !p.Deletes[kv.Key] {
@@ -363,7 +363,7 @@ func (w *Watcher[T]) verify(cur *Snapshot[T], next T, p *writePlan) error {
 	for _, k := range sortedKeys(p.Puts) {
 		kvs = append(kvs, &KeyValue{Key: k, Value: []byte(p.Puts[k])})
 	}
-	got, err := w.dec.decodeKeys(len(kvs), slices.Values(kvs), 0)
+	got, err := d.decodeKeys(len(kvs), slices.Values(kvs), 0)
 	if err != nil {
 		return fmt.Errorf("the keys written would be rejected: %w", err)
 	}
@@ -372,7 +372,7 @@ func (w *Watcher[T]) verify(cur *Snapshot[T], next T, p *writePlan) error {
 	}
 	// Name the field, never the values: they may be secret.
 	field, how := "the value", "changed"
-	if cs := diffSnapshots(&Snapshot[T]{Value: next, prefix: w.prefix}, &Snapshot[T]{Value: got, prefix: w.prefix}); len(cs) > 0 {
+	if cs := diffValues(&decoded[T]{value: next}, decoded[T]{value: got}, d.prefix); len(cs) > 0 {
 		field, how = cs[0].Path, cs[0].Kind.String()
 	}
 	return fmt.Errorf("%s would not read back as written (%s after the write); "+
