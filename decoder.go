@@ -379,7 +379,11 @@ func (d *decoder[T]) fieldError(c *canon, err error, rev int64) error {
 		// The cause quotes the value: keep a secret's value out of errors and logs.
 		cause = errors.New("the value does not decode (withheld: the field is secret)")
 	}
-	return &DecodeError{Key: d.prefix + d.keyOf(c, fe.Name()), Revision: rev, Err: fmt.Errorf("%s: %w", fe.Name(), cause)}
+	at, ok := goPathOfName(reflect.TypeFor[T](), fe.Name())
+	if !ok {
+		at = fe.Name()
+	}
+	return &DecodeError{Key: d.prefix + d.keyOf(c, fe.Name()), Revision: rev, Err: fmt.Errorf("%s: %w", at, cause)}
 }
 
 // leastFieldError returns, of the field errors joined in err, the one with

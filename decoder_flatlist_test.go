@@ -99,7 +99,7 @@ func TestDecodeFlatViewListErrors(t *testing.T) {
 	_, err := decodeEvery[map[string]int](t, 10, newOptions(nil), "app.yaml", "port: 1\nhosts: [1, 2]\n")
 	wantKeyErr(t, err, "/app/app.yaml", "app/hosts")
 	_, err = decodeEvery[map[string]int](t, 10, newOptions(nil), "app.yaml", "- 1\n")
-	wantKeyErr(t, err, "/app/app.yaml", "[app]")
+	wantKeyErr(t, err, "/app/app.yaml", `["app"]`)
 
 	// A value a merge key brought in keeps its source text as well.
 	m, err := decodeEvery[map[string]string](t, 10, newOptions(nil), "app.yaml", "base: &b {d: [2024-01-01]}\nx:\n  <<: *b\n")

@@ -360,12 +360,12 @@ func TestDecodeErrorsWithholdSecretsInLists(t *testing.T) {
 		Odd    map[string][]user `etcd:"odd"`
 	}
 	for _, tc := range []struct{ key, value, field string }{
-		{"users", `[{"name": "a", "pin": "hunter2-slice"}]`, "Users[0].pin"},
-		{"users.yaml", "- name: a\n  pin: hunter2-slice\n", "Users[0].pin"},
-		{"byname/u1/pin", "hunter2-map", "ByName[u1].pin"},
-		{"groups/g1", `[{"pin": "hunter2-group"}]`, "Groups[g1][0].pin"},
+		{"users", `[{"name": "a", "pin": "hunter2-slice"}]`, "Users[0].PIN"},
+		{"users.yaml", "- name: a\n  pin: hunter2-slice\n", "Users[0].PIN"},
+		{"byname/u1/pin", "hunter2-map", `ByName["u1"].PIN`},
+		{"groups/g1", `[{"pin": "hunter2-group"}]`, `Groups["g1"][0].PIN`},
 		{"odd/g.1]x[0]", `[{"pin": "hunter2-odd"}]`, "odd[g.1]x[0]][0].pin"},
-		{"users", `[{"name": "a", "pin": {"x": "hunter2-whole"}}]`, "Users[0].pin"},
+		{"users", `[{"name": "a", "pin": {"x": "hunter2-whole"}}]`, "Users[0].PIN"},
 	} {
 		_, err := decodeWith[creds](t, newOptions(nil), tc.key, tc.value)
 		if err == nil || !strings.Contains(err.Error(), tc.field+": ") {
@@ -380,5 +380,39 @@ func TestDecodeErrorsWithholdSecretsInLists(t *testing.T) {
 	_, err := decodeWith[creds](t, newOptions(nil), "users", `[{"name": {"x": 1}}]`)
 	if err == nil || strings.Contains(err.Error(), "withheld") {
 		t.Errorf("an error at a field that is not secret: %v", err)
+	}
+}
+
+// A field that does not decode is named by its Go path, as Change.Path
+// and Lookup spell it, whatever the key's spelling or the tag's name: not
+// by mapstructure's name for it (issue 19: errors said "DB.max_conns",
+// "Svc[a]").
+func TestFieldErrorNamesTheGoPath(t *testing.T) {
+	type db struct {
+		MaxConns int `etcd:"max_conns"`
+		Port     int
+	}
+	type cfg struct {
+		DB    db
+		Hosts []struct{ Weight int }
+		Svc   map[string]db
+	}
+	for _, tt := range []struct{ key, value, path string }{
+		{"db/port", "x", "DB.Port"},
+		{"DB/PORT", "x", "DB.Port"},
+		{"db/max_conns", "x", "DB.MaxConns"},
+		{"db/max-conns", "x", "DB.MaxConns"},
+		{"svc/a/port", "x", `Svc["a"].Port`},
+		{"hosts.yaml", "[{weight: x}]", "Hosts[0].Weight"},
+	} {
+		_, err := decodeWith[cfg](t, newOptions(nil), tt.key, tt.value)
+		var de *DecodeError
+		if !errors.As(err, &de) || de.Key != "/app/"+tt.key || !strings.HasPrefix(de.Err.Error(), tt.path+": ") {
+			t.Errorf("%s = %q: got %v, want an error for /app/%s starting %q", tt.key, tt.value, err, tt.key, tt.path+": ")
+			continue
+		}
+		if _, _, err := Lookup[any](&Snapshot[cfg]{}, tt.path); err != nil {
+			t.Errorf("the path %q the error names is not one Lookup takes: %v", tt.path, err)
+		}
 	}
 }

@@ -312,6 +312,46 @@ func goPathOf(t reflect.Type, segs []string) (string, bool) {
 	return b.String(), true
 }
 
+// goPathOfName returns the Go path, as [Change.Path] spells it, of a
+// field as mapstructure names it in its errors ("DB.max_conns", "Svc[a]",
+// "Hosts[0].weight"), read along t: a struct step is a field matched as
+// keys match, a map step a key, a slice or array step an index. It
+// reports false where the name does not lead through t (a map key holding
+// "." or "[" is not quoted in mapstructure's names).
+func goPathOfName(t reflect.Type, name string) (string, bool) {
+	var steps []pathStep
+	for _, part := range splitFieldName(name) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			f, ok := fieldOfKey(t, part)
+			if !ok {
+				return "", false
+			}
+			steps = append(steps, pathStep{field: f})
+			t = f.typ
+		case reflect.Map:
+			if t.Key().Kind() != reflect.String {
+				return "", false
+			}
+			steps = append(steps, pathStep{key: reflect.ValueOf(part).Convert(t.Key())})
+			t = t.Elem()
+		case reflect.Slice, reflect.Array:
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 {
+				return "", false
+			}
+			steps = append(steps, pathStep{elem: i})
+			t = t.Elem()
+		default:
+			return "", false
+		}
+	}
+	return formatSteps(steps), true
+}
+
 // fieldOfKey returns the field of struct type t that a key segment feeds,
 // matching loosely (case, "-", "_") as the decoder does.
 func fieldOfKey(t reflect.Type, seg string) (*schemaField, bool) {

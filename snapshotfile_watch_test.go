@@ -81,8 +81,17 @@ func TestSnapshotFileWriteFailureIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
+	// The first write may still be creating its temporary file in dir:
+	// RemoveAll then finds the directory not empty, and is tried again.
+	for tries := 0; ; tries++ {
+		err := os.RemoveAll(dir)
+		if err == nil {
+			break
+		}
+		if tries == 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if _, err := cli.Put(context.Background(), "/f/a", "1"); err != nil {
 		t.Fatal(err)
