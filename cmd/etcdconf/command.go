@@ -42,6 +42,8 @@ type command struct {
 	dryRun bool
 	prune  bool
 	yes    bool
+	// timeout bounds how long history waits for its watch to catch up.
+	timeout time.Duration
 }
 
 func (c *command) close() {
@@ -76,6 +78,7 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 		fs.BoolVar(&c.prune, "prune", false, "delete keys under the prefix that the file does not have")
 	case "history":
 		fs.Int64Var(&c.rev, "since", 0, "first revision to list (default: the oldest etcd keeps)")
+		fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for etcd to deliver the history up to the current revision")
 	case "rollback":
 		fs.Int64Var(&c.rev, "to", 0, "revision to restore (required)")
 	}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/etcdconf/etcdconf/internal/txn"
@@ -168,13 +169,21 @@ func printEvents(c *command, evs []*clientv3.Event) {
 func cmdHistory(ctx context.Context, c *command) error {
 	now, err := c.cli.Get(ctx, c.prefix, clientv3.WithCountOnly())
 	if err != nil {
-		return err
+		return fmt.Errorf("read the current revision: %w", err)
 	}
+	// The history ends at the revision read now, R. It may be a write
+	// outside the prefix, which no event of the watch will carry: only a
+	// progress notification at R or later proves the watch has caught up.
 	end := now.Header.Revision
+	wctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	from := max(c.rev, 1)
 	for {
-		done, compacted, err := c.history(ctx, from, end)
+		done, compacted, err := c.history(wctx, from, end)
 		if err != nil {
+			if ctx.Err() == nil && wctx.Err() != nil {
+				return fmt.Errorf("the watch did not reach revision %d within %v (--timeout): the history printed may be incomplete", end, c.timeout)
+			}
 			return err
 		}
 		if done {
@@ -185,6 +194,12 @@ func cmdHistory(ctx context.Context, c *command) error {
 	}
 }
 
+// progressEvery is how often history asks etcd for a progress notification
+// until one proves the watch caught up: etcd answers only a watch that has
+// sent every event up to its current revision, so one request made before
+// that is never answered.
+const progressEvery = 150 * time.Millisecond
+
 // history prints the changes to the prefix from one revision to another,
 // or reports the revision history was compacted to.
 func (c *command) history(ctx context.Context, from, end int64) (bool, int64, error) {
@@ -194,16 +209,38 @@ func (c *command) history(ctx context.Context, from, end int64) (bool, int64, er
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := c.cli.Watch(ctx, c.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
-	// A progress notification at end or later proves no change is left.
-	if err := c.cli.RequestProgress(ctx); err != nil {
-		return false, 0, err
-	}
-	for resp := range wch {
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+	for {
+		var resp clientv3.WatchResponse
+		select {
+		case <-ctx.Done():
+			return false, 0, ctx.Err()
+		case <-tick.C:
+			if err := c.cli.RequestProgress(ctx); err != nil {
+				return false, 0, fmt.Errorf("request watch progress: %w", err)
+			}
+			continue
+		case r, ok := <-wch:
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					return false, 0, err
+				}
+				return false, 0, errors.New("the watch ended before reaching the current revision")
+			}
+			resp = r
+		}
 		if resp.CompactRevision != 0 {
 			return false, resp.CompactRevision, nil
 		}
 		if err := resp.Err(); err != nil {
 			return false, 0, err
+		}
+		if resp.IsProgressNotify() {
+			if resp.Header.Revision >= end {
+				return true, 0, nil
+			}
+			continue
 		}
 		var evs []*clientv3.Event
 		for _, ev := range resp.Events {
@@ -212,18 +249,10 @@ func (c *command) history(ctx context.Context, from, end int64) (bool, int64, er
 			}
 		}
 		printEvents(c, evs)
-		last := resp.Header.Revision
-		if n := len(resp.Events); n > 0 {
-			last = resp.Events[n-1].Kv.ModRevision
-		}
-		if last >= end || resp.IsProgressNotify() && resp.Header.Revision >= end {
+		if n := len(resp.Events); n > 0 && resp.Events[n-1].Kv.ModRevision >= end {
 			return true, 0, nil
 		}
-		if resp.IsProgressNotify() {
-			c.cli.RequestProgress(ctx)
-		}
 	}
-	return false, 0, ctx.Err()
 }
 
 func sortedPaths(m map[string]string) []string {
