@@ -34,6 +34,7 @@ type command struct {
 	prefix string
 	stdin  io.Reader
 	out    io.Writer
+	errOut io.Writer // stderr: notes that must not mix with a document on out
 	cli    *clientv3.Client
 
 	file   string
@@ -55,7 +56,7 @@ func (c *command) close() {
 // parse reads the command's flags (which may follow the prefix) and
 // connects to etcd.
 func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (*command, error) {
-	c := &command{name: name, stdin: stdin, out: stdout}
+	c := &command{name: name, stdin: stdin, out: stdout, errOut: stderr}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	env, err := etcdconf.ClientConfigFromEnv()

@@ -23,7 +23,7 @@ func cmdGet(ctx context.Context, c *command) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "# %s at revision %d\n", c.prefix, s.rev)
+	printReadRevision(c, s.rev)
 	if c.output == "keys" {
 		for _, p := range sortedPaths(s.values) {
 			fmt.Fprintf(c.out, "%s%s = %s\n", c.prefix, p, s.values[p])
@@ -59,6 +59,17 @@ func cmdGet(ctx context.Context, c *command) error {
 		return fmt.Errorf("-o %q: want yaml, json or keys", c.output)
 	}
 	return nil
+}
+
+// printReadRevision says which revision get read: as a comment line on
+// stdout for yaml and keys, on stderr for json, which has no comments, so
+// that stdout is a JSON document alone.
+func printReadRevision(c *command, rev int64) {
+	w := c.out
+	if c.output == "json" {
+		w = c.errOut
+	}
+	fmt.Fprintf(w, "# %s at revision %d\n", c.prefix, rev)
 }
 
 func cmdDiff(ctx context.Context, c *command) error {

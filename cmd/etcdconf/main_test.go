@@ -23,12 +23,19 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, etcdtest.IgnoredGoroutine
 // cli runs one command in-process and returns its output and exit code.
 func cli(t *testing.T, srv *etcdtest.Server, args ...string) (string, int) {
 	t.Helper()
+	out, errOut, code := cliStreams(t, srv, args...)
+	return out + errOut, code
+}
+
+// cliStreams is cli with stdout and stderr apart.
+func cliStreams(t *testing.T, srv *etcdtest.Server, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	t.Setenv("ETCDCTL_ENDPOINTS", srv.Endpoints()[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	code := run(ctx, args, strings.NewReader(""), &out, &errOut)
-	return out.String() + errOut.String(), code
+	code = run(ctx, args, strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), code
 }
 
 // session accumulates a transcript compared with a golden file.
