@@ -6,7 +6,10 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/etcdconf/etcdconf/internal/txn"
@@ -93,22 +96,42 @@ func diff(from, to map[string]string, prune bool) []change {
 }
 
 // printChanges writes changes as "+ key = value", "~ key: old -> new",
-// "- key", coloured green, yellow and red when w is a terminal.
+// "- key", coloured green, yellow and red when w is a terminal. Values are
+// quoted (see [showValue]) and keys quoted when they need it (see
+// [showKey]), so every change is one line that says what it writes.
 func printChanges(w io.Writer, prefix string, cs []change, indent string) {
 	paint := func(code, s string) string { return s }
 	if f, ok := w.(*os.File); ok && isTerminal(f) && os.Getenv("NO_COLOR") == "" {
 		paint = func(code, s string) string { return "\x1b[" + code + "m" + s + "\x1b[0m" }
 	}
 	for _, c := range cs {
+		key := showKey(prefix + c.path)
 		switch {
 		case !c.had:
-			fmt.Fprintf(w, "%s%s\n", indent, paint("32", fmt.Sprintf("+ %s%s = %s", prefix, c.path, c.new)))
+			fmt.Fprintf(w, "%s%s\n", indent, paint("32", fmt.Sprintf("+ %s = %s", key, showValue(c.new))))
 		case !c.has:
-			fmt.Fprintf(w, "%s%s\n", indent, paint("31", fmt.Sprintf("- %s%s", prefix, c.path)))
+			fmt.Fprintf(w, "%s%s\n", indent, paint("31", fmt.Sprintf("- %s", key)))
 		default:
-			fmt.Fprintf(w, "%s%s\n", indent, paint("33", fmt.Sprintf("~ %s%s: %s -> %s", prefix, c.path, c.old, c.new)))
+			fmt.Fprintf(w, "%s%s\n", indent, paint("33", fmt.Sprintf("~ %s: %s -> %s", key, showValue(c.old), showValue(c.new))))
 		}
 	}
+}
+
+// showValue quotes a value as Go does: a newline cannot start a line of
+// its own, and an empty or space-padded value, a control character or a
+// byte that is not UTF-8 is visible.
+func showValue(v string) string { return strconv.Quote(v) }
+
+// showKey returns a key as it is when it is printable with no space or
+// quote (so the separators " = ", ": " and " -> " cannot be part of it),
+// else quoted as showValue quotes values.
+func showKey(k string) string {
+	if k == "" || !utf8.ValidString(k) || strings.ContainsFunc(k, func(r rune) bool {
+		return !unicode.IsGraphic(r) || unicode.IsSpace(r) || r == '"'
+	}) {
+		return strconv.Quote(k)
+	}
+	return k
 }
 
 // beforeCommit, when set, runs between reading and writing: tests use it

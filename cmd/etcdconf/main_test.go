@@ -170,7 +170,7 @@ func TestWatchPrintsChanges(t *testing.T) {
 	}
 	cancel()
 	<-done
-	for _, want := range []string{"+ /w/a = 1", "~ /w/a: 1 -> 2", "- /w/a"} {
+	for _, want := range []string{`+ /w/a = "1"`, `~ /w/a: "1" -> "2"`, "- /w/a"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("watch output lacks %q:\n%s", want, out.String())
 		}
@@ -188,7 +188,7 @@ func TestHistorySaysWhatWasCompacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, code := cli(t, srv, "history", "/h/")
-	if code != 0 || !strings.Contains(out, "history before revision 3 was compacted") || !strings.Contains(out, "~ /h/a: 2 -> 3") {
+	if code != 0 || !strings.Contains(out, "history before revision 3 was compacted") || !strings.Contains(out, `~ /h/a: "2" -> "3"`) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	out, code = cli(t, srv, "rollback", "/h/", "--to", "2", "--yes")

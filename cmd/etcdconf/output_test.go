@@ -29,3 +29,34 @@ func TestGetJSONIsJSON(t *testing.T) {
 		t.Errorf("stderr does not say the revision read:\n%s", stderr)
 	}
 }
+
+// TestDiffQuotesValues: diff and apply --dry-run quote values, so a
+// newline in a value cannot forge a change line, and an empty or
+// space-padded value shows (#20 item 9b).
+func TestDiffQuotesValues(t *testing.T) {
+	srv := etcdtest.Start(t)
+	etcd := srv.Client(t)
+	for k, v := range map[string]string{"/q/a": "old\n  + /q/forged = x", "/q/e": "", "/q/p": " x "} {
+		if _, err := etcd.Put(context.Background(), k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := writeFile(t, t.TempDir(), "q.yaml", "a: new\ne: z\np: x\n")
+	for _, args := range [][]string{{"diff", "/q/", "-f", f}, {"apply", "/q/", "-f", f, "--dry-run"}} {
+		out, _ := cli(t, srv, args...)
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "+ /q/forged") {
+				t.Errorf("%v: a value forged the line %q:\n%s", args, line, out)
+			}
+		}
+		for _, want := range []string{
+			`~ /q/a: "old\n  + /q/forged = x" -> "new"`,
+			`~ /q/e: "" -> "z"`,
+			`~ /q/p: " x " -> "x"`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: output lacks %s:\n%s", args, want, out)
+			}
+		}
+	}
+}
