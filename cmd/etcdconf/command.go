@@ -117,6 +117,9 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 	if name == "rollback" && c.rev <= 0 {
 		return nil, errors.New("--to REV is required")
 	}
+	if err := checkRevisionFlag(name, c.rev); err != nil {
+		return nil, err
+	}
 	cfg := etcdconf.ClientConfig{CACert: *cacert, Cert: *cert, Key: *key, DialTimeout: *dialTimeout, Password: *password}
 	if *endpoints != "" {
 		cfg.Endpoints = strings.Split(*endpoints, ",")
@@ -130,6 +133,22 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 		return nil, err
 	}
 	return c, nil
+}
+
+// checkRevisionFlag refuses a negative revision, which etcd would read as
+// the current one (get --rev) or the oldest (history --since) without a
+// word. (rollback --to is refused below 1 as missing.)
+func checkRevisionFlag(name string, rev int64) error {
+	if rev >= 0 {
+		return nil
+	}
+	switch name {
+	case "get":
+		return fmt.Errorf("--rev %d: a revision is a positive number (0 or none: the current revision)", rev)
+	case "history":
+		return fmt.Errorf("--since %d: a revision is a positive number (0 or none: the oldest etcd keeps)", rev)
+	}
+	return nil
 }
 
 // confirm asks before writing, unless --yes; it refuses when there is no

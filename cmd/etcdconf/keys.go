@@ -31,7 +31,7 @@ func read(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (
 	}
 	resp, err := cli.Get(ctx, prefix, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("read %s at revision %d: %w", prefix, rev, err)
+		return nil, fmt.Errorf("read %s at %s: %w", prefix, revisionName(rev), err)
 	}
 	s := &state{rev: resp.Header.Revision, values: map[string]string{}, mods: map[string]int64{}}
 	if rev > 0 {
@@ -42,6 +42,15 @@ func read(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (
 		s.values[p], s.mods[p] = string(kv.Value), kv.ModRevision
 	}
 	return s, nil
+}
+
+// revisionName names the revision a read asked for: rev 0 is the current
+// one, whose number is known only from the answer.
+func revisionName(rev int64) string {
+	if rev == 0 {
+		return "the current revision"
+	}
+	return fmt.Sprintf("revision %d", rev)
 }
 
 // fileKeys flattens a YAML or JSON file into the keys it stands for.

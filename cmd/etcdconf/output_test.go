@@ -60,3 +60,26 @@ func TestDiffQuotesValues(t *testing.T) {
 		}
 	}
 }
+
+// TestRevisionFlagsAndMessages: a negative --rev or --since is refused
+// (etcd would read it as now, or the oldest), and a failed current read
+// does not say "at revision 0" (#20 item 9c).
+func TestRevisionFlagsAndMessages(t *testing.T) {
+	srv := etcdtest.Start(t, etcdtest.WithAuth("rootpw"))
+	if err := srv.AddUser(context.Background(), "app", "apppw", "/app/", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"get", "/app/", "--rev", "-5", "--user", "app:apppw"}, "--rev -5: a revision is a positive number"},
+		{[]string{"history", "/app/", "--since", "-5", "--user", "app:apppw"}, "--since -5: a revision is a positive number"},
+		{[]string{"get", "/other/", "--user", "app:apppw"}, "read /other/ at the current revision: "},
+	} {
+		out, code := cli(t, srv, tt.args...)
+		if code != exitError || !strings.Contains(out, tt.says) || strings.Contains(out, "revision 0") {
+			t.Errorf("%v: exit %d, want %d saying %q:\n%s", tt.args, code, exitError, tt.says, out)
+		}
+	}
+}
