@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,6 +63,11 @@ func fileKeys(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		if err := checkJSON(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	v, text, err := keytree.ParseDocument(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -75,6 +84,43 @@ func fileKeys(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return keys, nil
+}
+
+// checkJSON reports a .json file that is not one JSON value as a JSON error
+// at its line and column: the YAML parser that reads it afterwards (for
+// the source text of its scalars) would say "yaml: line 1: ...", or even
+// accept it, JSON being nearly a subset of YAML.
+func checkJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var v any
+	err := dec.Decode(&v)
+	if err == nil {
+		rest := bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")
+		if len(rest) > 0 {
+			return fmt.Errorf("invalid JSON at %s: data after the JSON value", lineCol(b, int64(len(b)-len(rest))))
+		}
+		return nil
+	}
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("invalid JSON at %s: %w", lineCol(b, syn.Offset-1), err) // Offset is past the bad byte
+	case errors.As(err, &typ):
+		return fmt.Errorf("invalid JSON at %s: %w", lineCol(b, typ.Offset), err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("invalid JSON: unexpected end of the file")
+	}
+	return fmt.Errorf("invalid JSON: %w", err)
+}
+
+// lineCol names a byte offset of b as "line L, column C", from 1.
+func lineCol(b []byte, off int64) string {
+	off = min(max(off, 0), int64(len(b)))
+	before := b[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := len(before) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+	return fmt.Sprintf("line %d, column %d", line, col)
 }
 
 // A change is one key's difference.

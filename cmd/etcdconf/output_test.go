@@ -83,3 +83,24 @@ func TestRevisionFlagsAndMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedJSONFile: a .json file that is not JSON is reported as a
+// JSON error naming the file, line and column, not as YAML's (#20 item 9d).
+func TestMalformedJSONFile(t *testing.T) {
+	srv := etcdtest.Start(t)
+	dir := t.TempDir()
+	for _, tt := range []struct{ body, says string }{
+		{"{\n  \"a\": 1,\n}\n", "bad.json: invalid JSON at line 3, column 1: invalid character '}'"},
+		{`{"a": 1`, "bad.json: invalid JSON: unexpected end of the file"},
+		{`{"a": 1} {"b": 2}`, "bad.json: invalid JSON at line 1, column 10: data after the JSON value"},
+		{"{a: 1}", "bad.json: invalid JSON at line 1, column 2: invalid character 'a'"},
+	} {
+		f := writeFile(t, dir, "bad.json", tt.body)
+		for _, args := range [][]string{{"diff", "/j/", "-f", f}, {"apply", "/j/", "-f", f, "--yes"}} {
+			out, code := cli(t, srv, args...)
+			if code != exitError || !strings.Contains(out, tt.says) || strings.Contains(out, "yaml:") {
+				t.Errorf("%s -f %q: exit %d, want %d saying %q:\n%s", args[0], tt.body, code, exitError, tt.says, out)
+			}
+		}
+	}
+}
