@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -168,13 +169,33 @@ func printEvents(c *command, evs []*clientv3.Event) {
 			rev = ev.Kv.ModRevision
 			fmt.Fprintf(c.out, "revision %d:\n", rev)
 		}
-		p := strings.TrimPrefix(string(ev.Kv.Key), c.prefix)
-		ch := change{path: p, new: string(ev.Kv.Value), has: ev.Type != mvccpb.DELETE}
-		if ev.PrevKv != nil {
-			ch.old, ch.had = string(ev.PrevKv.Value), true
-		}
-		printChanges(c.out, c.prefix, []change{ch}, "  ")
+		printEvent(c.out, c.prefix, ev, "  ")
 	}
+}
+
+// printEvent prints one event as a change. Whether a put added or modified
+// its key is read from the key itself (created in this revision iff
+// CreateRevision == ModRevision), not from the previous value, which etcd
+// no longer has when this revision is the oldest it keeps after a
+// compaction; a modification whose old value is gone says so.
+func printEvent(w io.Writer, prefix string, ev *clientv3.Event, indent string) {
+	p := strings.TrimPrefix(string(ev.Kv.Key), prefix)
+	ch := change{path: p, new: string(ev.Kv.Value), has: ev.Type != mvccpb.DELETE}
+	if ev.PrevKv != nil {
+		ch.old = string(ev.PrevKv.Value)
+	}
+	switch {
+	case !ch.has:
+		ch.had = true // a delete removes a key, known before or not
+	case ev.Kv.CreateRevision != ev.Kv.ModRevision:
+		ch.had = true
+		if ev.PrevKv == nil {
+			line := fmt.Sprintf("~ %s: (earlier value compacted) -> %s", showKey(prefix+p), showValue(ch.new))
+			fmt.Fprintf(w, "%s%s\n", indent, painter(w)("33", line))
+			return
+		}
+	}
+	printChanges(w, prefix, []change{ch}, indent)
 }
 
 func cmdHistory(ctx context.Context, c *command) error {

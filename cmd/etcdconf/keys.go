@@ -155,10 +155,7 @@ func diff(from, to map[string]string, prune bool) []change {
 // quoted (see [showValue]) and keys quoted when they need it (see
 // [showKey]), so every change is one line that says what it writes.
 func printChanges(w io.Writer, prefix string, cs []change, indent string) {
-	paint := func(code, s string) string { return s }
-	if f, ok := w.(*os.File); ok && isTerminal(f) && os.Getenv("NO_COLOR") == "" {
-		paint = func(code, s string) string { return "\x1b[" + code + "m" + s + "\x1b[0m" }
-	}
+	paint := painter(w)
 	for _, c := range cs {
 		key := showKey(prefix + c.path)
 		switch {
@@ -170,6 +167,15 @@ func printChanges(w io.Writer, prefix string, cs []change, indent string) {
 			fmt.Fprintf(w, "%s%s\n", indent, paint("33", fmt.Sprintf("~ %s: %s -> %s", key, showValue(c.old), showValue(c.new))))
 		}
 	}
+}
+
+// painter returns the function that colours a line (by an ANSI code) for
+// w: none unless w is a terminal and NO_COLOR is unset.
+func painter(w io.Writer) func(code, s string) string {
+	if f, ok := w.(*os.File); ok && isTerminal(f) && os.Getenv("NO_COLOR") == "" {
+		return func(code, s string) string { return "\x1b[" + code + "m" + s + "\x1b[0m" }
+	}
+	return func(code, s string) string { return s }
 }
 
 // showValue quotes a value as Go does: a newline cannot start a line of
