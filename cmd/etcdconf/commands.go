@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/etcdconf/etcdconf/internal/txn"
@@ -20,46 +23,61 @@ import (
 )
 
 func cmdGet(ctx context.Context, c *command) error {
+	if c.output != "yaml" && c.output != "json" && c.output != "keys" {
+		return fmt.Errorf("-o %q: want yaml, json or keys", c.output)
+	}
 	s, err := read(ctx, c.cli, c.prefix, c.rev)
 	if err != nil {
 		return err
 	}
+	body, err := renderGet(c, s)
+	if err != nil {
+		return fmt.Errorf("%s at revision %d: %w", c.prefix, s.rev, err)
+	}
 	printReadRevision(c, s.rev)
+	_, err = c.out.Write(body)
+	return err
+}
+
+// renderGet formats what get read, whole, so that an error prints nothing.
+// A value that is not UTF-8 is a YAML !!binary (base64) scalar, which apply
+// -f writes back as the same bytes; JSON has no way to hold it.
+func renderGet(c *command, s *state) ([]byte, error) {
+	var b bytes.Buffer
 	if c.output == "keys" {
 		for _, p := range sortedPaths(s.values) {
-			fmt.Fprintf(c.out, "%s%s = %s\n", c.prefix, p, s.values[p])
+			fmt.Fprintf(&b, "%s%s = %s\n", c.prefix, p, s.values[p])
 		}
-		return nil
+		return b.Bytes(), nil
 	}
 	entries := make([]keytree.Entry, 0, len(s.values))
-	for p, v := range s.values {
+	for _, p := range sortedPaths(s.values) {
+		v := s.values[p]
+		if !utf8.ValidString(p) {
+			return nil, fmt.Errorf("key %q is not UTF-8, which -o %s cannot name: use -o keys", c.prefix+p, c.output)
+		}
+		if c.output == "json" && !utf8.ValidString(v) {
+			return nil, fmt.Errorf("key %q: value is not UTF-8, which JSON cannot hold: use -o yaml (!!binary)", c.prefix+p)
+		}
 		entries = append(entries, keytree.Entry{Key: c.prefix + p, Path: p, Value: []byte(v)})
 	}
-	tree, err := keytree.Build(entries)
+	tree, err := keytree.BuildRaw(entries)
 	if err != nil {
-		return fmt.Errorf("revision %d: %w", s.rev, err)
+		return nil, err
 	}
-	switch c.output {
-	case "yaml":
-		if len(tree.Root) == 0 {
-			fmt.Fprintln(c.out, "{}")
-			return nil
-		}
-		b, err := keytree.Marshal(yamlNode(tree.Root))
+	if c.output == "json" {
+		j, err := json.MarshalIndent(tree.Root, "", "  ")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		c.out.Write(b)
-	case "json":
-		b, err := json.MarshalIndent(tree.Root, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.out, "%s\n", b)
-	default:
-		return fmt.Errorf("-o %q: want yaml, json or keys", c.output)
+		b.Write(j)
+		b.WriteByte('\n')
+		return b.Bytes(), nil
 	}
-	return nil
+	if len(tree.Root) == 0 {
+		return []byte("{}\n"), nil
+	}
+	return keytree.Marshal(yamlNode(tree.Root))
 }
 
 // printReadRevision says which revision get read: as a comment line on
@@ -314,6 +332,9 @@ func yamlNode(v any) *yaml.Node {
 		}
 		return n
 	case string:
+		if !utf8.ValidString(x) {
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!binary", Value: base64.StdEncoding.EncodeToString([]byte(x))}
+		}
 		return keytree.StringNode(x)
 	}
 	var n yaml.Node

@@ -18,6 +18,7 @@ import (
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/etcdconf/etcdconf/internal/txn"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"gopkg.in/yaml.v3"
 )
 
 // A state is a prefix's keys at one revision: path -> value and mod revision.
@@ -72,6 +73,9 @@ func fileKeys(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := dropBinaryText(b, text); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	doc, ok := v.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%s: not a mapping of keys", path)
@@ -84,6 +88,75 @@ func fileKeys(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return keys, nil
+}
+
+// dropBinaryText removes from text, the source text of a document's
+// scalars by path, the !!binary scalars' (their base64), so that such a key
+// is written as the bytes YAML decodes it to: get prints a value that is
+// not UTF-8 as !!binary. It walks the document as keytree.ParseDocument's
+// source text does (merged mappings first, the last of a list first, then
+// the mapping's own keys), so the scalar that wins a path decides.
+func dropBinaryText(b []byte, text map[string]string) error {
+	var n yaml.Node
+	if err := yaml.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	binary := map[string]bool{}
+	var walk func(n *yaml.Node, path string)
+	at := func(path, name string) string { return strings.Join(keytree.Segments(path+"/"+name), "/") }
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.AliasNode:
+			walk(n.Alias, path)
+		case yaml.ScalarNode:
+			if n.Tag != "!!null" {
+				binary[path] = n.ShortTag() == "!!binary"
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, at(path, strconv.Itoa(i)))
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Tag != "!!merge" {
+					continue
+				}
+				srcs := []*yaml.Node{n.Content[i+1]}
+				if m := n.Content[i+1]; m.Kind == yaml.SequenceNode {
+					srcs = m.Content
+				}
+				for j := len(srcs) - 1; j >= 0; j-- {
+					walk(srcs[j], path)
+				}
+			}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if k.Tag == "!!merge" {
+					continue
+				}
+				name := k.Value
+				if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
+					var kv any
+					if k.Decode(&kv) != nil {
+						continue
+					}
+					name = fmt.Sprint(kv)
+				}
+				walk(n.Content[i+1], at(path, name))
+			}
+		}
+	}
+	walk(&n, "")
+	for p, isBinary := range binary {
+		if isBinary {
+			delete(text, p)
+		}
+	}
+	return nil
 }
 
 // checkJSON reports a .json file that is not one JSON value as a JSON error

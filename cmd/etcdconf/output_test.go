@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/etcdconf/etcdconf/etcdtest"
+	"github.com/google/go-cmp/cmp"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestGetJSONIsJSON: get -o json writes one JSON document on stdout and
@@ -102,5 +104,42 @@ func TestMalformedJSONFile(t *testing.T) {
 				t.Errorf("%s -f %q: exit %d, want %d saying %q:\n%s", args[0], tt.body, code, exitError, tt.says, out)
 			}
 		}
+	}
+}
+
+// TestNonUTF8ValuesRoundTrip: get prints a value that is not UTF-8 as a
+// YAML !!binary scalar, and apply -f of that output writes the same bytes
+// back; -o json refuses it before printing anything (#20 item 9f).
+func TestNonUTF8ValuesRoundTrip(t *testing.T) {
+	srv := etcdtest.Start(t)
+	etcd := srv.Client(t)
+	ctx := context.Background()
+	raw := "\xff\xfe\x00ok"
+	for k, v := range map[string]string{"/b/raw": raw, "/b/db/raw": "\xc3", "/b/text": "héllo"} {
+		if _, err := etcd.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdout, stderr, code := cliStreams(t, srv, "get", "/b/")
+	if code != exitOK || !strings.Contains(stdout, "raw: !!binary //4Ab2s=") {
+		t.Fatalf("get: exit %d, want raw: !!binary //4Ab2s=\n%s%s", code, stdout, stderr)
+	}
+	f := writeFile(t, t.TempDir(), "b.yaml", stdout)
+	if out, code := cli(t, srv, "diff", "/b/", "-f", f, "--prune"); code != exitOK {
+		t.Fatalf("diff of get's own output: exit %d\n%s", code, out)
+	}
+	if _, err := etcd.Delete(ctx, "/b/", clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := cli(t, srv, "apply", "/b/", "-f", f, "--yes"); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	want := map[string]string{"raw": raw, "db/raw": "\xc3", "text": "héllo"}
+	if got := prefixKeys(t, etcd, "/b/"); !cmp.Equal(got, want) {
+		t.Fatalf("apply wrote (-want +got):\n%s", cmp.Diff(want, got))
+	}
+	stdout, stderr, code = cliStreams(t, srv, "get", "/b/", "-o", "json")
+	if code != exitError || stdout != "" || !strings.Contains(stderr, `"/b/db/raw": value is not UTF-8`) {
+		t.Fatalf("get -o json: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
