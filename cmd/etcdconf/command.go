@@ -34,6 +34,7 @@ type command struct {
 	prefix string
 	stdin  io.Reader
 	out    io.Writer
+	errOut io.Writer // stderr: notes that must not mix with a document on out
 	cli    *clientv3.Client
 
 	file   string
@@ -42,6 +43,8 @@ type command struct {
 	dryRun bool
 	prune  bool
 	yes    bool
+	// timeout bounds how long history waits for its watch to catch up.
+	timeout time.Duration
 }
 
 func (c *command) close() {
@@ -53,7 +56,7 @@ func (c *command) close() {
 // parse reads the command's flags (which may follow the prefix) and
 // connects to etcd.
 func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (*command, error) {
-	c := &command{name: name, stdin: stdin, out: stdout}
+	c := &command{name: name, stdin: stdin, out: stdout, errOut: stderr}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	env, err := etcdconf.ClientConfigFromEnv()
@@ -76,6 +79,7 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 		fs.BoolVar(&c.prune, "prune", false, "delete keys under the prefix that the file does not have")
 	case "history":
 		fs.Int64Var(&c.rev, "since", 0, "first revision to list (default: the oldest etcd keeps)")
+		fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for etcd to deliver the history up to the current revision")
 	case "rollback":
 		fs.Int64Var(&c.rev, "to", 0, "revision to restore (required)")
 	}
@@ -113,6 +117,9 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 	if name == "rollback" && c.rev <= 0 {
 		return nil, errors.New("--to REV is required")
 	}
+	if err := checkRevisionFlag(name, c.rev); err != nil {
+		return nil, err
+	}
 	cfg := etcdconf.ClientConfig{CACert: *cacert, Cert: *cert, Key: *key, DialTimeout: *dialTimeout, Password: *password}
 	if *endpoints != "" {
 		cfg.Endpoints = strings.Split(*endpoints, ",")
@@ -126,6 +133,22 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 		return nil, err
 	}
 	return c, nil
+}
+
+// checkRevisionFlag refuses a negative revision, which etcd would read as
+// the current one (get --rev) or the oldest (history --since) without a
+// word. (rollback --to is refused below 1 as missing.)
+func checkRevisionFlag(name string, rev int64) error {
+	if rev >= 0 {
+		return nil
+	}
+	switch name {
+	case "get":
+		return fmt.Errorf("--rev %d: a revision is a positive number (0 or none: the current revision)", rev)
+	case "history":
+		return fmt.Errorf("--since %d: a revision is a positive number (0 or none: the oldest etcd keeps)", rev)
+	}
+	return nil
 }
 
 // confirm asks before writing, unless --yes; it refuses when there is no

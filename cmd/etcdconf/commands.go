@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/etcdconf/etcdconf/internal/txn"
@@ -18,46 +23,72 @@ import (
 )
 
 func cmdGet(ctx context.Context, c *command) error {
+	if c.output != "yaml" && c.output != "json" && c.output != "keys" {
+		return fmt.Errorf("-o %q: want yaml, json or keys", c.output)
+	}
 	s, err := read(ctx, c.cli, c.prefix, c.rev)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "# %s at revision %d\n", c.prefix, s.rev)
+	body, err := renderGet(c, s)
+	if err != nil {
+		return fmt.Errorf("%s at revision %d: %w", c.prefix, s.rev, err)
+	}
+	printReadRevision(c, s.rev)
+	_, err = c.out.Write(body)
+	return err
+}
+
+// renderGet formats what get read, whole, so that an error prints nothing.
+// A value that is not UTF-8 is a YAML !!binary (base64) scalar, which apply
+// -f writes back as the same bytes; JSON has no way to hold it.
+func renderGet(c *command, s *state) ([]byte, error) {
+	var b bytes.Buffer
 	if c.output == "keys" {
 		for _, p := range sortedPaths(s.values) {
-			fmt.Fprintf(c.out, "%s%s = %s\n", c.prefix, p, s.values[p])
+			fmt.Fprintf(&b, "%s%s = %s\n", c.prefix, p, s.values[p])
 		}
-		return nil
+		return b.Bytes(), nil
 	}
 	entries := make([]keytree.Entry, 0, len(s.values))
-	for p, v := range s.values {
+	for _, p := range sortedPaths(s.values) {
+		v := s.values[p]
+		if !utf8.ValidString(p) {
+			return nil, fmt.Errorf("key %q is not UTF-8, which -o %s cannot name: use -o keys", c.prefix+p, c.output)
+		}
+		if c.output == "json" && !utf8.ValidString(v) {
+			return nil, fmt.Errorf("key %q: value is not UTF-8, which JSON cannot hold: use -o yaml (!!binary)", c.prefix+p)
+		}
 		entries = append(entries, keytree.Entry{Key: c.prefix + p, Path: p, Value: []byte(v)})
 	}
-	tree, err := keytree.Build(entries)
+	tree, err := keytree.BuildRaw(entries)
 	if err != nil {
-		return fmt.Errorf("revision %d: %w", s.rev, err)
+		return nil, err
 	}
-	switch c.output {
-	case "yaml":
-		if len(tree.Root) == 0 {
-			fmt.Fprintln(c.out, "{}")
-			return nil
-		}
-		b, err := keytree.Marshal(yamlNode(tree.Root))
+	if c.output == "json" {
+		j, err := json.MarshalIndent(tree.Root, "", "  ")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		c.out.Write(b)
-	case "json":
-		b, err := json.MarshalIndent(tree.Root, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.out, "%s\n", b)
-	default:
-		return fmt.Errorf("-o %q: want yaml, json or keys", c.output)
+		b.Write(j)
+		b.WriteByte('\n')
+		return b.Bytes(), nil
 	}
-	return nil
+	if len(tree.Root) == 0 {
+		return []byte("{}\n"), nil
+	}
+	return keytree.Marshal(yamlNode(tree.Root))
+}
+
+// printReadRevision says which revision get read: as a comment line on
+// stdout for yaml and keys, on stderr for json, which has no comments, so
+// that stdout is a JSON document alone.
+func printReadRevision(c *command, rev int64) {
+	w := c.out
+	if c.output == "json" {
+		w = c.errOut
+	}
+	fmt.Fprintf(w, "# %s at revision %d\n", c.prefix, rev)
 }
 
 func cmdDiff(ctx context.Context, c *command) error {
@@ -156,25 +187,53 @@ func printEvents(c *command, evs []*clientv3.Event) {
 			rev = ev.Kv.ModRevision
 			fmt.Fprintf(c.out, "revision %d:\n", rev)
 		}
-		p := strings.TrimPrefix(string(ev.Kv.Key), c.prefix)
-		ch := change{path: p, new: string(ev.Kv.Value), has: ev.Type != mvccpb.DELETE}
-		if ev.PrevKv != nil {
-			ch.old, ch.had = string(ev.PrevKv.Value), true
-		}
-		printChanges(c.out, c.prefix, []change{ch}, "  ")
+		printEvent(c.out, c.prefix, ev, "  ")
 	}
+}
+
+// printEvent prints one event as a change. Whether a put added or modified
+// its key is read from the key itself (created in this revision iff
+// CreateRevision == ModRevision), not from the previous value, which etcd
+// no longer has when this revision is the oldest it keeps after a
+// compaction; a modification whose old value is gone says so.
+func printEvent(w io.Writer, prefix string, ev *clientv3.Event, indent string) {
+	p := strings.TrimPrefix(string(ev.Kv.Key), prefix)
+	ch := change{path: p, new: string(ev.Kv.Value), has: ev.Type != mvccpb.DELETE}
+	if ev.PrevKv != nil {
+		ch.old = string(ev.PrevKv.Value)
+	}
+	switch {
+	case !ch.has:
+		ch.had = true // a delete removes a key, known before or not
+	case ev.Kv.CreateRevision != ev.Kv.ModRevision:
+		ch.had = true
+		if ev.PrevKv == nil {
+			line := fmt.Sprintf("~ %s: (earlier value compacted) -> %s", showKey(prefix+p), showValue(ch.new))
+			fmt.Fprintf(w, "%s%s\n", indent, painter(w)("33", line))
+			return
+		}
+	}
+	printChanges(w, prefix, []change{ch}, indent)
 }
 
 func cmdHistory(ctx context.Context, c *command) error {
 	now, err := c.cli.Get(ctx, c.prefix, clientv3.WithCountOnly())
 	if err != nil {
-		return err
+		return fmt.Errorf("read the current revision: %w", err)
 	}
+	// The history ends at the revision read now, R. It may be a write
+	// outside the prefix, which no event of the watch will carry: only a
+	// progress notification at R or later proves the watch has caught up.
 	end := now.Header.Revision
+	wctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	from := max(c.rev, 1)
 	for {
-		done, compacted, err := c.history(ctx, from, end)
+		done, compacted, err := c.history(wctx, from, end)
 		if err != nil {
+			if ctx.Err() == nil && wctx.Err() != nil {
+				return fmt.Errorf("the watch did not reach revision %d within %v (--timeout): the history printed may be incomplete", end, c.timeout)
+			}
 			return err
 		}
 		if done {
@@ -185,6 +244,12 @@ func cmdHistory(ctx context.Context, c *command) error {
 	}
 }
 
+// progressEvery is how often history asks etcd for a progress notification
+// until one proves the watch caught up: etcd answers only a watch that has
+// sent every event up to its current revision, so one request made before
+// that is never answered.
+const progressEvery = 150 * time.Millisecond
+
 // history prints the changes to the prefix from one revision to another,
 // or reports the revision history was compacted to.
 func (c *command) history(ctx context.Context, from, end int64) (bool, int64, error) {
@@ -194,16 +259,38 @@ func (c *command) history(ctx context.Context, from, end int64) (bool, int64, er
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := c.cli.Watch(ctx, c.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
-	// A progress notification at end or later proves no change is left.
-	if err := c.cli.RequestProgress(ctx); err != nil {
-		return false, 0, err
-	}
-	for resp := range wch {
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+	for {
+		var resp clientv3.WatchResponse
+		select {
+		case <-ctx.Done():
+			return false, 0, ctx.Err()
+		case <-tick.C:
+			if err := c.cli.RequestProgress(ctx); err != nil {
+				return false, 0, fmt.Errorf("request watch progress: %w", err)
+			}
+			continue
+		case r, ok := <-wch:
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					return false, 0, err
+				}
+				return false, 0, errors.New("the watch ended before reaching the current revision")
+			}
+			resp = r
+		}
 		if resp.CompactRevision != 0 {
 			return false, resp.CompactRevision, nil
 		}
 		if err := resp.Err(); err != nil {
 			return false, 0, err
+		}
+		if resp.IsProgressNotify() {
+			if resp.Header.Revision >= end {
+				return true, 0, nil
+			}
+			continue
 		}
 		var evs []*clientv3.Event
 		for _, ev := range resp.Events {
@@ -212,18 +299,10 @@ func (c *command) history(ctx context.Context, from, end int64) (bool, int64, er
 			}
 		}
 		printEvents(c, evs)
-		last := resp.Header.Revision
-		if n := len(resp.Events); n > 0 {
-			last = resp.Events[n-1].Kv.ModRevision
-		}
-		if last >= end || resp.IsProgressNotify() && resp.Header.Revision >= end {
+		if n := len(resp.Events); n > 0 && resp.Events[n-1].Kv.ModRevision >= end {
 			return true, 0, nil
 		}
-		if resp.IsProgressNotify() {
-			c.cli.RequestProgress(ctx)
-		}
 	}
-	return false, 0, ctx.Err()
 }
 
 func sortedPaths(m map[string]string) []string {
@@ -253,6 +332,9 @@ func yamlNode(v any) *yaml.Node {
 		}
 		return n
 	case string:
+		if !utf8.ValidString(x) {
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!binary", Value: base64.StdEncoding.EncodeToString([]byte(x))}
+		}
 		return keytree.StringNode(x)
 	}
 	var n yaml.Node

@@ -1,16 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/etcdconf/etcdconf/internal/txn"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"gopkg.in/yaml.v3"
 )
 
 // A state is a prefix's keys at one revision: path -> value and mod revision.
@@ -28,7 +36,7 @@ func read(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (
 	}
 	resp, err := cli.Get(ctx, prefix, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("read %s at revision %d: %w", prefix, rev, err)
+		return nil, fmt.Errorf("read %s at %s: %w", prefix, revisionName(rev), err)
 	}
 	s := &state{rev: resp.Header.Revision, values: map[string]string{}, mods: map[string]int64{}}
 	if rev > 0 {
@@ -41,14 +49,31 @@ func read(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (
 	return s, nil
 }
 
+// revisionName names the revision a read asked for: rev 0 is the current
+// one, whose number is known only from the answer.
+func revisionName(rev int64) string {
+	if rev == 0 {
+		return "the current revision"
+	}
+	return fmt.Sprintf("revision %d", rev)
+}
+
 // fileKeys flattens a YAML or JSON file into the keys it stands for.
 func fileKeys(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		if err := checkJSON(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	v, text, err := keytree.ParseDocument(b)
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := dropBinaryText(b, text); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	doc, ok := v.(map[string]any)
@@ -63,6 +88,112 @@ func fileKeys(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return keys, nil
+}
+
+// dropBinaryText removes from text, the source text of a document's
+// scalars by path, the !!binary scalars' (their base64), so that such a key
+// is written as the bytes YAML decodes it to: get prints a value that is
+// not UTF-8 as !!binary. It walks the document as keytree.ParseDocument's
+// source text does (merged mappings first, the last of a list first, then
+// the mapping's own keys), so the scalar that wins a path decides.
+func dropBinaryText(b []byte, text map[string]string) error {
+	var n yaml.Node
+	if err := yaml.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	binary := map[string]bool{}
+	var walk func(n *yaml.Node, path string)
+	at := func(path, name string) string { return strings.Join(keytree.Segments(path+"/"+name), "/") }
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.AliasNode:
+			walk(n.Alias, path)
+		case yaml.ScalarNode:
+			if n.Tag != "!!null" {
+				binary[path] = n.ShortTag() == "!!binary"
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, at(path, strconv.Itoa(i)))
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Tag != "!!merge" {
+					continue
+				}
+				srcs := []*yaml.Node{n.Content[i+1]}
+				if m := n.Content[i+1]; m.Kind == yaml.SequenceNode {
+					srcs = m.Content
+				}
+				for j := len(srcs) - 1; j >= 0; j-- {
+					walk(srcs[j], path)
+				}
+			}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if k.Tag == "!!merge" {
+					continue
+				}
+				name := k.Value
+				if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
+					var kv any
+					if k.Decode(&kv) != nil {
+						continue
+					}
+					name = fmt.Sprint(kv)
+				}
+				walk(n.Content[i+1], at(path, name))
+			}
+		}
+	}
+	walk(&n, "")
+	for p, isBinary := range binary {
+		if isBinary {
+			delete(text, p)
+		}
+	}
+	return nil
+}
+
+// checkJSON reports a .json file that is not one JSON value as a JSON error
+// at its line and column: the YAML parser that reads it afterwards (for
+// the source text of its scalars) would say "yaml: line 1: ...", or even
+// accept it, JSON being nearly a subset of YAML.
+func checkJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var v any
+	err := dec.Decode(&v)
+	if err == nil {
+		rest := bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")
+		if len(rest) > 0 {
+			return fmt.Errorf("invalid JSON at %s: data after the JSON value", lineCol(b, int64(len(b)-len(rest))))
+		}
+		return nil
+	}
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("invalid JSON at %s: %w", lineCol(b, syn.Offset-1), err) // Offset is past the bad byte
+	case errors.As(err, &typ):
+		return fmt.Errorf("invalid JSON at %s: %w", lineCol(b, typ.Offset), err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("invalid JSON: unexpected end of the file")
+	}
+	return fmt.Errorf("invalid JSON: %w", err)
+}
+
+// lineCol names a byte offset of b as "line L, column C", from 1.
+func lineCol(b []byte, off int64) string {
+	off = min(max(off, 0), int64(len(b)))
+	before := b[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := len(before) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+	return fmt.Sprintf("line %d, column %d", line, col)
 }
 
 // A change is one key's difference.
@@ -93,22 +224,48 @@ func diff(from, to map[string]string, prune bool) []change {
 }
 
 // printChanges writes changes as "+ key = value", "~ key: old -> new",
-// "- key", coloured green, yellow and red when w is a terminal.
+// "- key", coloured green, yellow and red when w is a terminal. Values are
+// quoted (see [showValue]) and keys quoted when they need it (see
+// [showKey]), so every change is one line that says what it writes.
 func printChanges(w io.Writer, prefix string, cs []change, indent string) {
-	paint := func(code, s string) string { return s }
-	if f, ok := w.(*os.File); ok && isTerminal(f) && os.Getenv("NO_COLOR") == "" {
-		paint = func(code, s string) string { return "\x1b[" + code + "m" + s + "\x1b[0m" }
-	}
+	paint := painter(w)
 	for _, c := range cs {
+		key := showKey(prefix + c.path)
 		switch {
 		case !c.had:
-			fmt.Fprintf(w, "%s%s\n", indent, paint("32", fmt.Sprintf("+ %s%s = %s", prefix, c.path, c.new)))
+			fmt.Fprintf(w, "%s%s\n", indent, paint("32", fmt.Sprintf("+ %s = %s", key, showValue(c.new))))
 		case !c.has:
-			fmt.Fprintf(w, "%s%s\n", indent, paint("31", fmt.Sprintf("- %s%s", prefix, c.path)))
+			fmt.Fprintf(w, "%s%s\n", indent, paint("31", fmt.Sprintf("- %s", key)))
 		default:
-			fmt.Fprintf(w, "%s%s\n", indent, paint("33", fmt.Sprintf("~ %s%s: %s -> %s", prefix, c.path, c.old, c.new)))
+			fmt.Fprintf(w, "%s%s\n", indent, paint("33", fmt.Sprintf("~ %s: %s -> %s", key, showValue(c.old), showValue(c.new))))
 		}
 	}
+}
+
+// painter returns the function that colours a line (by an ANSI code) for
+// w: none unless w is a terminal and NO_COLOR is unset.
+func painter(w io.Writer) func(code, s string) string {
+	if f, ok := w.(*os.File); ok && isTerminal(f) && os.Getenv("NO_COLOR") == "" {
+		return func(code, s string) string { return "\x1b[" + code + "m" + s + "\x1b[0m" }
+	}
+	return func(code, s string) string { return s }
+}
+
+// showValue quotes a value as Go does: a newline cannot start a line of
+// its own, and an empty or space-padded value, a control character or a
+// byte that is not UTF-8 is visible.
+func showValue(v string) string { return strconv.Quote(v) }
+
+// showKey returns a key as it is when it is printable with no space or
+// quote (so the separators " = ", ": " and " -> " cannot be part of it),
+// else quoted as showValue quotes values.
+func showKey(k string) string {
+	if k == "" || !utf8.ValidString(k) || strings.ContainsFunc(k, func(r rune) bool {
+		return !unicode.IsGraphic(r) || unicode.IsSpace(r) || r == '"'
+	}) {
+		return strconv.Quote(k)
+	}
+	return k
 }
 
 // beforeCommit, when set, runs between reading and writing: tests use it

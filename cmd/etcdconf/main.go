@@ -36,7 +36,7 @@ Usage:
   etcdconf diff PREFIX -f FILE [--prune]
   etcdconf apply PREFIX -f FILE [--dry-run] [--prune] [--yes]
   etcdconf watch PREFIX
-  etcdconf history PREFIX [--since REV]
+  etcdconf history PREFIX [--since REV] [--timeout 10s]
   etcdconf rollback PREFIX --to REV [--dry-run] [--yes]
 
 Connection flags (every command), as etcdctl names them, defaulting to the

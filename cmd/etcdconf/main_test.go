@@ -23,12 +23,19 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, etcdtest.IgnoredGoroutine
 // cli runs one command in-process and returns its output and exit code.
 func cli(t *testing.T, srv *etcdtest.Server, args ...string) (string, int) {
 	t.Helper()
+	out, errOut, code := cliStreams(t, srv, args...)
+	return out + errOut, code
+}
+
+// cliStreams is cli with stdout and stderr apart.
+func cliStreams(t *testing.T, srv *etcdtest.Server, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	t.Setenv("ETCDCTL_ENDPOINTS", srv.Endpoints()[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	code := run(ctx, args, strings.NewReader(""), &out, &errOut)
-	return out.String() + errOut.String(), code
+	code = run(ctx, args, strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), code
 }
 
 // session accumulates a transcript compared with a golden file.
@@ -163,7 +170,7 @@ func TestWatchPrintsChanges(t *testing.T) {
 	}
 	cancel()
 	<-done
-	for _, want := range []string{"+ /w/a = 1", "~ /w/a: 1 -> 2", "- /w/a"} {
+	for _, want := range []string{`+ /w/a = "1"`, `~ /w/a: "1" -> "2"`, "- /w/a"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("watch output lacks %q:\n%s", want, out.String())
 		}
@@ -181,7 +188,7 @@ func TestHistorySaysWhatWasCompacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, code := cli(t, srv, "history", "/h/")
-	if code != 0 || !strings.Contains(out, "history before revision 3 was compacted") || !strings.Contains(out, "~ /h/a: 2 -> 3") {
+	if code != 0 || !strings.Contains(out, "history before revision 3 was compacted") || !strings.Contains(out, `~ /h/a: "2" -> "3"`) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	out, code = cli(t, srv, "rollback", "/h/", "--to", "2", "--yes")
