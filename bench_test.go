@@ -31,10 +31,10 @@ func BenchmarkDecode(b *testing.B) {
 		flat[k] = &KeyValue{Key: k, Value: []byte("value")}
 	}
 	b.Run("1000 keys into map[string]string", func(b *testing.B) {
-		d, _ := newDecoder[map[string]string]("/app/", decodeConfig{})
+		d, _ := NewDecoder[map[string]string]("/app/", Config{})
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := d.decode(flat, 1); err != nil {
+			if _, err := d.Decode(flat, 1); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -45,10 +45,10 @@ func BenchmarkDecode(b *testing.B) {
 		wideKVs[k] = &KeyValue{Key: k, Value: []byte("7")}
 	}
 	b.Run("1000-field struct", func(b *testing.B) {
-		d, _ := newDecoder[wide.Struct]("/app/", decodeConfig{})
+		d, _ := NewDecoder[wide.Struct]("/app/", Config{})
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := d.decode(wideKVs, 1); err != nil {
+			if _, err := d.Decode(wideKVs, 1); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -61,10 +61,10 @@ func BenchmarkDecode(b *testing.B) {
 // timeout has passed), and the writes a burst of 1000 puts costs.
 func BenchmarkSnapshotFile(b *testing.B) {
 	const keys = 10000
-	s := fileSnapshot{prefix: "/app/", rev: 2 * keys, written: time.Now(), kvs: newKeySet()}
+	s := fileSnapshot{prefix: "/app/", rev: 2 * keys, written: time.Now(), kvs: NewKeySet()}
 	for i := range keys {
 		k := fmt.Sprintf("service-%05d/endpoint", i)
-		s.kvs.set(&KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), CreateRevision: int64(i + 1), ModRevision: int64(keys + i + 1), Version: 2})
+		s.kvs.Set(&KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), CreateRevision: int64(i + 1), ModRevision: int64(keys + i + 1), Version: 2})
 	}
 	f := &snapshotFile{path: b.TempDir() + "/snap.json"}
 	b.Run("write 10k keys", func(b *testing.B) {
@@ -80,7 +80,7 @@ func BenchmarkSnapshotFile(b *testing.B) {
 		b.ReportMetric(float64(fi.Size())/keys, "file-bytes/key")
 	})
 	b.Run("start from file 10k keys", func(b *testing.B) {
-		dec, err := newDecoder[map[string]string]("/app/", decodeConfig{})
+		dec, err := NewDecoder[map[string]string]("/app/", Config{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -89,7 +89,7 @@ func BenchmarkSnapshotFile(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := dec.decodeSet(fs.kvs, fs.rev); err != nil {
+			if _, err := dec.DecodeSet(fs.kvs, fs.rev); err != nil {
 				b.Fatal(err)
 			}
 		}

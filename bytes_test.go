@@ -62,7 +62,7 @@ func TestEncodeBytes(t *testing.T) {
 	}
 	var pairs []string
 	for k, l := range leaves {
-		s, err := leafText(l.v, l.field)
+		s, err := LeafText(l.v, l.field)
 		if err != nil {
 			t.Fatalf("%s: %v", k, err)
 		}
@@ -72,10 +72,10 @@ func TestEncodeBytes(t *testing.T) {
 	if err != nil || !bytes.Equal(back.Blob, v.Blob) || !bytes.Equal(back.Blobs["x"], v.Blobs["x"]) {
 		t.Fatalf("read back %+v, %v; wrote %q", back, err, pairs)
 	}
-	if _, err := valueNode(reflect.ValueOf(v), ""); err == nil || !strings.Contains(err.Error(), "Blob") {
+	if _, err := ValueNode(reflect.ValueOf(v), ""); err == nil || !strings.Contains(err.Error(), "Blob") {
 		t.Fatalf("a document of bytes that are not UTF-8: %v", err)
 	}
-	if _, err := leafText(reflect.ValueOf("a\xff"), "Name"); err == nil {
+	if _, err := LeafText(reflect.ValueOf("a\xff"), "Name"); err == nil {
 		t.Fatal("a string that is not UTF-8 was written")
 	}
 }

@@ -70,12 +70,12 @@ func (c *canon) node(v any, t reflect.Type, sp, cp []string) (any, error) {
 		}
 		return out, nil
 	case string:
-		if !utf8.ValidString(x) && (t == nil || !isBytes(t)) { // a []byte holds any bytes; text is UTF-8
+		if !utf8.ValidString(x) && (t == nil || !IsBytes(t)) { // a []byte holds any bytes; text is UTF-8
 			return nil, c.keyError(sp, errors.New("value is not valid UTF-8"))
 		}
 		return v, nil
 	}
-	if t != nil && (t.Kind() == reflect.String || isBytes(t)) && v != nil {
+	if t != nil && (t.Kind() == reflect.String || IsBytes(t)) && v != nil {
 		if s, ok := c.text(sp); ok {
 			return s, nil
 		}
@@ -92,12 +92,12 @@ func (c *canon) fill(out, m map[string]any, t reflect.Type, sp, cp []string) err
 		case t == nil || t.Kind() == reflect.Interface:
 			err = c.put(out, k, m[k], nil, child(k), append(slices.Clip(cp), k))
 		case t.Kind() == reflect.Struct:
-			if f, ok := schemaOf(t).byKey[normName(k)]; ok {
+			if f, ok := SchemaOf(t).byKey[normName(k)]; ok {
 				err = c.put(out, f.key, m[k], f.typ, child(k), append(slices.Clip(cp), f.key))
 			} else {
 				err = c.put(out, k, m[k], nil, child(k), append(slices.Clip(cp), k))
 			}
-		case t.Kind() == reflect.Map && !isComposite(t.Elem()):
+		case t.Kind() == reflect.Map && !IsComposite(t.Elem()):
 			err = c.flatten(out, "", m[k], t.Elem(), child(k), cp, k)
 		case t.Kind() == reflect.Map:
 			err = c.put(out, k, m[k], t.Elem(), child(k), append(slices.Clip(cp), k))

@@ -98,6 +98,6 @@ func (c Change) Under(path string) bool {
 }
 
 func formatValue(v any) string {
-	s, _ := renderValue(reflect.ValueOf(v))
+	s, _ := RenderValue(reflect.ValueOf(v))
 	return s
 }

@@ -52,8 +52,8 @@ func newOptions(opts []Option) *options {
 }
 
 // decodeConfig is what the decoder takes of the options.
-func (o *options) decodeConfig() decodeConfig {
-	return decodeConfig{strict: o.strict, defaults: o.defaults}
+func (o *options) decodeConfig() Config {
+	return Config{Strict: o.strict, Defaults: o.defaults}
 }
 
 // checkDefaults reports whether the defaults given with WithDefaults have type T.

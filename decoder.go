@@ -17,9 +17,9 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 )
 
-// decoder turns the keys of a prefix, relative to it, into a T: keys ->
+// Decoder turns the keys of a prefix, relative to it, into a T: keys ->
 // tree -> T.
-type decoder[T any] struct {
+type Decoder[T any] struct {
 	// prefix only names keys in full where they leave the decoder: in
 	// DecodeErrors (see keyError) and the Change.Keys of the deltas it
 	// computes (see partSnapshots); the decoder reads relative keys only. What else it needs
@@ -39,29 +39,29 @@ type decoder[T any] struct {
 	// incremental apply after that value changes in place. Equal key sets
 	// decode to equal values, so the key set names the value. Only the watch loop touches them.
 	spares  map[int]reflect.Value
-	spareOf *keySet
+	spareOf *KeySet
 	// hot are the map fields of a struct T the last incremental apply
 	// changed by their entries: the ones makeSpares copies, since a field
 	// that changed is the one likely to change next.
 	hot map[int]bool
 }
 
-// A decodeConfig is what decoding takes of the options: strict decoding,
+// A Config is what decoding takes of the options: strict decoding,
 // and the defaults (a T, or nil) decoding starts from.
-type decodeConfig struct {
-	strict   bool
-	defaults any
+type Config struct {
+	Strict   bool
+	Defaults any
 }
 
-// A decoded is a value of T with the keys, relative to the prefix, it was
-// decoded from: what the decoder applies changes to and diffs. A zero
-// decoded (nil kvs) is no value: the zero T with no keys.
-type decoded[T any] struct {
-	value T
-	kvs   *keySet
+// A Decoded is a value of T with the keys, relative to the prefix, it was
+// Decoded from: what the decoder applies changes to and diffs. A zero
+// Decoded (nil kvs) is no value: the zero T with no keys.
+type Decoded[T any] struct {
+	Value T
+	Keys  *KeySet
 }
 
-func newDecoder[T any](prefix string, o decodeConfig) (*decoder[T], error) {
+func NewDecoder[T any](prefix string, o Config) (*Decoder[T], error) {
 	t := reflect.TypeFor[T]()
 	k := t.Kind()
 	if k == reflect.Pointer {
@@ -73,10 +73,10 @@ func newDecoder[T any](prefix string, o decodeConfig) (*decoder[T], error) {
 	default:
 		return nil, fmt.Errorf("etcdconf: cannot decode a prefix into %v: use a struct or a map with string keys", t)
 	}
-	d := &decoder[T]{prefix: prefix, prefixDoc: keytree.DocumentExt(prefix) != "",
-		slashed: strings.HasSuffix(prefix, "/"), strict: o.strict}
-	if o.defaults != nil {
-		v := o.defaults.(T)
+	d := &Decoder[T]{prefix: prefix, prefixDoc: keytree.DocumentExt(prefix) != "",
+		slashed: strings.HasSuffix(prefix, "/"), strict: o.Strict}
+	if o.Defaults != nil {
+		v := o.Defaults.(T)
 		d.defaults = &v
 	}
 	if d.defaults == nil && !d.strict {
@@ -85,23 +85,23 @@ func newDecoder[T any](prefix string, o decodeConfig) (*decoder[T], error) {
 	return d, nil
 }
 
-// decode builds a T from kvs, the keys under the prefix at revision rev:
+// Decode builds a T from kvs, the keys under the prefix at revision rev:
 // see decodeKeys.
-func (d *decoder[T]) decode(kvs map[string]*KeyValue, rev int64) (T, error) {
-	return d.decodeKeys(len(kvs), maps.Values(kvs), rev)
+func (d *Decoder[T]) Decode(kvs map[string]*KeyValue, rev int64) (T, error) {
+	return d.DecodeKeys(len(kvs), maps.Values(kvs), rev)
 }
 
-// decodeSet builds a T from the keys of s at revision rev: see decodeKeys.
-func (d *decoder[T]) decodeSet(s *keySet, rev int64) (T, error) {
-	return d.decodeKeys(s.len(), s.all(), rev)
+// DecodeSet builds a T from the keys of s at revision rev: see decodeKeys.
+func (d *Decoder[T]) DecodeSet(s *KeySet, rev int64) (T, error) {
+	return d.DecodeKeys(s.Len(), s.All(), rev)
 }
 
-// decodeKeys builds a T from the n keys of kvs, the keys under the prefix
+// DecodeKeys builds a T from the n keys of kvs, the keys under the prefix
 // at revision rev, and validates it. Every error is a *DecodeError naming
 // rev and, when one is at fault, the key. The result depends on the keys
 // only, never on their order: see [keytree.Build] and [canon] for the
 // precedence rule.
-func (d *decoder[T]) decodeKeys(n int, kvs iter.Seq[*KeyValue], rev int64) (T, error) {
+func (d *Decoder[T]) DecodeKeys(n int, kvs iter.Seq[*KeyValue], rev int64) (T, error) {
 	return d.build(n, kvs, rev, true)
 }
 
@@ -109,16 +109,16 @@ func (d *decoder[T]) decodeKeys(n int, kvs iter.Seq[*KeyValue], rev int64) (T, e
 // subtrees an incremental apply decodes), and the result is not validated.
 // A map of leaves (see decodeLeaves) is decoded without the tree; anything
 // that path cannot do exactly, errors included, takes the tree.
-func (d *decoder[T]) build(n int, kvs iter.Seq[*KeyValue], rev int64, whole bool) (out T, err error) {
+func (d *Decoder[T]) build(n int, kvs iter.Seq[*KeyValue], rev int64, whole bool) (out T, err error) {
 	if out, ok := d.decodeLeaves(n, kvs, whole); ok {
 		return out, nil
 	}
-	return d.decodeTree(n, kvs, rev, whole)
+	return d.DecodeTree(n, kvs, rev, whole)
 }
 
-// decodeTree is build by the general path: the keys' tree (keytree), made
+// DecodeTree is build by the general path: the keys' tree (keytree), made
 // canonical for T (canon), decoded by mapstructure.
-func (d *decoder[T]) decodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole bool) (out T, err error) {
+func (d *Decoder[T]) DecodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole bool) (out T, err error) {
 	// The decoder runs on the watch loop: a panic in it (mapstructure is not
 	// ours) must reject the revision, not take the process down.
 	defer func() {
@@ -144,7 +144,7 @@ func (d *decoder[T]) decodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 		return out, &DecodeError{Key: d.prefix + tree.Ignored[0], Revision: rev, Err: errors.New("a key at the prefix itself matches no field")}
 	}
 	if d.defaults != nil {
-		out = copyOf(*d.defaults)
+		out = CopyOf(*d.defaults)
 	}
 	if reflect.TypeFor[T]().Kind() == reflect.Pointer && reflect.ValueOf(out).IsNil() {
 		reflect.ValueOf(&out).Elem().Set(reflect.New(reflect.TypeFor[T]().Elem()))
@@ -165,7 +165,7 @@ func (d *decoder[T]) decodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 	if !whole {
 		return out, nil
 	}
-	if err := validate(&out); err != nil {
+	if err := Validate(&out); err != nil {
 		return out, &DecodeError{Revision: rev, Err: err}
 	}
 	return out, nil
@@ -191,7 +191,7 @@ func newMapDecoder(result any, md *mapstructure.Metadata) (*mapstructure.Decoder
 // tree and its precedence rules are the full decode's, and only
 // mapstructure's walk over T's fields is spared. Its errors are not the
 // full decode's words; callers fall back to it on any.
-func (d *decoder[T]) decodeFields(kvs []*KeyValue, fields []*schemaField, rev int64) (vals []reflect.Value, err error) {
+func (d *Decoder[T]) decodeFields(kvs []*KeyValue, fields []*schemaField, rev int64) (vals []reflect.Value, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			vals, err = nil, fmt.Errorf("decoder panicked: %v", p)
@@ -258,7 +258,7 @@ func leavesOf(t reflect.Type) leafKind {
 // unmarshal, a Validate that fails), so that every path gives one error:
 // odd spellings, documents, values that are not UTF-8, and for text
 // leaves keys of more than one segment.
-func (d *decoder[T]) decodeLeaves(n int, kvs iter.Seq[*KeyValue], whole bool) (out T, ok bool) {
+func (d *Decoder[T]) decodeLeaves(n int, kvs iter.Seq[*KeyValue], whole bool) (out T, ok bool) {
 	if d.leaves == noLeaves {
 		return out, false
 	}
@@ -304,7 +304,7 @@ func (d *decoder[T]) decodeLeaves(n int, kvs iter.Seq[*KeyValue], whole bool) (o
 		}
 		out = m.Interface().(T)
 	}
-	if whole && validate(&out) != nil {
+	if whole && Validate(&out) != nil {
 		return out, false
 	}
 	return out, true
@@ -324,13 +324,13 @@ func hasValueAndSubtree(m map[string]string) bool {
 }
 
 // entry is kv, a relative key, as the tree takes it.
-func (d *decoder[T]) entry(kv *KeyValue) keytree.Entry {
+func (d *Decoder[T]) entry(kv *KeyValue) keytree.Entry {
 	return keytree.Entry{Key: kv.Key, Path: kv.Key, Value: kv.Value, Doc: d.prefixDoc && kv.Key == ""}
 }
 
 // keyError turns an error of the tree, which names relative keys, into a
 // DecodeError naming its key, and a colliding one, in full.
-func (d *decoder[T]) keyError(err error, rev int64) error {
+func (d *Decoder[T]) keyError(err error, rev int64) error {
 	var te *keytree.Error
 	if errors.As(err, &te) {
 		cause := te.Err
@@ -344,10 +344,10 @@ func (d *decoder[T]) keyError(err error, rev int64) error {
 	return &DecodeError{Revision: rev, Err: err}
 }
 
-// validate calls Validate on v (or what it points to) if it has one. A
+// Validate calls Validate on v (or what it points to) if it has one. A
 // panic in Validate is its error, with the stack: Validate is the user's
 // code, and it runs on the watcher's goroutine.
-func validate[T any](v *T) (err error) {
+func Validate[T any](v *T) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic in Validate: %v\n%s", p, debug.Stack())
@@ -365,7 +365,7 @@ func validate[T any](v *T) (err error) {
 // fieldError turns a mapstructure error into a DecodeError naming the key
 // that supplied the value. Of several failing fields it reports the least
 // by name, so the error does not depend on map order.
-func (d *decoder[T]) fieldError(c *canon, err error, rev int64) error {
+func (d *Decoder[T]) fieldError(c *canon, err error, rev int64) error {
 	fe := leastFieldError(err)
 	if fe == nil {
 		return &DecodeError{Revision: rev, Err: err}
@@ -447,7 +447,7 @@ func isSecretPath(t reflect.Type, name string) bool {
 		n = len(name)
 	}
 	part := name[:n]
-	for _, f := range schemaOf(t).fields {
+	for _, f := range SchemaOf(t).fields {
 		if f.name == part || f.key == part || sameName(part, f.key) {
 			return f.secret || isSecretPath(f.typ, name[n:])
 		}
@@ -458,7 +458,7 @@ func isSecretPath(t reflect.Type, name string) bool {
 // keyOf maps a mapstructure field name ("DB.Port", "Services[api-1].Addr")
 // to the key, relative to the prefix, that supplied it, following the
 // keys' own spelling.
-func (d *decoder[T]) keyOf(c *canon, name string) string {
+func (d *Decoder[T]) keyOf(c *canon, name string) string {
 	parts := splitFieldName(name)
 	for n := len(parts); n > 0; n-- {
 		sp, ok := c.spell[strings.Join(parts[:n], "\x00")]
@@ -500,9 +500,9 @@ func splitFieldName(name string) []string {
 	return parts
 }
 
-// isComposite reports whether t is decoded from a subtree (a struct, map or
+// IsComposite reports whether t is decoded from a subtree (a struct, map or
 // slice of them) rather than from one string.
-func isComposite(t reflect.Type) bool {
+func IsComposite(t reflect.Type) bool {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -513,48 +513,48 @@ func isComposite(t reflect.Type) bool {
 	case reflect.Struct, reflect.Map, reflect.Interface:
 		return true
 	case reflect.Slice, reflect.Array:
-		return t.Elem().Kind() != reflect.Uint8 && isComposite(t.Elem())
+		return t.Elem().Kind() != reflect.Uint8 && IsComposite(t.Elem())
 	}
 	return false
 }
 
-// copyOf returns a copy of v that shares no map, slice or pointer with it.
-func copyOf[T any](v T) T {
-	return deepCopy(reflect.ValueOf(&v).Elem()).Interface().(T)
+// CopyOf returns a copy of v that shares no map, slice or pointer with it.
+func CopyOf[T any](v T) T {
+	return DeepCopy(reflect.ValueOf(&v).Elem()).Interface().(T)
 }
 
-// deepCopy copies v so that no map, slice or pointer is shared with it.
-func deepCopy(v reflect.Value) reflect.Value {
+// DeepCopy copies v so that no map, slice or pointer is shared with it.
+func DeepCopy(v reflect.Value) reflect.Value {
 	out := reflect.New(v.Type()).Elem()
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
-			out.Set(deepCopy(v.Elem()).Addr())
+			out.Set(DeepCopy(v.Elem()).Addr())
 		}
 	case reflect.Map:
 		if !v.IsNil() {
 			out.Set(reflect.MakeMapWithSize(v.Type(), v.Len()))
 			for it := v.MapRange(); it.Next(); {
-				out.SetMapIndex(it.Key(), deepCopy(it.Value()))
+				out.SetMapIndex(it.Key(), DeepCopy(it.Value()))
 			}
 		}
 	case reflect.Slice:
 		if !v.IsNil() {
 			out.Set(reflect.MakeSlice(v.Type(), v.Len(), v.Len()))
 			for i := range v.Len() {
-				out.Index(i).Set(deepCopy(v.Index(i)))
+				out.Index(i).Set(DeepCopy(v.Index(i)))
 			}
 		}
 	case reflect.Struct:
 		out.Set(v) // unexported fields are copied as they are
 		for i := range v.NumField() {
 			if out.Field(i).CanSet() {
-				out.Field(i).Set(deepCopy(v.Field(i)))
+				out.Field(i).Set(DeepCopy(v.Field(i)))
 			}
 		}
 	case reflect.Array:
 		for i := range v.Len() {
-			out.Index(i).Set(deepCopy(v.Index(i)))
+			out.Index(i).Set(DeepCopy(v.Index(i)))
 		}
 	default:
 		out.Set(v)

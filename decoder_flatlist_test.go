@@ -214,7 +214,7 @@ func TestDecodeFlatViewListsShuffled(t *testing.T) {
 		{"app.yaml", "hosts: [a, b]\n", "app/hosts/x", "1", "app/hosts/y", "2"},
 		{"a.yaml", "- x\n- 'y,z'\n", "b.yml", "- 1\n", "a/c", "3"},
 	}
-	d, err := newDecoder[map[string]string]("/app/", decodeConfig{})
+	d, err := NewDecoder[map[string]string]("/app/", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestDecodeFlatViewListsShuffled(t *testing.T) {
 		var first string
 		for i := range 100 {
 			r.Shuffle(len(kvs), func(i, j int) { kvs[i], kvs[j] = kvs[j], kvs[i] })
-			v, err := d.decodeKeys(len(kvs), slices.Values(kvs), 42)
+			v, err := d.DecodeKeys(len(kvs), slices.Values(kvs), 42)
 			got := fmt.Sprintf("%q %v", v, err)
 			if i == 0 {
 				first = got

@@ -124,17 +124,17 @@ func TestDecodeValueAndSubtreeIsOneErrorEverywhere(t *testing.T) {
 
 	// The incremental path refuses a key that collides, so the full decode
 	// reports it.
-	d, _ := newDecoder[map[string]string]("/app/", decodeConfig{})
+	d, _ := NewDecoder[map[string]string]("/app/", Config{})
 	kvs := kvsOf("db/host", "h")
-	v, err := d.decode(kvs, 1)
+	v, err := d.Decode(kvs, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prev := &Snapshot[map[string]string]{Value: v, Revision: 1, prefix: "/app/", kvs: keySetOf(kvs)}
+	prev := &Snapshot[map[string]string]{Value: v, Revision: 1, prefix: "/app/", kvs: KeySetOf(kvs)}
 	for _, add := range [][]string{{"db", "1"}, {"db/host/x", "1"}} {
 		next := maps.Clone(kvs)
 		maps.Copy(next, kvsOf(add...))
-		if v, _, ok := d.incremental(prev.decoded(), keySetOf(next), 2, []string{add[0]}); ok {
+		if v, _, ok := d.Incremental(prev.decoded(), KeySetOf(next), 2, []string{add[0]}); ok {
 			t.Errorf("incremental apply of %s beside db/host gave %v, want a full decode", add[0], v)
 		}
 	}

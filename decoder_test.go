@@ -23,11 +23,11 @@ func kvsOf(pairs ...string) map[string]*KeyValue {
 
 func decodeWith[T any](t *testing.T, o *options, pairs ...string) (T, error) {
 	t.Helper()
-	d, err := newDecoder[T]("/app/", o.decodeConfig())
+	d, err := NewDecoder[T]("/app/", o.decodeConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d.decode(kvsOf(pairs...), 42)
+	return d.Decode(kvsOf(pairs...), 42)
 }
 
 type instance struct {
@@ -177,11 +177,11 @@ func TestDecodeServiceDiscoveryMap(t *testing.T) {
 }
 
 func TestDecodePrefixIsADocument(t *testing.T) {
-	d, err := newDecoder[fullConfig]("/app/config.yaml", decodeConfig{})
+	d, err := NewDecoder[fullConfig]("/app/config.yaml", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := d.decode(kvsOf("", "name: doc\ndb:\n  port: 5\n"), 1)
+	c, err := d.Decode(kvsOf("", "name: doc\ndb:\n  port: 5\n"), 1)
 	if err != nil || c.Name != "doc" || c.DB.Port != 5 {
 		t.Fatalf("got %+v, %v", c, err)
 	}
@@ -251,13 +251,13 @@ func TestDecodeValidate(t *testing.T) {
 }
 
 func TestNewDecoderRejectsUnsupportedTypes(t *testing.T) {
-	if _, err := newDecoder[int]("/p/", decodeConfig{}); err == nil {
+	if _, err := NewDecoder[int]("/p/", Config{}); err == nil {
 		t.Error("int: no error")
 	}
-	if _, err := newDecoder[map[int]string]("/p/", decodeConfig{}); err == nil {
+	if _, err := NewDecoder[map[int]string]("/p/", Config{}); err == nil {
 		t.Error("map[int]string: no error")
 	}
-	if _, err := newDecoder[*checked]("/p/", decodeConfig{}); err != nil {
+	if _, err := NewDecoder[*checked]("/p/", Config{}); err != nil {
 		t.Errorf("*struct: %v", err)
 	}
 }
@@ -269,11 +269,11 @@ func FuzzDecode(f *testing.F) {
 	f.Add("db", "x", "db/host", "y")
 	f.Add("config.yaml", "- 1\n- 2", "", "")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
-		d, err := newDecoder[fullConfig]("/app/", decodeConfig{})
+		d, err := NewDecoder[fullConfig]("/app/", Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = d.decode(kvsOf(k1, v1, k2, v2), 7)
+		_, err = d.Decode(kvsOf(k1, v1, k2, v2), 7)
 		if err != nil {
 			var de *DecodeError
 			if !errors.As(err, &de) || de.Revision != 7 {
@@ -304,26 +304,26 @@ func TestDecodeErrorsWithholdSecrets(t *testing.T) {
 // decode and a full diff. (TestOracleIncremental does the same for every
 // kind of key and T.)
 func TestIncrementalFlatAgreesWithFullDecode(t *testing.T) {
-	d, _ := newDecoder[map[string]string]("/app/", decodeConfig{})
+	d, _ := NewDecoder[map[string]string]("/app/", Config{})
 	rng := rand.New(rand.NewPCG(1, 2))
 	kvs := kvsOf("a", "1", "b/c", "2")
-	full, _ := d.decode(kvs, 1)
-	prev := &Snapshot[map[string]string]{Value: full, Revision: 1, prefix: "/app/", kvs: keySetOf(kvs)}
+	full, _ := d.Decode(kvs, 1)
+	prev := &Snapshot[map[string]string]{Value: full, Revision: 1, prefix: "/app/", kvs: KeySetOf(kvs)}
 	for rev := int64(2); rev < 300; rev++ {
-		next := prev.kvs.clone()
+		next := prev.kvs.Clone()
 		for range 1 + rng.IntN(4) {
 			key := fmt.Sprintf("k%d", rng.IntN(6))
 			if rng.IntN(3) == 0 {
-				next.delete(key)
+				next.Delete(key)
 			} else {
-				next.set(&KeyValue{Key: key, Value: []byte(fmt.Sprint(rng.IntN(3))), ModRevision: rev})
+				next.Set(&KeyValue{Key: key, Value: []byte(fmt.Sprint(rng.IntN(3))), ModRevision: rev})
 			}
 		}
-		v, delta, ok, err := d.next(prev.decoded(), next, rev)
+		v, delta, ok, err := d.Next(prev.decoded(), next, rev)
 		if !ok || err != nil {
 			t.Fatalf("a flat batch was not applied incrementally: %v", err)
 		}
-		want, _ := d.decodeSet(next, rev)
+		want, _ := d.DecodeSet(next, rev)
 		if !reflect.DeepEqual(v, want) {
 			t.Fatalf("revision %d: incremental %v, decoded %v", rev, v, want)
 		}

@@ -16,17 +16,17 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// diffValues returns the field-level changes from old to new, sorted by
+// Diff returns the field-level changes from old to new, sorted by
 // path, naming the keys in full with prefix. A nil old stands for the
 // zero T with no keys: every value of new that differs from the zero value
 // is an Added change.
-func diffValues[T any](old *decoded[T], new decoded[T], prefix string) []Change {
-	var o decoded[T]
+func Diff[T any](old *Decoded[T], new Decoded[T], prefix string) []Change {
+	var o Decoded[T]
 	if old != nil {
 		o = *old
 	}
-	d := &differ{initial: old == nil, keys: indexKeys(o.kvs, new.kvs, prefix)}
-	d.walk(reflect.ValueOf(&o.value).Elem(), reflect.ValueOf(&new.value).Elem())
+	d := &differ{initial: old == nil, keys: indexKeys(o.Keys, new.Keys, prefix)}
+	d.walk(reflect.ValueOf(&o.Value).Elem(), reflect.ValueOf(&new.Value).Elem())
 	slices.SortFunc(d.changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
 	return d.changes
 }
@@ -35,9 +35,9 @@ func diffValues[T any](old *decoded[T], new decoded[T], prefix string) []Change 
 // most in fields: the walk visits those fields only, so a change to one
 // field of a wide struct compares one field. old and new hold the keys of
 // those fields only.
-func diffFields[T any](old, new decoded[T], prefix string, fields []*schemaField) []Change {
-	d := &differ{keys: indexKeys(old.kvs, new.kvs, prefix)}
-	x, y := reflect.ValueOf(&old.value).Elem(), reflect.ValueOf(&new.value).Elem()
+func diffFields[T any](old, new Decoded[T], prefix string, fields []*schemaField) []Change {
+	d := &differ{keys: indexKeys(old.Keys, new.Keys, prefix)}
+	x, y := reflect.ValueOf(&old.Value).Elem(), reflect.ValueOf(&new.Value).Elem()
 	for _, f := range fields {
 		d.push(pathStep{field: f})
 		d.walk(x.Field(f.index), y.Field(f.index))
@@ -107,7 +107,7 @@ func (d *differ) walk(x, y reflect.Value) {
 	case t.Kind() == reflect.Struct:
 		// Fields tagged `etcd:"-"` are derived (by Validate, say), not
 		// configuration: they are not compared.
-		for _, f := range schemaOf(t).written {
+		for _, f := range SchemaOf(t).written {
 			d.push(pathStep{field: f})
 			d.walk(x.Field(f.index), y.Field(f.index))
 			d.pop()
@@ -149,7 +149,7 @@ func (d *differ) walk(x, y reflect.Value) {
 				d.pop()
 			}
 		}
-	case isBytes(t): // one value, never a list of numbers
+	case IsBytes(t): // one value, never a list of numbers
 		switch {
 		case bytes.Equal(x.Bytes(), y.Bytes()):
 		case x.Len() == 0:
@@ -200,8 +200,8 @@ func (d *differ) emit(kind ChangeKind, x, y reflect.Value) {
 	switch {
 	case c.Secret:
 	case mayHoldSecret(x) || mayHoldSecret(y):
-		ot, oleak := renderValue(x)
-		nt, nleak := renderValue(y)
+		ot, oleak := RenderValue(x)
+		nt, nleak := RenderValue(y)
 		if oleak || nleak {
 			c.Secret, c.oldText, c.newText = true, ot, nt
 			break
@@ -329,7 +329,7 @@ func typeMayHoldSecret(t reflect.Type, seen map[reflect.Type]bool) bool {
 	case reflect.Map:
 		b = typeMayHoldSecret(t.Key(), seen) || typeMayHoldSecret(t.Elem(), seen)
 	case reflect.Struct:
-		for _, f := range schemaOf(t).fields {
+		for _, f := range SchemaOf(t).fields {
 			if f.secret || typeMayHoldSecret(t.Field(f.index).Type, seen) {
 				b = true
 				break
@@ -340,10 +340,10 @@ func typeMayHoldSecret(t reflect.Type, seen map[reflect.Type]bool) bool {
 	return b
 }
 
-// renderValue renders v as fmt's %+v would, except that secret fields show
+// RenderValue renders v as fmt's %+v would, except that secret fields show
 // as [redacted], unexported fields are left out, and opaque values show as
 // their String or text. It reports whether it redacted anything.
-func renderValue(v reflect.Value) (string, bool) {
+func RenderValue(v reflect.Value) (string, bool) {
 	var p printer
 	p.value(v, true)
 	return p.String(), p.redacted
@@ -362,7 +362,7 @@ func (p *printer) value(v reflect.Value, top bool) {
 	t := v.Type()
 	if (t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface || t.Kind() == reflect.Map || t.Kind() == reflect.Slice) && v.IsNil() {
 		switch {
-		case isBytes(t):
+		case IsBytes(t):
 			p.WriteString(`""`)
 			return
 		case t.Kind() == reflect.Map || t.Kind() == reflect.Slice:
@@ -395,7 +395,7 @@ func (p *printer) value(v reflect.Value, top bool) {
 		p.value(v.Elem(), top)
 	case reflect.Struct:
 		p.WriteByte('{')
-		for i, f := range schemaOf(t).fields {
+		for i, f := range SchemaOf(t).fields {
 			if i > 0 {
 				p.WriteByte(' ')
 			}
@@ -422,7 +422,7 @@ func (p *printer) value(v reflect.Value, top bool) {
 		}
 		p.WriteByte(']')
 	case reflect.Slice, reflect.Array:
-		if isBytes(t) {
+		if IsBytes(t) {
 			p.WriteString(strconv.Quote(string(v.Bytes())))
 			return
 		}
@@ -463,9 +463,9 @@ func (n *keyNode) named(seg string) []*keyNode {
 // (see changedKeys: O(changes) for key sets that share nodes), each named
 // in full under prefix, as Change.Keys names them. A document key
 // (db.yaml) sits at the path it is merged at (db).
-func indexKeys(old, new *keySet, prefix string) *keyNode {
+func indexKeys(old, new *KeySet, prefix string) *keyNode {
 	root := &keyNode{}
-	changed := changedKeys(old, new)
+	changed := ChangedKeys(old, new)
 	size := 0
 	for _, k := range changed {
 		size += len(prefix) + len(k)

@@ -22,7 +22,7 @@ func snap[T any](v T, rev int64, pairs ...string) *Snapshot[T] {
 	for i := 0; i < len(pairs); i += 2 {
 		kvs[pairs[i]] = &KeyValue{Key: pairs[i], Value: []byte(pairs[i+1]), ModRevision: rev}
 	}
-	return &Snapshot[T]{Value: v, Revision: rev, prefix: "/app/", kvs: keySetOf(kvs)}
+	return &Snapshot[T]{Value: v, Revision: rev, prefix: "/app/", kvs: KeySetOf(kvs)}
 }
 
 type diffDB struct {
@@ -78,16 +78,16 @@ func TestDiffGolden(t *testing.T) {
 		"hosts", "x,y", "services/api-1", "{}", "services/api-2", "{}"}
 	old := snap(base, 1, baseKeys...)
 	change := func(rev int64, f func(*diffConfig), keys ...string) *Snapshot[diffConfig] {
-		v := deepCopy(reflect.ValueOf(base)).Interface().(diffConfig)
+		v := DeepCopy(reflect.ValueOf(base)).Interface().(diffConfig)
 		f(&v)
 		s := snap(v, 1, baseKeys...)
 		for i := 0; i < len(keys); i += 2 {
 			k := keys[i]
 			if keys[i+1] == "<deleted>" {
-				s.kvs.delete(k)
+				s.kvs.Delete(k)
 				continue
 			}
-			s.kvs.set(&KeyValue{Key: k, Value: []byte(keys[i+1]), ModRevision: rev})
+			s.kvs.Set(&KeyValue{Key: k, Value: []byte(keys[i+1]), ModRevision: rev})
 		}
 		return s
 	}
@@ -171,8 +171,8 @@ func BenchmarkDiff(b *testing.B) {
 	}
 	m2["k5"] = "changed"
 	mo := snap(m1, 1, mkv...)
-	mn := &Snapshot[map[string]string]{Value: m2, Revision: 2, prefix: mo.prefix, kvs: mo.kvs.clone()}
-	mn.kvs.set(&KeyValue{Key: "k5", Value: []byte("changed"), ModRevision: 2})
+	mn := &Snapshot[map[string]string]{Value: m2, Revision: 2, prefix: mo.prefix, kvs: mo.kvs.Clone()}
+	mn.kvs.Set(&KeyValue{Key: "k5", Value: []byte("changed"), ModRevision: 2})
 	b.Run("10k-entry flat view, one change", func(b *testing.B) {
 		for b.Loop() {
 			diffSnapshots(mo, mn)
@@ -195,7 +195,7 @@ func BenchmarkDiff(b *testing.B) {
 	}
 	s2.Services["api-5"] = instance{Addr: "api-5", Weight: 2}
 	so, sn := snap(s1, 1, kv...), snap(s2, 1, kv...)
-	sn.kvs.set(&KeyValue{Key: "services/api-5/weight", Value: []byte("2"), ModRevision: 2})
+	sn.kvs.Set(&KeyValue{Key: "services/api-5/weight", Value: []byte("2"), ModRevision: 2})
 	b.Run("10k-entry map of structs, initial", func(b *testing.B) {
 		for b.Loop() {
 			diffSnapshots(nil, so)
@@ -399,7 +399,7 @@ func TestFilterChangesKeepsAncestors(t *testing.T) {
 // sets are the document key's changes, as they are for every other T; the
 // flat view's former shortcut named keys that do not exist (/app/b/addr).
 func TestDiffFlatViewDocumentKeys(t *testing.T) {
-	d, err := newDecoder[map[string]string]("/app/", decodeConfig{})
+	d, err := NewDecoder[map[string]string]("/app/", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,14 +408,14 @@ func TestDiffFlatViewDocumentKeys(t *testing.T) {
 	for _, kv := range k2 {
 		kv.ModRevision = 2
 	}
-	v1, err1 := d.decode(k1, 1)
-	v2, err2 := d.decode(k2, 2)
+	v1, err1 := d.Decode(k1, 1)
+	v2, err2 := d.Decode(k2, 2)
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
 	cs := diffSnapshots(
-		&Snapshot[map[string]string]{Value: v1, Revision: 1, prefix: "/app/", kvs: keySetOf(k1)},
-		&Snapshot[map[string]string]{Value: v2, Revision: 2, prefix: "/app/", kvs: keySetOf(k2)})
+		&Snapshot[map[string]string]{Value: v1, Revision: 1, prefix: "/app/", kvs: KeySetOf(k1)},
+		&Snapshot[map[string]string]{Value: v2, Revision: 2, prefix: "/app/", kvs: KeySetOf(k2)})
 	var got []string
 	for _, c := range cs {
 		got = append(got, fmt.Sprintf("%s %v", c.Path, c.Keys))

@@ -55,14 +55,14 @@ func encodeLeaves(v reflect.Value, path []string, field string, out map[string]l
 		return nil
 	}
 	t := v.Type()
-	if !isComposite(t) {
+	if !IsComposite(t) {
 		out[strings.Join(path, "/")] = leaf{path: path, field: field, v: v}
 		return nil
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		for _, f := range schemaOf(t).written {
-			if err := encodeLeaves(v.Field(f.index), append(slices.Clip(path), f.canon), joinPath(field, f.name), out); err != nil {
+		for _, f := range SchemaOf(t).written {
+			if err := encodeLeaves(v.Field(f.index), append(slices.Clip(path), f.canon), JoinPath(field, f.name), out); err != nil {
 				return err
 			}
 		}
@@ -71,7 +71,7 @@ func encodeLeaves(v reflect.Value, path []string, field string, out map[string]l
 		if v.IsNil() {
 			return nil
 		}
-		flat := !isComposite(t.Elem())
+		flat := !IsComposite(t.Elem())
 		keys := make(map[string]string, v.Len())
 		for it := v.MapRange(); it.Next(); {
 			k := fmt.Sprint(it.Key().Interface())
@@ -132,11 +132,11 @@ func resolve(t reflect.Type, segs []string) ([]string, reflect.Type, bool) {
 		switch {
 		case t.Kind() == reflect.Interface:
 			return append(out, segs[i:]...), t, true
-		case !isComposite(t) || t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+		case !IsComposite(t) || t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
 			return nil, nil, false
 		case t.Kind() == reflect.Struct:
 			var found bool
-			for _, f := range schemaOf(t).written {
+			for _, f := range SchemaOf(t).written {
 				if sameName(segs[i], f.canon) || sameName(segs[i], f.name) {
 					out, t, found = append(out, f.canon), f.typ, true
 					break
@@ -145,7 +145,7 @@ func resolve(t reflect.Type, segs []string) ([]string, reflect.Type, bool) {
 			if !found {
 				return nil, nil, false
 			}
-		case t.Kind() == reflect.Map && !isComposite(t.Elem()):
+		case t.Kind() == reflect.Map && !IsComposite(t.Elem()):
 			return append(out, segs[i:]...), t.Elem(), true // a flat view
 		case t.Kind() == reflect.Map:
 			out, t = append(out, segs[i]), t.Elem()
@@ -163,27 +163,27 @@ func within(t, ct reflect.Type) reflect.Type {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t != nil && t.Kind() == reflect.Map && !isComposite(t.Elem()) {
+	if t != nil && t.Kind() == reflect.Map && !IsComposite(t.Elem()) {
 		return t
 	}
 	return ct
 }
 
-// hasPrefix reports whether canonical path p starts with q.
-func hasPrefix(p, q []string) bool {
+// HasPrefix reports whether canonical path p starts with q.
+func HasPrefix(p, q []string) bool {
 	return len(p) >= len(q) && slices.Equal(p[:len(q)], q)
 }
 
-// leafText formats a leaf as a plain key holds it, as the decoder reads it
+// LeafText formats a leaf as a plain key holds it, as the decoder reads it
 // back: a scalar as its text, a []byte as its bytes (UTF-8 or not); a
 // list of scalars as a comma list when that reads back exactly
 // (keytree.CommaList), else (and a list of structs always) as a JSON list.
-func leafText(v reflect.Value, field string) (string, error) {
+func LeafText(v reflect.Value, field string) (string, error) {
 	if v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Uint8 {
-		if !isComposite(v.Type().Elem()) {
+		if !IsComposite(v.Type().Elem()) {
 			parts := make([]string, v.Len())
 			for i := range v.Len() {
-				s, err := leafText(v.Index(i), fmt.Sprintf("%s[%d]", field, i))
+				s, err := LeafText(v.Index(i), fmt.Sprintf("%s[%d]", field, i))
 				if err != nil {
 					return "", err
 				}
@@ -193,12 +193,12 @@ func leafText(v reflect.Value, field string) (string, error) {
 				return s, nil
 			}
 		}
-		n, err := valueNode(v, field)
+		n, err := ValueNode(v, field)
 		if err != nil {
 			return "", err
 		}
 		var b strings.Builder
-		flowJSON(&b, n)
+		FlowJSON(&b, n)
 		return b.String(), nil
 	}
 	s, ok, err := encodeScalar(v)
@@ -207,7 +207,7 @@ func leafText(v reflect.Value, field string) (string, error) {
 		return "", fmt.Errorf("%s: %w", pathOr(field), err)
 	case !ok:
 		return "", fmt.Errorf("%s: a %v cannot be written to etcd", pathOr(field), v.Type())
-	case !utf8.ValidString(s) && !isBytes(v.Type()): // a []byte is written as it is
+	case !utf8.ValidString(s) && !IsBytes(v.Type()): // a []byte is written as it is
 		return "", fmt.Errorf("%s: the value is not valid UTF-8, which etcd values are read as", pathOr(field))
 	}
 	return s, nil
@@ -247,17 +247,17 @@ func encodeScalar(v reflect.Value) (string, bool, error) {
 	return "", false, nil
 }
 
-// valueNode encodes v as a YAML node that the decoder reads back as v:
+// ValueNode encodes v as a YAML node that the decoder reads back as v:
 // strings (and durations, times, text) as !!str in a style that
 // round-trips, numbers and bools with their tags, structs and maps as
 // mappings with canonical field names, slices as sequences. Nil pointers,
 // maps and slices inside a struct are left out, as they are absent keys.
-func valueNode(v reflect.Value, field string) (*yaml.Node, error) {
-	if (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) && !v.IsNil() && isComposite(v.Type()) {
-		return valueNode(v.Elem(), field)
+func ValueNode(v reflect.Value, field string) (*yaml.Node, error) {
+	if (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) && !v.IsNil() && IsComposite(v.Type()) {
+		return ValueNode(v.Elem(), field)
 	}
 	t := v.Type()
-	if !isComposite(t) || (t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8) {
+	if !IsComposite(t) || (t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8) {
 		if v.Kind() == reflect.Pointer && !v.IsNil() {
 			v = v.Elem()
 		}
@@ -276,7 +276,7 @@ func valueNode(v reflect.Value, field string) (*yaml.Node, error) {
 		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Uint8 {
 			return seqNode(v, field)
 		}
-		s, err := leafText(v, field)
+		s, err := LeafText(v, field)
 		if err != nil {
 			return nil, err
 		}
@@ -290,12 +290,12 @@ func valueNode(v reflect.Value, field string) (*yaml.Node, error) {
 		return seqNode(v, field)
 	case reflect.Struct:
 		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		for _, f := range schemaOf(t).written {
+		for _, f := range SchemaOf(t).written {
 			fv := v.Field(f.index)
 			if isNilish(fv) {
 				continue
 			}
-			c, err := valueNode(fv, joinPath(field, f.name))
+			c, err := ValueNode(fv, JoinPath(field, f.name))
 			if err != nil {
 				return nil, err
 			}
@@ -307,7 +307,7 @@ func valueNode(v reflect.Value, field string) (*yaml.Node, error) {
 		keys := map[string]reflect.Value{}
 		for it := v.MapRange(); it.Next(); {
 			k := fmt.Sprint(it.Key().Interface())
-			if err := checkMapKey(k, !isComposite(t.Elem())); err != nil {
+			if err := checkMapKey(k, !IsComposite(t.Elem())); err != nil {
 				return nil, fmt.Errorf("%s[%q]: %w", field, k, err)
 			}
 			keys[k] = it.Value()
@@ -316,7 +316,7 @@ func valueNode(v reflect.Value, field string) (*yaml.Node, error) {
 			if isNilish(keys[k]) {
 				continue
 			}
-			c, err := valueNode(keys[k], fmt.Sprintf("%s[%q]", field, k))
+			c, err := ValueNode(keys[k], fmt.Sprintf("%s[%q]", field, k))
 			if err != nil {
 				return nil, err
 			}
@@ -341,7 +341,7 @@ func seqNode(v reflect.Value, field string) (*yaml.Node, error) {
 		n.Style = yaml.FlowStyle
 	}
 	for i := range v.Len() {
-		c, err := valueNode(v.Index(i), fmt.Sprintf("%s[%d]", field, i))
+		c, err := ValueNode(v.Index(i), fmt.Sprintf("%s[%d]", field, i))
 		if err != nil {
 			return nil, err
 		}
@@ -365,11 +365,11 @@ func floatNode(f float64, bits int) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: s}
 }
 
-// flowJSON writes n as JSON: see keytree.FlowJSON, the one writer of it
+// FlowJSON writes n as JSON: see keytree.FlowJSON, the one writer of it
 // for the library and the CLI.
-func flowJSON(b *strings.Builder, n *yaml.Node) { keytree.FlowJSON(b, n) }
+func FlowJSON(b *strings.Builder, n *yaml.Node) { keytree.FlowJSON(b, n) }
 
-func joinPath(path, field string) string {
+func JoinPath(path, field string) string {
 	if path == "" {
 		return field
 	}

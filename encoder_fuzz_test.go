@@ -19,7 +19,7 @@ func FuzzRoundTrip(f *testing.F) {
 	for _, seed := range []string{"", "\x00", "\x01\x01\x01\x01", "\x02abcdefghijklmnop", "\x00\xff\xfe\xfd\x10\x20\x30\x40\x50\x60\x70\x80", strings.Repeat("\x05\x03", 40)} {
 		f.Add([]byte(seed))
 	}
-	d, err := newDecoder[rtgen.Config]("/f/", decodeConfig{})
+	d, err := NewDecoder[rtgen.Config]("/f/", Config{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -45,14 +45,14 @@ func FuzzRoundTrip(f *testing.F) {
 		switch mode {
 		case 0:
 			for k, l := range leaves {
-				s, err := leafText(l.v, l.field)
+				s, err := LeafText(l.v, l.field)
 				if err != nil {
 					return
 				}
 				add(k, s)
 			}
 		case 1, 2:
-			n, err := valueNode(reflect.ValueOf(v), "")
+			n, err := ValueNode(reflect.ValueOf(v), "")
 			if err != nil {
 				return
 			}
@@ -64,11 +64,11 @@ func FuzzRoundTrip(f *testing.F) {
 				add(".yaml", string(doc))
 			} else {
 				var s strings.Builder
-				flowJSON(&s, n)
+				FlowJSON(&s, n)
 				add(".json", s.String())
 			}
 		}
-		got, err := d.decode(kvs, 0)
+		got, err := d.Decode(kvs, 0)
 		if err != nil {
 			t.Fatalf("mode %d: what the encoder wrote does not decode: %v\nkeys: %q", mode, err, dump(kvs))
 		}

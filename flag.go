@@ -76,7 +76,7 @@ func holdsFlag(t reflect.Type) bool {
 	switch t.Kind() {
 	case reflect.Struct:
 		holds = t == flagType
-		for _, f := range schemaOf(t).fields {
+		for _, f := range SchemaOf(t).fields {
 			holds = holds || holdsFlag(f.typ)
 		}
 	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
@@ -102,8 +102,8 @@ func nameFlags(v reflect.Value, path string) {
 			v.Addr().Interface().(*Flag).name = path
 			return
 		}
-		for _, f := range schemaOf(v.Type()).fields {
-			nameFlags(v.Field(f.index), joinPath(path, f.name))
+		for _, f := range SchemaOf(v.Type()).fields {
+			nameFlags(v.Field(f.index), JoinPath(path, f.name))
 		}
 	case reflect.Slice, reflect.Array:
 		for i := range v.Len() {
@@ -141,7 +141,7 @@ func (f *Flag) UnmarshalText(b []byte) error {
 		f.percent = v
 		return nil
 	}
-	on, err := parseBool(s)
+	on, err := ParseBool(s)
 	if err != nil {
 		return fmt.Errorf("flag: %w, or a percentage such as 25%%", err)
 	}

@@ -23,7 +23,7 @@ var errHealed = errors.New("etcdconf: etcd answers again; reloading afresh")
 // not, the load starts afresh. The load timeout bounds the whole call, as
 // it bounds a load; a load that is merely long, with etcd answering, is
 // never restarted.
-func reloadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout, every time.Duration) (*keySet, int64, error) {
+func reloadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout, every time.Duration) (*KeySet, int64, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)

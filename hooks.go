@@ -59,7 +59,7 @@ func scalarHook(from, to reflect.Type, data any) (any, error) {
 		if isString {
 			return time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
 		}
-	case isString && isBytes(to): // bytes as they are: a []byte is exempt from UTF-8
+	case isString && IsBytes(to): // bytes as they are: a []byte is exempt from UTF-8
 		return reflect.ValueOf([]byte(s)).Convert(to).Interface(), nil
 	case !isString && to.Kind() == reflect.String:
 		switch data.(type) {
@@ -67,7 +67,7 @@ func scalarHook(from, to reflect.Type, data any) (any, error) {
 			return fmt.Sprint(data), nil
 		}
 	case isString && to.Kind() == reflect.Bool:
-		return parseBool(s)
+		return ParseBool(s)
 	case isString && to.Kind() >= reflect.Int && to.Kind() <= reflect.Int64:
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 0, to.Bits())
 		if err != nil {
@@ -90,9 +90,9 @@ func scalarHook(from, to reflect.Type, data any) (any, error) {
 	return data, nil
 }
 
-// isBytes reports whether t is a slice of bytes, which holds a key's value
+// IsBytes reports whether t is a slice of bytes, which holds a key's value
 // as it is: not a list, and not bound to be UTF-8.
-func isBytes(t reflect.Type) bool {
+func IsBytes(t reflect.Type) bool {
 	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8
 }
 
@@ -103,7 +103,7 @@ func numError(s string, to reflect.Type, err error) error {
 	return fmt.Errorf("%q is not a valid %v", s, to)
 }
 
-func parseBool(s string) (bool, error) {
+func ParseBool(s string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "true", "t", "1", "yes", "y", "on":
 		return true, nil
@@ -136,7 +136,7 @@ func sliceHook(from, to reflect.Type, data any) (any, error) {
 		}}
 		return c.node(v, to, nil, nil)
 	}
-	if isComposite(to.Elem()) {
+	if IsComposite(to.Elem()) {
 		return data, nil
 	}
 	if strings.TrimSpace(s) == "" {
@@ -161,7 +161,7 @@ func documentHook(from, to reflect.Type, data any) (any, error) {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if !isComposite(t) || t.Kind() == reflect.Slice || t == timeType {
+	if !IsComposite(t) || t.Kind() == reflect.Slice || t == timeType {
 		return data, nil
 	}
 	v, text, err := keytree.ParseDocument([]byte(s))

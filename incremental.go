@@ -9,7 +9,7 @@ import (
 	"github.com/etcdconf/etcdconf/internal/keytree"
 )
 
-// next decodes kvs, the keys at rev, into the value to publish after prev.
+// Next decodes kvs, the keys at rev, into the value to publish after prev.
 // The keys that differ from prev's (found by what the two key sets share,
 // see changedKeys) decide what is decoded: the value is built from prev by
 // decoding only what those keys feed (see incremental), and delta, with
@@ -23,36 +23,36 @@ import (
 // Validate runs, so that nothing Validate does can reach a published
 // snapshot, and its delta is nil: Validate may change fields the keys did
 // not touch, so subscribers diff the published values (see changes).
-func (d *decoder[T]) next(prev decoded[T], kvs *keySet, rev int64) (v T, delta []Change, incremental bool, err error) {
-	if prev.kvs != nil {
-		if touched := changedKeys(prev.kvs, kvs); fewChanged(touched, kvs) {
-			if v, delta, ok := d.incremental(prev, kvs, rev, touched); ok {
-				if !hasValidate[T]() {
+func (d *Decoder[T]) Next(prev Decoded[T], kvs *KeySet, rev int64) (v T, delta []Change, incremental bool, err error) {
+	if prev.Keys != nil {
+		if touched := ChangedKeys(prev.Keys, kvs); fewChanged(touched, kvs) {
+			if v, delta, ok := d.Incremental(prev, kvs, rev, touched); ok {
+				if !HasValidate[T]() {
 					if delta == nil {
 						delta = []Change{}
 					}
 					return v, delta, true, nil
 				}
-				v = copyOf(v)
-				if err := validate(&v); err != nil {
+				v = CopyOf(v)
+				if err := Validate(&v); err != nil {
 					return v, nil, false, &DecodeError{Revision: rev, Err: err}
 				}
 				return v, nil, true, nil
 			}
 		}
 	}
-	v, err = d.decodeSet(kvs, rev)
+	v, err = d.DecodeSet(kvs, rev)
 	return v, nil, false, err
 }
 
 // fewChanged reports whether touched, the keys that changed to make kvs,
 // are few enough that decoding and diffing what they feed is cheaper than
 // the whole: at most 64, or at most half the keys.
-func fewChanged(touched []string, kvs *keySet) bool {
-	return len(touched) <= 64 || len(touched) <= kvs.len()/2
+func fewChanged(touched []string, kvs *KeySet) bool {
+	return len(touched) <= 64 || len(touched) <= kvs.Len()/2
 }
 
-// incremental applies a change, the keys touched since prev, to a map T by
+// Incremental applies a change, the keys touched since prev, to a map T by
 // its entries (a struct T goes to incrementalStruct). An entry
 // of the map is decoded from the keys under its first path segment only
 // (a map of structs: "api-1/addr", "api-1.yaml"; a flat map of scalars:
@@ -65,15 +65,15 @@ func fewChanged(touched []string, kvs *keySet) bool {
 // strict decoding are set, a key is spelled oddly (see
 // oddKey), a key at the prefix itself changed, the prefix does not end in
 // "/", or anything fails — a rejection is reported by the full decode.
-func (d *decoder[T]) incremental(prev decoded[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
+func (d *Decoder[T]) Incremental(prev Decoded[T], kvs *KeySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
 	t := reflect.TypeFor[T]()
-	if !d.splits(prev.kvs, kvs) {
+	if !d.splits(prev.Keys, kvs) {
 		return out, nil, false
 	}
 	if t.Kind() == reflect.Struct {
 		return d.incrementalStruct(prev, kvs, rev, touched)
 	}
-	pv := reflect.ValueOf(prev.value)
+	pv := reflect.ValueOf(prev.Value)
 	if pv.IsNil() {
 		return out, nil, false
 	}
@@ -84,7 +84,7 @@ func (d *decoder[T]) incremental(prev decoded[T], kvs *keySet, rev int64, touche
 			out, delta, ok = zero, nil, false
 		}
 	}()
-	e, ok := d.entries(prev.kvs, kvs, rev, touched)
+	e, ok := d.entries(prev.Keys, kvs, rev, touched)
 	if !ok {
 		return out, nil, false
 	}
@@ -102,7 +102,7 @@ func (d *decoder[T]) incremental(prev decoded[T], kvs *keySet, rev int64, touche
 // applied, or diffed, by the parts of T the changed keys feed (a map's
 // entries, a struct's fields) with the full decode's result; see
 // incremental.
-func (d *decoder[T]) splits(a, b *keySet) bool {
+func (d *Decoder[T]) splits(a, b *KeySet) bool {
 	if d.defaults != nil || d.strict || !d.slashed || a.odd > 0 || b.odd > 0 {
 		return false
 	}
@@ -110,8 +110,8 @@ func (d *decoder[T]) splits(a, b *keySet) bool {
 	case reflect.Map:
 		return true
 	case reflect.Struct:
-		sch := schemaOf(t)
-		return sch.splittable && !(sch.derived && hasValidate[T]())
+		sch := SchemaOf(t)
+		return sch.splittable && !(sch.derived && HasValidate[T]())
 	}
 	return false
 }
@@ -126,7 +126,7 @@ type mapEntries[T any] struct {
 // entries decodes the entries of a map T under the first path segments of
 // touched from the keys before (a) and after (b); false where a touched
 // key is at the prefix itself or the segments do not decode.
-func (d *decoder[T]) entries(a, b *keySet, rev int64, touched []string) (e mapEntries[T], ok bool) {
+func (d *Decoder[T]) entries(a, b *KeySet, rev int64, touched []string) (e mapEntries[T], ok bool) {
 	segs, ok := entrySegments("", touched)
 	if !ok {
 		return e, false
@@ -139,19 +139,19 @@ func (d *decoder[T]) entries(a, b *keySet, rev int64, touched []string) (e mapEn
 	return e, true
 }
 
-// between returns the changes from base to latest, two snapshots decoded
+// Between returns the changes from base to latest, two snapshots decoded
 // from their keys, as an incremental apply computes its delta: from the
-// keys that differ between them, found by what their key sets share, so
+// keys that differ Between them, found by what their key sets share, so
 // that a subscriber catching up over many revisions compares the entries
 // or fields those revisions changed rather than the whole value. It reports
 // false where the full diff must run (see splits).
-func (d *decoder[T]) between(base, latest decoded[T], rev int64) (delta []Change, ok bool) {
+func (d *Decoder[T]) Between(base, latest Decoded[T], rev int64) (delta []Change, ok bool) {
 	// Validate may change what no key touched: diff the published values.
-	if base.kvs == nil || latest.kvs == nil || hasValidate[T]() || !d.splits(base.kvs, latest.kvs) {
+	if base.Keys == nil || latest.Keys == nil || HasValidate[T]() || !d.splits(base.Keys, latest.Keys) {
 		return nil, false
 	}
-	touched := changedKeys(base.kvs, latest.kvs)
-	if !fewChanged(touched, latest.kvs) {
+	touched := ChangedKeys(base.Keys, latest.Keys)
+	if !fewChanged(touched, latest.Keys) {
 		return nil, false
 	}
 	defer func() {
@@ -162,21 +162,21 @@ func (d *decoder[T]) between(base, latest decoded[T], rev int64) (delta []Change
 	if reflect.TypeFor[T]().Kind() == reflect.Struct {
 		return d.betweenStruct(base, latest, rev, touched)
 	}
-	e, ok := d.entries(base.kvs, latest.kvs, rev, touched)
+	e, ok := d.entries(base.Keys, latest.Keys, rev, touched)
 	if !ok {
 		return nil, false
 	}
 	// The parts' entries are replaced by the snapshots' own, so the
 	// changes hold what readers hold, as the full diff's do.
-	if !fromValue(reflect.ValueOf(e.oldPart), reflect.ValueOf(base.value)) ||
-		!fromValue(reflect.ValueOf(e.newPart), reflect.ValueOf(latest.value)) {
+	if !fromValue(reflect.ValueOf(e.oldPart), reflect.ValueOf(base.Value)) ||
+		!fromValue(reflect.ValueOf(e.newPart), reflect.ValueOf(latest.Value)) {
 		return nil, false // not what the snapshots' keys decode to
 	}
 	return d.diffParts(e.oldPart, e.newPart, e.oldKeys, e.newKeys, nil), true
 }
 
 // parts decodes the old and new keys of the touched segments of a map T.
-func (d *decoder[T]) parts(oldKeys, newKeys []*KeyValue, rev int64) (oldPart, newPart T, err error) {
+func (d *Decoder[T]) parts(oldKeys, newKeys []*KeyValue, rev int64) (oldPart, newPart T, err error) {
 	if oldPart, err = d.build(len(oldKeys), slices.Values(oldKeys), rev, false); err != nil {
 		return oldPart, newPart, err
 	}
@@ -190,8 +190,8 @@ const wholeValue = -1
 // takeSpare returns a copy of pv, the map at index i of prev (see
 // decoder.spares), to change: the spare makeSpares made, if it copies prev,
 // else a new copy. The spare is the caller's from then on, used or not.
-func (d *decoder[T]) takeSpare(prev decoded[T], i int, pv reflect.Value, extra int) reflect.Value {
-	if spare, ok := d.spares[i]; ok && d.spareOf == prev.kvs {
+func (d *Decoder[T]) takeSpare(prev Decoded[T], i int, pv reflect.Value, extra int) reflect.Value {
+	if spare, ok := d.spares[i]; ok && d.spareOf == prev.Keys {
 		delete(d.spares, i)
 		return spare
 	}
@@ -201,7 +201,7 @@ func (d *decoder[T]) takeSpare(prev decoded[T], i int, pv reflect.Value, extra i
 	return cloneMap(pv, extra)
 }
 
-// makeSpares copies the maps of snap, the published value, for the next
+// MakeSpares copies the maps of snap, the published value, for the next
 // incremental apply to change (see takeSpare): a map T itself, or the map
 // fields of a struct T that the last change applied by their entries (a
 // field no change touches is shared, never copied). The watch loop calls
@@ -210,12 +210,12 @@ func (d *decoder[T]) takeSpare(prev decoded[T], i int, pv reflect.Value, extra i
 // them rather than on the next change's path; the price is a second copy
 // of the maps held meanwhile. It does nothing for a T that does not split
 // (see splits), or once snap's copies are made.
-func (d *decoder[T]) makeSpares(snap decoded[T]) {
-	if snap.kvs == nil || d.spareOf == snap.kvs || !d.splits(snap.kvs, snap.kvs) {
+func (d *Decoder[T]) MakeSpares(snap Decoded[T]) {
+	if snap.Keys == nil || d.spareOf == snap.Keys || !d.splits(snap.Keys, snap.Keys) {
 		return
 	}
-	d.spares, d.spareOf = map[int]reflect.Value{}, snap.kvs
-	v := reflect.ValueOf(snap.value)
+	d.spares, d.spareOf = map[int]reflect.Value{}, snap.Keys
+	v := reflect.ValueOf(snap.Value)
 	if v.Kind() == reflect.Map {
 		if !v.IsNil() {
 			d.spares[wholeValue] = cloneMap(v, 8)
@@ -279,19 +279,19 @@ func entrySegments(under string, touched []string) ([]string, bool) {
 // under and then the first path segments segs: for segment a, the key a itself, its documents (a.yaml)
 // and every key under a/. With no odd key (see oddKey), these are exactly
 // the keys whose path starts with that segment.
-func segmentKeys(s *keySet, under string, segs []string) []*KeyValue {
+func segmentKeys(s *KeySet, under string, segs []string) []*KeyValue {
 	var out []*KeyValue
 	for _, seg := range segs {
 		base := under + seg
-		if kv, ok := s.get(base); ok && keytree.DocumentExt(seg) == "" {
+		if kv, ok := s.Get(base); ok && keytree.DocumentExt(seg) == "" {
 			out = append(out, kv)
 		}
 		for _, ext := range []string{".json", ".yaml", ".yml"} {
-			if kv, ok := s.get(base + ext); ok {
+			if kv, ok := s.Get(base + ext); ok {
 				out = append(out, kv)
 			}
 		}
-		for kv := range s.withPrefix(base + "/") {
+		for kv := range s.WithPrefix(base + "/") {
 			out = append(out, kv)
 		}
 	}
@@ -302,19 +302,19 @@ func segmentKeys(s *keySet, under string, segs []string) []*KeyValue {
 // again, as readers held them and as decoded now, with their keys for the
 // changes to name; of the given fields of a struct T only, when fields is
 // not nil.
-func (d *decoder[T]) diffParts(oldPart, newPart T, oldKeys, newKeys []*KeyValue, fields []*schemaField) []Change {
-	o := decoded[T]{value: oldPart, kvs: keySetOfSlice(oldKeys)}
-	n := decoded[T]{value: newPart, kvs: keySetOfSlice(newKeys)}
+func (d *Decoder[T]) diffParts(oldPart, newPart T, oldKeys, newKeys []*KeyValue, fields []*schemaField) []Change {
+	o := Decoded[T]{Value: oldPart, Keys: keySetOfSlice(oldKeys)}
+	n := Decoded[T]{Value: newPart, Keys: keySetOfSlice(newKeys)}
 	if fields != nil {
 		return diffFields(o, n, d.prefix, fields)
 	}
-	return diffValues(&o, n, d.prefix)
+	return Diff(&o, n, d.prefix)
 }
 
-func keySetOfSlice(kvs []*KeyValue) *keySet {
-	s := newKeySet()
+func keySetOfSlice(kvs []*KeyValue) *KeySet {
+	s := NewKeySet()
 	for _, kv := range kvs {
-		s.set(kv)
+		s.Set(kv)
 	}
 	return s
 }
@@ -322,7 +322,7 @@ func keySetOfSlice(kvs []*KeyValue) *keySet {
 // finish returns next, the value an incremental apply built, and the diff
 // of the parts it decoded again (oldPart as readers held it, newPart as
 // decoded now) with their keys. next is not validated here: see next.
-func (d *decoder[T]) finish(next reflect.Value, e mapEntries[T]) (T, []Change, bool) {
+func (d *Decoder[T]) finish(next reflect.Value, e mapEntries[T]) (T, []Change, bool) {
 	out := next.Interface().(T)
 	delta := d.diffParts(e.oldPart, e.newPart, e.oldKeys, e.newKeys, nil)
 	return out, delta, true
@@ -338,8 +338,8 @@ func firstSegment(rel string) string {
 	return strings.TrimSuffix(rel, keytree.DocumentExt(rel))
 }
 
-// hasValidate reports whether *T has a Validate method.
-func hasValidate[T any]() bool {
+// HasValidate reports whether *T has a Validate method.
+func HasValidate[T any]() bool {
 	_, ok := any(new(T)).(interface{ Validate() error })
 	return ok
 }

@@ -158,8 +158,8 @@ func (g oracleGen) op() oracleOp {
 // whose keys differ from them by more than the last batch after a
 // rejection, as in the watcher.
 type oracle[T any] struct {
-	d       *decoder[T]
-	kvs     *keySet
+	d       *Decoder[T]
+	kvs     *KeySet
 	prev    *Snapshot[T]
 	rev     int64
 	steps   int // batches applied
@@ -171,15 +171,15 @@ type oracle[T any] struct {
 }
 
 func newOracle[T any](t testing.TB) *oracle[T] {
-	d, err := newDecoder[T]("/app/", decodeConfig{})
+	d, err := NewDecoder[T]("/app/", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := d.decodeSet(newKeySet(), 1)
+	v, err := d.DecodeSet(NewKeySet(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &oracle[T]{d: d, kvs: newKeySet(), prev: &Snapshot[T]{Value: v, Revision: 1, prefix: "/app/", kvs: newKeySet()}, rev: 1}
+	return &oracle[T]{d: d, kvs: NewKeySet(), prev: &Snapshot[T]{Value: v, Revision: 1, prefix: "/app/", kvs: NewKeySet()}, rev: 1}
 }
 
 // step applies one transaction incrementally (decoder.next, as the watcher
@@ -188,23 +188,23 @@ func newOracle[T any](t testing.TB) *oracle[T] {
 func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	t.Helper()
 	o.rev++
-	next := o.kvs.clone()
+	next := o.kvs.Clone()
 	for _, op := range ops {
 		key := op.path
 		if op.value == nil {
-			next.delete(key)
+			next.Delete(key)
 		} else {
-			next.set(&KeyValue{Key: key, Value: []byte(*op.value), ModRevision: o.rev})
+			next.Set(&KeyValue{Key: key, Value: []byte(*op.value), ModRevision: o.rev})
 		}
 	}
 	o.kvs, o.steps = next, o.steps+1
 	if o.pick != nil && o.pick(2) == 0 {
-		o.d.makeSpares(o.prev.decoded()) // as the watch loop does while it waits: the next apply changes the copy
+		o.d.MakeSpares(o.prev.decoded()) // as the watch loop does while it waits: the next apply changes the copy
 	}
-	v, delta, inc, err := o.d.next(o.prev.decoded(), next, o.rev)
+	v, delta, inc, err := o.d.Next(o.prev.decoded(), next, o.rev)
 	// The general path (tree, canonical form, mapstructure) is the oracle:
 	// the leaves' fast path is checked against it too.
-	want, wantErr := o.d.decodeTree(next.len(), next.all(), o.rev, true)
+	want, wantErr := o.d.DecodeTree(next.Len(), next.All(), o.rev, true)
 	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
 		t.Fatalf("revision %d %v: error %v, full decode %v", o.rev, ops, err, wantErr)
 	}
@@ -224,7 +224,7 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 		o.inc++
 		if delta != nil {
 			snap.delta, snap.deltaFrom = delta, o.prev.Revision
-		} else if !hasValidate[T]() {
+		} else if !HasValidate[T]() {
 			t.Fatalf("revision %d %v: applied incrementally with no delta", o.rev, ops)
 		}
 	}
@@ -246,7 +246,7 @@ func (o *oracle[T]) catchUp(t testing.TB, snap *Snapshot[T], want T) {
 	if o.frozen == nil {
 		o.frozen = map[*Snapshot[T]]T{}
 	}
-	o.frozen[snap] = deepCopy(reflect.ValueOf(snap.Value)).Interface().(T)
+	o.frozen[snap] = DeepCopy(reflect.ValueOf(snap.Value)).Interface().(T)
 	if len(o.history) > 16 {
 		delete(o.frozen, o.history[0])
 		o.history = o.history[1:]
@@ -263,7 +263,7 @@ func (o *oracle[T]) catchUp(t testing.TB, snap *Snapshot[T], want T) {
 		return
 	}
 	base := o.history[o.pick(len(o.history)-1)]
-	got, ok := o.d.between(base.decoded(), snap.decoded(), snap.Revision)
+	got, ok := o.d.Between(base.decoded(), snap.decoded(), snap.Revision)
 	if !ok {
 		return
 	}
@@ -289,7 +289,7 @@ func oracleRun[T any](t testing.TB, g oracleGen, steps int) *oracle[T] {
 	for range steps {
 		g.keys = func() []string {
 			var out []string
-			for kv := range o.kvs.all() {
+			for kv := range o.kvs.All() {
 				out = append(out, kv.Key)
 			}
 			return out
@@ -486,7 +486,7 @@ func oracleWatcher[T ~map[string]oracleInstance](t *testing.T, wantDelta bool) {
 		if snap.deltaFrom != 0 {
 			incremental++
 		}
-		want, err := w.dec.decodeSet(snap.kvs, snap.Revision)
+		want, err := w.dec.DecodeSet(snap.kvs, snap.Revision)
 		if err != nil {
 			t.Fatalf("revision %d published, but its keys do not decode: %v", snap.Revision, err)
 		}
@@ -523,8 +523,8 @@ func entryOracle(b *testing.B, n int) (*oracle[map[string]oracleEntry], *Snapsho
 		k := fmt.Sprintf("svc-%06d", i)
 		kvs[k] = &KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
 	}
-	o.kvs = keySetOf(kvs)
-	v, err := o.d.decodeSet(o.kvs, 2)
+	o.kvs = KeySetOf(kvs)
+	v, err := o.d.DecodeSet(o.kvs, 2)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -544,19 +544,19 @@ func BenchmarkIncremental(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			if mode == "prepared" {
 				b.StopTimer()
-				o.d.makeSpares(prev.decoded())
+				o.d.MakeSpares(prev.decoded())
 				b.StartTimer()
 			}
-			next := prev.kvs.clone()
+			next := prev.kvs.Clone()
 			k := fmt.Sprintf("svc-%06d", i%n)
-			next.set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
+			next.Set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
 			if mode == "full" {
-				if _, err := o.d.decodeSet(next, int64(3+i)); err != nil {
+				if _, err := o.d.DecodeSet(next, int64(3+i)); err != nil {
 					b.Fatal(err)
 				}
 				continue
 			}
-			v, _, inc, err := o.d.next(prev.decoded(), next, int64(3+i))
+			v, _, inc, err := o.d.Next(prev.decoded(), next, int64(3+i))
 			if err != nil || !inc {
 				b.Fatal(inc, err)
 			}
@@ -575,7 +575,7 @@ func BenchmarkIncremental(b *testing.B) {
 
 // BenchmarkIncrementalStruct: one changed field of a 1000-field struct.
 func BenchmarkIncrementalStruct(b *testing.B) {
-	d, err := newDecoder[wide.Struct]("/app/", decodeConfig{})
+	d, err := NewDecoder[wide.Struct]("/app/", Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -584,18 +584,18 @@ func BenchmarkIncrementalStruct(b *testing.B) {
 		k := fmt.Sprintf("f%d", i)
 		m[k] = &KeyValue{Key: k, Value: []byte("7"), ModRevision: 1}
 	}
-	kvs := keySetOf(m)
-	v, err := d.decodeSet(kvs, 1)
+	kvs := KeySetOf(m)
+	v, err := d.DecodeSet(kvs, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	prev := &Snapshot[wide.Struct]{Value: v, Revision: 1, prefix: "/app/", kvs: kvs}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		next := kvs.clone()
+		next := kvs.Clone()
 		k := fmt.Sprintf("f%d", i%1000)
-		next.set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(i + 2)})
-		if _, _, inc, err := d.next(prev.decoded(), next, int64(i+2)); err != nil || !inc {
+		next.Set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(i + 2)})
+		if _, _, inc, err := d.Next(prev.decoded(), next, int64(i+2)); err != nil || !inc {
 			b.Fatalf("incremental %v, %v", inc, err)
 		}
 	}
@@ -651,7 +651,7 @@ func TestIncrementalStructMapField(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOracle[oracleStruct](t)
 			o.step(t, tc.setup)
-			o.d.makeSpares(o.prev.decoded())
+			o.d.MakeSpares(o.prev.decoded())
 			o.step(t, []oracleOp{tc.op}) // fails unless value, error and changes are the full decode's
 		})
 	}
@@ -682,8 +682,8 @@ func benchStructMap[T any](b *testing.B, n int, prepared bool) {
 		k := fmt.Sprintf("services/svc-%05d/addr", i)
 		m[k] = &KeyValue{Key: k, Value: []byte("h"), ModRevision: 2}
 	}
-	kvs := keySetOf(m)
-	v, err := o.d.decodeSet(kvs, 2)
+	kvs := KeySetOf(m)
+	v, err := o.d.DecodeSet(kvs, 2)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -692,13 +692,13 @@ func benchStructMap[T any](b *testing.B, n int, prepared bool) {
 	for i := 0; b.Loop(); i++ {
 		if prepared {
 			b.StopTimer()
-			o.d.makeSpares(prev.decoded())
+			o.d.MakeSpares(prev.decoded())
 			b.StartTimer()
 		}
-		next := prev.kvs.clone()
-		next.set(&KeyValue{Key: fmt.Sprintf("services/svc-%05d/weight", i%n), Value: []byte(strconv.Itoa(i + 1)), ModRevision: int64(i + 3)})
-		v, delta, inc, err := o.d.next(prev.decoded(), next, int64(i+3))
-		if err != nil || !inc || (delta == nil) != hasValidate[T]() {
+		next := prev.kvs.Clone()
+		next.Set(&KeyValue{Key: fmt.Sprintf("services/svc-%05d/weight", i%n), Value: []byte(strconv.Itoa(i + 1)), ModRevision: int64(i + 3)})
+		v, delta, inc, err := o.d.Next(prev.decoded(), next, int64(i+3))
+		if err != nil || !inc || (delta == nil) != HasValidate[T]() {
 			b.Fatal(err, inc, delta)
 		}
 		prev = &Snapshot[T]{Value: v, Revision: int64(i + 3), prefix: "/app/", kvs: next}
@@ -720,7 +720,7 @@ func TestLooseEqualIsNormName(t *testing.T) {
 	for range 20000 {
 		seg, other := gen(), gen()
 		for _, n := range []string{normName(seg), normName(other)} {
-			if got, want := looseEqual(seg, n), normName(seg) == n; got != want {
+			if got, want := LooseEqual(seg, n), normName(seg) == n; got != want {
 				t.Fatalf("looseEqual(%q, %q) = %v, normName gives %v", seg, n, got, want)
 			}
 		}

@@ -28,9 +28,9 @@ type fieldEntries struct {
 	oldPart, newPart reflect.Value
 }
 
-// looseEqual reports whether normName(seg) == n, n a normName, without
+// LooseEqual reports whether normName(seg) == n, n a normName, without
 // building the name: the scan of a struct's keys asks it of every group.
-func looseEqual(seg, n string) bool {
+func LooseEqual(seg, n string) bool {
 	j := 0
 	for i := 0; i < len(seg); i++ {
 		c := seg[i]
@@ -77,8 +77,8 @@ func (p *structPlan) keys() (old, new []*KeyValue) {
 // segments are found by seeking from one group of keys to the next, so a
 // change costs the fields' groups, not the keys under them. A map field
 // is applied by its entries where entryKeys allows, unless whole names it.
-func (d *decoder[T]) planStruct(a, b *keySet, touched []string, whole map[*schemaField]bool) *structPlan {
-	sch := schemaOf(reflect.TypeFor[T]())
+func (d *Decoder[T]) planStruct(a, b *KeySet, touched []string, whole map[*schemaField]bool) *structPlan {
+	sch := SchemaOf(reflect.TypeFor[T]())
 	names := map[string][]string{} // a touched segment's loose name -> its touched keys
 	for _, k := range touched {
 		n := normName(firstSegment(k))
@@ -93,7 +93,7 @@ func (d *decoder[T]) planStruct(a, b *keySet, touched []string, whole map[*schem
 			seg = strings.TrimSuffix(seg, keytree.DocumentExt(seg))
 		}
 		for n := range names {
-			if looseEqual(seg, n) {
+			if LooseEqual(seg, n) {
 				newG[n] = append(newG[n], g)
 			}
 		}
@@ -149,7 +149,7 @@ func (d *decoder[T]) planStruct(a, b *keySet, touched []string, whole map[*schem
 // path segment of the touched keys (services/api-1/addr and
 // services/api-1.yaml feed Services["api-1"]) are the ones to decode
 // again, and their keys are returned.
-func (d *decoder[T]) entryKeys(f *schemaField, a, b *keySet, gs []group, touched []string) (*fieldEntries, bool) {
+func (d *Decoder[T]) entryKeys(f *schemaField, a, b *KeySet, gs []group, touched []string) (*fieldEntries, bool) {
 	if f.typ.Kind() != reflect.Map || f.typ.Key().Kind() != reflect.String || len(gs) == 0 {
 		return nil, false
 	}
@@ -168,7 +168,7 @@ func (d *decoder[T]) entryKeys(f *schemaField, a, b *keySet, gs []group, touched
 
 // decodeEntries decodes the touched entries of e's field from their keys
 // before and after: maps of those entries alone.
-func (d *decoder[T]) decodeEntries(e *fieldEntries, rev int64) bool {
+func (d *Decoder[T]) decodeEntries(e *fieldEntries, rev int64) bool {
 	o, err := d.decodeFields(e.oldKeys, []*schemaField{e.f}, rev)
 	if err != nil {
 		return false
@@ -188,17 +188,17 @@ func (d *decoder[T]) decodeEntries(e *fieldEntries, rev int64) bool {
 // compares the touched fields, and of a map field the touched entries,
 // alone. It reports false where that is not certain to equal the full
 // decode; see splits for the types that never split.
-func (d *decoder[T]) incrementalStruct(prev decoded[T], kvs *keySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
+func (d *Decoder[T]) incrementalStruct(prev Decoded[T], kvs *KeySet, rev int64, touched []string) (out T, delta []Change, ok bool) {
 	defer func() {
 		if recover() != nil {
 			var zero T
 			out, delta, ok = zero, nil, false
 		}
 	}()
-	pv := reflect.ValueOf(prev.value)
+	pv := reflect.ValueOf(prev.Value)
 	// A map field whose entries cannot be applied (they would leave it
 	// empty, or do not decode alone) is planned again to be decoded whole.
-	p := d.planStruct(prev.kvs, kvs, touched, nil)
+	p := d.planStruct(prev.Keys, kvs, touched, nil)
 	applied := map[*schemaField]reflect.Value{}
 	var whole map[*schemaField]bool
 	for _, e := range p.byEntry {
@@ -215,7 +215,7 @@ func (d *decoder[T]) incrementalStruct(prev decoded[T], kvs *keySet, rev int64, 
 		whole[e.f] = true
 	}
 	if whole != nil {
-		p = d.planStruct(prev.kvs, kvs, touched, whole)
+		p = d.planStruct(prev.Keys, kvs, touched, whole)
 	}
 	vals, err := d.decodeFields(p.newKeys, p.whole, rev)
 	if err != nil {
@@ -268,10 +268,10 @@ func applyEntries(next, pv, oldPart, newPart reflect.Value) (reflect.Value, bool
 // betweenStruct is between for a struct T: the touched fields, and of a
 // map field applied by entries the touched entries, as base and latest
 // hold them.
-func (d *decoder[T]) betweenStruct(base, latest decoded[T], rev int64, touched []string) ([]Change, bool) {
-	p := d.planStruct(base.kvs, latest.kvs, touched, nil)
+func (d *Decoder[T]) betweenStruct(base, latest Decoded[T], rev int64, touched []string) ([]Change, bool) {
+	p := d.planStruct(base.Keys, latest.Keys, touched, nil)
 	var oldPart, newPart T
-	bv, lv := reflect.ValueOf(base.value), reflect.ValueOf(latest.value)
+	bv, lv := reflect.ValueOf(base.Value), reflect.ValueOf(latest.Value)
 	ov, nv := reflect.ValueOf(&oldPart).Elem(), reflect.ValueOf(&newPart).Elem()
 	for _, f := range p.whole {
 		ov.Field(f.index).Set(bv.Field(f.index))

@@ -11,7 +11,7 @@ import (
 	"github.com/etcdconf/etcdconf/internal/ordmap"
 )
 
-// A keySet is the keys of a prefix at one revision, ordered by key. Keys
+// A KeySet is the keys of a prefix at one revision, ordered by key. Keys
 // are relative to the prefix ("db/host"), as the source stored them when
 // they arrived; the prefix is added back only where etcd is called and
 // where the API returns a key (see Snapshot.Keys).
@@ -20,9 +20,9 @@ import (
 // change copies only the O(log keys) nodes on its path, so the watch loop's
 // next state shares every node a batch did not touch with the published
 // snapshot, and a batch costs O(keys changed · log keys) instead of a copy
-// of every key. A keySet held by a snapshot is never modified; the nil
-// *keySet is the empty set.
-type keySet struct {
+// of every key. A KeySet held by a snapshot is never modified; the nil
+// *KeySet is the empty set.
+type KeySet struct {
 	m ordmap.Map[*KeyValue]
 	// odd counts the keys spelled so that they may feed a path other
 	// than the one their spelling sorts under (see oddKey): while there is
@@ -30,12 +30,12 @@ type keySet struct {
 	odd int
 }
 
-// oddKey reports whether key, relative to the prefix, is spelled so that
+// OddKey reports whether key, relative to the prefix, is spelled so that
 // its path is not the one its characters name: the key at the prefix
 // itself (""), an empty segment ("a//b", "a/", "/a"), which the tree
 // drops, or a last segment that is a bare document extension ("a/.yaml"),
 // which merges into its parent.
-func oddKey(key string) bool {
+func OddKey(key string) bool {
 	if key == "" || key[0] == '/' || strings.Contains(key, "//") || strings.HasSuffix(key, "/") {
 		return true
 	}
@@ -43,60 +43,60 @@ func oddKey(key string) bool {
 	return last != "" && keytree.DocumentExt(last) == last
 }
 
-func newKeySet() *keySet { return &keySet{} }
+func NewKeySet() *KeySet { return &KeySet{} }
 
-// keySetOf returns the set of the keys of m.
-func keySetOf(m map[string]*KeyValue) *keySet {
+// KeySetOf returns the set of the keys of m.
+func KeySetOf(m map[string]*KeyValue) *KeySet {
 	keys := slices.Sorted(maps.Keys(m))
 	vals := make([]*KeyValue, len(keys))
 	odd := 0
 	for i, k := range keys {
 		vals[i] = m[k]
-		if oddKey(k) {
+		if OddKey(k) {
 			odd++
 		}
 	}
-	return &keySet{m: ordmap.FromSorted(keys, vals), odd: odd}
+	return &KeySet{m: ordmap.FromSorted(keys, vals), odd: odd}
 }
 
-// keySetOfSorted returns the set of kvs, which etcd returned in key order
+// KeySetOfSorted returns the set of kvs, which etcd returned in key order
 // (a range is sorted by key): built in O(n), with no sort.
-func keySetOfSorted(kvs []*KeyValue) *keySet {
+func KeySetOfSorted(kvs []*KeyValue) *KeySet {
 	if !slices.IsSortedFunc(kvs, func(a, b *KeyValue) int { return strings.Compare(a.Key, b.Key) }) {
 		m := make(map[string]*KeyValue, len(kvs))
 		for _, kv := range kvs {
 			m[kv.Key] = kv
 		}
-		return keySetOf(m) // not what etcd promises, but never a wrong set
+		return KeySetOf(m) // not what etcd promises, but never a wrong set
 	}
 	keys := make([]string, len(kvs))
 	odd := 0
 	for i, kv := range kvs {
 		keys[i] = kv.Key
-		if oddKey(kv.Key) {
+		if OddKey(kv.Key) {
 			odd++
 		}
 	}
-	return &keySet{m: ordmap.FromSorted(keys, kvs), odd: odd}
+	return &KeySet{m: ordmap.FromSorted(keys, kvs), odd: odd}
 }
 
-func (s *keySet) len() int {
+func (s *KeySet) Len() int {
 	if s == nil {
 		return 0
 	}
 	return s.m.Len()
 }
 
-// get returns the key named key, if the set has it.
-func (s *keySet) get(key string) (*KeyValue, bool) {
+// Get returns the key named key, if the set has it.
+func (s *KeySet) Get(key string) (*KeyValue, bool) {
 	if s == nil {
 		return nil, false
 	}
 	return s.m.Get(key)
 }
 
-// all yields every key in key order.
-func (s *keySet) all() iter.Seq[*KeyValue] {
+// All yields every key in key order.
+func (s *KeySet) All() iter.Seq[*KeyValue] {
 	return func(yield func(*KeyValue) bool) {
 		if s != nil {
 			s.m.Ascend("", func(_ string, kv *KeyValue) bool { return yield(kv) })
@@ -104,37 +104,37 @@ func (s *keySet) all() iter.Seq[*KeyValue] {
 	}
 }
 
-// clone returns a copy of s that shares its nodes until either changes.
-func (s *keySet) clone() *keySet {
+// Clone returns a copy of s that shares its nodes until either changes.
+func (s *KeySet) Clone() *KeySet {
 	if s == nil {
-		return newKeySet()
+		return NewKeySet()
 	}
 	c := *s
 	return &c
 }
 
-func (s *keySet) set(kv *KeyValue) {
+func (s *KeySet) Set(kv *KeyValue) {
 	var replaced bool
-	if s.m, _, replaced = s.m.Set(kv.Key, kv); replaced && oddKey(kv.Key) {
+	if s.m, _, replaced = s.m.Set(kv.Key, kv); replaced && OddKey(kv.Key) {
 		s.odd--
 	}
-	if oddKey(kv.Key) {
+	if OddKey(kv.Key) {
 		s.odd++
 	}
 }
 
-func (s *keySet) delete(key string) {
+func (s *KeySet) Delete(key string) {
 	var ok bool
-	if s.m, _, ok = s.m.Delete(key); ok && oddKey(key) {
+	if s.m, _, ok = s.m.Delete(key); ok && OddKey(key) {
 		s.odd--
 	}
 }
 
-// changedKeys returns, sorted, the keys that differ between a and b: in
+// ChangedKeys returns, sorted, the keys that differ between a and b: in
 // one of them only, or in both at different mod revisions or with other
 // values. Sets that share nodes (one derived from the other by the watch
 // loop) cost O(changes · log keys); others a walk of both.
-func changedKeys(a, b *keySet) []string {
+func ChangedKeys(a, b *KeySet) []string {
 	var am, bm ordmap.Map[*KeyValue]
 	if a != nil {
 		am = a.m
@@ -162,7 +162,7 @@ type group struct {
 // groups yields the groups of the keys under under in key order: plain
 // keys one by one, and each subtree once, seeking past it, so the cost is
 // O(groups · log keys) however many keys the subtrees hold.
-func (s *keySet) groups(under string) iter.Seq[group] {
+func (s *KeySet) groups(under string) iter.Seq[group] {
 	return func(yield func(group) bool) {
 		if s == nil {
 			return
@@ -188,19 +188,19 @@ func (s *keySet) groups(under string) iter.Seq[group] {
 }
 
 // groupKeys yields the keys of group g under under.
-func (s *keySet) groupKeys(under string, g group) iter.Seq[*KeyValue] {
+func (s *KeySet) groupKeys(under string, g group) iter.Seq[*KeyValue] {
 	if g.sub {
-		return s.withPrefix(under + g.seg + "/")
+		return s.WithPrefix(under + g.seg + "/")
 	}
 	return func(yield func(*KeyValue) bool) {
-		if kv, ok := s.get(under + g.seg); ok {
+		if kv, ok := s.Get(under + g.seg); ok {
 			yield(kv)
 		}
 	}
 }
 
-// withPrefix yields, in key order, the keys that start with p.
-func (s *keySet) withPrefix(p string) iter.Seq[*KeyValue] {
+// WithPrefix yields, in key order, the keys that start with p.
+func (s *KeySet) WithPrefix(p string) iter.Seq[*KeyValue] {
 	return func(yield func(*KeyValue) bool) {
 		if s == nil {
 			return

@@ -29,11 +29,11 @@ func BenchmarkKeyState(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("keys=%d/keySet", n), func(b *testing.B) {
-			pub := keySetOf(m)
+			pub := KeySetOf(m)
 			for i := 0; b.Loop(); i++ {
-				next := pub.clone()
+				next := pub.Clone()
 				k := fmt.Sprintf("/app/services/svc-%06d", i%n)
-				next.set(&KeyValue{Key: k, ModRevision: int64(n + i)})
+				next.Set(&KeyValue{Key: k, ModRevision: int64(n + i)})
 				pub = next
 			}
 		})
@@ -46,17 +46,17 @@ func BenchmarkKeyState(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("keys=%d/iterate/keySet", n), func(b *testing.B) {
-			s := keySetOf(m)
+			s := KeySetOf(m)
 			for b.Loop() {
 				c := 0
-				for range s.all() {
+				for range s.All() {
 					c++
 				}
 			}
 		})
 		b.Run(fmt.Sprintf("keys=%d/build/keySet", n), func(b *testing.B) {
 			for b.Loop() {
-				keySetOf(m)
+				KeySetOf(m)
 			}
 		})
 	}

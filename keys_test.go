@@ -16,17 +16,17 @@ func TestGroupsAgainstAScan(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	segs := []string{"a", "a-b", "a.yaml", "a0", "b", "B", "a.json", "zz"}
 	for range 300 {
-		s := newKeySet()
+		s := NewKeySet()
 		for range rng.IntN(30) {
 			k := "/p/" + segs[rng.IntN(len(segs))]
 			for range rng.IntN(3) {
 				k += "/" + segs[rng.IntN(len(segs))]
 			}
-			s.set(&KeyValue{Key: k, Value: []byte("v"), ModRevision: 1})
+			s.Set(&KeyValue{Key: k, Value: []byte("v"), ModRevision: 1})
 		}
-		s.set(&KeyValue{Key: "/q", ModRevision: 1}) // outside the prefix
+		s.Set(&KeyValue{Key: "/q", ModRevision: 1}) // outside the prefix
 		var want []group
-		for kv := range s.all() {
+		for kv := range s.All() {
 			if !strings.HasPrefix(kv.Key, "/p/") {
 				continue
 			}
@@ -58,7 +58,7 @@ func TestGroupsAgainstAScan(t *testing.T) {
 			t.Fatalf("groups %v, a scan gives %v", got, want)
 		}
 		var all []string
-		for kv := range s.withPrefix("/p/") {
+		for kv := range s.WithPrefix("/p/") {
 			all = append(all, kv.Key)
 		}
 		slices.Sort(keys)
@@ -66,19 +66,19 @@ func TestGroupsAgainstAScan(t *testing.T) {
 			t.Fatalf("the groups' keys %v, want every key %v", keys, all)
 		}
 		// changedKeys: change some keys of a copy and compare.
-		c := s.clone()
+		c := s.Clone()
 		var changed []string
-		for kv := range s.all() {
+		for kv := range s.All() {
 			if rng.IntN(4) == 0 {
 				if rng.IntN(2) == 0 {
-					c.delete(kv.Key)
+					c.Delete(kv.Key)
 				} else {
-					c.set(&KeyValue{Key: kv.Key, Value: []byte("w"), ModRevision: 2})
+					c.Set(&KeyValue{Key: kv.Key, Value: []byte("w"), ModRevision: 2})
 				}
 				changed = append(changed, kv.Key)
 			}
 		}
-		if got := changedKeys(s, c); !slices.Equal(got, changed) {
+		if got := ChangedKeys(s, c); !slices.Equal(got, changed) {
 			t.Fatalf("changedKeys %v, want %v", got, changed)
 		}
 	}
@@ -88,7 +88,7 @@ func TestGroupsAgainstAScan(t *testing.T) {
 // prefix, and the groups of the whole set (under "") are those of a scan;
 // the API gives them back in full (Snapshot.Keys, Snapshot.Key).
 func TestKeysRelativeToThePrefix(t *testing.T) {
-	s := keySetOf(map[string]*KeyValue{
+	s := KeySetOf(map[string]*KeyValue{
 		"a":       {Key: "a", Value: []byte("1"), ModRevision: 2},
 		"a.yaml":  {Key: "a.yaml", Value: []byte("x: 1"), ModRevision: 3},
 		"b/c":     {Key: "b/c", Value: []byte("2"), ModRevision: 4},
@@ -116,16 +116,16 @@ func TestKeysRelativeToThePrefix(t *testing.T) {
 	if kv, ok := snap.Key("b/c"); !ok || kv.Key != "/app/b/c" || string(kv.Value) != "2" || kv.ModRevision != 4 {
 		t.Fatalf(`Key("b/c") = %+v, %v; want the full key /app/b/c`, kv, ok)
 	}
-	if got, _ := s.get("b/c"); got.Key != "b/c" {
+	if got, _ := s.Get("b/c"); got.Key != "b/c" {
 		t.Fatalf("Key(...) changed the key set's key to %q", got.Key)
 	}
 	for _, k := range []string{"", "/a", "a//b", "a/", "a/.yaml"} {
-		if !oddKey(k) {
+		if !OddKey(k) {
 			t.Errorf("oddKey(%q) = false, want true", k)
 		}
 	}
 	for _, k := range []string{"a", "a/b", "a.yaml", "a/b.json"} {
-		if oddKey(k) {
+		if OddKey(k) {
 			t.Errorf("oddKey(%q) = true, want false", k)
 		}
 	}

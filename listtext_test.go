@@ -21,7 +21,7 @@ func TestListTextIsTheWritersText(t *testing.T) {
 			items[i] = genItem(r)
 			l[i] = items[i]
 		}
-		want, err := leafText(reflect.ValueOf(items), "l")
+		want, err := LeafText(reflect.ValueOf(items), "l")
 		if err != nil {
 			t.Fatalf("%q: leafText: %v", items, err)
 		}

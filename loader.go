@@ -69,11 +69,11 @@ func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts 
 // cannot be read (see unreachable) and file, the one WithSnapshotFile
 // names, is usable, it reads it from the file instead, and loadErr is why
 // etcd was not read.
-func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o *options, file *snapshotFile, dec *decoder[T]) (snap *Snapshot[T], loadErr, err error) {
+func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o *options, file *snapshotFile, dec *Decoder[T]) (snap *Snapshot[T], loadErr, err error) {
 	kvs, rev, err := loadKeys(ctx, cli, prefix, o.loadTimeout)
 	if err == nil {
 		start := time.Now()
-		v, err := dec.decodeSet(kvs, rev)
+		v, err := dec.DecodeSet(kvs, rev)
 		o.observer.decoded(rev, time.Since(start), err)
 		if err != nil {
 			return nil, nil, err
@@ -88,7 +88,7 @@ func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w; %w", loadErr, err)
 	}
-	v, err := dec.decodeSet(fs.kvs, fs.rev)
+	v, err := dec.DecodeSet(fs.kvs, fs.rev)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w; etcdconf: snapshot file %s refused: does not decode into %v: %w",
 			loadErr, file.path, reflect.TypeFor[T](), err)
@@ -97,7 +97,7 @@ func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o 
 }
 
 // prepare checks the arguments common to Load and New and builds the decoder.
-func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*decoder[T], error) {
+func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*Decoder[T], error) {
 	if cli == nil {
 		return nil, errors.New("etcdconf: nil *clientv3.Client")
 	}
@@ -110,18 +110,18 @@ func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*decoder[T
 	if o.hasSnapshotFile && o.snapshotFile == "" {
 		return nil, errors.New("etcdconf: WithSnapshotFile: empty path")
 	}
-	return newDecoder[T](prefix, o.decodeConfig())
+	return NewDecoder[T](prefix, o.decodeConfig())
 }
 
 // loadKeys reads every key under prefix at one revision, which it returns.
 // A compaction while paging restarts the read at a fresh revision.
-func loadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout time.Duration) (*keySet, int64, error) {
+func loadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout time.Duration) (*KeySet, int64, error) {
 	if timeout > 0 { // with ctx's own deadline, the earlier wins
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var kvs *keySet
+	var kvs *KeySet
 	var rev int64
 	hosts := endpointHosts(cli)
 	err, why := ClientConfig{}.diagnosed(ctx, hosts, nil, false, func(ctx context.Context) (err error) {
@@ -148,7 +148,7 @@ func endpointHosts(cli *clientv3.Client) []string {
 	return hosts
 }
 
-func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (*keySet, int64, error) {
+func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (*KeySet, int64, error) {
 	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if status.Code(err) == codes.ResourceExhausted {
 		return readPages(ctx, cli, prefix)
@@ -160,11 +160,11 @@ func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (*keyS
 	for i, kv := range resp.Kvs {
 		kvs[i] = newKeyValue(kv, prefix)
 	}
-	return keySetOfSorted(kvs), resp.Header.Revision, nil
+	return KeySetOfSorted(kvs), resp.Header.Revision, nil
 }
 
 // readPages reads the prefix in pages, all at the revision of the first.
-func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (*keySet, int64, error) {
+func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (*KeySet, int64, error) {
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	var kvs []*KeyValue
 	var rev int64
@@ -184,7 +184,7 @@ func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (*keySe
 			kvs = append(kvs, newKeyValue(kv, prefix))
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return keySetOfSorted(kvs), rev, nil
+			return KeySetOfSorted(kvs), rev, nil
 		}
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}

@@ -147,9 +147,9 @@ func resolvePath(t reflect.Type, path string) ([]pathStep, reflect.Type, error) 
 	return steps, t, nil
 }
 
-// checkPath reports whether path is a Go path into a value of type t: see
+// CheckPath reports whether path is a Go path into a value of type t: see
 // resolvePath.
-func checkPath(t reflect.Type, path string) error {
+func CheckPath(t reflect.Type, path string) error {
 	_, _, err := resolvePath(t, path)
 	return err
 }
@@ -168,7 +168,7 @@ func pathField(t reflect.Type, name string) (*schemaField, bool) {
 	if t.Kind() != reflect.Struct {
 		return nil, false
 	}
-	return schemaOf(t).field(name)
+	return SchemaOf(t).field(name)
 }
 
 // hint names the Go path that a key-style spelling meant, name being the
@@ -187,9 +187,9 @@ func hint(t reflect.Type, at, name string) string {
 	return ""
 }
 
-// lookup is Lookup of root, a value of T, for a V of type vt: it returns
+// LookupValue is Lookup of root, a value of T, for a V of type vt: it returns
 // a value assignable to a vt.
-func lookup(root reflect.Value, path string, vt reflect.Type) (reflect.Value, bool, error) {
+func LookupValue(root reflect.Value, path string, vt reflect.Type) (reflect.Value, bool, error) {
 	steps, at, err := resolvePath(root.Type(), path)
 	if err != nil {
 		return reflect.Value{}, false, fmt.Errorf("etcdconf: Lookup %q: %w", path, err)
@@ -241,13 +241,13 @@ func lookup(root reflect.Value, path string, vt reflect.Type) (reflect.Value, bo
 	return v, true, nil
 }
 
-// keySegments returns the key segments that hold the value at path, a Go
+// KeySegments returns the key segments that hold the value at path, a Go
 // path into t, spelled as a new key is (the etcd tag, else the lower-cased
 // Go name; map keys as they are, a flat view's "db/host" as its segments),
 // and the type at path. Only a value with a key of its own has them: the
 // whole value ("") and a list element ("Hosts[0]") do not, and the error
 // says so.
-func keySegments(t reflect.Type, path string) ([]string, reflect.Type, error) {
+func KeySegments(t reflect.Type, path string) ([]string, reflect.Type, error) {
 	if path == "" {
 		return nil, nil, errors.New("the empty path is the whole value, which has no key of its own: name a field or a map entry")
 	}
@@ -263,7 +263,7 @@ func keySegments(t reflect.Type, path string) ([]string, reflect.Type, error) {
 		switch {
 		case s.field != nil:
 			segs, t = append(segs, s.field.canon), s.field.typ
-		case s.key.Kind() == reflect.String && !isComposite(t.Elem()):
+		case s.key.Kind() == reflect.String && !IsComposite(t.Elem()):
 			segs, t = append(segs, keytree.Segments(s.key.String())...), t.Elem() // a flat view: "db/host" is two
 		case s.key.Kind() == reflect.String:
 			if strings.Contains(s.key.String(), "/") {
@@ -299,7 +299,7 @@ func goPathOf(t reflect.Type, segs []string) (string, bool) {
 			}
 			b.WriteString(f.name)
 			t = f.typ
-		case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && !isComposite(t.Elem()):
+		case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && !IsComposite(t.Elem()):
 			b.WriteString("[" + strconv.Quote(strings.Join(segs[i:], "/")) + "]") // a flat view
 			return b.String(), true
 		case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
@@ -355,7 +355,7 @@ func goPathOfName(t reflect.Type, name string) (string, bool) {
 // fieldOfKey returns the field of struct type t that a key segment feeds,
 // matching loosely (case, "-", "_") as the decoder does.
 func fieldOfKey(t reflect.Type, seg string) (*schemaField, bool) {
-	for _, f := range schemaOf(t).written {
+	for _, f := range SchemaOf(t).written {
 		if sameName(seg, f.canon) || sameName(seg, f.name) || sameName(seg, f.key) {
 			return f, true
 		}

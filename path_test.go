@@ -34,7 +34,7 @@ func TestCheckPath(t *testing.T) {
 		"DB", "DB.Port", `Services["api-1"]`, `Services["api-1"].Addr`, `Services["a]b"].Addr`,
 		"Hosts", "Hosts[0]", "Limits", "Limits.Max", "Timeout", `Nested["x"][2]["y"]`,
 	} {
-		if err := checkPath(typ, p); err != nil {
+		if err := CheckPath(typ, p); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
@@ -54,12 +54,12 @@ func TestCheckPath(t *testing.T) {
 		{"Timeout.X", "has no field"},
 		{"DB..Port", `no field ""`},
 	} {
-		err := checkPath(typ, tt.path)
+		err := CheckPath(typ, tt.path)
 		if err == nil || !strings.Contains(err.Error(), tt.says) {
 			t.Errorf("%q: %v, want an error saying %q", tt.path, err, tt.says)
 		}
 	}
-	if err := checkPath(reflect.TypeFor[map[string]string](), `["db/host"]`); err != nil {
+	if err := CheckPath(reflect.TypeFor[map[string]string](), `["db/host"]`); err != nil {
 		t.Errorf("flat view: %v", err)
 	}
 }
@@ -76,7 +76,7 @@ func TestCheckPathAcceptsDiffPaths(t *testing.T) {
 	next := cfg{Services: map[string]svc{"a\"]b": {Addr: "x"}, "api-1": {}}, Hosts: []string{"h"}}
 	next.DB.Port = 1
 	for _, c := range diffSnapshots(&Snapshot[cfg]{Value: old}, &Snapshot[cfg]{Value: next}) {
-		if err := checkPath(reflect.TypeFor[cfg](), c.Path); err != nil {
+		if err := CheckPath(reflect.TypeFor[cfg](), c.Path); err != nil {
 			t.Errorf("diff path %q refused: %v", c.Path, err)
 		}
 	}
@@ -250,13 +250,13 @@ func TestChangePathsWorkEverywhere(t *testing.T) {
 		}
 		d.walk(x, y)
 		for _, c := range d.changes {
-			if err := checkPath(typ, c.Path); err != nil {
+			if err := CheckPath(typ, c.Path); err != nil {
 				t.Fatalf("%v: WithPaths(%q) refused: %v", typ, c.Path, err)
 			}
 			if kept := filterChanges(d.changes, []string{c.Path}); !slices.ContainsFunc(kept, func(k Change) bool { return k.Path == c.Path }) {
 				t.Fatalf("%v: WithPaths(%q) drops its own change", typ, c.Path)
 			}
-			got, ok, err := lookup(y, c.Path, anyType)
+			got, ok, err := LookupValue(y, c.Path, anyType)
 			// A nil New (a removal, or a nil pointer added as an element)
 			// holds nothing; a secret change withholds New, so only a
 			// removal's absence is checked.

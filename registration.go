@@ -122,15 +122,15 @@ func encodeValue[V any](v V) (string, error) {
 	if !rv.IsValid() || rv.Kind() == reflect.Pointer {
 		return "", errors.New("a nil value cannot be registered")
 	}
-	if !isComposite(rv.Type()) {
-		return leafText(rv, "")
+	if !IsComposite(rv.Type()) {
+		return LeafText(rv, "")
 	}
-	n, err := valueNode(rv, "")
+	n, err := ValueNode(rv, "")
 	if err != nil {
 		return "", err
 	}
 	var b strings.Builder
-	flowJSON(&b, n)
+	FlowJSON(&b, n)
 	return b.String(), nil
 }
 

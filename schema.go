@@ -42,8 +42,8 @@ type schemaField struct {
 
 var schemas sync.Map // reflect.Type -> *structSchema
 
-// schemaOf returns the schema of struct type t.
-func schemaOf(t reflect.Type) *structSchema {
+// SchemaOf returns the schema of struct type t.
+func SchemaOf(t reflect.Type) *structSchema {
 	if s, ok := schemas.Load(t); ok {
 		return s.(*structSchema)
 	}

@@ -19,8 +19,8 @@ func TestSchema(t *testing.T) {
 		hidden int
 	}
 	_ = cfg{hidden: 1}.hidden // an unexported field, which the schema leaves out
-	s := schemaOf(reflect.TypeFor[cfg]())
-	if again := schemaOf(reflect.TypeFor[cfg]()); again != s {
+	s := SchemaOf(reflect.TypeFor[cfg]())
+	if again := SchemaOf(reflect.TypeFor[cfg]()); again != s {
 		t.Fatal("the schema is derived twice")
 	}
 	type row struct {

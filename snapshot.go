@@ -22,7 +22,7 @@ type Snapshot[T any] struct {
 	Revision int64
 
 	prefix string
-	kvs    *keySet // relative keys; never modified after publication; shares nodes with other snapshots
+	kvs    *KeySet // relative keys; never modified after publication; shares nodes with other snapshots
 
 	// delta is the diff from the snapshot at revision deltaFrom, when the
 	// watcher computed it from the keys it changed (flat views); nil else.
@@ -47,22 +47,22 @@ type KeyValue struct {
 
 // decoded returns the snapshot's value with its keys, for the decoder; the
 // zero decoded for nil.
-func (s *Snapshot[T]) decoded() decoded[T] {
+func (s *Snapshot[T]) decoded() Decoded[T] {
 	if s == nil {
-		return decoded[T]{}
+		return Decoded[T]{}
 	}
-	return decoded[T]{value: s.Value, kvs: s.kvs}
+	return Decoded[T]{Value: s.Value, Keys: s.kvs}
 }
 
 // diffSnapshots is diffValues of two snapshots; a nil old stands for the
 // zero T with no keys.
 func diffSnapshots[T any](old, new *Snapshot[T]) []Change {
-	var o *decoded[T]
+	var o *Decoded[T]
 	if old != nil {
 		d := old.decoded()
 		o = &d
 	}
-	return diffValues(o, new.decoded(), new.prefix)
+	return Diff(o, new.decoded(), new.prefix)
 }
 
 // Prefix returns the key prefix the snapshot was read from.
@@ -77,7 +77,7 @@ func (s *Snapshot[T]) FromSnapshotFile() time.Time { return s.written }
 // Key returns the key at path, relative to the prefix ("db/port"), and whether
 // the snapshot has it.
 func (s *Snapshot[T]) Key(path string) (KeyValue, bool) {
-	kv, ok := s.kvs.get(path)
+	kv, ok := s.kvs.Get(path)
 	if !ok {
 		return KeyValue{}, false
 	}
@@ -88,14 +88,14 @@ func (s *Snapshot[T]) Key(path string) (KeyValue, bool) {
 
 // Keys returns every key of the snapshot, sorted by key.
 func (s *Snapshot[T]) Keys() []KeyValue {
-	out := make([]KeyValue, 0, s.kvs.len())
+	out := make([]KeyValue, 0, s.kvs.Len())
 	n := 0
-	for kv := range s.kvs.all() {
+	for kv := range s.kvs.All() {
 		n += len(s.prefix) + len(kv.Key)
 	}
 	var b strings.Builder // the full keys, in one allocation
 	b.Grow(n)
-	for kv := range s.kvs.all() {
+	for kv := range s.kvs.All() {
 		start := b.Len()
 		b.WriteString(s.prefix)
 		b.WriteString(kv.Key)
@@ -114,7 +114,7 @@ func (s *Snapshot[T]) LogValue() slog.Value {
 	if s == nil {
 		return slog.Value{}
 	}
-	attrs := []slog.Attr{slog.Int64("revision", s.Revision), slog.String("prefix", s.prefix), slog.Int("keys", s.kvs.len())}
+	attrs := []slog.Attr{slog.Int64("revision", s.Revision), slog.String("prefix", s.prefix), slog.Int("keys", s.kvs.Len())}
 	if !s.written.IsZero() {
 		attrs = append(attrs, slog.Time("from_snapshot_file", s.written))
 	}
@@ -150,7 +150,7 @@ func newKeyValue(kv *mvccpb.KeyValue, prefix string) *KeyValue {
 //	port, ok, err := etcdconf.Lookup[int](w.Current(), "DB.Port")
 func Lookup[V, T any](s *Snapshot[T], path string) (V, bool, error) {
 	var out V
-	v, ok, err := lookup(reflect.ValueOf(&s.Value).Elem(), path, reflect.TypeFor[V]())
+	v, ok, err := LookupValue(reflect.ValueOf(&s.Value).Elem(), path, reflect.TypeFor[V]())
 	if err != nil || !ok {
 		return out, false, err
 	}

@@ -63,14 +63,14 @@ type fileSnapshot struct {
 	prefix  string
 	rev     int64
 	written time.Time
-	kvs     *keySet
+	kvs     *KeySet
 }
 
 // encodeSnapshotFile returns the file's content for the keys of prefix at rev,
 // written at the given time.
 func encodeSnapshotFile(s fileSnapshot) ([]byte, error) {
-	body := fileBody{Prefix: s.prefix, Revision: s.rev, Written: s.written.UTC(), Keys: make([]fileKey, 0, s.kvs.len())}
-	for kv := range s.kvs.all() {
+	body := fileBody{Prefix: s.prefix, Revision: s.rev, Written: s.written.UTC(), Keys: make([]fileKey, 0, s.kvs.Len())}
+	for kv := range s.kvs.All() {
 		fk := fileKey{Key: s.prefix + kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
 		if utf8.Valid(kv.Value) {
 			v := string(kv.Value)
@@ -116,20 +116,20 @@ func decodeSnapshotFile(data []byte, prefix string) (fileSnapshot, error) {
 	if body.Prefix != prefix {
 		return fileSnapshot{}, fmt.Errorf("holds prefix %q, not %q", body.Prefix, prefix)
 	}
-	s := fileSnapshot{prefix: prefix, rev: body.Revision, written: body.Written, kvs: newKeySet()}
+	s := fileSnapshot{prefix: prefix, rev: body.Revision, written: body.Written, kvs: NewKeySet()}
 	for _, k := range body.Keys {
 		if !strings.HasPrefix(k.Key, prefix) {
 			return fileSnapshot{}, fmt.Errorf("key %q is outside the prefix", k.Key)
 		}
 		rel := k.Key[len(prefix):] // the file holds full keys; the key set, relative ones
-		if _, dup := s.kvs.get(rel); dup {
+		if _, dup := s.kvs.Get(rel); dup {
 			return fileSnapshot{}, fmt.Errorf("key %q appears twice", k.Key)
 		}
 		value := k.Base64
 		if k.Value != nil {
 			value = []byte(*k.Value)
 		}
-		s.kvs.set(&KeyValue{Key: rel, Value: value, CreateRevision: k.CreateRevision,
+		s.kvs.Set(&KeyValue{Key: rel, Value: value, CreateRevision: k.CreateRevision,
 			ModRevision: k.ModRevision, Version: k.Version, Lease: k.Lease})
 	}
 	return s, nil

@@ -16,7 +16,7 @@ import (
 // randomSnapshot returns a snapshot of prefix with up to 50 keys of random
 // values (UTF-8 and not, empty and not) and metadata.
 func randomSnapshot(r *rand.Rand, prefix string) fileSnapshot {
-	s := fileSnapshot{prefix: prefix, rev: r.Int64N(1 << 40), written: time.Unix(r.Int64N(1<<32), r.Int64N(1e9)), kvs: newKeySet()}
+	s := fileSnapshot{prefix: prefix, rev: r.Int64N(1 << 40), written: time.Unix(r.Int64N(1<<32), r.Int64N(1e9)), kvs: NewKeySet()}
 	for range r.IntN(50) {
 		key := fmt.Sprintf("k%d/%c", r.IntN(100), 'a'+r.IntN(26))
 		value := make([]byte, r.IntN(40))
@@ -28,20 +28,20 @@ func randomSnapshot(r *rand.Rand, prefix string) fileSnapshot {
 			}
 		}
 		create := r.Int64N(s.rev + 1)
-		s.kvs.set(&KeyValue{Key: key, Value: value, CreateRevision: create,
+		s.kvs.Set(&KeyValue{Key: key, Value: value, CreateRevision: create,
 			ModRevision: create + r.Int64N(s.rev-create+1), Version: r.Int64N(1000), Lease: r.Int64N(3) * r.Int64()})
 	}
 	return s
 }
 
 func sameFileSnapshot(a, b fileSnapshot) string {
-	if a.prefix != b.prefix || a.rev != b.rev || !a.written.Equal(b.written) || a.kvs.len() != b.kvs.len() {
+	if a.prefix != b.prefix || a.rev != b.rev || !a.written.Equal(b.written) || a.kvs.Len() != b.kvs.Len() {
 		return fmt.Sprintf("header %q %d %v %d keys, want %q %d %v %d keys",
-			b.prefix, b.rev, b.written, b.kvs.len(), a.prefix, a.rev, a.written, a.kvs.len())
+			b.prefix, b.rev, b.written, b.kvs.Len(), a.prefix, a.rev, a.written, a.kvs.Len())
 	}
-	for x := range a.kvs.all() {
+	for x := range a.kvs.All() {
 		k := x.Key
-		y, ok := b.kvs.get(k)
+		y, ok := b.kvs.Get(k)
 		switch {
 		case !ok:
 			return fmt.Sprintf("key %q lost", k)
@@ -88,12 +88,12 @@ func TestSnapshotFileDeterministic(t *testing.T) {
 		}
 		for range 5 {
 			copied := s
-			m := make(map[string]*KeyValue, s.kvs.len())
-			for v := range s.kvs.all() {
+			m := make(map[string]*KeyValue, s.kvs.Len())
+			for v := range s.kvs.All() {
 				kv := *v
 				m[kv.Key] = &kv
 			}
-			copied.kvs = keySetOf(m)
+			copied.kvs = KeySetOf(m)
 			again, err := encodeSnapshotFile(copied)
 			if err != nil {
 				t.Fatal(err)
@@ -108,7 +108,7 @@ func TestSnapshotFileDeterministic(t *testing.T) {
 // TestSnapshotFileRefused: a file that is not whole, not intact, not ours
 // or not for this prefix is refused with an error naming it and the reason.
 func TestSnapshotFileRefused(t *testing.T) {
-	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: keySetOf(map[string]*KeyValue{
+	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: KeySetOf(map[string]*KeyValue{
 		"a": {Key: "a", Value: []byte("1"), CreateRevision: 2, ModRevision: 5, Version: 3},
 		"b": {Key: "b", Value: []byte("two"), CreateRevision: 7, ModRevision: 7, Version: 1},
 	})}
@@ -180,7 +180,7 @@ func TestSnapshotFileRefused(t *testing.T) {
 func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	dir := t.TempDir()
 	f := &snapshotFile{path: filepath.Join(dir, "snap.json")}
-	old := fileSnapshot{prefix: "/app/", rev: 3, written: time.Unix(3, 0), kvs: keySetOf(map[string]*KeyValue{
+	old := fileSnapshot{prefix: "/app/", rev: 3, written: time.Unix(3, 0), kvs: KeySetOf(map[string]*KeyValue{
 		"a": {Key: "a", Value: []byte("old"), CreateRevision: 3, ModRevision: 3, Version: 1},
 	})}
 	if err := f.write(old); err != nil {
@@ -189,7 +189,7 @@ func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	crash := errors.New("killed")
 	f.beforeRename = func(string) error { return crash }
 	next := old
-	next.rev, next.kvs = 4, keySetOf(map[string]*KeyValue{
+	next.rev, next.kvs = 4, KeySetOf(map[string]*KeyValue{
 		"a": {Key: "a", Value: []byte("new"), CreateRevision: 3, ModRevision: 4, Version: 2},
 	})
 	if err := f.write(next); !errors.Is(err, crash) {
@@ -282,7 +282,7 @@ func FuzzSnapshotFile(f *testing.F) {
 // has, and reads back into keys relative to the prefix; a key outside the
 // prefix is refused.
 func TestSnapshotFileKeepsFullKeys(t *testing.T) {
-	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: keySetOf(map[string]*KeyValue{
+	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: KeySetOf(map[string]*KeyValue{
 		"db/host": {Key: "db/host", Value: []byte("h"), CreateRevision: 2, ModRevision: 5, Version: 3},
 	})}
 	data, err := encodeSnapshotFile(s)
@@ -300,7 +300,7 @@ func TestSnapshotFileKeepsFullKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kv, ok := got.kvs.get("db/host"); !ok || kv.Key != "db/host" || string(kv.Value) != "h" {
+	if kv, ok := got.kvs.Get("db/host"); !ok || kv.Key != "db/host" || string(kv.Value) != "h" {
 		t.Fatalf("read back %+v, %v; want the relative key db/host", kv, ok)
 	}
 }

@@ -55,7 +55,7 @@ func TestSnapshotFileBurstCoalesces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kv, _ := s.kvs.get("k"); kv == nil || string(kv.Value) != "999" || s.rev != w.Current().Revision {
+	if kv, _ := s.kvs.Get("k"); kv == nil || string(kv.Value) != "999" || s.rev != w.Current().Revision {
 		t.Fatalf("file at %d holds %+v, want the last value at %d", s.rev, kv, w.Current().Revision)
 	}
 }

@@ -36,7 +36,7 @@ type etcdSource struct {
 	from error
 
 	// Owned by run.
-	state  *keySet // etcd's keys at seen, rejected revisions included
+	state  *KeySet // etcd's keys at seen, rejected revisions included
 	shared bool    // state belongs to a published snapshot: copy before changing it
 	seen   int64
 
@@ -54,9 +54,9 @@ type etcdSource struct {
 // newEtcdSource returns the source of a watcher that loaded kvs at rev
 // (from its snapshot file when from, the reason etcd was not read, is not
 // nil); to is the watcher.
-func newEtcdSource(cli *clientv3.Client, prefix string, o *options, to sink, kvs *keySet, rev int64, from error) *etcdSource {
+func newEtcdSource(cli *clientv3.Client, prefix string, o *options, to sink, kvs *KeySet, rev int64, from error) *etcdSource {
 	s := &etcdSource{cli: cli, prefix: prefix, o: o, to: to, from: from, state: kvs, shared: true, seen: rev}
-	s.at.rev, s.at.keys = rev, kvs.len()
+	s.at.rev, s.at.keys = rev, kvs.Len()
 	if from == nil {
 		s.lastHeard.Store(time.Now().UnixNano())
 	}
@@ -167,7 +167,7 @@ func (s *etcdSource) watch(parent context.Context, b *backoff) error {
 // error when the watch must be recovered; the responses before the failed
 // one are delivered first.
 func (s *etcdSource) handle(resps []clientv3.WatchResponse) error {
-	var next *keySet
+	var next *KeySet
 	rev := s.seen
 	var err error
 	for _, resp := range resps {
@@ -185,9 +185,9 @@ func (s *etcdSource) handle(resps []clientv3.WatchResponse) error {
 				next = s.mutableState()
 			}
 			if ev.Type == mvccpb.DELETE {
-				next.delete(string(ev.Kv.Key[len(s.prefix):])) // relative from here on
+				next.Delete(string(ev.Kv.Key[len(s.prefix):])) // relative from here on
 			} else {
-				next.set(newKeyValue(ev.Kv, s.prefix))
+				next.Set(newKeyValue(ev.Kv, s.prefix))
 			}
 			rev = ev.Kv.ModRevision
 		}
@@ -203,19 +203,19 @@ func (s *etcdSource) handle(resps []clientv3.WatchResponse) error {
 
 // mutableState returns the loop's state, cloned first if a snapshot holds
 // it; the clone shares every node the batch does not change.
-func (s *etcdSource) mutableState() *keySet {
+func (s *etcdSource) mutableState() *KeySet {
 	if s.shared {
-		s.state, s.shared = s.state.clone(), false
+		s.state, s.shared = s.state.Clone(), false
 	}
 	return s.state
 }
 
 // deliver makes kvs, etcd's keys at rev, the loop's state, and hands it to
 // the watcher to publish or reject.
-func (s *etcdSource) deliver(kvs *keySet, rev int64) {
+func (s *etcdSource) deliver(kvs *KeySet, rev int64) {
 	s.state, s.shared, s.seen = kvs, false, rev
 	s.shared = s.to.publish(kvs, rev)
-	s.setAt(rev, kvs.len())
+	s.setAt(rev, kvs.Len())
 }
 
 func (s *etcdSource) setAt(rev int64, keys int) {
@@ -244,23 +244,23 @@ func (s *etcdSource) reload(ctx context.Context) error {
 			s.state, s.shared = kvs, true
 		}
 		s.seen = rev
-		s.setAt(rev, kvs.len())
+		s.setAt(rev, kvs.Len())
 	} else {
 		s.deliver(kvs, rev)
 	}
 	s.heard()
-	s.o.logger.Info("etcdconf: reloaded", "prefix", s.prefix, "revision", rev, "keys", kvs.len())
+	s.o.logger.Info("etcdconf: reloaded", "prefix", s.prefix, "revision", rev, "keys", kvs.Len())
 	return nil
 }
 
 // sameKeys reports whether a and b hold the same keys at the same revisions
 // with the same values.
-func sameKeys(a, b *keySet) bool {
-	if a.len() != b.len() {
+func sameKeys(a, b *KeySet) bool {
+	if a.Len() != b.Len() {
 		return false
 	}
-	for x := range a.all() {
-		y, ok := b.get(x.Key)
+	for x := range a.All() {
+		y, ok := b.Get(x.Key)
 		if !ok || x.ModRevision != y.ModRevision || !bytes.Equal(x.Value, y.Value) {
 			return false
 		}
@@ -279,7 +279,7 @@ func (s *etcdSource) commit(ctx context.Context, guards []clientv3.Cmp, ops []cl
 	return s.cli.Txn(ctx).If(guards...).Then(ops...).Commit()
 }
 
-func (s *etcdSource) commitPlan(ctx context.Context, p *writePlan) (*clientv3.TxnResponse, error) {
+func (s *etcdSource) commitPlan(ctx context.Context, p *WritePlan) (*clientv3.TxnResponse, error) {
 	return p.CommitUnder(ctx, s.cli, s.prefix)
 }
 

@@ -101,7 +101,7 @@ func (w *Watcher[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) <-c
 		opt.applySub(&so)
 	}
 	for _, p := range so.paths {
-		if err := checkPath(reflect.TypeFor[T](), p); err != nil {
+		if err := CheckPath(reflect.TypeFor[T](), p); err != nil {
 			panic(fmt.Sprintf("etcdconf: Subscribe: WithPaths(%q): %v", p, err))
 		}
 	}
@@ -194,7 +194,7 @@ func filterChanges(cs []Change, paths []string) []Change {
 // changes diffs two snapshots: with the delta the watcher computed when
 // latest directly follows base, else from the keys that differ between
 // them (see decoder.between), else by the full diff.
-func (d *decoder[T]) changes(base, latest *Snapshot[T]) []Change {
+func (d *Decoder[T]) changes(base, latest *Snapshot[T]) []Change {
 	if base != nil && latest.deltaFrom != 0 && latest.deltaFrom == base.Revision {
 		if len(latest.delta) == 0 {
 			return nil // no change: as the full diff says it
@@ -202,7 +202,7 @@ func (d *decoder[T]) changes(base, latest *Snapshot[T]) []Change {
 		return latest.delta
 	}
 	if base != nil {
-		if cs, ok := d.between(base.decoded(), latest.decoded(), latest.Revision); ok {
+		if cs, ok := d.Between(base.decoded(), latest.decoded(), latest.Revision); ok {
 			return cs
 		}
 	}

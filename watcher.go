@@ -17,7 +17,7 @@ type Watcher[T any] struct {
 	src    source // where the keys come from: etcd, or NewStatic's values
 	prefix string
 	o      *options
-	dec    *decoder[T]
+	dec    *Decoder[T]
 
 	cur atomic.Pointer[Snapshot[T]]
 
@@ -101,11 +101,11 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	w.cur.Store(snap)
 	if loadErr == nil {
 		w.status = Status{Revision: rev, Seen: rev, Confirmed: now, Connected: true}
-		o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", kvs.len())
+		o.logger.Info("etcdconf: loaded", "prefix", prefix, "revision", rev, "keys", kvs.Len())
 	} else {
 		w.status = Status{Revision: rev, Seen: rev, Confirmed: snap.written, FromSnapshotFile: snap.written, Err: loadErr, ErrTime: now}
 		o.logger.Warn("etcdconf: etcd unreachable; serving the snapshot file", "prefix", prefix,
-			"file", file.path, "written", snap.written, "revision", rev, "keys", kvs.len(), "err", loadErr)
+			"file", file.path, "written", snap.written, "revision", rev, "keys", kvs.Len(), "err", loadErr)
 	}
 	if file != nil {
 		w.persist = newFilePersister(file)
@@ -209,10 +209,10 @@ func (w *Watcher[T]) run() {
 // stays. It reports whether the snapshot published holds kvs.
 // Only what the keys changed since the current snapshot feed is decoded
 // (see decoder.next).
-func (w *Watcher[T]) publish(kvs *keySet, rev int64) (held bool) {
+func (w *Watcher[T]) publish(kvs *KeySet, rev int64) (held bool) {
 	start := time.Now()
 	prev := w.cur.Load()
-	v, delta, patched, err := w.dec.next(prev.decoded(), kvs, rev)
+	v, delta, patched, err := w.dec.Next(prev.decoded(), kvs, rev)
 	w.o.observer.decoded(rev, time.Since(start), err)
 	if err != nil {
 		var de *DecodeError
@@ -258,7 +258,7 @@ func (w *Watcher[T]) publish(kvs *keySet, rev int64) (held bool) {
 // unchanged records rev as seen, the source's keys being kvs as before.
 // A snapshot from the snapshot file is replaced even by the same keys, so
 // Current and Status stop saying it came from the file.
-func (w *Watcher[T]) unchanged(kvs *keySet, rev int64) bool {
+func (w *Watcher[T]) unchanged(kvs *KeySet, rev int64) bool {
 	if !w.cur.Load().written.IsZero() {
 		return w.publish(kvs, rev)
 	}
@@ -271,7 +271,7 @@ func (w *Watcher[T]) unchanged(kvs *keySet, rev int64) bool {
 
 // idle makes the copies the next incremental apply changes (see
 // decoder.makeSpares) while the source waits.
-func (w *Watcher[T]) idle() { w.dec.makeSpares(w.cur.Load().decoded()) }
+func (w *Watcher[T]) idle() { w.dec.MakeSpares(w.cur.Load().decoded()) }
 
 // confirmed records that the watcher was current at t.
 func (w *Watcher[T]) confirmed(t time.Time) {

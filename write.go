@@ -112,20 +112,20 @@ const maxUpdateAttempts = 100
 // updateOnce runs fn on the current value and writes the result, guarded.
 func (w *Watcher[T]) updateOnce(ctx context.Context, wr keyWriter, fn func(*T) error) (*Snapshot[T], error) {
 	cur := w.Current()
-	next := copyOf(cur.Value)
+	next := CopyOf(cur.Value)
 	if err := fn(&next); err != nil {
 		return nil, err
 	}
-	if err := validate(&next); err != nil {
+	if err := Validate(&next); err != nil {
 		return nil, &DecodeError{Err: err}
 	}
-	p, err := w.dec.plan(cur.decoded(), next)
+	p, err := w.dec.Plan(cur.decoded(), next)
 	if err != nil {
 		return nil, &opError{op: "update", err: err}
 	}
 	// Verified even when nothing is written: a default cleared is no change
 	// of keys, and would come back.
-	if err := w.dec.verify(cur.decoded(), next, p); err != nil {
+	if err := w.dec.Verify(cur.decoded(), next, p); err != nil {
 		return nil, &opError{op: "update", err: err}
 	}
 	if p.Len() == 0 {
@@ -207,10 +207,10 @@ func (w *Watcher[T]) committed(ctx context.Context, resp *clientv3.TxnResponse, 
 // as Update.
 func (w *Watcher[T]) Set(ctx context.Context, path string, value any, opts ...WriteOption) (*Snapshot[T], error) {
 	v := reflect.ValueOf(value)
-	if value == nil || (isComposite(v.Type()) && v.Kind() != reflect.Slice) {
+	if value == nil || (IsComposite(v.Type()) && v.Kind() != reflect.Slice) {
 		return nil, fmt.Errorf("etcdconf: set %q: a %T cannot be one key's value", path, value)
 	}
-	s, err := leafText(v, "")
+	s, err := LeafText(v, "")
 	if err != nil {
 		return nil, &opError{op: fmt.Sprintf("set %q", path), err: err}
 	}
@@ -248,11 +248,11 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 			return nil, &opError{op: op, err: errors.New("WithTTL means nothing for Delete: a deleted key has no lease")}
 		}
 	}
-	canon, at, err := keySegments(reflect.TypeFor[T](), path)
+	canon, at, err := KeySegments(reflect.TypeFor[T](), path)
 	if err != nil {
 		return nil, &opError{op: op, err: err}
 	}
-	if value != nil && !utf8.ValidString(*value) && !isBytes(at) { // a []byte holds any bytes
+	if value != nil && !utf8.ValidString(*value) && !IsBytes(at) { // a []byte holds any bytes
 		return nil, &opError{op: op, err: errors.New("the value is not valid UTF-8, which etcd values are read as")}
 	}
 	if value != nil && keytree.DocumentExt(canon[len(canon)-1]) != "" {
@@ -261,11 +261,11 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	cur := w.Current()
 	key := strings.Join(canon, "/") // relative to the prefix, as the key set's keys
 	var under []string              // other keys the delete removes: other spellings, documents
-	for _, h := range heldKeys[T](cur.kvs, w.prefix) {
+	for _, h := range HeldKeys[T](cur.kvs, w.prefix) {
 		switch {
 		case !h.doc && slices.Equal(h.path, canon):
 			key = h.kv.Key // the key that holds the value now
-		case value == nil && hasPrefix(h.path, canon):
+		case value == nil && HasPrefix(h.path, canon):
 			under = append(under, h.kv.Key)
 		}
 	}
@@ -293,7 +293,7 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 		// would remove the others unguarded.
 		if value == nil {
 			sub := key + "/"
-			for kv := range cur.kvs.all() {
+			for kv := range cur.kvs.All() {
 				if kv.Key != key && (strings.HasPrefix(kv.Key, sub) || slices.Contains(under, kv.Key)) {
 					return nil, &opError{op: op, err: fmt.Errorf("IfModRevision guards one key, and %q holds more (%s): delete them one by one", path, w.prefix+kv.Key)}
 				}
@@ -324,9 +324,9 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 // others), so a write that would be rejected is refused before it
 // reaches etcd. It walks the sorted key set; keys are relative.
 func (w *Watcher[T]) check(cur *Snapshot[T], key string, value *string, others []string) error {
-	kvs := make([]*KeyValue, 0, cur.kvs.len()+1)
+	kvs := make([]*KeyValue, 0, cur.kvs.Len()+1)
 	sub := key + "/"
-	for kv := range cur.kvs.all() {
+	for kv := range cur.kvs.All() {
 		switch {
 		case kv.Key == key:
 		case value == nil && (strings.HasPrefix(kv.Key, sub) || slices.Contains(others, kv.Key)):
@@ -337,6 +337,6 @@ func (w *Watcher[T]) check(cur *Snapshot[T], key string, value *string, others [
 	if value != nil {
 		kvs = append(kvs, &KeyValue{Key: key, Value: []byte(*value)})
 	}
-	_, err := w.dec.decodeKeys(len(kvs), slices.Values(kvs), 0)
+	_, err := w.dec.DecodeKeys(len(kvs), slices.Values(kvs), 0)
 	return err
 }

@@ -15,12 +15,12 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// A writePlan is the puts and deletes that make etcd hold a new value of
+// A WritePlan is the puts and deletes that make etcd hold a new value of
 // T, each guarded by the mod revision its key must still have (0: absent):
 // every value is written where it is held now (a plain key, or inside the
 // document it came from), and the plan is checked by decoding before
 // anything is sent.
-type writePlan struct{ *txn.Plan }
+type WritePlan struct{ *txn.Plan }
 
 // A heldKey is a key of the snapshot with the canonical path of what it
 // holds.
@@ -37,13 +37,13 @@ type heldKey struct {
 // full returns the key in full, as errors name it.
 func (h *heldKey) full() string { return h.prefix + h.kv.Key }
 
-// heldKeys resolves the keys of kvs, in key order, against T; keys that
+// HeldKeys resolves the keys of kvs, in key order, against T; keys that
 // name no field (ignored by the decoder) are left out. prefix only names
 // the keys in errors and says whether the key at the prefix itself ("")
 // is a document.
-func heldKeys[T any](kvs *keySet, prefix string) []*heldKey {
+func HeldKeys[T any](kvs *KeySet, prefix string) []*heldKey {
 	var out []*heldKey
-	for kv := range kvs.all() {
+	for kv := range kvs.All() {
 		k := kv.Key
 		segs := keytree.Segments(k)
 		ext := keytree.DocumentExt(k)
@@ -79,7 +79,7 @@ func heldKeys[T any](kvs *keySet, prefix string) []*heldKey {
 // its scalars, not one scalar, so its values are edited in place like a
 // struct's.
 func viewOf(t reflect.Type, segs []string, typ reflect.Type) reflect.Type {
-	if isComposite(typ) {
+	if IsComposite(typ) {
 		return typ
 	}
 	for i := len(segs); i >= 0; i-- {
@@ -87,7 +87,7 @@ func viewOf(t reflect.Type, segs []string, typ reflect.Type) reflect.Type {
 		for ok && vt.Kind() == reflect.Pointer {
 			vt = vt.Elem()
 		}
-		if ok && vt.Kind() == reflect.Map && !isComposite(vt.Elem()) {
+		if ok && vt.Kind() == reflect.Map && !IsComposite(vt.Elem()) {
 			return vt
 		}
 	}
@@ -109,19 +109,19 @@ func (h *heldKey) parsed() (*yaml.Node, error) {
 	return h.root, nil
 }
 
-// plan turns the difference between the current value and next into the
+// Plan turns the difference between the current value and next into the
 // puts and deletes that make etcd hold next: only leaves that changed are
 // written, each where it is held now (see [Watcher.Update]).
-func (d *decoder[T]) plan(cur decoded[T], next T) (*writePlan, error) {
+func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 	oldL, newL := map[string]leaf{}, map[string]leaf{}
 	if err := encodeLeaves(reflect.ValueOf(&next).Elem(), nil, "", newL); err != nil {
 		return nil, err
 	}
 	// The current value decoded from keys, so it encodes; if some part of
 	// it does not, that leaf counts as changed.
-	_ = encodeLeaves(reflect.ValueOf(&cur.value).Elem(), nil, "", oldL)
-	p := &writePlan{txn.NewPlan()}
-	held := heldKeys[T](cur.kvs, d.prefix)
+	_ = encodeLeaves(reflect.ValueOf(&cur.Value).Elem(), nil, "", oldL)
+	p := &WritePlan{txn.NewPlan()}
+	held := HeldKeys[T](cur.Keys, d.prefix)
 	plain := map[string]*heldKey{}
 	for _, h := range held {
 		if !h.doc {
@@ -131,12 +131,12 @@ func (d *decoder[T]) plan(cur decoded[T], next T) (*writePlan, error) {
 	edited := map[*heldKey]bool{}
 	for _, k := range sortedKeys(newL) {
 		nl := newL[k]
-		text, err := leafText(nl.v, nl.field)
+		text, err := LeafText(nl.v, nl.field)
 		if err != nil {
 			return nil, err
 		}
 		if ol, ok := oldL[k]; ok {
-			if s, err := leafText(ol.v, ol.field); err == nil && s == text {
+			if s, err := LeafText(ol.v, ol.field); err == nil && s == text {
 				continue
 			}
 		}
@@ -152,7 +152,7 @@ func (d *decoder[T]) plan(cur decoded[T], next T) (*writePlan, error) {
 			p.create(k, text)
 			continue
 		}
-		n, err := valueNode(nl.v, nl.field)
+		n, err := ValueNode(nl.v, nl.field)
 		if err != nil {
 			return nil, err
 		}
@@ -168,7 +168,7 @@ func (d *decoder[T]) plan(cur decoded[T], next T) (*writePlan, error) {
 		}
 		// Remove it from every document too, or it would show through.
 		for _, h := range held {
-			if !hasPrefix(oldL[k].path, h.path) || (!h.doc && (len(h.path) == len(oldL[k].path) || !isComposite(h.typ))) {
+			if !HasPrefix(oldL[k].path, h.path) || (!h.doc && (len(h.path) == len(oldL[k].path) || !IsComposite(h.typ))) {
 				continue
 			}
 			if len(h.path) == len(oldL[k].path) { // the document holds the leaf whole
@@ -200,7 +200,7 @@ func (d *decoder[T]) plan(cur decoded[T], next T) (*writePlan, error) {
 			}
 			b.Write(doc)
 		} else {
-			flowJSON(&b, h.root)
+			FlowJSON(&b, h.root)
 		}
 		text := b.String()
 		if h.ext == ".json" {
@@ -236,14 +236,14 @@ func jsonLayout(old []byte, compact string) string {
 	return out.String() + string(old[len(trimmed):])
 }
 
-func (p *writePlan) put(kv *KeyValue, v string) { p.Put(kv.Key, v, kv.ModRevision) }
-func (p *writePlan) create(key, v string)       { p.Put(key, v, 0) }
-func (p *writePlan) delete(kv *KeyValue)        { p.Delete(kv.Key, kv.ModRevision) }
+func (p *WritePlan) put(kv *KeyValue, v string) { p.Put(kv.Key, v, kv.ModRevision) }
+func (p *WritePlan) create(key, v string)       { p.Put(key, v, 0) }
+func (p *WritePlan) delete(kv *KeyValue)        { p.Delete(kv.Key, kv.ModRevision) }
 
 // anyUnder reports whether a leaf lies at or under canonical path at.
 func anyUnder(leaves map[string]leaf, at []string) bool {
 	for _, l := range leaves {
-		if hasPrefix(l.path, at) {
+		if HasPrefix(l.path, at) {
 			return true
 		}
 	}
@@ -258,7 +258,7 @@ func anyUnder(leaves map[string]leaf, at []string) bool {
 func holderOf(held []*heldKey, path []string) (*heldKey, *yaml.Node, error) {
 	var inDoc *heldKey
 	for _, h := range held {
-		if !hasPrefix(path, h.path) || (!h.doc && (len(h.path) == len(path) || !isComposite(h.typ))) {
+		if !HasPrefix(path, h.path) || (!h.doc && (len(h.path) == len(path) || !IsComposite(h.typ))) {
 			continue // a scalar's key holds no leaf under it
 		}
 		root, err := h.parsed()
@@ -298,7 +298,7 @@ func nodeAt(n *yaml.Node, t reflect.Type, rel []string, create bool) *yaml.Node 
 	var bestType reflect.Type
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		cp, ct, ok := resolve(t, keytree.Segments(n.Content[i].Value))
-		if ok && len(cp) > bestLen && hasPrefix(rel, cp) {
+		if ok && len(cp) > bestLen && HasPrefix(rel, cp) {
 			best, bestLen, bestType = i, len(cp), within(t, ct)
 		}
 	}
@@ -336,7 +336,7 @@ func removeIn(n *yaml.Node, t reflect.Type, rel []string) bool {
 		switch {
 		case ok && slices.Equal(cp, rel):
 			removed = true
-		case ok && hasPrefix(rel, cp) && removeIn(n.Content[i+1], within(t, ct), rel[len(cp):]):
+		case ok && HasPrefix(rel, cp) && removeIn(n.Content[i+1], within(t, ct), rel[len(cp):]):
 			removed = true
 			if c := n.Content[i+1]; c.Kind != yaml.MappingNode || len(c.Content) > 0 {
 				i += 2
@@ -351,11 +351,11 @@ func removeIn(n *yaml.Node, t reflect.Type, rel []string) bool {
 	return removed
 }
 
-// verify decodes the keys as they would be after p and refuses p unless
+// Verify decodes the keys as they would be after p and refuses p unless
 // they decode, validate, and read back as next.
-func (d *decoder[T]) verify(cur decoded[T], next T, p *writePlan) error {
-	kvs := make([]*KeyValue, 0, cur.kvs.len()+len(p.Puts))
-	for kv := range cur.kvs.all() {
+func (d *Decoder[T]) Verify(cur Decoded[T], next T, p *WritePlan) error {
+	kvs := make([]*KeyValue, 0, cur.Keys.Len()+len(p.Puts))
+	for kv := range cur.Keys.All() {
 		if _, put := p.Puts[kv.Key]; !put && !p.Deletes[kv.Key] {
 			kvs = append(kvs, kv)
 		}
@@ -363,7 +363,7 @@ func (d *decoder[T]) verify(cur decoded[T], next T, p *writePlan) error {
 	for _, k := range sortedKeys(p.Puts) {
 		kvs = append(kvs, &KeyValue{Key: k, Value: []byte(p.Puts[k])})
 	}
-	got, err := d.decodeKeys(len(kvs), slices.Values(kvs), 0)
+	got, err := d.DecodeKeys(len(kvs), slices.Values(kvs), 0)
 	if err != nil {
 		return fmt.Errorf("the keys written would be rejected: %w", err)
 	}
@@ -372,7 +372,7 @@ func (d *decoder[T]) verify(cur decoded[T], next T, p *writePlan) error {
 	}
 	// Name the field, never the values: they may be secret.
 	field, how := "the value", "changed"
-	if cs := diffValues(&decoded[T]{value: next}, decoded[T]{value: got}, d.prefix); len(cs) > 0 {
+	if cs := Diff(&Decoded[T]{Value: next}, Decoded[T]{Value: got}, d.prefix); len(cs) > 0 {
 		field, how = cs[0].Path, cs[0].Kind.String()
 	}
 	return fmt.Errorf("%s would not read back as written (%s after the write); "+
