@@ -31,8 +31,9 @@ func TestClientConfigFromEnv(t *testing.T) {
 		{"password apart", map[string]string{"ETCDCTL_USER": "u", "ETCDCTL_PASSWORD": "p:with:colons"},
 			etcdconf.ClientConfig{Username: "u", Password: "p:with:colons"}, ""},
 		{"bad timeout", map[string]string{"ETCDCTL_DIAL_TIMEOUT": "soon"}, etcdconf.ClientConfig{}, "ETCDCTL_DIAL_TIMEOUT"},
-		{"password without user", map[string]string{"ETCDCTL_PASSWORD": "p"}, etcdconf.ClientConfig{}, "ETCDCTL_USER"},
-		{"cert without key", map[string]string{"ETCDCTL_CERT": "c"}, etcdconf.ClientConfig{}, "ETCDCTL_KEY"},
+		// Left for flags to complete, as etcdctl does; Validate refuses them.
+		{"password without user", map[string]string{"ETCDCTL_PASSWORD": "p"}, etcdconf.ClientConfig{Password: "p"}, ""},
+		{"cert without key", map[string]string{"ETCDCTL_CERT": "c"}, etcdconf.ClientConfig{Cert: "c"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,6 +54,29 @@ func TestClientConfigFromEnv(t *testing.T) {
 				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestClientRefusesAnIncompleteConfig: what ClientConfigFromEnv leaves for
+// flags to complete, Client refuses when nothing did (#20 item 11).
+func TestClientRefusesAnIncompleteConfig(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  etcdconf.ClientConfig
+		says string
+	}{
+		{etcdconf.ClientConfig{Password: "p"}, "ETCDCTL_USER"},
+		{etcdconf.ClientConfig{Cert: "c"}, "ETCDCTL_KEY"},
+		{etcdconf.ClientConfig{Key: "k"}, "ETCDCTL_CERT"},
+	} {
+		if err := tt.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tt.says) {
+			t.Errorf("%+v: Validate: %v, want an error naming %s", tt.cfg, err, tt.says)
+		}
+		if cli, err := tt.cfg.Client(); err == nil || !strings.Contains(err.Error(), tt.says) {
+			if cli != nil {
+				cli.Close()
+			}
+			t.Errorf("%+v: Client: %v, want an error naming %s", tt.cfg, err, tt.says)
+		}
 	}
 }
 
