@@ -11,6 +11,20 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// Another opens a second client to the etcd that cli (from Connect) is
+// connected to, as another process would connect: with the ETCDCTL_*
+// settings (TLS, user) when ETCDCTL_ENDPOINTS is set.
+func Another(cli *clientv3.Client) (*clientv3.Client, error) {
+	cfg := etcdconf.ClientConfig{Endpoints: cli.Endpoints()}
+	if os.Getenv("ETCDCTL_ENDPOINTS") != "" {
+		var err error
+		if cfg, err = etcdconf.ClientConfigFromEnv(); err != nil {
+			return nil, err
+		}
+	}
+	return cfg.Client()
+}
+
 // Connect returns a client, a description of where it points, and a
 // function that closes the client (and the embedded etcd, if any).
 func Connect() (*clientv3.Client, string, func(), error) {
