@@ -39,6 +39,11 @@ type ClientConfig struct {
 // ETCDCTL_PASSWORD), ETCDCTL_PASSWORD, ETCDCTL_CACERT, ETCDCTL_CERT,
 // ETCDCTL_KEY and ETCDCTL_DIAL_TIMEOUT (a duration such as "2s"). Unset
 // variables leave the defaults. An unparsable variable is an error naming it.
+//
+// Like etcdctl, it leaves the combination to be checked once a program's
+// flags have completed it: ETCDCTL_PASSWORD without a user, or ETCDCTL_CERT
+// without ETCDCTL_KEY, is not an error here; [ClientConfig.Client] refuses
+// a configuration still incomplete (see [ClientConfig.Validate]).
 func ClientConfigFromEnv() (ClientConfig, error) {
 	var c ClientConfig
 	if v := os.Getenv("ETCDCTL_ENDPOINTS"); v != "" {
@@ -59,15 +64,9 @@ func ClientConfigFromEnv() (ClientConfig, error) {
 		}
 	}
 	if v := os.Getenv("ETCDCTL_PASSWORD"); v != "" {
-		if c.Username == "" {
-			return c, errors.New("etcdconf: ETCDCTL_PASSWORD is set but ETCDCTL_USER is not")
-		}
 		c.Password = v
 	}
 	c.CACert, c.Cert, c.Key = os.Getenv("ETCDCTL_CACERT"), os.Getenv("ETCDCTL_CERT"), os.Getenv("ETCDCTL_KEY")
-	if (c.Cert == "") != (c.Key == "") {
-		return c, errors.New("etcdconf: ETCDCTL_CERT and ETCDCTL_KEY must be set together")
-	}
 	if v := os.Getenv("ETCDCTL_DIAL_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -78,6 +77,22 @@ func ClientConfigFromEnv() (ClientConfig, error) {
 	return c, nil
 }
 
+// Validate reports a configuration that cannot connect as meant: a
+// Password without a Username, or Cert without Key (or Key without Cert).
+// The error names both the field and the etcdctl setting (environment
+// variable and flag) that sets it. [ClientConfig.Client] calls it first.
+func (c ClientConfig) Validate() error {
+	switch {
+	case c.Password != "" && c.Username == "":
+		return errors.New("etcdconf: a password is set (Password, ETCDCTL_PASSWORD, --password) but no user (Username, ETCDCTL_USER, --user)")
+	case c.Cert != "" && c.Key == "":
+		return errors.New("etcdconf: a client certificate is set (Cert, ETCDCTL_CERT, --cert) but no key (Key, ETCDCTL_KEY, --key)")
+	case c.Key != "" && c.Cert == "":
+		return errors.New("etcdconf: a client key is set (Key, ETCDCTL_KEY, --key) but no certificate (Cert, ETCDCTL_CERT, --cert)")
+	}
+	return nil
+}
+
 // Client connects to etcd and checks, within DialTimeout, that at least
 // one endpoint answers; when none does, it returns when DialTimeout has
 // passed, or at once when every endpoint refuses the connection. The client reconnects within about two seconds of
@@ -86,8 +101,12 @@ func ClientConfigFromEnv() (ClientConfig, error) {
 // closes it.
 //
 // A failure wraps [ErrUnreachable], [ErrTLS] or [ErrAuth] with a message
-// that names the endpoint and what to fix.
+// that names the endpoint and what to fix; an incomplete configuration is
+// refused before connecting (see [ClientConfig.Validate]).
 func (c ClientConfig) Client() (*clientv3.Client, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	timeout := c.DialTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second

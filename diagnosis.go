@@ -61,14 +61,14 @@ func (c ClientConfig) diagnosed(ctx context.Context, hosts []string, tlsCfg *tls
 	probeCtx, cancelProbe := context.WithCancel(ctx)
 	defer cancelProbe()
 	failed := make(chan struct{}) // closed when the call has failed: probe now
-	var f finding
+	var fs []finding
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		if failFast && sleep(probeCtx, min(refusedAfter, time.Until(deadline)/2)) {
 			if dialErr := allRefused(probeCtx, hosts); dialErr != nil {
-				f = finding{host: hosts[0], dialErr: dialErr}
+				fs = []finding{{host: hosts[0], dialErr: dialErr}}
 				cancelCall(errRefused)
 				return
 			}
@@ -82,7 +82,7 @@ func (c ClientConfig) diagnosed(ctx context.Context, hosts []string, tlsCfg *tls
 		case <-probeCtx.Done():
 			return
 		}
-		f = probe(probeCtx, hosts[0], tlsCfg)
+		fs = probeAll(probeCtx, hosts, tlsCfg)
 	}()
 	err = call(callCtx)
 	if err == nil || (!timedOut(err) && !errors.Is(context.Cause(callCtx), errRefused)) {
@@ -92,19 +92,24 @@ func (c ClientConfig) diagnosed(ctx context.Context, hosts []string, tlsCfg *tls
 	}
 	close(failed)
 	wg.Wait() // the probe ends by ctx's deadline
-	if f.host == "" {
+	if len(fs) == 0 {
 		return err, nil
 	}
-	return err, c.explain(f, tlsCfg, err)
+	return err, c.explainAll(fs, tlsCfg, err)
 }
 
-// diagnose explains a failed connection by probing the first endpoint
+// diagnose explains a failed connection by probing every endpoint
 // directly within ctx: clientv3 reports most failures as a bare deadline.
 func (c ClientConfig) diagnose(ctx context.Context, hosts []string, tlsCfg *tls.Config, cause error) error {
-	if errors.Is(cause, rpctypes.ErrAuthFailed) || errors.Is(cause, rpctypes.ErrInvalidAuthMgmt) {
+	switch {
+	case c.Username == "" && (errors.Is(cause, rpctypes.ErrUserEmpty) || errors.Is(cause, rpctypes.ErrInvalidAuthToken)):
+		return fmt.Errorf("%w: etcd at %v has authentication enabled and no user was given: set Username and Password (--user, ETCDCTL_USER): %w",
+			ErrAuth, hosts, cause)
+	case errors.Is(cause, rpctypes.ErrAuthFailed) || errors.Is(cause, rpctypes.ErrInvalidAuthMgmt) ||
+		errors.Is(cause, rpctypes.ErrUserEmpty) || errors.Is(cause, rpctypes.ErrUserNotFound):
 		return fmt.Errorf("%w: user %q at %v: check the username and password: %w", ErrAuth, c.Username, hosts, cause)
 	}
-	return c.explain(probe(ctx, hosts[0], tlsCfg), tlsCfg, cause)
+	return c.explainAll(probeAll(ctx, hosts, tlsCfg), tlsCfg, cause)
 }
 
 // timedOut reports whether err is a deadline, ours or etcd's.
@@ -136,6 +141,46 @@ func allRefused(ctx context.Context, hosts []string) error {
 		}
 	}
 	return errs[0]
+}
+
+// probeAll probes every host at once, within ctx, and returns what it
+// found in the order of hosts.
+func probeAll(ctx context.Context, hosts []string, tlsCfg *tls.Config) []finding {
+	fs := make([]finding, len(hosts))
+	var wg sync.WaitGroup
+	for i, host := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fs[i] = probe(ctx, host, tlsCfg)
+		}()
+	}
+	wg.Wait()
+	return fs
+}
+
+// explainAll explains the findings of probeAll: a TLS fault on any
+// endpoint is what to fix first (a dead first endpoint must not hide it),
+// then an endpoint that accepts connections, then the first endpoint's
+// dial error.
+func (c ClientConfig) explainAll(fs []finding, tlsCfg *tls.Config, cause error) error {
+	var reachable error
+	for _, f := range fs {
+		if f.dialErr != nil {
+			continue
+		}
+		err := c.explain(f, tlsCfg, cause)
+		if errors.Is(err, ErrTLS) {
+			return err
+		}
+		if reachable == nil {
+			reachable = err
+		}
+	}
+	if reachable != nil {
+		return reachable
+	}
+	return c.explain(fs[0], tlsCfg, cause)
 }
 
 // probe dials host and tries a TLS handshake with it, both within ctx.
@@ -191,10 +236,17 @@ func (c ClientConfig) explain(f finding, tlsCfg *tls.Config, cause error) error 
 		return fmt.Errorf("%w: %s serves TLS: set CACert (ETCDCTL_CACERT) or use an https:// endpoint: %w", ErrTLS, host, cause)
 	case tlsCfg != nil && (errors.As(err, &recordErr) || errors.Is(err, io.EOF)):
 		return fmt.Errorf("%w: %s does not speak TLS: drop CACert/Cert/Key or the https:// scheme: %w", ErrTLS, host, err)
+	case tlsCfg != nil && errors.As(err, &verifyErr) && c.CACert == "":
+		return fmt.Errorf("%w: %s: the server's certificate is not trusted by the system roots: set CACert (--cacert, ETCDCTL_CACERT) to the CA that signed it: %w",
+			ErrTLS, host, err)
 	case tlsCfg != nil && errors.As(err, &verifyErr):
-		return fmt.Errorf("%w: %s: server certificate not trusted by CACert: %w", ErrTLS, host, err)
+		return fmt.Errorf("%w: %s: the server's certificate is not trusted by CACert %s: %w", ErrTLS, host, c.CACert, err)
+	case tlsCfg != nil && err != nil && strings.Contains(err.Error(), "certificate") && c.Cert == "":
+		return fmt.Errorf("%w: %s: the server wants a client certificate: set Cert and Key (--cert/--key, ETCDCTL_CERT/ETCDCTL_KEY): %w",
+			ErrTLS, host, err)
 	case tlsCfg != nil && err != nil && strings.Contains(err.Error(), "certificate"):
-		return fmt.Errorf("%w: %s: the server refused the client certificate (set Cert and Key): %w", ErrTLS, host, err)
+		return fmt.Errorf("%w: %s: the server refused the client certificate %s: it has expired or is not signed by a CA the server trusts: %w",
+			ErrTLS, host, c.Cert, err)
 	}
 	return fmt.Errorf("%w: %s accepts connections but etcd did not answer: %w", ErrUnreachable, host, cause)
 }

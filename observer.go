@@ -1,6 +1,7 @@
 package etcdconf
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -13,6 +14,14 @@ import (
 // one call at a time, and must return quickly. Counts and revisions are
 // also in [Watcher.Status].
 type Observer struct {
+	// Attach is called first thing in New, before etcd is read: an error
+	// it returns makes New fail with it. An observer that can follow only
+	// one watcher refuses a second here (the etcdconfprom collector does).
+	// Load does not call it.
+	Attach func() error
+	// Detach is called when New fails after Attach returned nil, so that
+	// the observer may be given to another New.
+	Detach func()
 	// Started is called once, before any other hook, when New has built
 	// the watcher, with its Status method, so that a collector can read it
 	// at every scrape.
@@ -50,6 +59,22 @@ func WithObserver(o Observer) Option {
 }
 
 // The methods below call o's hooks, skipping the nil ones.
+
+func (o Observer) attach() error {
+	if o.Attach == nil {
+		return nil
+	}
+	if err := o.Attach(); err != nil {
+		return fmt.Errorf("etcdconf: Observer.Attach refused the watcher: %w", err)
+	}
+	return nil
+}
+
+func (o Observer) detach() {
+	if o.Detach != nil {
+		o.Detach()
+	}
+}
 
 func (o Observer) started(status func() Status) {
 	if o.Started != nil {

@@ -66,8 +66,16 @@ type Watcher[T any] struct {
 // immutable, and a Go map shares nothing); the watcher makes that copy
 // while it waits for etcd, so it holds a second copy of such maps between
 // changes.
-func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (*Watcher[T], error) {
+func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (_ *Watcher[T], err error) {
 	o := newOptions(opts)
+	if err := o.observer.attach(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			o.observer.detach()
+		}
+	}()
 	dec, err := prepare[T](cli, prefix, o)
 	if err != nil {
 		return nil, err

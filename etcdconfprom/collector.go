@@ -8,6 +8,7 @@
 package etcdconfprom
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 )
 
 // A Collector is a prometheus.Collector for one watcher, fed by the
-// [etcdconf.Observer] that [Collector.Observer] returns. Metrics carry a "watcher"
+// [etcdconf.Observer] that [Collector.Observer] returns: a second watcher
+// given the same collector fails in New (make one collector per watcher). Metrics carry a "watcher"
 // label with the name given to NewCollector:
 //
 //	etcdconf_applied_revision                   revision of the current snapshot
@@ -25,7 +27,7 @@ import (
 //	                                            others; state is connected, disconnected or
 //	                                            serving_snapshot_file
 //	etcdconf_connectivity_changes_total{state}  times each state was entered, the first included
-//	etcdconf_seconds_since_current              since the watcher last knew it was current
+//	etcdconf_since_current_seconds              since the watcher last knew it was current
 //	etcdconf_reloads_total                      full reloads after the first load
 //	etcdconf_retries_total                      failed recovery attempts (reconnects)
 //	etcdconf_rejections_total                   revisions rejected by decode or Validate
@@ -36,8 +38,9 @@ type Collector struct {
 	descs   map[string]*prometheus.Desc
 	name    string
 
-	mu     sync.Mutex // guards status
-	status func() etcdconf.Status
+	mu       sync.Mutex // guards status and attached
+	status   func() etcdconf.Status
+	attached bool // a watcher's New has taken the collector
 }
 
 // NewCollector returns a collector whose metrics are labelled watcher=name.
@@ -65,7 +68,7 @@ func NewCollector(name string) *Collector {
 			"connected": desc("connected", "1 while the watch is established and answering."),
 			"connectivity": prometheus.NewDesc("etcdconf_connectivity",
 				"1 for the watcher's connectivity (the state label), 0 for the others.", []string{"state"}, label),
-			"since":      desc("seconds_since_current", "Seconds since the watcher last knew it was current."),
+			"since":      desc("since_current_seconds", "Seconds since the watcher last knew it was current."),
 			"reloads":    desc("reloads_total", "Full reloads after the first load."),
 			"retries":    desc("retries_total", "Failed attempts to recover a lost watch."),
 			"rejections": desc("rejections_total", "Revisions rejected because they did not decode or validate."),
@@ -83,9 +86,29 @@ var states = []etcdconf.Connectivity{etcdconf.Connected, etcdconf.Disconnected, 
 // Observer returns the hooks that connect the collector to one watcher:
 // pass them to etcdconf.New with etcdconf.WithObserver. From then on the
 // collector reports the watcher's Status at every scrape, times its
-// decodes and counts its changes of connectivity.
+// decodes and counts its changes of connectivity. A collector follows one
+// watcher: New refuses a second one (after a New that failed, the
+// collector is free again).
 func (c *Collector) Observer() etcdconf.Observer {
-	return etcdconf.Observer{Started: c.track, Decoded: c.decoded, Connectivity: c.connectivity}
+	return etcdconf.Observer{Attach: c.attach, Detach: c.detach, Started: c.track, Decoded: c.decoded, Connectivity: c.connectivity}
+}
+
+// attach takes the collector for one watcher, and refuses a second: its
+// counters would follow the second watcher and go backwards.
+func (c *Collector) attach() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.attached {
+		return fmt.Errorf("etcdconfprom: collector %q already follows a watcher: make one collector per watcher (NewCollector with its own name)", c.name)
+	}
+	c.attached = true
+	return nil
+}
+
+func (c *Collector) detach() {
+	c.mu.Lock()
+	c.attached = false
+	c.mu.Unlock()
 }
 
 func (c *Collector) track(status func() etcdconf.Status) {

@@ -60,6 +60,17 @@ func NewCA(dir string) (*CA, error) {
 // dir/name.crt and dir/name.key. A server certificate is valid for
 // 127.0.0.1 and localhost; any certificate may authenticate a client.
 func (ca *CA) Issue(name string, server bool) (certFile, keyFile string, err error) {
+	return ca.issue(name, server, time.Now().Add(24*time.Hour))
+}
+
+// IssueExpired makes a client certificate and key signed by the CA that
+// expired an hour ago, written to dir/name.crt and dir/name.key: a server
+// refuses it as a client certificate.
+func (ca *CA) IssueExpired(name string) (certFile, keyFile string, err error) {
+	return ca.issue(name, false, time.Now().Add(-time.Hour))
+}
+
+func (ca *CA) issue(name string, server bool, notAfter time.Time) (certFile, keyFile string, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", "", err
@@ -68,8 +79,8 @@ func (ca *CA) Issue(name string, server bool) (certFile, keyFile string, err err
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(ca.serial),
 		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notAfter.Add(-25 * time.Hour),
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}

@@ -31,8 +31,9 @@ func TestClientConfigFromEnv(t *testing.T) {
 		{"password apart", map[string]string{"ETCDCTL_USER": "u", "ETCDCTL_PASSWORD": "p:with:colons"},
 			etcdconf.ClientConfig{Username: "u", Password: "p:with:colons"}, ""},
 		{"bad timeout", map[string]string{"ETCDCTL_DIAL_TIMEOUT": "soon"}, etcdconf.ClientConfig{}, "ETCDCTL_DIAL_TIMEOUT"},
-		{"password without user", map[string]string{"ETCDCTL_PASSWORD": "p"}, etcdconf.ClientConfig{}, "ETCDCTL_USER"},
-		{"cert without key", map[string]string{"ETCDCTL_CERT": "c"}, etcdconf.ClientConfig{}, "ETCDCTL_KEY"},
+		// Left for flags to complete, as etcdctl does; Validate refuses them.
+		{"password without user", map[string]string{"ETCDCTL_PASSWORD": "p"}, etcdconf.ClientConfig{Password: "p"}, ""},
+		{"cert without key", map[string]string{"ETCDCTL_CERT": "c"}, etcdconf.ClientConfig{Cert: "c"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,6 +54,29 @@ func TestClientConfigFromEnv(t *testing.T) {
 				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestClientRefusesAnIncompleteConfig: what ClientConfigFromEnv leaves for
+// flags to complete, Client refuses when nothing did (#20 item 11).
+func TestClientRefusesAnIncompleteConfig(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  etcdconf.ClientConfig
+		says string
+	}{
+		{etcdconf.ClientConfig{Password: "p"}, "ETCDCTL_USER"},
+		{etcdconf.ClientConfig{Cert: "c"}, "ETCDCTL_KEY"},
+		{etcdconf.ClientConfig{Key: "k"}, "ETCDCTL_CERT"},
+	} {
+		if err := tt.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tt.says) {
+			t.Errorf("%+v: Validate: %v, want an error naming %s", tt.cfg, err, tt.says)
+		}
+		if cli, err := tt.cfg.Client(); err == nil || !strings.Contains(err.Error(), tt.says) {
+			if cli != nil {
+				cli.Close()
+			}
+			t.Errorf("%+v: Client: %v, want an error naming %s", tt.cfg, err, tt.says)
+		}
 	}
 }
 
@@ -259,5 +283,78 @@ func TestRecheckNoticesRevokedPermission(t *testing.T) {
 	}
 	if w.Current().Value["port"] != "1" {
 		t.Fatal("the last snapshot was not kept")
+	}
+}
+
+// TestClientConnectionErrorsSayWhatToFix: each error names the setting to
+// change, never one the caller has already given (#20 item 10).
+func TestClientConnectionErrorsSayWhatToFix(t *testing.T) {
+	ca, err := etcdtest.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := etcdtest.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignCert, foreignKey, err := other.Issue("app", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredCert, expiredKey, err := ca.IssueExpired("old-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsSrv := etcdtest.Start(t, etcdtest.WithTLS(ca, false))
+	mtls := etcdtest.Start(t, etcdtest.WithTLS(ca, true))
+	auth := etcdtest.Start(t, etcdtest.WithAuth("rootpw"))
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := l.Addr().String()
+	l.Close()
+
+	tests := []struct {
+		name    string
+		cfg     etcdconf.ClientConfig
+		want    error
+		says    []string
+		notSays []string
+	}{
+		{"auth without a user", etcdconf.ClientConfig{Endpoints: auth.Endpoints()}, etcdconf.ErrAuth,
+			[]string{"authentication", "Username"}, []string{"did not answer"}},
+		{"https without a CA", etcdconf.ClientConfig{Endpoints: []string{"https://" + tlsSrv.Endpoints()[0]}}, etcdconf.ErrTLS,
+			[]string{"system roots", "CACert"}, []string{"not trusted by CACert"}},
+		{"client certificate from another CA", etcdconf.ClientConfig{Endpoints: mtls.Endpoints(), CACert: ca.CertFile, Cert: foreignCert, Key: foreignKey}, etcdconf.ErrTLS,
+			[]string{"refused the client certificate", foreignCert}, []string{"set Cert and Key"}},
+		{"expired client certificate", etcdconf.ClientConfig{Endpoints: mtls.Endpoints(), CACert: ca.CertFile, Cert: expiredCert, Key: expiredKey}, etcdconf.ErrTLS,
+			[]string{"refused the client certificate", expiredCert}, []string{"set Cert and Key"}},
+		{"dead first endpoint, TLS fault on the second", etcdconf.ClientConfig{Endpoints: []string{closed, tlsSrv.Endpoints()[0]}}, etcdconf.ErrTLS,
+			[]string{"serves TLS", tlsSrv.Endpoints()[0]}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.DialTimeout = 2 * time.Second
+			start := time.Now()
+			cli, err := tt.cfg.Client()
+			if err == nil {
+				cli.Close()
+				t.Fatal("connected")
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("got %v, want it to say %q", err, s)
+				}
+			}
+			for _, s := range tt.notSays {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("got %v, want it not to say %q", err, s)
+				}
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Fatalf("took %v", d)
+			}
+		})
 	}
 }

@@ -69,7 +69,10 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 	cacert := fs.String("cacert", env.CACert, "CA certificate file (enables TLS)")
 	cert := fs.String("cert", env.Cert, "client certificate file")
 	key := fs.String("key", env.Key, "client key file")
-	dialTimeout := fs.Duration("dial-timeout", max(env.DialTimeout, 5*time.Second), "dial timeout")
+	if env.DialTimeout <= 0 {
+		env.DialTimeout = 5 * time.Second
+	}
+	dialTimeout := fs.Duration("dial-timeout", env.DialTimeout, "dial timeout")
 	switch name {
 	case "get":
 		fs.Int64Var(&c.rev, "rev", 0, "read at this revision (default: now)")
@@ -128,6 +131,11 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 		cfg.Username, cfg.Password = u, p
 	} else {
 		cfg.Username = u
+	}
+	// Checked only now, as etcdctl does: ETCDCTL_PASSWORD may wait for
+	// --user, ETCDCTL_CERT for --key.
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if c.cli, err = cfg.Client(); err != nil {
 		return nil, err

@@ -28,6 +28,10 @@ func main() {
 	}
 }
 
+// prefix is the example's own: it refuses to run if keys exist there, and
+// deletes what it wrote when it ends.
+const prefix = "/etcdconf-examples/feature-flags/"
+
 func run(ctx context.Context, out io.Writer) error {
 	cli, where, closeAll, err := demo.Connect()
 	if err != nil {
@@ -35,10 +39,15 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer closeAll()
 	fmt.Fprintln(out, "using", where)
-	if _, err := cli.Put(ctx, "/flags/new-checkout", "off"); err != nil {
+	release, err := demo.Own(ctx, cli, prefix)
+	if err != nil {
 		return err
 	}
-	w, err := etcdconf.New[Flags](ctx, cli, "/flags/")
+	defer release()
+	if _, err := cli.Put(ctx, prefix+"new-checkout", "off"); err != nil {
+		return err
+	}
+	w, err := etcdconf.New[Flags](ctx, cli, prefix)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,10 @@ func acquire(ctx context.Context, cli *clientv3.Client, key, owner string) (bool
 	return resp.Succeeded, nil
 }
 
+// prefix is the example's own: it refuses to run if keys exist there, and
+// deletes what it wrote when it ends.
+const prefix = "/etcdconf-examples/lock/"
+
 func run(ctx context.Context, out io.Writer) error {
 	cli, where, closeAll, err := demo.Connect()
 	if err != nil {
@@ -41,15 +45,21 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer closeAll()
 	fmt.Fprintln(out, "using", where)
+	release, err := demo.Own(ctx, cli, prefix)
+	if err != nil {
+		return err
+	}
+	defer release()
+	report := prefix + "locks/report"
 
 	for _, owner := range []string{"worker-a", "worker-b"} {
-		ok, err := acquire(ctx, cli, "/locks/report", owner)
+		ok, err := acquire(ctx, cli, report, owner)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%s acquires /locks/report by compare-and-swap: %v\n", owner, ok)
+		fmt.Fprintf(out, "%s acquires %s by compare-and-swap: %v\n", owner, report, ok)
 	}
-	if _, err := cli.Delete(ctx, "/locks/report"); err != nil {
+	if _, err := cli.Delete(ctx, report); err != nil {
 		return err
 	}
 
@@ -59,14 +69,14 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer session.Close()
-	mu := concurrency.NewMutex(session, "/locks/job/")
+	mu := concurrency.NewMutex(session, prefix+"locks/job/")
 	if err := mu.Lock(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "mutex held; fencing token (the lock key's revision):", mu.Header().Revision > 0)
 	// Fencing: a write that only succeeds while we still hold the lock.
 	fenced := func() (bool, error) {
-		resp, err := cli.Txn(ctx).If(mu.IsOwner()).Then(clientv3.OpPut("/jobs/last-run", "worker-a")).Commit()
+		resp, err := cli.Txn(ctx).If(mu.IsOwner()).Then(clientv3.OpPut(prefix+"jobs/last-run", "worker-a")).Commit()
 		if err != nil {
 			return false, err
 		}

@@ -12,8 +12,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, etcdtest.IgnoredGoroutine
 
 func TestRun(t *testing.T) {
 	demo.Check(t, run,
-		"worker-a acquires /locks/report by compare-and-swap: true",
-		"worker-b acquires /locks/report by compare-and-swap: false",
+		"worker-a acquires /etcdconf-examples/lock/locks/report by compare-and-swap: true",
+		"worker-b acquires /etcdconf-examples/lock/locks/report by compare-and-swap: false",
 		"fenced write while holding the lock: true",
 		"fenced write after unlocking: false",
 	)

@@ -14,6 +14,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/etcdconf/etcdconf"
@@ -52,7 +53,7 @@ const prefix = "/quickstart/config/"
 func main() {
 	follow := flag.Bool("follow", false, "keep running after the demo and print every change")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Stdout, *follow); err != nil {
 		log.Fatal(err)

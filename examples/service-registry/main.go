@@ -13,7 +13,6 @@ import (
 
 	"github.com/etcdconf/etcdconf"
 	"github.com/etcdconf/etcdconf/examples/internal/demo"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Instance is what each service instance publishes about itself.
@@ -64,7 +63,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	// api-2 runs on its own connection, as another process would.
-	cli2, err := clientv3.New(clientv3.Config{Endpoints: cli.Endpoints(), DialTimeout: 2 * time.Second})
+	cli2, err := demo.Another(cli)
 	if err != nil {
 		return err
 	}

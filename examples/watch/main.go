@@ -8,7 +8,9 @@ import (
 	"io"
 	"log"
 	"os"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/etcdconf/etcdconf"
 	"github.com/etcdconf/etcdconf/examples/internal/demo"
@@ -63,12 +65,27 @@ func run(ctx context.Context, out io.Writer) error {
 		}
 		seen <- u.New.Revision
 	})
-	for _, kv := range [][2]string{{"log-level", "debug"}, {"workers", "8"}} {
+	// Values that differ from what etcd holds, so that each write is an
+	// update on every run: debug and 8 workers from the defaults.
+	cur := w.Current().Value
+	level := "debug"
+	if cur.LogLevel == level {
+		level = "info"
+	}
+	for _, kv := range [][2]string{{"log-level", level}, {"workers", strconv.Itoa(cur.Workers*2 + 6)}} {
 		resp, err := cli.Put(ctx, "/watch/"+kv[0], kv[1])
 		if err != nil {
 			return err
 		}
-		for rev := <-seen; rev < resp.Header.Revision; rev = <-seen {
+		timeout := time.After(10 * time.Second)
+		for rev := int64(0); rev < resp.Header.Revision; {
+			select {
+			case rev = <-seen:
+			case <-timeout:
+				return fmt.Errorf("no update for %s=%s within 10s", kv[0], kv[1])
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 	cancel() // ends the subscription; the callback goroutine returns
