@@ -21,16 +21,25 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// A state is a prefix's keys at one revision: path -> value and mod revision.
+// A state is a prefix's keys at one revision: path -> value and mod
+// revision. When the prefix is a document key, the state holds that one
+// key at path "".
 type state struct {
 	rev    int64
+	doc    bool
 	values map[string]string
 	mods   map[string]int64
 }
 
-// read reads the prefix at rev (0: now).
+// read reads the prefix at rev (0: now): the keys under it, or the one key
+// it names when it is a document key (a single-key Get, which
+// /app/config.yaml.bak does not match).
 func read(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (*state, error) {
-	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	var opts []clientv3.OpOption
+	doc := isDocumentKey(prefix)
+	if !doc {
+		opts = append(opts, clientv3.WithPrefix())
+	}
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev))
 	}
@@ -38,7 +47,7 @@ func read(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (
 	if err != nil {
 		return nil, fmt.Errorf("read %s at %s: %w", prefix, revisionName(rev), err)
 	}
-	s := &state{rev: resp.Header.Revision, values: map[string]string{}, mods: map[string]int64{}}
+	s := &state{rev: resp.Header.Revision, doc: doc, values: map[string]string{}, mods: map[string]int64{}}
 	if rev > 0 {
 		s.rev = rev
 	}
@@ -47,6 +56,40 @@ func read(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (
 		s.values[p], s.mods[p] = string(kv.Value), kv.ModRevision
 	}
 	return s, nil
+}
+
+// rangeOpts are the options that make a watch or read cover the prefix:
+// the keys under it, or the one document key it names.
+func rangeOpts(prefix string) []clientv3.OpOption {
+	if isDocumentKey(prefix) {
+		return nil
+	}
+	return []clientv3.OpOption{clientv3.WithPrefix()}
+}
+
+// documentKeys flattens the document a document key holds into the keys
+// it stands for, as the file's keys are (none when the key is absent).
+func documentKeys(s *state, prefix string) (map[string]string, error) {
+	raw, ok := s.values[""]
+	if !ok {
+		return map[string]string{}, nil
+	}
+	v, text, err := keytree.ParseDocument([]byte(raw))
+	if err != nil {
+		return nil, fmt.Errorf("key %q at revision %d: %w", prefix, s.rev, err)
+	}
+	if v == nil {
+		return map[string]string{}, nil
+	}
+	doc, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("key %q at revision %d: the document is not a mapping", prefix, s.rev)
+	}
+	keys, err := keytree.Flatten(doc, text)
+	if err != nil {
+		return nil, fmt.Errorf("key %q at revision %d: %w", prefix, s.rev, err)
+	}
+	return keys, nil
 }
 
 // revisionName names the revision a read asked for: rev 0 is the current
@@ -58,12 +101,8 @@ func revisionName(rev int64) string {
 	return fmt.Sprintf("revision %d", rev)
 }
 
-// fileKeys flattens a YAML or JSON file into the keys it stands for.
-func fileKeys(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
+// documentFileKeys flattens a file's content b into the keys it stands for.
+func documentFileKeys(path string, b []byte) (map[string]string, error) {
 	if strings.EqualFold(filepath.Ext(path), ".json") {
 		if err := checkJSON(b); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -272,19 +311,20 @@ func showKey(k string) string {
 // to make a concurrent change.
 var beforeCommit func()
 
-// write applies changes to the prefix in one transaction guarded by the
-// mod revisions in cur (absence for new keys), and returns its revision.
-func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, cs []change) (int64, error) {
+// write applies a plan's operations to the prefix in one transaction
+// guarded by the mod revisions in cur (absence for new keys), and returns
+// its revision.
+func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, ops []op) (int64, error) {
 	p := txn.NewPlan()
-	for _, c := range cs {
-		key, rev := prefix+c.path, int64(0)
-		if c.had {
-			rev = cur.mods[c.path]
+	for _, o := range ops {
+		key, rev := prefix+o.path, int64(0)
+		if _, had := cur.values[o.path]; had {
+			rev = cur.mods[o.path]
 		}
-		if c.has {
-			p.Put(key, c.new, rev)
-		} else {
+		if o.del {
 			p.Delete(key, rev)
+		} else {
+			p.Put(key, o.value, rev)
 		}
 	}
 	if err := p.Check(); err != nil {
