@@ -136,8 +136,8 @@ func documentFileKeys(path string, b []byte) (map[string]string, error) {
 // source text does (merged mappings first, the last of a list first, then
 // the mapping's own keys), so the scalar that wins a path decides.
 func dropBinaryText(b []byte, text map[string]string) error {
-	var n yaml.Node
-	if err := yaml.Unmarshal(b, &n); err != nil {
+	n, err := keytree.Document(b)
+	if err != nil {
 		return err
 	}
 	binary := map[string]bool{}
@@ -189,7 +189,7 @@ func dropBinaryText(b []byte, text map[string]string) error {
 			}
 		}
 	}
-	walk(&n, "")
+	walk(n, "")
 	for p, isBinary := range binary {
 		if isBinary {
 			delete(text, p)
