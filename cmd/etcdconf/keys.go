@@ -311,34 +311,96 @@ func showKey(k string) string {
 // to make a concurrent change.
 var beforeCommit func()
 
-// write applies a plan's operations to the prefix in one transaction
-// guarded by the mod revisions in cur (absence for new keys), and returns
-// its revision.
+// write applies a plan's operations to the prefix in one transaction and
+// returns its revision. The transaction is guarded by the revision cur was
+// read at, with one compare over the whole prefix (ModRevision < rev+1 on
+// its range), so a key put or created under the prefix since, whether the
+// plan touches it or not, makes it fail with nothing written (exit 3). A
+// key deleted since leaves nothing for a compare to see: it is found after
+// the commit, by reading the prefix's keys at the commit's revision, and
+// reported as a conflict (exit 3) naming the key.
 func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, ops []op) (int64, error) {
-	p := txn.NewPlan()
-	for _, o := range ops {
-		key, rev := prefix+o.path, int64(0)
-		if _, had := cur.values[o.path]; had {
-			rev = cur.mods[o.path]
-		}
-		if o.del {
-			p.Delete(key, rev)
-		} else {
-			p.Put(key, o.value, rev)
-		}
-	}
-	if err := p.Check(); err != nil {
+	if err := txn.CheckOps(len(ops)); err != nil {
 		return 0, err
+	}
+	guard := clientv3.Compare(clientv3.ModRevision(prefix), "<", cur.rev+1)
+	if !cur.doc {
+		guard = guard.WithPrefix()
+	}
+	tops := make([]clientv3.Op, 0, len(ops))
+	for _, o := range ops {
+		if o.del {
+			tops = append(tops, clientv3.OpDelete(prefix+o.path))
+		} else {
+			tops = append(tops, clientv3.OpPut(prefix+o.path, o.value))
+		}
 	}
 	if beforeCommit != nil {
 		beforeCommit()
 	}
-	resp, err := p.Commit(ctx, cli)
+	resp, err := cli.Txn(ctx).If(guard).Then(tops...).Commit()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("write %s: %w", prefix, err)
 	}
 	if !resp.Succeeded {
 		return 0, fmt.Errorf("%w (read at revision %d)", errConflict, cur.rev)
 	}
-	return resp.Header.Revision, nil
+	rev := resp.Header.Revision
+	if err := checkDeletes(ctx, cli, prefix, cur, ops, rev); err != nil {
+		return rev, err
+	}
+	return rev, nil
 }
+
+// checkDeletes finds keys of cur deleted by another client between the
+// read and the commit at rev: a key the plan leaves alone that is gone at
+// rev, or a key the plan puts that rev created anew (its CreateRevision is
+// rev, though it existed when read).
+func checkDeletes(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, ops []op, rev int64) error {
+	resp, err := cli.Get(ctx, prefix, append(rangeOpts(prefix), clientv3.WithKeysOnly(), clientv3.WithRev(rev))...)
+	if err != nil {
+		return fmt.Errorf("written at revision %d, but checking for keys deleted meanwhile failed: %w", rev, err)
+	}
+	created := map[string]int64{}
+	for _, kv := range resp.Kvs {
+		created[strings.TrimPrefix(string(kv.Key), prefix)] = kv.CreateRevision
+	}
+	touched := map[string]op{}
+	for _, o := range ops {
+		touched[o.path] = o
+	}
+	var lost []string
+	for _, p := range sortedPaths(cur.values) {
+		o, ok := touched[p]
+		switch {
+		case ok && o.del:
+			// deleted by the plan: gone either way
+		case ok:
+			if created[p] == rev {
+				lost = append(lost, fmt.Sprintf("%s (deleted meanwhile; this write created it again with %s)", showKey(prefix+p), showValue(o.value)))
+			}
+		default:
+			if _, held := created[p]; !held {
+				lost = append(lost, fmt.Sprintf("%s (deleted meanwhile; etcd no longer holds it)", showKey(prefix+p)))
+			}
+		}
+	}
+	if len(lost) > 0 {
+		return &deletedError{rev: rev, read: cur.rev, keys: lost}
+	}
+	return nil
+}
+
+// A deletedError reports keys deleted by another client between the read
+// and the commit: the write was made, on a prefix other than the one read.
+type deletedError struct {
+	rev, read int64
+	keys      []string
+}
+
+func (e *deletedError) Error() string {
+	return fmt.Sprintf("written at revision %d, but another client deleted key(s) after revision %d, which this plan was made from: %s; check the prefix (etcdconf get) and apply again",
+		e.rev, e.read, strings.Join(e.keys, ", "))
+}
+
+func (e *deletedError) Unwrap() error { return errConflict }
