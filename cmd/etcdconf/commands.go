@@ -102,10 +102,12 @@ func cmdDiff(ctx context.Context, c *command) error {
 	}
 	if len(p.cs) == 0 {
 		fmt.Fprintf(c.out, "%s at revision %d matches %s\n", c.prefix, cur.rev, c.file)
+		printLeft(c, p)
 		return nil
 	}
 	fmt.Fprintf(c.out, "%s at revision %d -> %s:\n", c.prefix, cur.rev, c.file)
 	printChanges(c.out, p.show, p.cs, "  ")
+	printLeft(c, p)
 	return errDiffers
 }
 
@@ -144,10 +146,12 @@ func cmdRollback(ctx context.Context, c *command) error {
 func (c *command) writeChanges(ctx context.Context, cur *state, p *plan, what string) error {
 	if len(p.cs) == 0 {
 		fmt.Fprintf(c.out, "%s at revision %d: nothing to change\n", c.prefix, cur.rev)
+		printLeft(c, p)
 		return nil
 	}
 	fmt.Fprintf(c.out, "%s at revision %d: %s changes %d key(s):\n", c.prefix, cur.rev, what, len(p.cs))
 	printChanges(c.out, p.show, p.cs, "  ")
+	printLeft(c, p)
 	if c.dryRun {
 		fmt.Fprintln(c.out, "dry run: nothing written")
 		return nil

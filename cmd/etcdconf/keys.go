@@ -17,6 +17,7 @@ import (
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/etcdconf/etcdconf/internal/txn"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"gopkg.in/yaml.v3"
 )
@@ -29,6 +30,7 @@ type state struct {
 	doc    bool
 	values map[string]string
 	mods   map[string]int64
+	leases map[string]int64 // the lease of a key that has one
 }
 
 // read reads the prefix at rev (0: now): the keys under it, or the one key
@@ -47,13 +49,16 @@ func read(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (
 	if err != nil {
 		return nil, fmt.Errorf("read %s at %s: %w", prefix, revisionName(rev), err)
 	}
-	s := &state{rev: resp.Header.Revision, doc: doc, values: map[string]string{}, mods: map[string]int64{}}
+	s := &state{rev: resp.Header.Revision, doc: doc, values: map[string]string{}, mods: map[string]int64{}, leases: map[string]int64{}}
 	if rev > 0 {
 		s.rev = rev
 	}
 	for _, kv := range resp.Kvs {
 		p := strings.TrimPrefix(string(kv.Key), prefix)
 		s.values[p], s.mods[p] = string(kv.Value), kv.ModRevision
+		if kv.Lease != 0 {
+			s.leases[p] = kv.Lease
+		}
 	}
 	return s, nil
 }
@@ -331,6 +336,8 @@ func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state,
 	for _, o := range ops {
 		if o.del {
 			tops = append(tops, clientv3.OpDelete(prefix+o.path))
+		} else if o.keepLease {
+			tops = append(tops, clientv3.OpPut(prefix+o.path, o.value, clientv3.WithIgnoreLease()))
 		} else {
 			tops = append(tops, clientv3.OpPut(prefix+o.path, o.value))
 		}
@@ -339,6 +346,9 @@ func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state,
 		beforeCommit()
 	}
 	resp, err := cli.Txn(ctx).If(guard).Then(tops...).Commit()
+	if errors.Is(err, rpctypes.ErrKeyNotFound) { // a leased key, written keeping its lease, expired meanwhile
+		return 0, fmt.Errorf("%w (read at revision %d; a key with a lease expired since)", errConflict, cur.rev)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("write %s: %w", prefix, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -13,6 +14,9 @@ type op struct {
 	path  string
 	value string
 	del   bool
+	// keepLease puts the value keeping the key's lease (WithIgnoreLease),
+	// so a TTL key keeps expiring.
+	keepLease bool
 }
 
 // A plan is what a command shows and what it writes. Under a prefix the
@@ -22,15 +26,39 @@ type plan struct {
 	show string   // what the changes' paths are shown under
 	cs   []change // what changes, as shown
 	ops  []op     // what is written
+	left []string // keys left alone, each with why
 }
 
-// keyPlan writes each change as one operation on its key.
-func keyPlan(prefix string, cs []change) *plan {
+// keyPlan writes each change as one operation on its key, keeping the
+// lease of a leased key it puts.
+func keyPlan(prefix string, cur *state, cs []change) *plan {
 	p := &plan{show: prefix, cs: cs}
 	for _, c := range cs {
-		p.ops = append(p.ops, op{path: c.path, value: c.new, del: !c.has})
+		p.ops = append(p.ops, op{path: c.path, value: c.new, del: !c.has, keepLease: c.has && cur.leases[c.path] != 0})
 	}
 	return p
+}
+
+// leaveLeased drops from cs the changes to keys with a lease in any of
+// states, and says so: a leased key belongs to a process that keeps it
+// alive (a registration, a TTL override), which a file or an old revision
+// must not delete, create again without its lease, or make permanent.
+// Only removals are dropped when onlyRemovals is set.
+func leaveLeased(prefix string, cs []change, onlyRemovals bool, why string, states ...*state) ([]change, []string) {
+	var left []string
+	cs = slices.DeleteFunc(cs, func(c change) bool {
+		if onlyRemovals && c.has {
+			return false
+		}
+		for _, s := range states {
+			if s.leases[c.path] != 0 {
+				left = append(left, fmt.Sprintf("%s (%s)", showKey(prefix+c.path), why))
+				return true
+			}
+		}
+		return false
+	})
+	return cs, left
 }
 
 // showDocument is how the paths inside a document key are shown:
@@ -50,7 +78,10 @@ func planFile(c *command, cur *state) (*plan, error) {
 		return nil, err
 	}
 	if !cur.doc {
-		return keyPlan(c.prefix, diff(cur.values, want, c.prune)), nil
+		cs, left := leaveLeased(c.prefix, diff(cur.values, want, c.prune), true, "leased: --prune never deletes a key with a lease", cur)
+		p := keyPlan(c.prefix, cur, cs)
+		p.left = left
+		return p, nil
 	}
 	if strings.EqualFold(filepath.Ext(c.prefix), ".json") && !strings.EqualFold(filepath.Ext(c.file), ".json") {
 		if err := checkJSON(b); err != nil {
@@ -63,7 +94,7 @@ func planFile(c *command, cur *state) (*plan, error) {
 	}
 	p := &plan{show: showDocument(c.prefix), cs: diff(have, want, true)}
 	if len(p.cs) > 0 {
-		p.ops = []op{{value: string(b)}}
+		p.ops = []op{{value: string(b), keepLease: cur.leases[""] != 0}}
 	}
 	return p, nil
 }
@@ -82,9 +113,17 @@ func (p *plan) removals() []string {
 // planRollback plans restoring the prefix as it was in old. Under a
 // document key, the key's old value is written back whole (or the key
 // deleted when it did not exist then).
+// A key leased then or now is left alone.
 func planRollback(prefix string, cur, old *state) *plan {
+	const why = "leased at the target revision or now: rollback leaves it to the process that holds its lease"
 	if !cur.doc {
-		return keyPlan(prefix, diff(cur.values, old.values, true))
+		cs, left := leaveLeased(prefix, diff(cur.values, old.values, true), false, why, cur, old)
+		p := keyPlan(prefix, cur, cs)
+		p.left = left
+		return p
+	}
+	if cur.leases[""] != 0 || old.leases[""] != 0 {
+		return &plan{show: prefix, left: []string{fmt.Sprintf("%s (%s)", showKey(prefix), why)}}
 	}
 	raw, existed := old.values[""]
 	var p *plan
@@ -102,4 +141,15 @@ func planRollback(prefix string, cur, old *state) *plan {
 		p.ops = []op{{value: raw, del: !existed}}
 	}
 	return p
+}
+
+// printLeft lists the keys a plan leaves alone.
+func printLeft(c *command, p *plan) {
+	if len(p.left) == 0 {
+		return
+	}
+	fmt.Fprintf(c.out, "left alone, %d key(s):\n", len(p.left))
+	for _, l := range p.left {
+		fmt.Fprintf(c.out, "  %s\n", l)
+	}
 }
