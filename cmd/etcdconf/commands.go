@@ -152,12 +152,15 @@ func (c *command) writeChanges(ctx context.Context, cur *state, p *plan, what st
 	fmt.Fprintf(c.out, "%s at revision %d: %s changes %d key(s):\n", c.prefix, cur.rev, what, len(p.cs))
 	printChanges(c.out, p.show, p.cs, "  ")
 	printLeft(c, p)
+	// The operations the write would make, counted as write makes them (one
+	// for a document key, however many paths change in it), are checked
+	// before asking, and by --dry-run, which fails as the write would.
+	if err := txn.CheckOps(len(p.ops)); err != nil {
+		return err
+	}
 	if c.dryRun {
 		fmt.Fprintln(c.out, "dry run: nothing written")
 		return nil
-	}
-	if err := txn.CheckOps(len(p.cs)); err != nil { // refused before asking
-		return err
 	}
 	if err := c.confirm(what); err != nil {
 		return err
