@@ -114,6 +114,9 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 		return nil, fmt.Errorf("want exactly one PREFIX, got %d arguments", len(positional))
 	}
 	c.prefix = positional[0]
+	if err := checkPrefix(c.prefix); err != nil {
+		return nil, err
+	}
 	if (name == "diff" || name == "apply") && c.file == "" {
 		return nil, errors.New("-f FILE is required")
 	}

@@ -92,34 +92,38 @@ func printReadRevision(c *command, rev int64) {
 }
 
 func cmdDiff(ctx context.Context, c *command) error {
-	want, err := fileKeys(c.file)
-	if err != nil {
-		return err
-	}
 	cur, err := read(ctx, c.cli, c.prefix, 0)
 	if err != nil {
 		return err
 	}
-	cs := diff(cur.values, want, c.prune)
-	if len(cs) == 0 {
+	p, err := planFile(c, cur)
+	if err != nil {
+		return err
+	}
+	if len(p.cs) == 0 {
 		fmt.Fprintf(c.out, "%s at revision %d matches %s\n", c.prefix, cur.rev, c.file)
+		printLeft(c, p)
 		return nil
 	}
 	fmt.Fprintf(c.out, "%s at revision %d -> %s:\n", c.prefix, cur.rev, c.file)
-	printChanges(c.out, c.prefix, cs, "  ")
+	printChanges(c.out, p.show, p.cs, "  ")
+	printLeft(c, p)
 	return errDiffers
 }
 
 func cmdApply(ctx context.Context, c *command) error {
-	want, err := fileKeys(c.file)
-	if err != nil {
-		return err
-	}
 	cur, err := read(ctx, c.cli, c.prefix, 0)
 	if err != nil {
 		return err
 	}
-	return c.writeChanges(ctx, cur, diff(cur.values, want, c.prune), "apply "+c.file)
+	p, err := planFile(c, cur)
+	if err != nil {
+		return err
+	}
+	if rm := p.removals(); cur.doc && len(rm) > 0 && !c.prune {
+		return fmt.Errorf("%s is one document, which apply replaces whole, and it holds %s, which %s does not: pass --prune to remove them", c.prefix, strings.Join(rm, ", "), c.file)
+	}
+	return c.writeChanges(ctx, cur, p, "apply "+c.file)
 }
 
 func cmdRollback(ctx context.Context, c *command) error {
@@ -134,28 +138,34 @@ func cmdRollback(ctx context.Context, c *command) error {
 	if err != nil {
 		return err
 	}
-	return c.writeChanges(ctx, cur, diff(cur.values, old.values, true), fmt.Sprintf("roll back to revision %d", c.rev))
+	return c.writeChanges(ctx, cur, planRollback(c.prefix, cur, old), fmt.Sprintf("roll back to revision %d", c.rev))
 }
 
-// writeChanges shows the changes and, unless --dry-run, writes them.
-func (c *command) writeChanges(ctx context.Context, cur *state, cs []change, what string) error {
-	if len(cs) == 0 {
+// writeChanges shows the changes (with every key --prune removes) before
+// asking and, unless --dry-run, writes them.
+func (c *command) writeChanges(ctx context.Context, cur *state, p *plan, what string) error {
+	if len(p.cs) == 0 {
 		fmt.Fprintf(c.out, "%s at revision %d: nothing to change\n", c.prefix, cur.rev)
+		printLeft(c, p)
 		return nil
 	}
-	fmt.Fprintf(c.out, "%s at revision %d: %s changes %d key(s):\n", c.prefix, cur.rev, what, len(cs))
-	printChanges(c.out, c.prefix, cs, "  ")
+	fmt.Fprintf(c.out, "%s at revision %d: %s changes %d key(s):\n", c.prefix, cur.rev, what, len(p.cs))
+	printChanges(c.out, p.show, p.cs, "  ")
+	printLeft(c, p)
+	// The operations the write would make, counted as write makes them (one
+	// for a document key, however many paths change in it), are checked
+	// before asking, and by --dry-run, which fails as the write would.
+	if err := txn.CheckOps(len(p.ops)); err != nil {
+		return err
+	}
 	if c.dryRun {
 		fmt.Fprintln(c.out, "dry run: nothing written")
 		return nil
 	}
-	if err := txn.CheckOps(len(cs)); err != nil { // refused before asking
-		return err
-	}
 	if err := c.confirm(what); err != nil {
 		return err
 	}
-	rev, err := write(ctx, c.cli, c.prefix, cur, cs)
+	rev, err := write(ctx, c.cli, c.prefix, cur, p.ops)
 	if err != nil {
 		return err
 	}
@@ -169,7 +179,8 @@ func cmdWatch(ctx context.Context, c *command) error {
 		return err
 	}
 	fmt.Fprintf(c.out, "watching %s from revision %d\n", c.prefix, cur.rev+1)
-	wch := c.cli.Watch(clientv3.WithRequireLeader(ctx), c.prefix, clientv3.WithPrefix(), clientv3.WithRev(cur.rev+1), clientv3.WithPrevKV())
+	opts := append(rangeOpts(c.prefix), clientv3.WithRev(cur.rev+1), clientv3.WithPrevKV())
+	wch := c.cli.Watch(clientv3.WithRequireLeader(ctx), c.prefix, opts...)
 	for resp := range wch {
 		if err := resp.Err(); err != nil {
 			return err
@@ -258,7 +269,8 @@ func (c *command) history(ctx context.Context, from, end int64) (bool, int64, er
 	}
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := c.cli.Watch(ctx, c.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
+	opts := append(rangeOpts(c.prefix), clientv3.WithRev(from), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
+	wch := c.cli.Watch(ctx, c.prefix, opts...)
 	tick := time.NewTicker(progressEvery)
 	defer tick.Stop()
 	for {

@@ -17,20 +17,31 @@ import (
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/etcdconf/etcdconf/internal/txn"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"gopkg.in/yaml.v3"
 )
 
-// A state is a prefix's keys at one revision: path -> value and mod revision.
+// A state is a prefix's keys at one revision: path -> value and mod
+// revision. When the prefix is a document key, the state holds that one
+// key at path "".
 type state struct {
 	rev    int64
+	doc    bool
 	values map[string]string
 	mods   map[string]int64
+	leases map[string]int64 // the lease of a key that has one
 }
 
-// read reads the prefix at rev (0: now).
+// read reads the prefix at rev (0: now): the keys under it, or the one key
+// it names when it is a document key (a single-key Get, which
+// /app/config.yaml.bak does not match).
 func read(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (*state, error) {
-	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	var opts []clientv3.OpOption
+	doc := isDocumentKey(prefix)
+	if !doc {
+		opts = append(opts, clientv3.WithPrefix())
+	}
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev))
 	}
@@ -38,15 +49,52 @@ func read(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (
 	if err != nil {
 		return nil, fmt.Errorf("read %s at %s: %w", prefix, revisionName(rev), err)
 	}
-	s := &state{rev: resp.Header.Revision, values: map[string]string{}, mods: map[string]int64{}}
+	s := &state{rev: resp.Header.Revision, doc: doc, values: map[string]string{}, mods: map[string]int64{}, leases: map[string]int64{}}
 	if rev > 0 {
 		s.rev = rev
 	}
 	for _, kv := range resp.Kvs {
 		p := strings.TrimPrefix(string(kv.Key), prefix)
 		s.values[p], s.mods[p] = string(kv.Value), kv.ModRevision
+		if kv.Lease != 0 {
+			s.leases[p] = kv.Lease
+		}
 	}
 	return s, nil
+}
+
+// rangeOpts are the options that make a watch or read cover the prefix:
+// the keys under it, or the one document key it names.
+func rangeOpts(prefix string) []clientv3.OpOption {
+	if isDocumentKey(prefix) {
+		return nil
+	}
+	return []clientv3.OpOption{clientv3.WithPrefix()}
+}
+
+// documentKeys flattens the document a document key holds into the keys
+// it stands for, as the file's keys are (none when the key is absent).
+func documentKeys(s *state, prefix string) (map[string]string, error) {
+	raw, ok := s.values[""]
+	if !ok {
+		return map[string]string{}, nil
+	}
+	v, text, err := keytree.ParseDocument([]byte(raw))
+	if err != nil {
+		return nil, fmt.Errorf("key %q at revision %d: %w", prefix, s.rev, err)
+	}
+	if v == nil {
+		return map[string]string{}, nil
+	}
+	doc, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("key %q at revision %d: the document is not a mapping", prefix, s.rev)
+	}
+	keys, err := keytree.Flatten(doc, text)
+	if err != nil {
+		return nil, fmt.Errorf("key %q at revision %d: %w", prefix, s.rev, err)
+	}
+	return keys, nil
 }
 
 // revisionName names the revision a read asked for: rev 0 is the current
@@ -58,12 +106,8 @@ func revisionName(rev int64) string {
 	return fmt.Sprintf("revision %d", rev)
 }
 
-// fileKeys flattens a YAML or JSON file into the keys it stands for.
-func fileKeys(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
+// documentFileKeys flattens a file's content b into the keys it stands for.
+func documentFileKeys(path string, b []byte) (map[string]string, error) {
 	if strings.EqualFold(filepath.Ext(path), ".json") {
 		if err := checkJSON(b); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -97,8 +141,8 @@ func fileKeys(path string) (map[string]string, error) {
 // source text does (merged mappings first, the last of a list first, then
 // the mapping's own keys), so the scalar that wins a path decides.
 func dropBinaryText(b []byte, text map[string]string) error {
-	var n yaml.Node
-	if err := yaml.Unmarshal(b, &n); err != nil {
+	n, err := keytree.Document(b)
+	if err != nil {
 		return err
 	}
 	binary := map[string]bool{}
@@ -150,7 +194,7 @@ func dropBinaryText(b []byte, text map[string]string) error {
 			}
 		}
 	}
-	walk(&n, "")
+	walk(n, "")
 	for p, isBinary := range binary {
 		if isBinary {
 			delete(text, p)
@@ -272,33 +316,101 @@ func showKey(k string) string {
 // to make a concurrent change.
 var beforeCommit func()
 
-// write applies changes to the prefix in one transaction guarded by the
-// mod revisions in cur (absence for new keys), and returns its revision.
-func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, cs []change) (int64, error) {
-	p := txn.NewPlan()
-	for _, c := range cs {
-		key, rev := prefix+c.path, int64(0)
-		if c.had {
-			rev = cur.mods[c.path]
-		}
-		if c.has {
-			p.Put(key, c.new, rev)
-		} else {
-			p.Delete(key, rev)
-		}
-	}
-	if err := p.Check(); err != nil {
+// write applies a plan's operations to the prefix in one transaction and
+// returns its revision. The transaction is guarded by the revision cur was
+// read at, with one compare over the whole prefix (ModRevision < rev+1 on
+// its range), so a key put or created under the prefix since, whether the
+// plan touches it or not, makes it fail with nothing written (exit 3). A
+// key deleted since leaves nothing for a compare to see: it is found after
+// the commit, by reading the prefix's keys at the commit's revision, and
+// reported as a conflict (exit 3) naming the key.
+func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, ops []op) (int64, error) {
+	if err := txn.CheckOps(len(ops)); err != nil {
 		return 0, err
+	}
+	guard := clientv3.Compare(clientv3.ModRevision(prefix), "<", cur.rev+1)
+	if !cur.doc {
+		guard = guard.WithPrefix()
+	}
+	tops := make([]clientv3.Op, 0, len(ops))
+	for _, o := range ops {
+		if o.del {
+			tops = append(tops, clientv3.OpDelete(prefix+o.path))
+		} else if o.keepLease {
+			tops = append(tops, clientv3.OpPut(prefix+o.path, o.value, clientv3.WithIgnoreLease()))
+		} else {
+			tops = append(tops, clientv3.OpPut(prefix+o.path, o.value))
+		}
 	}
 	if beforeCommit != nil {
 		beforeCommit()
 	}
-	resp, err := p.Commit(ctx, cli)
+	resp, err := cli.Txn(ctx).If(guard).Then(tops...).Commit()
+	if errors.Is(err, rpctypes.ErrKeyNotFound) { // a leased key, written keeping its lease, expired meanwhile
+		return 0, fmt.Errorf("%w (read at revision %d; a key with a lease expired since)", errConflict, cur.rev)
+	}
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("write %s: %w", prefix, err)
 	}
 	if !resp.Succeeded {
 		return 0, fmt.Errorf("%w (read at revision %d)", errConflict, cur.rev)
 	}
-	return resp.Header.Revision, nil
+	rev := resp.Header.Revision
+	if err := checkDeletes(ctx, cli, prefix, cur, ops, rev); err != nil {
+		return rev, err
+	}
+	return rev, nil
 }
+
+// checkDeletes finds keys of cur deleted by another client between the
+// read and the commit at rev: a key the plan leaves alone that is gone at
+// rev, or a key the plan puts that rev created anew (its CreateRevision is
+// rev, though it existed when read).
+func checkDeletes(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, ops []op, rev int64) error {
+	resp, err := cli.Get(ctx, prefix, append(rangeOpts(prefix), clientv3.WithKeysOnly(), clientv3.WithRev(rev))...)
+	if err != nil {
+		return fmt.Errorf("written at revision %d, but checking for keys deleted meanwhile failed: %w", rev, err)
+	}
+	created := map[string]int64{}
+	for _, kv := range resp.Kvs {
+		created[strings.TrimPrefix(string(kv.Key), prefix)] = kv.CreateRevision
+	}
+	touched := map[string]op{}
+	for _, o := range ops {
+		touched[o.path] = o
+	}
+	var lost []string
+	for _, p := range sortedPaths(cur.values) {
+		o, ok := touched[p]
+		switch {
+		case ok && o.del:
+			// deleted by the plan: gone either way
+		case ok:
+			if created[p] == rev {
+				lost = append(lost, fmt.Sprintf("%s (deleted meanwhile; this write created it again with %s)", showKey(prefix+p), showValue(o.value)))
+			}
+		default:
+			if _, held := created[p]; !held {
+				lost = append(lost, fmt.Sprintf("%s (deleted meanwhile; etcd no longer holds it)", showKey(prefix+p)))
+			}
+		}
+	}
+	if len(lost) > 0 {
+		return &deletedError{rev: rev, read: cur.rev, keys: lost}
+	}
+	return nil
+}
+
+// A deletedError reports keys deleted by another client between the read
+// and the commit: the write was made, on a prefix other than the one read.
+type deletedError struct {
+	rev, read int64
+	keys      []string
+}
+
+func (e *deletedError) Error() string {
+	return fmt.Sprintf("written at revision %d, but another client deleted key(s) after revision %d, which this plan was made from: %s; check the prefix (etcdconf get) and apply again",
+		e.rev, e.read, strings.Join(e.keys, ", "))
+}
+
+func (e *deletedError) Unwrap() error { return errConflict }

@@ -5,8 +5,10 @@
 package keytree
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -275,22 +277,80 @@ func (t *Tree) Text(segs []string) (string, bool) {
 // and two mapping keys that spell one path are an error naming both. It
 // also returns the source text of every scalar, by path ("a/b", list items
 // numbered from 0), for string fields that must get "1.10" as written.
+//
+// b holds one document: a leading "---" and empty documents are allowed,
+// a second document that is not empty is an error naming its line (it
+// would otherwise be dropped without a word; see [Document]).
 func ParseDocument(b []byte) (any, map[string]string, error) {
-	var v any
-	if err := yaml.Unmarshal(b, &v); err != nil {
-		return nil, nil, err
-	}
-	v, err := nest(v)
+	n, err := Document(b)
 	if err != nil {
 		return nil, nil, err
 	}
-	var n yaml.Node
-	if err := yaml.Unmarshal(b, &n); err != nil {
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, nil, err
+	}
+	v, err = nest(v)
+	if err != nil {
 		return nil, nil, err
 	}
 	text := map[string]string{}
-	sourceText(&n, "", text)
+	sourceText(n, "", text)
 	return v, text, nil
+}
+
+// Document parses b as one YAML document and returns its node: the one
+// document of b that is not empty (a null document when all are). YAML
+// allows several documents separated by "---"; etcdconf's files and
+// document keys hold one, and a second one that is not empty is an error
+// naming its line, the same rule for the CLI's files, keys in etcd,
+// WithFile and every other document.
+func Document(b []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var doc *yaml.Node
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if emptyDocument(&n) {
+			if doc == nil {
+				doc = &n
+			}
+			continue
+		}
+		if doc != nil && !emptyDocument(doc) {
+			return nil, fmt.Errorf("line %d: a second YAML document (after the one at line %d); a file or document key holds one document", n.Line, docLine(doc))
+		}
+		doc = &n
+	}
+	if doc == nil {
+		doc = &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!null"}}}
+	}
+	return doc, nil
+}
+
+// emptyDocument reports whether a document node holds nothing: no content,
+// or a null scalar with no text (what YAML makes of "---" alone or of
+// comments only).
+func emptyDocument(n *yaml.Node) bool {
+	if len(n.Content) == 0 {
+		return true
+	}
+	c := n.Content[0]
+	return c.Kind == yaml.ScalarNode && c.ShortTag() == "!!null" && c.Value == ""
+}
+
+// docLine is the line a document's content starts on.
+func docLine(n *yaml.Node) int {
+	if len(n.Content) > 0 {
+		return n.Content[0].Line
+	}
+	return n.Line
 }
 
 // sourceText records the text of every scalar under n by its path.

@@ -230,3 +230,38 @@ func TestParseDocumentMergeKeysKeepSourceText(t *testing.T) {
 		t.Errorf("two = %v: the first merged mapping wins", two)
 	}
 }
+
+// TestOneDocument: a second document that is not empty is an error naming
+// its line, wherever documents are parsed (files, keys in etcd); a leading
+// "---" and empty documents are valid (#20 item 3).
+func TestOneDocument(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want any
+		err  string
+	}{
+		{"a: 1\n", map[string]any{"a": 1}, ""},
+		{"---\na: 1\n", map[string]any{"a": 1}, ""},
+		{"a: 1\n---\n", map[string]any{"a": 1}, ""},
+		{"---\n---\na: 1\n---\n# only a comment\n", map[string]any{"a": 1}, ""},
+		{"", nil, ""},
+		{"a: \"1\"\n---\nb: \"2\"\n", nil, "line 2: a second YAML document"},
+		{"---\na: 1\n...\n---\n\nb: 2\n", nil, "line 4: a second YAML document"},
+	} {
+		v, _, err := ParseDocument([]byte(tt.in))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: error %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(v, tt.want) {
+			t.Errorf("%q: %v, %v; want %v", tt.in, v, err, tt.want)
+		}
+	}
+	_, err := Build([]Entry{{Key: "/app/db.yaml", Path: "db.yaml", Value: []byte("host: x\n---\nport: 1\n")}})
+	var ke *Error
+	if !errors.As(err, &ke) || ke.Key != "/app/db.yaml" || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("a document key with two documents: %v", err)
+	}
+}
