@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcdconf/etcdconf/internal/codec"
 	"github.com/etcdconf/etcdconf/internal/wide"
 )
 
@@ -25,13 +26,13 @@ func BenchmarkCurrent(b *testing.B) {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	flat := map[string]*KeyValue{}
+	flat := map[string]*codec.KeyValue{}
 	for i := range 1000 {
 		k := fmt.Sprintf("k%04d", i)
-		flat[k] = &KeyValue{Key: k, Value: []byte("value")}
+		flat[k] = &codec.KeyValue{Key: k, Value: []byte("value")}
 	}
 	b.Run("1000 keys into map[string]string", func(b *testing.B) {
-		d, _ := NewDecoder[map[string]string]("/app/", Config{})
+		d, _ := codec.NewDecoder[map[string]string]("/app/", codec.Config{})
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := d.Decode(flat, 1); err != nil {
@@ -39,13 +40,13 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
-	wideKVs := map[string]*KeyValue{}
+	wideKVs := map[string]*codec.KeyValue{}
 	for i := range 1000 {
 		k := fmt.Sprintf("f%d", i)
-		wideKVs[k] = &KeyValue{Key: k, Value: []byte("7")}
+		wideKVs[k] = &codec.KeyValue{Key: k, Value: []byte("7")}
 	}
 	b.Run("1000-field struct", func(b *testing.B) {
-		d, _ := NewDecoder[wide.Struct]("/app/", Config{})
+		d, _ := codec.NewDecoder[wide.Struct]("/app/", codec.Config{})
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := d.Decode(wideKVs, 1); err != nil {
@@ -61,10 +62,10 @@ func BenchmarkDecode(b *testing.B) {
 // timeout has passed), and the writes a burst of 1000 puts costs.
 func BenchmarkSnapshotFile(b *testing.B) {
 	const keys = 10000
-	s := fileSnapshot{prefix: "/app/", rev: 2 * keys, written: time.Now(), kvs: NewKeySet()}
+	s := fileSnapshot{prefix: "/app/", rev: 2 * keys, written: time.Now(), kvs: codec.NewKeySet()}
 	for i := range keys {
 		k := fmt.Sprintf("service-%05d/endpoint", i)
-		s.kvs.Set(&KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), CreateRevision: int64(i + 1), ModRevision: int64(keys + i + 1), Version: 2})
+		s.kvs.Set(&codec.KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), CreateRevision: int64(i + 1), ModRevision: int64(keys + i + 1), Version: 2})
 	}
 	f := &snapshotFile{path: b.TempDir() + "/snap.json"}
 	b.Run("write 10k keys", func(b *testing.B) {
@@ -80,7 +81,7 @@ func BenchmarkSnapshotFile(b *testing.B) {
 		b.ReportMetric(float64(fi.Size())/keys, "file-bytes/key")
 	})
 	b.Run("start from file 10k keys", func(b *testing.B) {
-		dec, err := NewDecoder[map[string]string]("/app/", Config{})
+		dec, err := codec.NewDecoder[map[string]string]("/app/", codec.Config{})
 		if err != nil {
 			b.Fatal(err)
 		}

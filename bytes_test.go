@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 type blobCfg struct {
@@ -56,13 +58,13 @@ func TestDiffBytes(t *testing.T) {
 // that are not UTF-8.
 func TestEncodeBytes(t *testing.T) {
 	v := blobCfg{Blob: []byte("a\xff\x00,b"), Blobs: map[string][]byte{"x": []byte("[\xfe]")}}
-	leaves := map[string]leaf{}
-	if err := encodeLeaves(reflect.ValueOf(v), nil, "", leaves); err != nil {
+	leaves := map[string]codec.Leaf{}
+	if err := codec.EncodeLeaves(reflect.ValueOf(v), nil, "", leaves); err != nil {
 		t.Fatal(err)
 	}
 	var pairs []string
 	for k, l := range leaves {
-		s, err := LeafText(l.v, l.field)
+		s, err := codec.LeafText(l.V, l.Field)
 		if err != nil {
 			t.Fatalf("%s: %v", k, err)
 		}
@@ -72,10 +74,10 @@ func TestEncodeBytes(t *testing.T) {
 	if err != nil || !bytes.Equal(back.Blob, v.Blob) || !bytes.Equal(back.Blobs["x"], v.Blobs["x"]) {
 		t.Fatalf("read back %+v, %v; wrote %q", back, err, pairs)
 	}
-	if _, err := ValueNode(reflect.ValueOf(v), ""); err == nil || !strings.Contains(err.Error(), "Blob") {
+	if _, err := codec.ValueNode(reflect.ValueOf(v), ""); err == nil || !strings.Contains(err.Error(), "Blob") {
 		t.Fatalf("a document of bytes that are not UTF-8: %v", err)
 	}
-	if _, err := LeafText(reflect.ValueOf("a\xff"), "Name"); err == nil {
+	if _, err := codec.LeafText(reflect.ValueOf("a\xff"), "Name"); err == nil {
 		t.Fatal("a string that is not UTF-8 was written")
 	}
 }

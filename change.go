@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // A ChangeKind says whether a [Change] added, removed or modified a value.
@@ -98,6 +100,6 @@ func (c Change) Under(path string) bool {
 }
 
 func formatValue(v any) string {
-	s, _ := RenderValue(reflect.ValueOf(v))
+	s, _ := codec.RenderValue(reflect.ValueOf(v))
 	return s
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"reflect"
 	"time"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // An Option configures [New] and [Load].
@@ -52,8 +54,8 @@ func newOptions(opts []Option) *options {
 }
 
 // decodeConfig is what the decoder takes of the options.
-func (o *options) decodeConfig() Config {
-	return Config{Strict: o.strict, Defaults: o.defaults}
+func (o *options) decodeConfig() codec.Config {
+	return codec.Config{Strict: o.strict, Defaults: o.defaults}
 }
 
 // checkDefaults reports whether the defaults given with WithDefaults have type T.

@@ -13,6 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"gopkg.in/yaml.v3"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // TestDecodeFlatViewLists: in a flat view a document's list is one entry
@@ -214,7 +216,7 @@ func TestDecodeFlatViewListsShuffled(t *testing.T) {
 		{"app.yaml", "hosts: [a, b]\n", "app/hosts/x", "1", "app/hosts/y", "2"},
 		{"a.yaml", "- x\n- 'y,z'\n", "b.yml", "- 1\n", "a/c", "3"},
 	}
-	d, err := NewDecoder[map[string]string]("/app/", Config{})
+	d, err := codec.NewDecoder[map[string]string]("/app/", codec.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

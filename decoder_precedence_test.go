@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // decodeEvery decodes pairs n times and fails unless every run gives the
@@ -124,17 +126,17 @@ func TestDecodeValueAndSubtreeIsOneErrorEverywhere(t *testing.T) {
 
 	// The incremental path refuses a key that collides, so the full decode
 	// reports it.
-	d, _ := NewDecoder[map[string]string]("/app/", Config{})
+	d, _ := codec.NewDecoder[map[string]string]("/app/", codec.Config{})
 	kvs := kvsOf("db/host", "h")
 	v, err := d.Decode(kvs, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prev := &Snapshot[map[string]string]{Value: v, Revision: 1, prefix: "/app/", kvs: KeySetOf(kvs)}
+	prev := &Snapshot[map[string]string]{Value: v, Revision: 1, prefix: "/app/", kvs: codec.KeySetOf(kvs)}
 	for _, add := range [][]string{{"db", "1"}, {"db/host/x", "1"}} {
 		next := maps.Clone(kvs)
 		maps.Copy(next, kvsOf(add...))
-		if v, _, ok := d.Incremental(prev.decoded(), KeySetOf(next), 2, []string{add[0]}); ok {
+		if v, _, ok := d.Incremental(prev.decoded(), codec.KeySetOf(next), 2, []string{add[0]}); ok {
 			t.Errorf("incremental apply of %s beside db/host gave %v, want a full decode", add[0], v)
 		}
 	}

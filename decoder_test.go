@@ -9,21 +9,23 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // kvsOf returns the keys of pairs (key, value, ...), keys relative to the
 // prefix as the key set holds them.
-func kvsOf(pairs ...string) map[string]*KeyValue {
-	m := make(map[string]*KeyValue, len(pairs)/2)
+func kvsOf(pairs ...string) map[string]*codec.KeyValue {
+	m := make(map[string]*codec.KeyValue, len(pairs)/2)
 	for i := 0; i < len(pairs); i += 2 {
-		m[pairs[i]] = &KeyValue{Key: pairs[i], Value: []byte(pairs[i+1]), ModRevision: int64(i + 1)}
+		m[pairs[i]] = &codec.KeyValue{Key: pairs[i], Value: []byte(pairs[i+1]), ModRevision: int64(i + 1)}
 	}
 	return m
 }
 
 func decodeWith[T any](t *testing.T, o *options, pairs ...string) (T, error) {
 	t.Helper()
-	d, err := NewDecoder[T]("/app/", o.decodeConfig())
+	d, err := codec.NewDecoder[T]("/app/", o.decodeConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +179,7 @@ func TestDecodeServiceDiscoveryMap(t *testing.T) {
 }
 
 func TestDecodePrefixIsADocument(t *testing.T) {
-	d, err := NewDecoder[fullConfig]("/app/config.yaml", Config{})
+	d, err := codec.NewDecoder[fullConfig]("/app/config.yaml", codec.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,13 +253,13 @@ func TestDecodeValidate(t *testing.T) {
 }
 
 func TestNewDecoderRejectsUnsupportedTypes(t *testing.T) {
-	if _, err := NewDecoder[int]("/p/", Config{}); err == nil {
+	if _, err := codec.NewDecoder[int]("/p/", codec.Config{}); err == nil {
 		t.Error("int: no error")
 	}
-	if _, err := NewDecoder[map[int]string]("/p/", Config{}); err == nil {
+	if _, err := codec.NewDecoder[map[int]string]("/p/", codec.Config{}); err == nil {
 		t.Error("map[int]string: no error")
 	}
-	if _, err := NewDecoder[*checked]("/p/", Config{}); err != nil {
+	if _, err := codec.NewDecoder[*checked]("/p/", codec.Config{}); err != nil {
 		t.Errorf("*struct: %v", err)
 	}
 }
@@ -269,7 +271,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("db", "x", "db/host", "y")
 	f.Add("config.yaml", "- 1\n- 2", "", "")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
-		d, err := NewDecoder[fullConfig]("/app/", Config{})
+		d, err := codec.NewDecoder[fullConfig]("/app/", codec.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,11 +306,11 @@ func TestDecodeErrorsWithholdSecrets(t *testing.T) {
 // decode and a full diff. (TestOracleIncremental does the same for every
 // kind of key and T.)
 func TestIncrementalFlatAgreesWithFullDecode(t *testing.T) {
-	d, _ := NewDecoder[map[string]string]("/app/", Config{})
+	d, _ := codec.NewDecoder[map[string]string]("/app/", codec.Config{})
 	rng := rand.New(rand.NewPCG(1, 2))
 	kvs := kvsOf("a", "1", "b/c", "2")
 	full, _ := d.Decode(kvs, 1)
-	prev := &Snapshot[map[string]string]{Value: full, Revision: 1, prefix: "/app/", kvs: KeySetOf(kvs)}
+	prev := &Snapshot[map[string]string]{Value: full, Revision: 1, prefix: "/app/", kvs: codec.KeySetOf(kvs)}
 	for rev := int64(2); rev < 300; rev++ {
 		next := prev.kvs.Clone()
 		for range 1 + rng.IntN(4) {
@@ -316,7 +318,7 @@ func TestIncrementalFlatAgreesWithFullDecode(t *testing.T) {
 			if rng.IntN(3) == 0 {
 				next.Delete(key)
 			} else {
-				next.Set(&KeyValue{Key: key, Value: []byte(fmt.Sprint(rng.IntN(3))), ModRevision: rev})
+				next.Set(&codec.KeyValue{Key: key, Value: []byte(fmt.Sprint(rng.IntN(3))), ModRevision: rev})
 			}
 		}
 		v, delta, ok, err := d.Next(prev.decoded(), next, rev)
@@ -328,7 +330,7 @@ func TestIncrementalFlatAgreesWithFullDecode(t *testing.T) {
 			t.Fatalf("revision %d: incremental %v, decoded %v", rev, v, want)
 		}
 		cur := &Snapshot[map[string]string]{Value: v, Revision: rev, prefix: "/app/", kvs: next}
-		if got, want := fmt.Sprint(delta), fmt.Sprint(diffSnapshots(prev, cur)); got != want {
+		if got, want := fmt.Sprint(changesOf(delta)), fmt.Sprint(diffSnapshots(prev, cur)); got != want {
 			t.Fatalf("revision %d: delta %s, full diff %s", rev, got, want)
 		}
 		prev = cur

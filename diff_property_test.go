@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 type propInner struct {
@@ -135,7 +137,7 @@ func leafDiffs(path string, x, y reflect.Value, out *[]string) {
 		}
 	case reflect.Slice:
 		for i := range max(x.Len(), y.Len()) {
-			leafDiffs(join("["+strconv.Itoa(i)+"]"), index(x, i), index(y, i), out)
+			leafDiffs(join("["+strconv.Itoa(i)+"]"), codec.Index(x, i), codec.Index(y, i), out)
 		}
 	default:
 		if !x.Equal(y) {

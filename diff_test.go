@@ -13,16 +13,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func snap[T any](v T, rev int64, pairs ...string) *Snapshot[T] {
-	kvs := map[string]*KeyValue{}
+	kvs := map[string]*codec.KeyValue{}
 	for i := 0; i < len(pairs); i += 2 {
-		kvs[pairs[i]] = &KeyValue{Key: pairs[i], Value: []byte(pairs[i+1]), ModRevision: rev}
+		kvs[pairs[i]] = &codec.KeyValue{Key: pairs[i], Value: []byte(pairs[i+1]), ModRevision: rev}
 	}
-	return &Snapshot[T]{Value: v, Revision: rev, prefix: "/app/", kvs: KeySetOf(kvs)}
+	return &Snapshot[T]{Value: v, Revision: rev, prefix: "/app/", kvs: codec.KeySetOf(kvs)}
 }
 
 type diffDB struct {
@@ -78,7 +80,7 @@ func TestDiffGolden(t *testing.T) {
 		"hosts", "x,y", "services/api-1", "{}", "services/api-2", "{}"}
 	old := snap(base, 1, baseKeys...)
 	change := func(rev int64, f func(*diffConfig), keys ...string) *Snapshot[diffConfig] {
-		v := DeepCopy(reflect.ValueOf(base)).Interface().(diffConfig)
+		v := codec.DeepCopy(reflect.ValueOf(base)).Interface().(diffConfig)
 		f(&v)
 		s := snap(v, 1, baseKeys...)
 		for i := 0; i < len(keys); i += 2 {
@@ -87,7 +89,7 @@ func TestDiffGolden(t *testing.T) {
 				s.kvs.Delete(k)
 				continue
 			}
-			s.kvs.Set(&KeyValue{Key: k, Value: []byte(keys[i+1]), ModRevision: rev})
+			s.kvs.Set(&codec.KeyValue{Key: k, Value: []byte(keys[i+1]), ModRevision: rev})
 		}
 		return s
 	}
@@ -172,7 +174,7 @@ func BenchmarkDiff(b *testing.B) {
 	m2["k5"] = "changed"
 	mo := snap(m1, 1, mkv...)
 	mn := &Snapshot[map[string]string]{Value: m2, Revision: 2, prefix: mo.prefix, kvs: mo.kvs.Clone()}
-	mn.kvs.Set(&KeyValue{Key: "k5", Value: []byte("changed"), ModRevision: 2})
+	mn.kvs.Set(&codec.KeyValue{Key: "k5", Value: []byte("changed"), ModRevision: 2})
 	b.Run("10k-entry flat view, one change", func(b *testing.B) {
 		for b.Loop() {
 			diffSnapshots(mo, mn)
@@ -195,7 +197,7 @@ func BenchmarkDiff(b *testing.B) {
 	}
 	s2.Services["api-5"] = instance{Addr: "api-5", Weight: 2}
 	so, sn := snap(s1, 1, kv...), snap(s2, 1, kv...)
-	sn.kvs.Set(&KeyValue{Key: "services/api-5/weight", Value: []byte("2"), ModRevision: 2})
+	sn.kvs.Set(&codec.KeyValue{Key: "services/api-5/weight", Value: []byte("2"), ModRevision: 2})
 	b.Run("10k-entry map of structs, initial", func(b *testing.B) {
 		for b.Loop() {
 			diffSnapshots(nil, so)
@@ -399,7 +401,7 @@ func TestFilterChangesKeepsAncestors(t *testing.T) {
 // sets are the document key's changes, as they are for every other T; the
 // flat view's former shortcut named keys that do not exist (/app/b/addr).
 func TestDiffFlatViewDocumentKeys(t *testing.T) {
-	d, err := NewDecoder[map[string]string]("/app/", Config{})
+	d, err := codec.NewDecoder[map[string]string]("/app/", codec.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,8 +416,8 @@ func TestDiffFlatViewDocumentKeys(t *testing.T) {
 		t.Fatal(err1, err2)
 	}
 	cs := diffSnapshots(
-		&Snapshot[map[string]string]{Value: v1, Revision: 1, prefix: "/app/", kvs: KeySetOf(k1)},
-		&Snapshot[map[string]string]{Value: v2, Revision: 2, prefix: "/app/", kvs: KeySetOf(k2)})
+		&Snapshot[map[string]string]{Value: v1, Revision: 1, prefix: "/app/", kvs: codec.KeySetOf(k1)},
+		&Snapshot[map[string]string]{Value: v2, Revision: 2, prefix: "/app/", kvs: codec.KeySetOf(k2)})
 	var got []string
 	for _, c := range cs {
 		got = append(got, fmt.Sprintf("%s %v", c.Path, c.Keys))

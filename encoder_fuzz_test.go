@@ -5,9 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 	"github.com/etcdconf/etcdconf/internal/keytree"
 	"github.com/etcdconf/etcdconf/internal/rtgen"
-	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzRoundTrip drives the encoder and decoder pair without etcd: random
@@ -19,7 +21,7 @@ func FuzzRoundTrip(f *testing.F) {
 	for _, seed := range []string{"", "\x00", "\x01\x01\x01\x01", "\x02abcdefghijklmnop", "\x00\xff\xfe\xfd\x10\x20\x30\x40\x50\x60\x70\x80", strings.Repeat("\x05\x03", 40)} {
 		f.Add([]byte(seed))
 	}
-	d, err := NewDecoder[rtgen.Config]("/f/", Config{})
+	d, err := codec.NewDecoder[rtgen.Config]("/f/", codec.Config{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -36,23 +38,23 @@ func FuzzRoundTrip(f *testing.F) {
 			b = b[1:]
 			return n
 		}}.Config()
-		leaves := map[string]leaf{}
-		if err := encodeLeaves(reflect.ValueOf(v), nil, "", leaves); err != nil {
+		leaves := map[string]codec.Leaf{}
+		if err := codec.EncodeLeaves(reflect.ValueOf(v), nil, "", leaves); err != nil {
 			return // refused, as Update refuses it
 		}
-		kvs := map[string]*KeyValue{}
-		add := func(k, s string) { kvs[k] = &KeyValue{Key: k, Value: []byte(s)} }
+		kvs := map[string]*codec.KeyValue{}
+		add := func(k, s string) { kvs[k] = &codec.KeyValue{Key: k, Value: []byte(s)} }
 		switch mode {
 		case 0:
 			for k, l := range leaves {
-				s, err := LeafText(l.v, l.field)
+				s, err := codec.LeafText(l.V, l.Field)
 				if err != nil {
 					return
 				}
 				add(k, s)
 			}
 		case 1, 2:
-			n, err := ValueNode(reflect.ValueOf(v), "")
+			n, err := codec.ValueNode(reflect.ValueOf(v), "")
 			if err != nil {
 				return
 			}
@@ -64,7 +66,7 @@ func FuzzRoundTrip(f *testing.F) {
 				add(".yaml", string(doc))
 			} else {
 				var s strings.Builder
-				FlowJSON(&s, n)
+				codec.FlowJSON(&s, n)
 				add(".json", s.String())
 			}
 		}
@@ -78,7 +80,7 @@ func FuzzRoundTrip(f *testing.F) {
 	})
 }
 
-func dump(kvs map[string]*KeyValue) map[string]string {
+func dump(kvs map[string]*codec.KeyValue) map[string]string {
 	out := map[string]string{}
 	for k, kv := range kvs {
 		out[k] = string(kv.Value)

@@ -7,7 +7,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // A Flag is a feature flag for configuration structs: off, on, or on for a
@@ -61,70 +62,19 @@ func (f Flag) Enabled(subject string) bool {
 	return float64(h.Sum64()%10000) < f.percent*100
 }
 
-var flagType = reflect.TypeFor[Flag]()
-
-// flagHolders caches, per type, whether a value of it can hold a Flag.
-var flagHolders sync.Map // reflect.Type -> bool
-
-// holdsFlag reports whether a value of type t can hold a Flag.
-func holdsFlag(t reflect.Type) bool {
-	if v, ok := flagHolders.Load(t); ok {
-		return v.(bool)
-	}
-	flagHolders.Store(t, false) // a recursive type asks again while we look
-	var holds bool
-	switch t.Kind() {
-	case reflect.Struct:
-		holds = t == flagType
-		for _, f := range SchemaOf(t).fields {
-			holds = holds || holdsFlag(f.typ)
-		}
-	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
-		holds = holdsFlag(t.Elem())
-	}
-	flagHolders.Store(t, holds)
-	return holds
-}
-
-// nameFlags gives every Flag in v, found at path in T, its path as name.
-// v is a freshly decoded value: maps are changed in place.
-func nameFlags(v reflect.Value, path string) {
-	if !holdsFlag(v.Type()) {
-		return
-	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		if !v.IsNil() {
-			nameFlags(v.Elem(), path)
-		}
-	case reflect.Struct:
-		if v.Type() == flagType {
-			v.Addr().Interface().(*Flag).name = path
-			return
-		}
-		for _, f := range SchemaOf(v.Type()).fields {
-			nameFlags(v.Field(f.index), JoinPath(path, f.name))
-		}
-	case reflect.Slice, reflect.Array:
-		for i := range v.Len() {
-			nameFlags(v.Index(i), fmt.Sprintf("%s[%d]", path, i))
-		}
-	case reflect.Map:
-		for it := v.MapRange(); it.Next(); {
-			e := reflect.New(v.Type().Elem()).Elem()
-			e.Set(it.Value())
-			nameFlags(e, fmt.Sprintf("%s[%s]", path, formatMapKey(it.Key())))
-			v.SetMapIndex(it.Key(), e)
-		}
-	}
-}
-
-// formatMapKey renders a map key as Change.Path does: quoted strings.
-func formatMapKey(k reflect.Value) string {
-	if k.Kind() == reflect.String {
-		return strconv.Quote(k.String())
-	}
-	return fmt.Sprint(k.Interface())
+// The decoder names every Flag it decodes with its Go path, and builds one
+// from a document's native bool as from its text; a native number is an
+// error (0.25 could mean 0.25% or 25%: the error asks for "25%").
+func init() {
+	codec.RegisterNamed(reflect.TypeFor[Flag](), codec.Named{
+		SetName: func(v reflect.Value, path string) { v.Addr().Interface().(*Flag).name = path },
+		FromScalar: func(x any) (any, error) {
+			if b, ok := x.(bool); ok {
+				return FlagPercent("", map[bool]float64{true: 100, false: 0}[b]), nil
+			}
+			return nil, fmt.Errorf("flag: %v is a number; write a percentage such as %q, or true/false", x, "25%")
+		},
+	})
 }
 
 // UnmarshalText reads a bool word or a percentage: plain decimal digits
@@ -141,7 +91,7 @@ func (f *Flag) UnmarshalText(b []byte) error {
 		f.percent = v
 		return nil
 	}
-	on, err := ParseBool(s)
+	on, err := codec.ParseBool(s)
 	if err != nil {
 		return fmt.Errorf("flag: %w, or a percentage such as 25%%", err)
 	}

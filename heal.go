@@ -6,6 +6,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // errHealed cancels a reload attempt that began while etcd did not answer,
@@ -23,7 +25,7 @@ var errHealed = errors.New("etcdconf: etcd answers again; reloading afresh")
 // not, the load starts afresh. The load timeout bounds the whole call, as
 // it bounds a load; a load that is merely long, with etcd answering, is
 // never restarted.
-func reloadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout, every time.Duration) (*KeySet, int64, error) {
+func reloadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout, every time.Duration) (*codec.KeySet, int64, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)

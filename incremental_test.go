@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcdconf/etcdconf/internal/wide"
 	"github.com/google/go-cmp/cmp"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
+	"github.com/etcdconf/etcdconf/internal/wide"
 )
 
 // Types the oracle drives: a flat view, a typed flat view whose values
@@ -158,8 +160,8 @@ func (g oracleGen) op() oracleOp {
 // whose keys differ from them by more than the last batch after a
 // rejection, as in the watcher.
 type oracle[T any] struct {
-	d       *Decoder[T]
-	kvs     *KeySet
+	d       *codec.Decoder[T]
+	kvs     *codec.KeySet
 	prev    *Snapshot[T]
 	rev     int64
 	steps   int // batches applied
@@ -171,15 +173,15 @@ type oracle[T any] struct {
 }
 
 func newOracle[T any](t testing.TB) *oracle[T] {
-	d, err := NewDecoder[T]("/app/", Config{})
+	d, err := codec.NewDecoder[T]("/app/", codec.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := d.DecodeSet(NewKeySet(), 1)
+	v, err := d.DecodeSet(codec.NewKeySet(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &oracle[T]{d: d, kvs: NewKeySet(), prev: &Snapshot[T]{Value: v, Revision: 1, prefix: "/app/", kvs: NewKeySet()}, rev: 1}
+	return &oracle[T]{d: d, kvs: codec.NewKeySet(), prev: &Snapshot[T]{Value: v, Revision: 1, prefix: "/app/", kvs: codec.NewKeySet()}, rev: 1}
 }
 
 // step applies one transaction incrementally (decoder.next, as the watcher
@@ -194,7 +196,7 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 		if op.value == nil {
 			next.Delete(key)
 		} else {
-			next.Set(&KeyValue{Key: key, Value: []byte(*op.value), ModRevision: o.rev})
+			next.Set(&codec.KeyValue{Key: key, Value: []byte(*op.value), ModRevision: o.rev})
 		}
 	}
 	o.kvs, o.steps = next, o.steps+1
@@ -223,12 +225,12 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	if inc {
 		o.inc++
 		if delta != nil {
-			snap.delta, snap.deltaFrom = delta, o.prev.Revision
-		} else if !HasValidate[T]() {
+			snap.delta, snap.deltaFrom = changesOf(delta), o.prev.Revision
+		} else if !codec.HasValidate[T]() {
 			t.Fatalf("revision %d %v: applied incrementally with no delta", o.rev, ops)
 		}
 	}
-	got := o.d.changes(o.prev, snap)
+	got := changes(o.d, o.prev, snap)
 	full := diffSnapshots(o.prev, &Snapshot[T]{Value: want, Revision: o.rev, prefix: "/app/", kvs: next})
 	if !cmp.Equal(got, full, cmp.AllowUnexported(Change{}, Flag{})) {
 		t.Fatalf("revision %d %v: changes differ from the full diff (-incremental +full):\n%s", o.rev, ops, cmp.Diff(got, full, cmp.AllowUnexported(Change{}, Flag{})))
@@ -246,7 +248,7 @@ func (o *oracle[T]) catchUp(t testing.TB, snap *Snapshot[T], want T) {
 	if o.frozen == nil {
 		o.frozen = map[*Snapshot[T]]T{}
 	}
-	o.frozen[snap] = DeepCopy(reflect.ValueOf(snap.Value)).Interface().(T)
+	o.frozen[snap] = codec.DeepCopy(reflect.ValueOf(snap.Value)).Interface().(T)
 	if len(o.history) > 16 {
 		delete(o.frozen, o.history[0])
 		o.history = o.history[1:]
@@ -263,7 +265,8 @@ func (o *oracle[T]) catchUp(t testing.TB, snap *Snapshot[T], want T) {
 		return
 	}
 	base := o.history[o.pick(len(o.history)-1)]
-	got, ok := o.d.Between(base.decoded(), snap.decoded(), snap.Revision)
+	cs, ok := o.d.Between(base.decoded(), snap.decoded(), snap.Revision)
+	got := changesOf(cs)
 	if !ok {
 		return
 	}
@@ -518,12 +521,12 @@ func oracleWatcher[T ~map[string]oracleInstance](t *testing.T, wantDelta bool) {
 // map[string]Entry, all "1" at revision 2, and their snapshot.
 func entryOracle(b *testing.B, n int) (*oracle[map[string]oracleEntry], *Snapshot[map[string]oracleEntry]) {
 	o := newOracle[map[string]oracleEntry](b)
-	kvs := make(map[string]*KeyValue, n)
+	kvs := make(map[string]*codec.KeyValue, n)
 	for i := range n {
 		k := fmt.Sprintf("svc-%06d", i)
-		kvs[k] = &KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
+		kvs[k] = &codec.KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
 	}
-	o.kvs = KeySetOf(kvs)
+	o.kvs = codec.KeySetOf(kvs)
 	v, err := o.d.DecodeSet(o.kvs, 2)
 	if err != nil {
 		b.Fatal(err)
@@ -549,7 +552,7 @@ func BenchmarkIncremental(b *testing.B) {
 			}
 			next := prev.kvs.Clone()
 			k := fmt.Sprintf("svc-%06d", i%n)
-			next.Set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
+			next.Set(&codec.KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
 			if mode == "full" {
 				if _, err := o.d.DecodeSet(next, int64(3+i)); err != nil {
 					b.Fatal(err)
@@ -575,16 +578,16 @@ func BenchmarkIncremental(b *testing.B) {
 
 // BenchmarkIncrementalStruct: one changed field of a 1000-field struct.
 func BenchmarkIncrementalStruct(b *testing.B) {
-	d, err := NewDecoder[wide.Struct]("/app/", Config{})
+	d, err := codec.NewDecoder[wide.Struct]("/app/", codec.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := map[string]*KeyValue{}
+	m := map[string]*codec.KeyValue{}
 	for i := range 1000 {
 		k := fmt.Sprintf("f%d", i)
-		m[k] = &KeyValue{Key: k, Value: []byte("7"), ModRevision: 1}
+		m[k] = &codec.KeyValue{Key: k, Value: []byte("7"), ModRevision: 1}
 	}
-	kvs := KeySetOf(m)
+	kvs := codec.KeySetOf(m)
 	v, err := d.DecodeSet(kvs, 1)
 	if err != nil {
 		b.Fatal(err)
@@ -594,7 +597,7 @@ func BenchmarkIncrementalStruct(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		next := kvs.Clone()
 		k := fmt.Sprintf("f%d", i%1000)
-		next.Set(&KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(i + 2)})
+		next.Set(&codec.KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(i + 2)})
 		if _, _, inc, err := d.Next(prev.decoded(), next, int64(i+2)); err != nil || !inc {
 			b.Fatalf("incremental %v, %v", inc, err)
 		}
@@ -612,12 +615,12 @@ func BenchmarkCatchUp(b *testing.B) {
 			o.step(b, []oracleOp{{path: fmt.Sprintf("svc-%06d", i*97%n), value: &val}})
 		}
 		latest := o.prev
-		if cs := o.d.changes(base, latest); len(cs) != 20 {
+		if cs := changes(o.d, base, latest); len(cs) != 20 {
 			b.Fatalf("%d changes, want 20 (N and Text of 10 entries)", len(cs))
 		}
 		b.Run(fmt.Sprintf("%d/changed-keys", n), func(b *testing.B) {
 			for b.Loop() {
-				o.d.changes(base, latest)
+				changes(o.d, base, latest)
 			}
 		})
 		b.Run(fmt.Sprintf("%d/full", n), func(b *testing.B) {
@@ -677,12 +680,12 @@ func BenchmarkIncrementalStructMap(b *testing.B) {
 
 func benchStructMap[T any](b *testing.B, n int, prepared bool) {
 	o := newOracle[T](b)
-	m := map[string]*KeyValue{}
+	m := map[string]*codec.KeyValue{}
 	for i := range n {
 		k := fmt.Sprintf("services/svc-%05d/addr", i)
-		m[k] = &KeyValue{Key: k, Value: []byte("h"), ModRevision: 2}
+		m[k] = &codec.KeyValue{Key: k, Value: []byte("h"), ModRevision: 2}
 	}
-	kvs := KeySetOf(m)
+	kvs := codec.KeySetOf(m)
 	v, err := o.d.DecodeSet(kvs, 2)
 	if err != nil {
 		b.Fatal(err)
@@ -696,9 +699,9 @@ func benchStructMap[T any](b *testing.B, n int, prepared bool) {
 			b.StartTimer()
 		}
 		next := prev.kvs.Clone()
-		next.Set(&KeyValue{Key: fmt.Sprintf("services/svc-%05d/weight", i%n), Value: []byte(strconv.Itoa(i + 1)), ModRevision: int64(i + 3)})
+		next.Set(&codec.KeyValue{Key: fmt.Sprintf("services/svc-%05d/weight", i%n), Value: []byte(strconv.Itoa(i + 1)), ModRevision: int64(i + 3)})
 		v, delta, inc, err := o.d.Next(prev.decoded(), next, int64(i+3))
-		if err != nil || !inc || (delta == nil) != HasValidate[T]() {
+		if err != nil || !inc || (delta == nil) != codec.HasValidate[T]() {
 			b.Fatal(err, inc, delta)
 		}
 		prev = &Snapshot[T]{Value: v, Revision: int64(i + 3), prefix: "/app/", kvs: next}
@@ -719,8 +722,8 @@ func TestLooseEqualIsNormName(t *testing.T) {
 	}
 	for range 20000 {
 		seg, other := gen(), gen()
-		for _, n := range []string{normName(seg), normName(other)} {
-			if got, want := LooseEqual(seg, n), normName(seg) == n; got != want {
+		for _, n := range []string{codec.NormName(seg), codec.NormName(other)} {
+			if got, want := codec.LooseEqual(seg, n), codec.NormName(seg) == n; got != want {
 				t.Fatalf("looseEqual(%q, %q) = %v, normName gives %v", seg, n, got, want)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"testing"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // BenchmarkKeyState measures what the watch loop pays per batch to keep an
@@ -14,26 +16,26 @@ import (
 // (what a full decode reads), and "build" a load's construction.
 func BenchmarkKeyState(b *testing.B) {
 	for _, n := range []int{1000, 100000} {
-		m := make(map[string]*KeyValue, n)
+		m := make(map[string]*codec.KeyValue, n)
 		for i := range n {
 			k := fmt.Sprintf("/app/services/svc-%06d", i)
-			m[k] = &KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), ModRevision: int64(i + 1)}
+			m[k] = &codec.KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), ModRevision: int64(i + 1)}
 		}
 		b.Run(fmt.Sprintf("keys=%d/map", n), func(b *testing.B) {
 			pub := m
 			for i := 0; b.Loop(); i++ {
 				next := maps.Clone(pub)
 				k := fmt.Sprintf("/app/services/svc-%06d", i%n)
-				next[k] = &KeyValue{Key: k, ModRevision: int64(n + i)}
+				next[k] = &codec.KeyValue{Key: k, ModRevision: int64(n + i)}
 				pub = next
 			}
 		})
 		b.Run(fmt.Sprintf("keys=%d/keySet", n), func(b *testing.B) {
-			pub := KeySetOf(m)
+			pub := codec.KeySetOf(m)
 			for i := 0; b.Loop(); i++ {
 				next := pub.Clone()
 				k := fmt.Sprintf("/app/services/svc-%06d", i%n)
-				next.Set(&KeyValue{Key: k, ModRevision: int64(n + i)})
+				next.Set(&codec.KeyValue{Key: k, ModRevision: int64(n + i)})
 				pub = next
 			}
 		})
@@ -46,7 +48,7 @@ func BenchmarkKeyState(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("keys=%d/iterate/keySet", n), func(b *testing.B) {
-			s := KeySetOf(m)
+			s := codec.KeySetOf(m)
 			for b.Loop() {
 				c := 0
 				for range s.All() {
@@ -56,7 +58,7 @@ func BenchmarkKeyState(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("keys=%d/build/keySet", n), func(b *testing.B) {
 			for b.Loop() {
-				KeySetOf(m)
+				codec.KeySetOf(m)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/etcdconf/etcdconf/internal/codec"
 	"github.com/etcdconf/etcdconf/internal/keytree"
 )
 
@@ -21,7 +22,7 @@ func TestListTextIsTheWritersText(t *testing.T) {
 			items[i] = genItem(r)
 			l[i] = items[i]
 		}
-		want, err := LeafText(reflect.ValueOf(items), "l")
+		want, err := codec.LeafText(reflect.ValueOf(items), "l")
 		if err != nil {
 			t.Fatalf("%q: leafText: %v", items, err)
 		}

@@ -12,6 +12,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // pageSize is the number of keys per request when a prefix is too large for
@@ -69,7 +71,7 @@ func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts 
 // cannot be read (see unreachable) and file, the one WithSnapshotFile
 // names, is usable, it reads it from the file instead, and loadErr is why
 // etcd was not read.
-func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o *options, file *snapshotFile, dec *Decoder[T]) (snap *Snapshot[T], loadErr, err error) {
+func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o *options, file *snapshotFile, dec *codec.Decoder[T]) (snap *Snapshot[T], loadErr, err error) {
 	kvs, rev, err := loadKeys(ctx, cli, prefix, o.loadTimeout)
 	if err == nil {
 		start := time.Now()
@@ -97,7 +99,7 @@ func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o 
 }
 
 // prepare checks the arguments common to Load and New and builds the decoder.
-func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*Decoder[T], error) {
+func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*codec.Decoder[T], error) {
 	if cli == nil {
 		return nil, errors.New("etcdconf: nil *clientv3.Client")
 	}
@@ -110,18 +112,18 @@ func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*Decoder[T
 	if o.hasSnapshotFile && o.snapshotFile == "" {
 		return nil, errors.New("etcdconf: WithSnapshotFile: empty path")
 	}
-	return NewDecoder[T](prefix, o.decodeConfig())
+	return codec.NewDecoder[T](prefix, o.decodeConfig())
 }
 
 // loadKeys reads every key under prefix at one revision, which it returns.
 // A compaction while paging restarts the read at a fresh revision.
-func loadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout time.Duration) (*KeySet, int64, error) {
+func loadKeys(ctx context.Context, cli *clientv3.Client, prefix string, timeout time.Duration) (*codec.KeySet, int64, error) {
 	if timeout > 0 { // with ctx's own deadline, the earlier wins
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var kvs *KeySet
+	var kvs *codec.KeySet
 	var rev int64
 	hosts := endpointHosts(cli)
 	err, why := ClientConfig{}.diagnosed(ctx, hosts, nil, false, func(ctx context.Context) (err error) {
@@ -148,7 +150,7 @@ func endpointHosts(cli *clientv3.Client) []string {
 	return hosts
 }
 
-func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (*KeySet, int64, error) {
+func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (*codec.KeySet, int64, error) {
 	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if status.Code(err) == codes.ResourceExhausted {
 		return readPages(ctx, cli, prefix)
@@ -156,17 +158,17 @@ func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (*KeyS
 	if err != nil {
 		return nil, 0, err
 	}
-	kvs := make([]*KeyValue, len(resp.Kvs))
+	kvs := make([]*codec.KeyValue, len(resp.Kvs))
 	for i, kv := range resp.Kvs {
 		kvs[i] = newKeyValue(kv, prefix)
 	}
-	return KeySetOfSorted(kvs), resp.Header.Revision, nil
+	return codec.KeySetOfSorted(kvs), resp.Header.Revision, nil
 }
 
 // readPages reads the prefix in pages, all at the revision of the first.
-func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (*KeySet, int64, error) {
+func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (*codec.KeySet, int64, error) {
 	end := clientv3.GetPrefixRangeEnd(prefix)
-	var kvs []*KeyValue
+	var kvs []*codec.KeyValue
 	var rev int64
 	for key := prefix; ; {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize)}
@@ -184,7 +186,7 @@ func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (*KeySe
 			kvs = append(kvs, newKeyValue(kv, prefix))
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return KeySetOfSorted(kvs), rev, nil
+			return codec.KeySetOfSorted(kvs), rev, nil
 		}
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcdconf/etcdconf/internal/codec"
 	"github.com/etcdconf/etcdconf/internal/rtgen"
 )
 
@@ -34,7 +35,7 @@ func TestCheckPath(t *testing.T) {
 		"DB", "DB.Port", `Services["api-1"]`, `Services["api-1"].Addr`, `Services["a]b"].Addr`,
 		"Hosts", "Hosts[0]", "Limits", "Limits.Max", "Timeout", `Nested["x"][2]["y"]`,
 	} {
-		if err := CheckPath(typ, p); err != nil {
+		if err := codec.CheckPath(typ, p); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
@@ -54,12 +55,12 @@ func TestCheckPath(t *testing.T) {
 		{"Timeout.X", "has no field"},
 		{"DB..Port", `no field ""`},
 	} {
-		err := CheckPath(typ, tt.path)
+		err := codec.CheckPath(typ, tt.path)
 		if err == nil || !strings.Contains(err.Error(), tt.says) {
 			t.Errorf("%q: %v, want an error saying %q", tt.path, err, tt.says)
 		}
 	}
-	if err := CheckPath(reflect.TypeFor[map[string]string](), `["db/host"]`); err != nil {
+	if err := codec.CheckPath(reflect.TypeFor[map[string]string](), `["db/host"]`); err != nil {
 		t.Errorf("flat view: %v", err)
 	}
 }
@@ -76,7 +77,7 @@ func TestCheckPathAcceptsDiffPaths(t *testing.T) {
 	next := cfg{Services: map[string]svc{"a\"]b": {Addr: "x"}, "api-1": {}}, Hosts: []string{"h"}}
 	next.DB.Port = 1
 	for _, c := range diffSnapshots(&Snapshot[cfg]{Value: old}, &Snapshot[cfg]{Value: next}) {
-		if err := CheckPath(reflect.TypeFor[cfg](), c.Path); err != nil {
+		if err := codec.CheckPath(reflect.TypeFor[cfg](), c.Path); err != nil {
 			t.Errorf("diff path %q refused: %v", c.Path, err)
 		}
 	}
@@ -244,19 +245,19 @@ func TestChangePathsWorkEverywhere(t *testing.T) {
 	for i := range 2000 {
 		typ := g.Type(2)
 		x, y := g.Value(typ), g.Value(typ)
-		d := &differ{initial: i%4 == 0, keys: &keyNode{}}
-		if d.initial { // as diffSnapshots with no old snapshot: from the zero T
+		initial := i%4 == 0
+		if initial { // as diffSnapshots with no old snapshot: from the zero T
 			x = reflect.New(typ).Elem()
 		}
-		d.walk(x, y)
-		for _, c := range d.changes {
-			if err := CheckPath(typ, c.Path); err != nil {
+		changes := changesOf(codec.DiffReflect(x, y, initial))
+		for _, c := range changes {
+			if err := codec.CheckPath(typ, c.Path); err != nil {
 				t.Fatalf("%v: WithPaths(%q) refused: %v", typ, c.Path, err)
 			}
-			if kept := filterChanges(d.changes, []string{c.Path}); !slices.ContainsFunc(kept, func(k Change) bool { return k.Path == c.Path }) {
+			if kept := filterChanges(changes, []string{c.Path}); !slices.ContainsFunc(kept, func(k Change) bool { return k.Path == c.Path }) {
 				t.Fatalf("%v: WithPaths(%q) drops its own change", typ, c.Path)
 			}
-			got, ok, err := LookupValue(y, c.Path, anyType)
+			got, ok, err := codec.LookupValue(y, c.Path, anyType)
 			// A nil New (a removal, or a nil pointer added as an element)
 			// holds nothing; a secret change withholds New, so only a
 			// removal's absence is checked.

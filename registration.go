@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // A Registration keeps a key in etcd for as long as the process lives:
@@ -122,15 +124,15 @@ func encodeValue[V any](v V) (string, error) {
 	if !rv.IsValid() || rv.Kind() == reflect.Pointer {
 		return "", errors.New("a nil value cannot be registered")
 	}
-	if !IsComposite(rv.Type()) {
-		return LeafText(rv, "")
+	if !codec.IsComposite(rv.Type()) {
+		return codec.LeafText(rv, "")
 	}
-	n, err := ValueNode(rv, "")
+	n, err := codec.ValueNode(rv, "")
 	if err != nil {
 		return "", err
 	}
 	var b strings.Builder
-	FlowJSON(&b, n)
+	codec.FlowJSON(&b, n)
 	return b.String(), nil
 }
 

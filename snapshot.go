@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // A Snapshot is the configuration as etcd held it at one revision.
@@ -22,7 +24,7 @@ type Snapshot[T any] struct {
 	Revision int64
 
 	prefix string
-	kvs    *KeySet // relative keys; never modified after publication; shares nodes with other snapshots
+	kvs    *codec.KeySet // relative keys; never modified after publication; shares nodes with other snapshots
 
 	// delta is the diff from the snapshot at revision deltaFrom, when the
 	// watcher computed it from the keys it changed (flat views); nil else.
@@ -47,22 +49,22 @@ type KeyValue struct {
 
 // decoded returns the snapshot's value with its keys, for the decoder; the
 // zero decoded for nil.
-func (s *Snapshot[T]) decoded() Decoded[T] {
+func (s *Snapshot[T]) decoded() codec.Decoded[T] {
 	if s == nil {
-		return Decoded[T]{}
+		return codec.Decoded[T]{}
 	}
-	return Decoded[T]{Value: s.Value, Keys: s.kvs}
+	return codec.Decoded[T]{Value: s.Value, Keys: s.kvs}
 }
 
 // diffSnapshots is diffValues of two snapshots; a nil old stands for the
 // zero T with no keys.
 func diffSnapshots[T any](old, new *Snapshot[T]) []Change {
-	var o *Decoded[T]
+	var o *codec.Decoded[T]
 	if old != nil {
 		d := old.decoded()
 		o = &d
 	}
-	return Diff(o, new.decoded(), new.prefix)
+	return changesOf(codec.Diff(o, new.decoded(), new.prefix))
 }
 
 // Prefix returns the key prefix the snapshot was read from.
@@ -81,7 +83,7 @@ func (s *Snapshot[T]) Key(path string) (KeyValue, bool) {
 	if !ok {
 		return KeyValue{}, false
 	}
-	out := *kv
+	out := KeyValue(*kv)
 	out.Key = s.prefix + kv.Key
 	return out, true
 }
@@ -99,7 +101,7 @@ func (s *Snapshot[T]) Keys() []KeyValue {
 		start := b.Len()
 		b.WriteString(s.prefix)
 		b.WriteString(kv.Key)
-		full := *kv
+		full := KeyValue(*kv)
 		full.Key = b.String()[start:]
 		out = append(out, full)
 	}
@@ -123,8 +125,8 @@ func (s *Snapshot[T]) LogValue() slog.Value {
 
 // newKeyValue returns etcd's kv, a key under prefix, with its key relative
 // to the prefix: the one place a key read from etcd loses its prefix.
-func newKeyValue(kv *mvccpb.KeyValue, prefix string) *KeyValue {
-	return &KeyValue{
+func newKeyValue(kv *mvccpb.KeyValue, prefix string) *codec.KeyValue {
+	return &codec.KeyValue{
 		Key:            string(kv.Key[len(prefix):]),
 		Value:          kv.Value,
 		CreateRevision: kv.CreateRevision,
@@ -150,7 +152,7 @@ func newKeyValue(kv *mvccpb.KeyValue, prefix string) *KeyValue {
 //	port, ok, err := etcdconf.Lookup[int](w.Current(), "DB.Port")
 func Lookup[V, T any](s *Snapshot[T], path string) (V, bool, error) {
 	var out V
-	v, ok, err := LookupValue(reflect.ValueOf(&s.Value).Elem(), path, reflect.TypeFor[V]())
+	v, ok, err := codec.LookupValue(reflect.ValueOf(&s.Value).Elem(), path, reflect.TypeFor[V]())
 	if err != nil || !ok {
 		return out, false, err
 	}

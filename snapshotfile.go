@@ -17,6 +17,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // The snapshot file is one JSON document:
@@ -63,7 +65,7 @@ type fileSnapshot struct {
 	prefix  string
 	rev     int64
 	written time.Time
-	kvs     *KeySet
+	kvs     *codec.KeySet
 }
 
 // encodeSnapshotFile returns the file's content for the keys of prefix at rev,
@@ -116,7 +118,7 @@ func decodeSnapshotFile(data []byte, prefix string) (fileSnapshot, error) {
 	if body.Prefix != prefix {
 		return fileSnapshot{}, fmt.Errorf("holds prefix %q, not %q", body.Prefix, prefix)
 	}
-	s := fileSnapshot{prefix: prefix, rev: body.Revision, written: body.Written, kvs: NewKeySet()}
+	s := fileSnapshot{prefix: prefix, rev: body.Revision, written: body.Written, kvs: codec.NewKeySet()}
 	for _, k := range body.Keys {
 		if !strings.HasPrefix(k.Key, prefix) {
 			return fileSnapshot{}, fmt.Errorf("key %q is outside the prefix", k.Key)
@@ -129,7 +131,7 @@ func decodeSnapshotFile(data []byte, prefix string) (fileSnapshot, error) {
 		if k.Value != nil {
 			value = []byte(*k.Value)
 		}
-		s.kvs.Set(&KeyValue{Key: rel, Value: value, CreateRevision: k.CreateRevision,
+		s.kvs.Set(&codec.KeyValue{Key: rel, Value: value, CreateRevision: k.CreateRevision,
 			ModRevision: k.ModRevision, Version: k.Version, Lease: k.Lease})
 	}
 	return s, nil

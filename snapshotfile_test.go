@@ -11,12 +11,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // randomSnapshot returns a snapshot of prefix with up to 50 keys of random
 // values (UTF-8 and not, empty and not) and metadata.
 func randomSnapshot(r *rand.Rand, prefix string) fileSnapshot {
-	s := fileSnapshot{prefix: prefix, rev: r.Int64N(1 << 40), written: time.Unix(r.Int64N(1<<32), r.Int64N(1e9)), kvs: NewKeySet()}
+	s := fileSnapshot{prefix: prefix, rev: r.Int64N(1 << 40), written: time.Unix(r.Int64N(1<<32), r.Int64N(1e9)), kvs: codec.NewKeySet()}
 	for range r.IntN(50) {
 		key := fmt.Sprintf("k%d/%c", r.IntN(100), 'a'+r.IntN(26))
 		value := make([]byte, r.IntN(40))
@@ -28,7 +30,7 @@ func randomSnapshot(r *rand.Rand, prefix string) fileSnapshot {
 			}
 		}
 		create := r.Int64N(s.rev + 1)
-		s.kvs.Set(&KeyValue{Key: key, Value: value, CreateRevision: create,
+		s.kvs.Set(&codec.KeyValue{Key: key, Value: value, CreateRevision: create,
 			ModRevision: create + r.Int64N(s.rev-create+1), Version: r.Int64N(1000), Lease: r.Int64N(3) * r.Int64()})
 	}
 	return s
@@ -88,12 +90,12 @@ func TestSnapshotFileDeterministic(t *testing.T) {
 		}
 		for range 5 {
 			copied := s
-			m := make(map[string]*KeyValue, s.kvs.Len())
+			m := make(map[string]*codec.KeyValue, s.kvs.Len())
 			for v := range s.kvs.All() {
 				kv := *v
 				m[kv.Key] = &kv
 			}
-			copied.kvs = KeySetOf(m)
+			copied.kvs = codec.KeySetOf(m)
 			again, err := encodeSnapshotFile(copied)
 			if err != nil {
 				t.Fatal(err)
@@ -108,7 +110,7 @@ func TestSnapshotFileDeterministic(t *testing.T) {
 // TestSnapshotFileRefused: a file that is not whole, not intact, not ours
 // or not for this prefix is refused with an error naming it and the reason.
 func TestSnapshotFileRefused(t *testing.T) {
-	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: KeySetOf(map[string]*KeyValue{
+	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: codec.KeySetOf(map[string]*codec.KeyValue{
 		"a": {Key: "a", Value: []byte("1"), CreateRevision: 2, ModRevision: 5, Version: 3},
 		"b": {Key: "b", Value: []byte("two"), CreateRevision: 7, ModRevision: 7, Version: 1},
 	})}
@@ -180,7 +182,7 @@ func TestSnapshotFileRefused(t *testing.T) {
 func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	dir := t.TempDir()
 	f := &snapshotFile{path: filepath.Join(dir, "snap.json")}
-	old := fileSnapshot{prefix: "/app/", rev: 3, written: time.Unix(3, 0), kvs: KeySetOf(map[string]*KeyValue{
+	old := fileSnapshot{prefix: "/app/", rev: 3, written: time.Unix(3, 0), kvs: codec.KeySetOf(map[string]*codec.KeyValue{
 		"a": {Key: "a", Value: []byte("old"), CreateRevision: 3, ModRevision: 3, Version: 1},
 	})}
 	if err := f.write(old); err != nil {
@@ -189,7 +191,7 @@ func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	crash := errors.New("killed")
 	f.beforeRename = func(string) error { return crash }
 	next := old
-	next.rev, next.kvs = 4, KeySetOf(map[string]*KeyValue{
+	next.rev, next.kvs = 4, codec.KeySetOf(map[string]*codec.KeyValue{
 		"a": {Key: "a", Value: []byte("new"), CreateRevision: 3, ModRevision: 4, Version: 2},
 	})
 	if err := f.write(next); !errors.Is(err, crash) {
@@ -282,7 +284,7 @@ func FuzzSnapshotFile(f *testing.F) {
 // has, and reads back into keys relative to the prefix; a key outside the
 // prefix is refused.
 func TestSnapshotFileKeepsFullKeys(t *testing.T) {
-	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: KeySetOf(map[string]*KeyValue{
+	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: codec.KeySetOf(map[string]*codec.KeyValue{
 		"db/host": {Key: "db/host", Value: []byte("h"), CreateRevision: 2, ModRevision: 5, Version: 3},
 	})}
 	data, err := encodeSnapshotFile(s)

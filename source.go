@@ -5,6 +5,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // A source is where a watcher's keys come from and how it learns that they
@@ -49,13 +51,13 @@ type sink interface {
 	// validate and publish, or reject. It reports whether a published
 	// snapshot now holds kvs: the source must then copy it before changing
 	// it (see keySet.clone).
-	publish(kvs *KeySet, rev int64) (held bool)
+	publish(kvs *codec.KeySet, rev int64) (held bool)
 	// unchanged tells the watcher that the source's keys at rev are kvs,
 	// equal to those it delivered last (a reload found nothing new). The
 	// watcher records rev as seen; it publishes kvs only when its current
 	// snapshot did not come from the source (the snapshot file), and then
 	// reports true, held as by publish.
-	unchanged(kvs *KeySet, rev int64) (published bool)
+	unchanged(kvs *codec.KeySet, rev int64) (published bool)
 	// idle tells the watcher the source is about to wait for changes: the
 	// time to prepare the next publish (see decoder.makeSpares).
 	idle()
@@ -76,8 +78,8 @@ type sink interface {
 type keyWriter interface {
 	// commit runs one transaction: ops, if every guard holds.
 	commit(ctx context.Context, guards []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error)
-	// commitPlan runs p as one transaction (see txn.Plan.Commit).
-	commitPlan(ctx context.Context, p *WritePlan) (*clientv3.TxnResponse, error)
+	// commitPlan runs p as one transaction (see etcdSource.commitPlan).
+	commitPlan(ctx context.Context, p *codec.WritePlan) (*clientv3.TxnResponse, error)
 	// grant creates a lease of ttl seconds.
 	grant(ctx context.Context, ttl int64) (clientv3.LeaseID, error)
 }

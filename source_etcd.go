@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 var (
@@ -36,8 +40,8 @@ type etcdSource struct {
 	from error
 
 	// Owned by run.
-	state  *KeySet // etcd's keys at seen, rejected revisions included
-	shared bool    // state belongs to a published snapshot: copy before changing it
+	state  *codec.KeySet // etcd's keys at seen, rejected revisions included
+	shared bool          // state belongs to a published snapshot: copy before changing it
 	seen   int64
 
 	mu sync.Mutex // guards at: current runs outside run's goroutine
@@ -54,7 +58,7 @@ type etcdSource struct {
 // newEtcdSource returns the source of a watcher that loaded kvs at rev
 // (from its snapshot file when from, the reason etcd was not read, is not
 // nil); to is the watcher.
-func newEtcdSource(cli *clientv3.Client, prefix string, o *options, to sink, kvs *KeySet, rev int64, from error) *etcdSource {
+func newEtcdSource(cli *clientv3.Client, prefix string, o *options, to sink, kvs *codec.KeySet, rev int64, from error) *etcdSource {
 	s := &etcdSource{cli: cli, prefix: prefix, o: o, to: to, from: from, state: kvs, shared: true, seen: rev}
 	s.at.rev, s.at.keys = rev, kvs.Len()
 	if from == nil {
@@ -167,7 +171,7 @@ func (s *etcdSource) watch(parent context.Context, b *backoff) error {
 // error when the watch must be recovered; the responses before the failed
 // one are delivered first.
 func (s *etcdSource) handle(resps []clientv3.WatchResponse) error {
-	var next *KeySet
+	var next *codec.KeySet
 	rev := s.seen
 	var err error
 	for _, resp := range resps {
@@ -203,7 +207,7 @@ func (s *etcdSource) handle(resps []clientv3.WatchResponse) error {
 
 // mutableState returns the loop's state, cloned first if a snapshot holds
 // it; the clone shares every node the batch does not change.
-func (s *etcdSource) mutableState() *KeySet {
+func (s *etcdSource) mutableState() *codec.KeySet {
 	if s.shared {
 		s.state, s.shared = s.state.Clone(), false
 	}
@@ -212,7 +216,7 @@ func (s *etcdSource) mutableState() *KeySet {
 
 // deliver makes kvs, etcd's keys at rev, the loop's state, and hands it to
 // the watcher to publish or reject.
-func (s *etcdSource) deliver(kvs *KeySet, rev int64) {
+func (s *etcdSource) deliver(kvs *codec.KeySet, rev int64) {
 	s.state, s.shared, s.seen = kvs, false, rev
 	s.shared = s.to.publish(kvs, rev)
 	s.setAt(rev, kvs.Len())
@@ -255,7 +259,7 @@ func (s *etcdSource) reload(ctx context.Context) error {
 
 // sameKeys reports whether a and b hold the same keys at the same revisions
 // with the same values.
-func sameKeys(a, b *KeySet) bool {
+func sameKeys(a, b *codec.KeySet) bool {
 	if a.Len() != b.Len() {
 		return false
 	}
@@ -279,8 +283,29 @@ func (s *etcdSource) commit(ctx context.Context, guards []clientv3.Cmp, ops []cl
 	return s.cli.Txn(ctx).If(guards...).Then(ops...).Commit()
 }
 
-func (s *etcdSource) commitPlan(ctx context.Context, p *WritePlan) (*clientv3.TxnResponse, error) {
-	return p.CommitUnder(ctx, s.cli, s.prefix)
+// commitPlan checks the plan's size and runs it as one transaction, keys
+// in order, each with the prefix added; Succeeded is false when a guard
+// failed, and then nothing was written.
+func (s *etcdSource) commitPlan(ctx context.Context, p *codec.WritePlan) (*clientv3.TxnResponse, error) {
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	var guards []clientv3.Cmp
+	for _, k := range slices.Sorted(maps.Keys(p.Guards)) {
+		if rev := p.Guards[k]; rev == 0 {
+			guards = append(guards, clientv3.Compare(clientv3.CreateRevision(s.prefix+k), "=", 0))
+		} else {
+			guards = append(guards, clientv3.Compare(clientv3.ModRevision(s.prefix+k), "=", rev))
+		}
+	}
+	var ops []clientv3.Op
+	for _, k := range slices.Sorted(maps.Keys(p.Puts)) {
+		ops = append(ops, clientv3.OpPut(s.prefix+k, p.Puts[k]))
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Deletes)) {
+		ops = append(ops, clientv3.OpDelete(s.prefix+k))
+	}
+	return s.cli.Txn(ctx).If(guards...).Then(ops...).Commit()
 }
 
 func (s *etcdSource) grant(ctx context.Context, ttl int64) (clientv3.LeaseID, error) {

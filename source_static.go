@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"time"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // errStatic is what a static watcher's writes return.
@@ -30,7 +32,7 @@ var errStatic = errors.New("etcdconf: a static watcher has no etcd to write to")
 // Set, Delete) return an error.
 func NewStatic[T any](v T) (w *Watcher[T], set func(T) error, err error) {
 	v = ownStatic(v)
-	if err := Validate(&v); err != nil {
+	if err := codec.Validate(&v); err != nil {
 		return nil, nil, &DecodeError{Revision: 1, Err: err}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -38,7 +40,7 @@ func NewStatic[T any](v T) (w *Watcher[T], set func(T) error, err error) {
 		src: staticSource{}, o: newOptions(nil), ctx: ctx, cancel: cancel,
 		// A decoder of no keys: the static watcher's snapshots have none,
 		// so it only diffs their values (see decoder.changes).
-		dec:  &Decoder[T]{},
+		dec:  &codec.Decoder[T]{},
 		subs: make(map[*subscriber]struct{}), advance: make(chan struct{}),
 	}
 	w.cur.Store(&Snapshot[T]{Value: v, Revision: 1})
@@ -65,8 +67,8 @@ func (staticSource) writer() (keyWriter, error) { return nil, errStatic }
 // caller keeps its maps and slices, and changing them later changes no
 // snapshot.
 func ownStatic[T any](v T) T {
-	v = CopyOf(v)
-	nameFlags(reflect.ValueOf(&v).Elem(), "")
+	v = codec.CopyOf(v)
+	codec.NameValues(reflect.ValueOf(&v).Elem(), "")
 	return v
 }
 
@@ -80,7 +82,7 @@ func (w *Watcher[T]) setStatic(v T) error {
 	rev := w.status.Seen + 1
 	w.status.Seen = rev
 	v = ownStatic(v)
-	if err := Validate(&v); err != nil {
+	if err := codec.Validate(&v); err != nil {
 		de := &DecodeError{Revision: rev, Err: err}
 		w.status.Rejections++
 		w.status.Rejected = de

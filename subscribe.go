@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // An Event tells a subscriber what changed; see [Watcher.Subscribe].
@@ -101,7 +103,7 @@ func (w *Watcher[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) <-c
 		opt.applySub(&so)
 	}
 	for _, p := range so.paths {
-		if err := CheckPath(reflect.TypeFor[T](), p); err != nil {
+		if err := codec.CheckPath(reflect.TypeFor[T](), p); err != nil {
 			panic(fmt.Sprintf("etcdconf: Subscribe: WithPaths(%q): %v", p, err))
 		}
 	}
@@ -144,7 +146,7 @@ func (w *Watcher[T]) deliver(ctx context.Context, s *subscriber, out chan<- Even
 		if latest == base {
 			return
 		}
-		changes := filterChanges(w.dec.changes(base, latest), so.paths)
+		changes := filterChanges(changes(w.dec, base, latest), so.paths)
 		if len(changes) == 0 && !owed {
 			return
 		}
@@ -193,8 +195,8 @@ func filterChanges(cs []Change, paths []string) []Change {
 
 // changes diffs two snapshots: with the delta the watcher computed when
 // latest directly follows base, else from the keys that differ between
-// them (see decoder.between), else by the full diff.
-func (d *Decoder[T]) changes(base, latest *Snapshot[T]) []Change {
+// them (see codec.Decoder.Between), else by the full diff.
+func changes[T any](d *codec.Decoder[T], base, latest *Snapshot[T]) []Change {
 	if base != nil && latest.deltaFrom != 0 && latest.deltaFrom == base.Revision {
 		if len(latest.delta) == 0 {
 			return nil // no change: as the full diff says it
@@ -203,7 +205,7 @@ func (d *Decoder[T]) changes(base, latest *Snapshot[T]) []Change {
 	}
 	if base != nil {
 		if cs, ok := d.Between(base.decoded(), latest.decoded(), latest.Revision); ok {
-			return cs
+			return changesOf(cs)
 		}
 	}
 	return diffSnapshots(base, latest)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // A Watcher keeps a [Snapshot] of type T in step with a key prefix in etcd.
@@ -17,7 +19,7 @@ type Watcher[T any] struct {
 	src    source // where the keys come from: etcd, or NewStatic's values
 	prefix string
 	o      *options
-	dec    *Decoder[T]
+	dec    *codec.Decoder[T]
 
 	cur atomic.Pointer[Snapshot[T]]
 
@@ -217,7 +219,7 @@ func (w *Watcher[T]) run() {
 // stays. It reports whether the snapshot published holds kvs.
 // Only what the keys changed since the current snapshot feed is decoded
 // (see decoder.next).
-func (w *Watcher[T]) publish(kvs *KeySet, rev int64) (held bool) {
+func (w *Watcher[T]) publish(kvs *codec.KeySet, rev int64) (held bool) {
 	start := time.Now()
 	prev := w.cur.Load()
 	v, delta, patched, err := w.dec.Next(prev.decoded(), kvs, rev)
@@ -244,7 +246,7 @@ func (w *Watcher[T]) publish(kvs *KeySet, rev int64) (held bool) {
 	}
 	snap := &Snapshot[T]{Value: v, Revision: rev, prefix: w.prefix, kvs: kvs}
 	if patched && delta != nil {
-		snap.delta, snap.deltaFrom = delta, prev.Revision
+		snap.delta, snap.deltaFrom = changesOf(delta), prev.Revision
 	}
 	w.cur.Store(snap)
 	if w.persist != nil {
@@ -266,7 +268,7 @@ func (w *Watcher[T]) publish(kvs *KeySet, rev int64) (held bool) {
 // unchanged records rev as seen, the source's keys being kvs as before.
 // A snapshot from the snapshot file is replaced even by the same keys, so
 // Current and Status stop saying it came from the file.
-func (w *Watcher[T]) unchanged(kvs *KeySet, rev int64) bool {
+func (w *Watcher[T]) unchanged(kvs *codec.KeySet, rev int64) bool {
 	if !w.cur.Load().written.IsZero() {
 		return w.publish(kvs, rev)
 	}

@@ -10,8 +10,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/etcdconf/etcdconf/internal/keytree"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
+	"github.com/etcdconf/etcdconf/internal/keytree"
 )
 
 // A WriteOption configures [Watcher.Set] and [Watcher.Delete].
@@ -112,11 +114,11 @@ const maxUpdateAttempts = 100
 // updateOnce runs fn on the current value and writes the result, guarded.
 func (w *Watcher[T]) updateOnce(ctx context.Context, wr keyWriter, fn func(*T) error) (*Snapshot[T], error) {
 	cur := w.Current()
-	next := CopyOf(cur.Value)
+	next := codec.CopyOf(cur.Value)
 	if err := fn(&next); err != nil {
 		return nil, err
 	}
-	if err := Validate(&next); err != nil {
+	if err := codec.Validate(&next); err != nil {
 		return nil, &DecodeError{Err: err}
 	}
 	p, err := w.dec.Plan(cur.decoded(), next)
@@ -207,10 +209,10 @@ func (w *Watcher[T]) committed(ctx context.Context, resp *clientv3.TxnResponse, 
 // as Update.
 func (w *Watcher[T]) Set(ctx context.Context, path string, value any, opts ...WriteOption) (*Snapshot[T], error) {
 	v := reflect.ValueOf(value)
-	if value == nil || (IsComposite(v.Type()) && v.Kind() != reflect.Slice) {
+	if value == nil || (codec.IsComposite(v.Type()) && v.Kind() != reflect.Slice) {
 		return nil, fmt.Errorf("etcdconf: set %q: a %T cannot be one key's value", path, value)
 	}
-	s, err := LeafText(v, "")
+	s, err := codec.LeafText(v, "")
 	if err != nil {
 		return nil, &opError{op: fmt.Sprintf("set %q", path), err: err}
 	}
@@ -248,11 +250,11 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 			return nil, &opError{op: op, err: errors.New("WithTTL means nothing for Delete: a deleted key has no lease")}
 		}
 	}
-	canon, at, err := KeySegments(reflect.TypeFor[T](), path)
+	canon, at, err := codec.KeySegments(reflect.TypeFor[T](), path)
 	if err != nil {
 		return nil, &opError{op: op, err: err}
 	}
-	if value != nil && !utf8.ValidString(*value) && !IsBytes(at) { // a []byte holds any bytes
+	if value != nil && !utf8.ValidString(*value) && !codec.IsBytes(at) { // a []byte holds any bytes
 		return nil, &opError{op: op, err: errors.New("the value is not valid UTF-8, which etcd values are read as")}
 	}
 	if value != nil && keytree.DocumentExt(canon[len(canon)-1]) != "" {
@@ -261,12 +263,12 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	cur := w.Current()
 	key := strings.Join(canon, "/") // relative to the prefix, as the key set's keys
 	var under []string              // other keys the delete removes: other spellings, documents
-	for _, h := range HeldKeys[T](cur.kvs, w.prefix) {
+	for _, h := range codec.HeldKeys[T](cur.kvs, w.prefix) {
 		switch {
-		case !h.doc && slices.Equal(h.path, canon):
-			key = h.kv.Key // the key that holds the value now
-		case value == nil && HasPrefix(h.path, canon):
-			under = append(under, h.kv.Key)
+		case !h.Doc && slices.Equal(h.Path, canon):
+			key = h.KV.Key // the key that holds the value now
+		case value == nil && codec.HasPrefix(h.Path, canon):
+			under = append(under, h.KV.Key)
 		}
 	}
 	var others []string // the keys a delete removes beside key and key/...
@@ -324,7 +326,7 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 // others), so a write that would be rejected is refused before it
 // reaches etcd. It walks the sorted key set; keys are relative.
 func (w *Watcher[T]) check(cur *Snapshot[T], key string, value *string, others []string) error {
-	kvs := make([]*KeyValue, 0, cur.kvs.Len()+1)
+	kvs := make([]*codec.KeyValue, 0, cur.kvs.Len()+1)
 	sub := key + "/"
 	for kv := range cur.kvs.All() {
 		switch {
@@ -335,7 +337,7 @@ func (w *Watcher[T]) check(cur *Snapshot[T], key string, value *string, others [
 		}
 	}
 	if value != nil {
-		kvs = append(kvs, &KeyValue{Key: key, Value: []byte(*value)})
+		kvs = append(kvs, &codec.KeyValue{Key: key, Value: []byte(*value)})
 	}
 	_, err := w.dec.DecodeKeys(len(kvs), slices.Values(kvs), 0)
 	return err

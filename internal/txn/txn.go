@@ -1,17 +1,11 @@
-// Package txn builds the guarded transactions etcdconf and its CLI write:
+// Package txn holds the guarded transactions etcdconf writes, as data:
 // every key a write touches must still have the mod revision it was read
 // at (or still be absent), and the whole change is one transaction, so it
-// applies entirely or not at all.
+// applies entirely or not at all. It knows no etcd client: the root
+// package commits a Plan (see its etcd source's commitPlan).
 package txn
 
-import (
-	"context"
-	"fmt"
-	"maps"
-	"slices"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-)
+import "fmt"
 
 // MaxOps is etcd's default limit of operations in one transaction
 // (--max-txn-ops). A change that needs more is refused rather than split,
@@ -55,35 +49,4 @@ func CheckOps(n int) error {
 		return fmt.Errorf("%d changes; etcd allows %d operations in one transaction by default, and a split write would not be atomic: nothing was written", n, MaxOps)
 	}
 	return nil
-}
-
-// Commit checks the plan's size and runs it as one transaction, keys in
-// order; Succeeded is false when a guard failed, and then nothing was
-// written.
-func (p *Plan) Commit(ctx context.Context, cli *clientv3.Client) (*clientv3.TxnResponse, error) {
-	return p.CommitUnder(ctx, cli, "")
-}
-
-// CommitUnder is Commit of a plan whose keys are relative to prefix: the
-// prefix is added to each key as the transaction is made.
-func (p *Plan) CommitUnder(ctx context.Context, cli *clientv3.Client, prefix string) (*clientv3.TxnResponse, error) {
-	if err := p.Check(); err != nil {
-		return nil, err
-	}
-	var guards []clientv3.Cmp
-	for _, k := range slices.Sorted(maps.Keys(p.Guards)) {
-		if rev := p.Guards[k]; rev == 0 {
-			guards = append(guards, clientv3.Compare(clientv3.CreateRevision(prefix+k), "=", 0))
-		} else {
-			guards = append(guards, clientv3.Compare(clientv3.ModRevision(prefix+k), "=", rev))
-		}
-	}
-	var ops []clientv3.Op
-	for _, k := range slices.Sorted(maps.Keys(p.Puts)) {
-		ops = append(ops, clientv3.OpPut(prefix+k, p.Puts[k]))
-	}
-	for _, k := range slices.Sorted(maps.Keys(p.Deletes)) {
-		ops = append(ops, clientv3.OpDelete(prefix+k))
-	}
-	return cli.Txn(ctx).If(guards...).Then(ops...).Commit()
 }

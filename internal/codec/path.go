@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"errors"
@@ -10,9 +10,9 @@ import (
 	"github.com/etcdconf/etcdconf/internal/keytree"
 )
 
-// Go paths into T are the one path syntax of values: [Change.Path] prints
-// them; [WithPaths], [Lookup], [Change.Under], [Watcher.Set] and
-// [Watcher.Delete] take them. Exported field names are joined by
+// Go paths into T are the one path syntax of values: Change.Path prints
+// them; the root package's WithPaths, Lookup, Change.Under, Watcher.Set and
+// Watcher.Delete take them. Exported field names are joined by
 // dots, `["key"]` is a map entry (the key quoted as strconv.Quote does) and
 // `[n]` a slice or array element: `Services["api-1"].Addr`, "Hosts[0]".
 // Field names are exact; a field tagged `etcd:"-"` has no path. (Keys have
@@ -312,7 +312,7 @@ func goPathOf(t reflect.Type, segs []string) (string, bool) {
 	return b.String(), true
 }
 
-// goPathOfName returns the Go path, as [Change.Path] spells it, of a
+// goPathOfName returns the Go path, as Change.Path spells it, of a
 // field as mapstructure names it in its errors ("DB.max_conns", "Svc[a]",
 // "Hosts[0].weight"), read along t: a struct step is a field matched as
 // keys match, a map step a key, a slice or array step an index. It

@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"reflect"
@@ -42,11 +42,11 @@ func TestSchema(t *testing.T) {
 		if f.name != w.name || f.key != w.key || f.canon != w.canon || f.secret != w.secret || f.skip != w.skip {
 			t.Errorf("field %d: %+v, want %+v", i, *f, w)
 		}
-		if _, ok := s.byKey[normName(f.key)]; ok != w.written {
+		if _, ok := s.byKey[NormName(f.key)]; ok != w.written {
 			t.Errorf("%s: looked up by key %v, want %v", f.name, ok, w.written)
 		}
 	}
-	if f, ok := s.byKey[normName("MAX_CONNS")]; !ok || f.name != "MaxConns" {
+	if f, ok := s.byKey[NormName("MAX_CONNS")]; !ok || f.name != "MaxConns" {
 		t.Error("a loose spelling of the key does not find MaxConns")
 	}
 	if _, ok := s.field("Internal"); ok {

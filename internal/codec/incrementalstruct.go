@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"maps"
@@ -38,7 +38,7 @@ func LooseEqual(seg, n string) bool {
 		case c == '-' || c == '_':
 			continue
 		case c >= utf8.RuneSelf:
-			return normName(seg) == n
+			return NormName(seg) == n
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
 		}
@@ -81,7 +81,7 @@ func (d *Decoder[T]) planStruct(a, b *KeySet, touched []string, whole map[*schem
 	sch := SchemaOf(reflect.TypeFor[T]())
 	names := map[string][]string{} // a touched segment's loose name -> its touched keys
 	for _, k := range touched {
-		n := normName(firstSegment(k))
+		n := NormName(firstSegment(k))
 		names[n] = append(names[n], k)
 	}
 	// The groups after, by a scan of b's groups; the groups before, from

@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"encoding"
@@ -25,19 +25,19 @@ import (
 // loose match of field names (which would merge map keys "API-1" and
 // "api-1").
 
-// A leaf is one value that a key or a document entry holds whole: a
+// A Leaf is one value that a key or a document entry holds whole: a
 // scalar, or a slice (of scalars or of structs).
-type leaf struct {
+type Leaf struct {
 	path  []string // canonical
-	field string   // Go path, for errors: "Services[\"a\"].Addr"
-	v     reflect.Value
+	Field string   // Go path, for errors: "Services[\"a\"].Addr"
+	V     reflect.Value
 }
 
-// encodeLeaves adds the leaves of v, at canonical path and Go path field,
+// EncodeLeaves adds the leaves of v, at canonical path and Go path field,
 // to out, keyed by the canonical path joined with "/". Nil pointers, maps,
 // slices and interfaces have no leaves. A map key that cannot be a key
 // segment, and a string that is not UTF-8, are errors naming the field.
-func encodeLeaves(v reflect.Value, path []string, field string, out map[string]leaf) error {
+func EncodeLeaves(v reflect.Value, path []string, field string, out map[string]Leaf) error {
 	if !v.IsValid() {
 		return nil
 	}
@@ -46,23 +46,23 @@ func encodeLeaves(v reflect.Value, path []string, field string, out map[string]l
 		if v.IsNil() {
 			return nil
 		}
-		return encodeLeaves(v.Elem(), path, field, out)
+		return EncodeLeaves(v.Elem(), path, field, out)
 	case reflect.Slice:
 		if v.IsNil() {
 			return nil
 		}
-		out[strings.Join(path, "/")] = leaf{path: path, field: field, v: v}
+		out[strings.Join(path, "/")] = Leaf{path: path, Field: field, V: v}
 		return nil
 	}
 	t := v.Type()
 	if !IsComposite(t) {
-		out[strings.Join(path, "/")] = leaf{path: path, field: field, v: v}
+		out[strings.Join(path, "/")] = Leaf{path: path, Field: field, V: v}
 		return nil
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		for _, f := range SchemaOf(t).written {
-			if err := encodeLeaves(v.Field(f.index), append(slices.Clip(path), f.canon), JoinPath(field, f.name), out); err != nil {
+			if err := EncodeLeaves(v.Field(f.index), append(slices.Clip(path), f.canon), JoinPath(field, f.name), out); err != nil {
 				return err
 			}
 		}
@@ -80,7 +80,7 @@ func encodeLeaves(v reflect.Value, path []string, field string, out map[string]l
 				return fmt.Errorf("%s: %w", pathOr(sub), err)
 			}
 			keys[k] = ""
-			if err := encodeLeaves(it.Value(), append(slices.Clip(path), keytree.Segments(k)...), sub, out); err != nil {
+			if err := EncodeLeaves(it.Value(), append(slices.Clip(path), keytree.Segments(k)...), sub, out); err != nil {
 				return err
 			}
 		}

@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"bytes"
@@ -22,27 +22,27 @@ import (
 // anything is sent.
 type WritePlan struct{ *txn.Plan }
 
-// A heldKey is a key of the snapshot with the canonical path of what it
+// A HeldKey is a key of the snapshot with the canonical path of what it
 // holds.
-type heldKey struct {
-	kv     *KeyValue // its key relative to the prefix
+type HeldKey struct {
+	KV     *KeyValue // its key relative to the prefix
 	prefix string    // only to name the key in full in errors (see full)
 	ext    string    // the key's document extension: of the prefix for the key at the prefix itself
-	path   []string
+	Path   []string
 	typ    reflect.Type
-	doc    bool       // a .yaml, .yml or .json key: merged under plain keys
+	Doc    bool       // a .yaml, .yml or .json key: merged under plain keys
 	root   *yaml.Node // the parsed value, once a leaf inside it is edited
 }
 
 // full returns the key in full, as errors name it.
-func (h *heldKey) full() string { return h.prefix + h.kv.Key }
+func (h *HeldKey) full() string { return h.prefix + h.KV.Key }
 
 // HeldKeys resolves the keys of kvs, in key order, against T; keys that
 // name no field (ignored by the decoder) are left out. prefix only names
 // the keys in errors and says whether the key at the prefix itself ("")
 // is a document.
-func HeldKeys[T any](kvs *KeySet, prefix string) []*heldKey {
-	var out []*heldKey
+func HeldKeys[T any](kvs *KeySet, prefix string) []*HeldKey {
+	var out []*HeldKey
 	for kv := range kvs.All() {
 		k := kv.Key
 		segs := keytree.Segments(k)
@@ -68,7 +68,7 @@ func HeldKeys[T any](kvs *KeySet, prefix string) []*heldKey {
 		if doc {
 			typ = viewOf(reflect.TypeFor[T](), segs, typ)
 		}
-		out = append(out, &heldKey{kv: kv, prefix: prefix, ext: ext, path: path, typ: typ, doc: doc})
+		out = append(out, &HeldKey{KV: kv, prefix: prefix, ext: ext, Path: path, typ: typ, Doc: doc})
 	}
 	return out
 }
@@ -95,10 +95,10 @@ func viewOf(t reflect.Type, segs []string, typ reflect.Type) reflect.Type {
 }
 
 // parsed returns the key's value as a YAML node, parsing it once.
-func (h *heldKey) parsed() (*yaml.Node, error) {
+func (h *HeldKey) parsed() (*yaml.Node, error) {
 	if h.root == nil {
 		var doc yaml.Node
-		if err := yaml.Unmarshal(h.kv.Value, &doc); err != nil {
+		if err := yaml.Unmarshal(h.KV.Value, &doc); err != nil {
 			return nil, fmt.Errorf("key %q: %w", h.full(), err)
 		}
 		if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -111,37 +111,37 @@ func (h *heldKey) parsed() (*yaml.Node, error) {
 
 // Plan turns the difference between the current value and next into the
 // puts and deletes that make etcd hold next: only leaves that changed are
-// written, each where it is held now (see [Watcher.Update]).
+// written, each where it is held now (see the root package's Watcher.Update).
 func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
-	oldL, newL := map[string]leaf{}, map[string]leaf{}
-	if err := encodeLeaves(reflect.ValueOf(&next).Elem(), nil, "", newL); err != nil {
+	oldL, newL := map[string]Leaf{}, map[string]Leaf{}
+	if err := EncodeLeaves(reflect.ValueOf(&next).Elem(), nil, "", newL); err != nil {
 		return nil, err
 	}
 	// The current value decoded from keys, so it encodes; if some part of
 	// it does not, that leaf counts as changed.
-	_ = encodeLeaves(reflect.ValueOf(&cur.Value).Elem(), nil, "", oldL)
+	_ = EncodeLeaves(reflect.ValueOf(&cur.Value).Elem(), nil, "", oldL)
 	p := &WritePlan{txn.NewPlan()}
 	held := HeldKeys[T](cur.Keys, d.prefix)
-	plain := map[string]*heldKey{}
+	plain := map[string]*HeldKey{}
 	for _, h := range held {
-		if !h.doc {
-			plain[strings.Join(h.path, "/")] = h
+		if !h.Doc {
+			plain[strings.Join(h.Path, "/")] = h
 		}
 	}
-	edited := map[*heldKey]bool{}
+	edited := map[*HeldKey]bool{}
 	for _, k := range sortedKeys(newL) {
 		nl := newL[k]
-		text, err := LeafText(nl.v, nl.field)
+		text, err := LeafText(nl.V, nl.Field)
 		if err != nil {
 			return nil, err
 		}
 		if ol, ok := oldL[k]; ok {
-			if s, err := LeafText(ol.v, ol.field); err == nil && s == text {
+			if s, err := LeafText(ol.V, ol.Field); err == nil && s == text {
 				continue
 			}
 		}
 		if h := plain[k]; h != nil {
-			p.put(h.kv, text)
+			p.put(h.KV, text)
 			continue
 		}
 		h, at, err := holderOf(held, nl.path)
@@ -152,7 +152,7 @@ func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 			p.create(k, text)
 			continue
 		}
-		n, err := ValueNode(nl.v, nl.field)
+		n, err := ValueNode(nl.V, nl.Field)
 		if err != nil {
 			return nil, err
 		}
@@ -164,14 +164,14 @@ func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 			continue
 		}
 		if h := plain[k]; h != nil {
-			p.delete(h.kv)
+			p.delete(h.KV)
 		}
 		// Remove it from every document too, or it would show through.
 		for _, h := range held {
-			if !HasPrefix(oldL[k].path, h.path) || (!h.doc && (len(h.path) == len(oldL[k].path) || !IsComposite(h.typ))) {
+			if !HasPrefix(oldL[k].path, h.Path) || (!h.Doc && (len(h.Path) == len(oldL[k].path) || !IsComposite(h.typ))) {
 				continue
 			}
-			if len(h.path) == len(oldL[k].path) { // the document holds the leaf whole
+			if len(h.Path) == len(oldL[k].path) { // the document holds the leaf whole
 				edited[h] = true
 				continue
 			}
@@ -179,7 +179,7 @@ func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 			if err != nil {
 				return nil, err
 			}
-			if removeIn(root.Content[0], h.typ, oldL[k].path[len(h.path):]) {
+			if removeIn(root.Content[0], h.typ, oldL[k].path[len(h.Path):]) {
 				edited[h] = true
 			}
 		}
@@ -188,8 +188,8 @@ func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 		if !edited[h] {
 			continue
 		}
-		if !anyUnder(newL, h.path) {
-			p.delete(h.kv)
+		if !anyUnder(newL, h.Path) {
+			p.delete(h.KV)
 			continue
 		}
 		var b strings.Builder
@@ -204,9 +204,9 @@ func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 		}
 		text := b.String()
 		if h.ext == ".json" {
-			text = jsonLayout(h.kv.Value, text)
+			text = jsonLayout(h.KV.Value, text)
 		}
-		p.put(h.kv, text)
+		p.put(h.KV, text)
 	}
 	if err := p.Check(); err != nil {
 		return nil, err
@@ -241,7 +241,7 @@ func (p *WritePlan) create(key, v string)       { p.Put(key, v, 0) }
 func (p *WritePlan) delete(kv *KeyValue)        { p.Delete(kv.Key, kv.ModRevision) }
 
 // anyUnder reports whether a leaf lies at or under canonical path at.
-func anyUnder(leaves map[string]leaf, at []string) bool {
+func anyUnder(leaves map[string]Leaf, at []string) bool {
 	for _, l := range leaves {
 		if HasPrefix(l.path, at) {
 			return true
@@ -255,27 +255,27 @@ func anyUnder(leaves map[string]leaf, at []string) bool {
 // keys under it), else a document that has a value there. It returns the
 // node to overwrite, creating the mappings on the way in a JSON value; a
 // nil key means the leaf gets a key of its own.
-func holderOf(held []*heldKey, path []string) (*heldKey, *yaml.Node, error) {
-	var inDoc *heldKey
+func holderOf(held []*HeldKey, path []string) (*HeldKey, *yaml.Node, error) {
+	var inDoc *HeldKey
 	for _, h := range held {
-		if !HasPrefix(path, h.path) || (!h.doc && (len(h.path) == len(path) || !IsComposite(h.typ))) {
+		if !HasPrefix(path, h.Path) || (!h.Doc && (len(h.Path) == len(path) || !IsComposite(h.typ))) {
 			continue // a scalar's key holds no leaf under it
 		}
 		root, err := h.parsed()
 		if err != nil {
 			return nil, nil, err
 		}
-		if !h.doc {
-			return h, nodeAt(root.Content[0], h.typ, path[len(h.path):], true), nil
+		if !h.Doc {
+			return h, nodeAt(root.Content[0], h.typ, path[len(h.Path):], true), nil
 		}
-		if inDoc == nil && nodeAt(root.Content[0], h.typ, path[len(h.path):], false) != nil {
+		if inDoc == nil && nodeAt(root.Content[0], h.typ, path[len(h.Path):], false) != nil {
 			inDoc = h
 		}
 	}
 	if inDoc == nil {
 		return nil, nil, nil
 	}
-	return inDoc, nodeAt(inDoc.root.Content[0], inDoc.typ, path[len(inDoc.path):], false), nil
+	return inDoc, nodeAt(inDoc.root.Content[0], inDoc.typ, path[len(inDoc.Path):], false), nil
 }
 
 // nodeAt returns the node at canonical path rel under n, a value of type

@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"bytes"

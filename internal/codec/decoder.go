@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"encoding"
@@ -124,7 +124,7 @@ func (d *Decoder[T]) DecodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 	defer func() {
 		if p := recover(); p != nil {
 			var zero T
-			out, err = zero, &DecodeError{Revision: rev, Err: fmt.Errorf("decoder panicked: %v", p)}
+			out, err = zero, NewError("", rev, fmt.Errorf("decoder panicked: %v", p))
 		}
 	}()
 	entries := make([]keytree.Entry, 0, n)
@@ -141,7 +141,7 @@ func (d *Decoder[T]) DecodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 		return out, d.keyError(err, rev)
 	}
 	if d.strict && len(tree.Ignored) > 0 {
-		return out, &DecodeError{Key: d.prefix + tree.Ignored[0], Revision: rev, Err: errors.New("a key at the prefix itself matches no field")}
+		return out, NewError(d.prefix+tree.Ignored[0], rev, errors.New("a key at the prefix itself matches no field"))
 	}
 	if d.defaults != nil {
 		out = CopyOf(*d.defaults)
@@ -152,21 +152,21 @@ func (d *Decoder[T]) DecodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 	var md mapstructure.Metadata
 	dec, err := newMapDecoder(&out, &md)
 	if err != nil {
-		return out, &DecodeError{Revision: rev, Err: err}
+		return out, NewError("", rev, err)
 	}
 	if err := dec.Decode(root); err != nil {
 		return out, d.fieldError(c, err, rev)
 	}
 	if d.strict && len(md.Unused) > 0 {
 		key := d.keyOf(c, slices.Min(md.Unused))
-		return out, &DecodeError{Key: d.prefix + key, Revision: rev, Err: fmt.Errorf("no field of %v matches %q", reflect.TypeFor[T](), key)}
+		return out, NewError(d.prefix+key, rev, fmt.Errorf("no field of %v matches %q", reflect.TypeFor[T](), key))
 	}
-	nameFlags(reflect.ValueOf(&out).Elem(), "")
+	NameValues(reflect.ValueOf(&out).Elem(), "")
 	if !whole {
 		return out, nil
 	}
 	if err := Validate(&out); err != nil {
-		return out, &DecodeError{Revision: rev, Err: err}
+		return out, NewError("", rev, err)
 	}
 	return out, nil
 }
@@ -222,7 +222,7 @@ func (d *Decoder[T]) decodeFields(kvs []*KeyValue, fields []*schemaField, rev in
 				return nil, err
 			}
 		}
-		nameFlags(v.Elem(), f.name)
+		NameValues(v.Elem(), f.name)
 		vals = append(vals, v.Elem())
 	}
 	return vals, nil
@@ -299,7 +299,7 @@ func (d *Decoder[T]) decodeLeaves(n int, kvs iter.Seq[*KeyValue], whole bool) (o
 			if err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText(kv.Value); err != nil {
 				return out, false
 			}
-			nameFlags(v.Elem(), "["+strconv.Quote(path)+"]")
+			NameValues(v.Elem(), "["+strconv.Quote(path)+"]")
 			m.SetMapIndex(reflect.ValueOf(path).Convert(t.Key()), v.Elem())
 		}
 		out = m.Interface().(T)
@@ -339,9 +339,9 @@ func (d *Decoder[T]) keyError(err error, rev int64) error {
 			full.Other = d.prefix + ce.Other
 			cause = &full
 		}
-		return &DecodeError{Key: d.prefix + te.Key, Revision: rev, Err: cause}
+		return NewError(d.prefix+te.Key, rev, cause)
 	}
-	return &DecodeError{Revision: rev, Err: err}
+	return NewError("", rev, err)
 }
 
 // Validate calls Validate on v (or what it points to) if it has one. A
@@ -368,7 +368,7 @@ func Validate[T any](v *T) (err error) {
 func (d *Decoder[T]) fieldError(c *canon, err error, rev int64) error {
 	fe := leastFieldError(err)
 	if fe == nil {
-		return &DecodeError{Revision: rev, Err: err}
+		return NewError("", rev, err)
 	}
 	cause := fe.Unwrap()
 	var pe *mapstructure.ParseError
@@ -383,7 +383,7 @@ func (d *Decoder[T]) fieldError(c *canon, err error, rev int64) error {
 	if !ok {
 		at = fe.Name()
 	}
-	return &DecodeError{Key: d.prefix + d.keyOf(c, fe.Name()), Revision: rev, Err: fmt.Errorf("%s: %w", at, cause)}
+	return NewError(d.prefix+d.keyOf(c, fe.Name()), rev, fmt.Errorf("%s: %w", at, cause))
 }
 
 // leastFieldError returns, of the field errors joined in err, the one with

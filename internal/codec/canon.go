@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"errors"
@@ -92,7 +92,7 @@ func (c *canon) fill(out, m map[string]any, t reflect.Type, sp, cp []string) err
 		case t == nil || t.Kind() == reflect.Interface:
 			err = c.put(out, k, m[k], nil, child(k), append(slices.Clip(cp), k))
 		case t.Kind() == reflect.Struct:
-			if f, ok := SchemaOf(t).byKey[normName(k)]; ok {
+			if f, ok := SchemaOf(t).byKey[NormName(k)]; ok {
 				err = c.put(out, f.key, m[k], f.typ, child(k), append(slices.Clip(cp), f.key))
 			} else {
 				err = c.put(out, k, m[k], nil, child(k), append(slices.Clip(cp), k))

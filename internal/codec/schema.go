@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"reflect"
@@ -71,10 +71,10 @@ func SchemaOf(t reflect.Type) *structSchema {
 			s.splittable = false
 		}
 		if !f.embedded {
-			if _, dup := s.byKey[normName(f.key)]; dup {
+			if _, dup := s.byKey[NormName(f.key)]; dup {
 				s.splittable = false // two fields one key spells: mapstructure's call
 			}
-			s.byKey[normName(f.key)] = f
+			s.byKey[NormName(f.key)] = f
 		}
 	}
 	schemas.Store(t, s)
@@ -131,10 +131,10 @@ func parseTag(f reflect.StructField) fieldTag {
 // and ignoring '-' and '_', so "max-conns", "max_conns" and "MaxConns" all
 // name the field MaxConns.
 func sameName(segment, field string) bool {
-	return normName(segment) == normName(field)
+	return NormName(segment) == NormName(field)
 }
 
-func normName(s string) string {
+func NormName(s string) string {
 	if !strings.ContainsAny(s, "-_") {
 		return strings.ToLower(s)
 	}

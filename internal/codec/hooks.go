@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"encoding"
@@ -21,15 +21,13 @@ var (
 )
 
 // textHook decodes strings into types that unmarshal text themselves, and
-// a document's native scalars into a Flag: a bool as its text does, a
-// number not at all (0.25 could mean 0.25% or 25%: the error asks for "25%").
+// a document's native scalars into a named type that builds itself from
+// them (see Named.FromScalar: the root package's Flag).
 func textHook(from, to reflect.Type, data any) (any, error) {
-	if to == flagType {
-		switch x := data.(type) {
-		case bool:
-			return FlagPercent("", map[bool]float64{true: 100, false: 0}[x]), nil
-		case int, int64, uint64, float64:
-			return nil, fmt.Errorf("flag: %v is a number; write a percentage such as %q, or true/false", x, "25%")
+	if n, ok := namedOf(to); ok && n.FromScalar != nil {
+		switch data.(type) {
+		case bool, int, int64, uint64, float64:
+			return n.FromScalar(data)
 		}
 	}
 	s, ok := data.(string)

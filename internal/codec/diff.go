@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"bytes"
@@ -78,10 +78,10 @@ func (d *differ) walk(x, y reflect.Value) {
 	case !x.IsValid() && !y.IsValid():
 		return
 	case !x.IsValid():
-		d.emit(ChangeAdded, x, y)
+		d.emit(Added, x, y)
 		return
 	case !y.IsValid():
-		d.emit(ChangeRemoved, x, y)
+		d.emit(Removed, x, y)
 		return
 	}
 	t := x.Type()
@@ -90,19 +90,19 @@ func (d *differ) walk(x, y reflect.Value) {
 		switch {
 		case x.UnsafePointer() == y.UnsafePointer(): // nil both, or one value
 		case x.IsNil():
-			d.emit(ChangeAdded, reflect.Value{}, y)
+			d.emit(Added, reflect.Value{}, y)
 		case y.IsNil():
-			d.emit(ChangeRemoved, x, reflect.Value{})
+			d.emit(Removed, x, reflect.Value{})
 		case opaque(t):
 			if !equal(x, y) {
-				d.emit(ChangeModified, x, y)
+				d.emit(Modified, x, y)
 			}
 		default:
 			d.walk(x.Elem(), y.Elem())
 		}
 	case opaque(t):
 		if !equal(x, y) {
-			d.emit(ChangeModified, x, y)
+			d.emit(Modified, x, y)
 		}
 	case t.Kind() == reflect.Struct:
 		// Fields tagged `etcd:"-"` are derived (by Validate, say), not
@@ -153,21 +153,21 @@ func (d *differ) walk(x, y reflect.Value) {
 		switch {
 		case bytes.Equal(x.Bytes(), y.Bytes()):
 		case x.Len() == 0:
-			d.emit(ChangeAdded, reflect.Value{}, y)
+			d.emit(Added, reflect.Value{}, y)
 		case y.Len() == 0:
-			d.emit(ChangeRemoved, x, reflect.Value{})
+			d.emit(Removed, x, reflect.Value{})
 		default:
-			d.emit(ChangeModified, x, y)
+			d.emit(Modified, x, y)
 		}
 	case t.Kind() == reflect.Slice && (x.Len() == 0 || y.Len() == 0):
 		for i := range max(x.Len(), y.Len()) {
 			d.push(pathStep{elem: i})
-			d.walk(index(x, i), index(y, i))
+			d.walk(Index(x, i), Index(y, i))
 			d.pop()
 		}
 	default:
 		if !equal(x, y) {
-			d.emit(ChangeModified, x, y)
+			d.emit(Modified, x, y)
 		}
 	}
 }
@@ -175,7 +175,7 @@ func (d *differ) walk(x, y reflect.Value) {
 func (d *differ) push(s pathStep) { d.steps = append(d.steps, s) }
 func (d *differ) pop()            { d.steps = d.steps[:len(d.steps)-1] }
 
-func index(v reflect.Value, i int) reflect.Value {
+func Index(v reflect.Value, i int) reflect.Value {
 	if i < v.Len() {
 		return v.Index(i)
 	}
@@ -185,9 +185,9 @@ func index(v reflect.Value, i int) reflect.Value {
 // emit records the change at the current path. Values are withheld when
 // the path is secret, and rendered with secrets redacted when they hold a
 // secret field.
-func (d *differ) emit(kind ChangeKind, x, y reflect.Value) {
+func (d *differ) emit(kind Kind, x, y reflect.Value) {
 	if d.initial {
-		kind, x = ChangeAdded, reflect.Value{}
+		kind, x = Added, reflect.Value{}
 	}
 	c := Change{Kind: kind}
 	var path strings.Builder
@@ -203,7 +203,7 @@ func (d *differ) emit(kind ChangeKind, x, y reflect.Value) {
 		ot, oleak := RenderValue(x)
 		nt, nleak := RenderValue(y)
 		if oleak || nleak {
-			c.Secret, c.oldText, c.newText = true, ot, nt
+			c.Secret, c.OldText, c.NewText = true, ot, nt
 			break
 		}
 		c.Old, c.New = valueOf(x), valueOf(y)
@@ -453,10 +453,10 @@ func (n *keyNode) named(seg string) []*keyNode {
 	if n.byName == nil {
 		n.byName = make(map[string][]*keyNode, len(n.children))
 		for s, c := range n.children {
-			n.byName[normName(s)] = append(n.byName[normName(s)], c)
+			n.byName[NormName(s)] = append(n.byName[NormName(s)], c)
 		}
 	}
-	return n.byName[normName(seg)]
+	return n.byName[NormName(seg)]
 }
 
 // indexKeys returns the tree of keys that differ between two snapshots
@@ -544,4 +544,13 @@ func (root *keyNode) lookup(steps []pathStep) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// DiffReflect is Diff of x and y, two values of one type, with no keys to
+// name; with initial, x stands for no value at all (every change of y
+// from the zero value is Added).
+func DiffReflect(x, y reflect.Value, initial bool) []Change {
+	d := &differ{initial: initial, keys: &keyNode{}}
+	d.walk(x, y)
+	return d.changes
 }

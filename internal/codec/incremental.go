@@ -1,4 +1,4 @@
-package etcdconf
+package codec
 
 import (
 	"maps"
@@ -35,7 +35,7 @@ func (d *Decoder[T]) Next(prev Decoded[T], kvs *KeySet, rev int64) (v T, delta [
 				}
 				v = CopyOf(v)
 				if err := Validate(&v); err != nil {
-					return v, nil, false, &DecodeError{Revision: rev, Err: err}
+					return v, nil, false, NewError("", rev, err)
 				}
 				return v, nil, true, nil
 			}
