@@ -30,8 +30,8 @@ func TestSecretInListNeverInErrors(t *testing.T) {
 	cli := srv.Client(t)
 	ctx := context.Background()
 	put(t, cli, "/s/users", `[{"name": "a", "pin": "hunter2-slice"}]`)
-	if _, err := etcdconf.Load[pins](ctx, cli, "/s/"); err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "Users[0].pin") {
-		t.Fatalf("Load: %v, want an error at Users[0].pin without the value", err)
+	if _, err := etcdconf.Load[pins](ctx, cli, "/s/"); err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "Users[0].PIN") {
+		t.Fatalf("Load: %v, want an error at Users[0].PIN without the value", err)
 	}
 	put(t, cli, "/s/users", `[{"name": "a", "pin": 1234}]`)
 	var mu sync.Mutex
@@ -55,13 +55,13 @@ func TestSecretInListNeverInErrors(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	st := w.Status()
-	if st.Rejected == nil || st.Rejected.Revision != rev || !strings.Contains(st.Rejected.Error(), "Groups[g1][0].pin") {
-		t.Fatalf("Status().Rejected = %v, want revision %d rejected at Groups[g1][0].pin", st.Rejected, rev)
+	if st.Rejected == nil || st.Rejected.Revision != rev || !strings.Contains(st.Rejected.Error(), `Groups["g1"][0].PIN`) {
+		t.Fatalf("Status().Rejected = %v, want revision %d rejected at Groups[\"g1\"][0].PIN", st.Rejected, rev)
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	all := st.Rejected.Error() + strings.Join(handled, "\n") + logged.String()
-	if len(handled) != 1 || !strings.Contains(logged.String(), "Groups[g1][0].pin") || strings.Contains(all, "hunter2") {
+	if len(handled) != 1 || !strings.Contains(logged.String(), `Groups[\"g1\"][0].PIN`) || strings.Contains(all, "hunter2") {
 		t.Fatalf("a secret was shown, or the rejection not reported: handled %q, log:\n%s", handled, logged.String())
 	}
 }
