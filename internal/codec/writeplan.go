@@ -97,11 +97,15 @@ func viewOf(t reflect.Type, segs []string, typ reflect.Type) reflect.Type {
 // parsed returns the key's value as a YAML node, parsing it once.
 func (h *HeldKey) parsed() (*yaml.Node, error) {
 	if h.root == nil {
-		var doc yaml.Node
-		if err := yaml.Unmarshal(h.KV.Value, &doc); err != nil {
+		n, err := keytree.Document(h.KV.Value) // one document, as the decoder reads it
+		if err != nil {
 			return nil, fmt.Errorf("key %q: %w", h.full(), err)
 		}
-		if doc.Kind == 0 || len(doc.Content) == 0 {
+		var doc yaml.Node
+		if n != nil {
+			doc = *n
+		}
+		if doc.Kind == 0 || len(doc.Content) == 0 || (doc.Content[0].ShortTag() == "!!null" && doc.Content[0].Value == "") {
 			doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
 		}
 		h.root = &doc
