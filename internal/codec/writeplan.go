@@ -163,6 +163,23 @@ func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 		*at = *n
 		edited[h] = true
 	}
+	if err := removeLeaves(p, held, plain, oldL, newL, edited); err != nil {
+		return nil, err
+	}
+	if err := rewriteEdited(p, held, edited, newL); err != nil {
+		return nil, err
+	}
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// removeLeaves plans the removal of the leaves of oldL that newL lacks:
+// the delete of a plain key that holds one, and its removal from every
+// document that holds it too, or it would show through (edited records
+// the documents changed).
+func removeLeaves(p *WritePlan, held []*HeldKey, plain map[string]*HeldKey, oldL, newL map[string]Leaf, edited map[*HeldKey]bool) error {
 	for _, k := range sortedKeys(oldL) {
 		if _, ok := newL[k]; ok {
 			continue
@@ -181,13 +198,19 @@ func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 			}
 			root, err := h.parsed()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if removeIn(root.Content[0], h.typ, oldL[k].path[len(h.Path):]) {
 				edited[h] = true
 			}
 		}
 	}
+	return nil
+}
+
+// rewriteEdited plans the put of every edited document and JSON value,
+// laid out as it was, or its delete when no leaf of newL lies under it.
+func rewriteEdited(p *WritePlan, held []*HeldKey, edited map[*HeldKey]bool, newL map[string]Leaf) error {
 	for _, h := range held {
 		if !edited[h] {
 			continue
@@ -200,7 +223,7 @@ func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 		if h.ext == ".yaml" || h.ext == ".yml" {
 			doc, err := keytree.Marshal(h.root)
 			if err != nil {
-				return nil, fmt.Errorf("key %q: %w", h.full(), err)
+				return fmt.Errorf("key %q: %w", h.full(), err)
 			}
 			b.Write(doc)
 		} else {
@@ -212,10 +235,7 @@ func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 		}
 		p.put(h.KV, text)
 	}
-	if err := p.Check(); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return nil
 }
 
 // jsonLayout lays out compact, an edited JSON document, as old, the
