@@ -3,6 +3,8 @@ package etcdconf
 import (
 	"errors"
 	"fmt"
+
+	"github.com/etcdconf/etcdconf/internal/codec"
 )
 
 // Sentinel errors. Compare with [errors.Is]; the typed errors below wrap them.
@@ -84,15 +86,7 @@ type DecodeError struct {
 }
 
 func (e *DecodeError) Error() string {
-	switch {
-	case e.Key == "" && e.Revision == 0:
-		return fmt.Sprintf("etcdconf: invalid configuration: %v", e.Err)
-	case e.Key == "":
-		return fmt.Sprintf("etcdconf: revision %d: invalid configuration: %v", e.Revision, e.Err)
-	case e.Revision == 0:
-		return fmt.Sprintf("etcdconf: key %q: %v", e.Key, e.Err)
-	}
-	return fmt.Sprintf("etcdconf: key %q at revision %d: %v", e.Key, e.Revision, e.Err)
+	return (&codec.Error{Key: e.Key, Revision: e.Revision, Err: e.Err}).Error() // one wording
 }
 
 // Unwrap returns the cause.
