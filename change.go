@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"reflect"
 	"strconv"
-	"strings"
 
 	"github.com/etcdconf/etcdconf/internal/codec"
 )
@@ -86,18 +85,10 @@ func (c Change) String() string {
 // LogValue renders the change for log/slog, secrets redacted.
 func (c Change) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
-// Under reports whether the change is at path or below it: "DB" holds
-// "DB", "DB.Port" and `DB["x"]`, but not "DBX". The empty path holds all.
-func (c Change) Under(path string) bool {
-	if path == "" || c.Path == path {
-		return true
-	}
-	if !strings.HasPrefix(c.Path, path) {
-		return false
-	}
-	next := c.Path[len(path)]
-	return next == '.' || next == '['
-}
+// Under reports whether the change is at path or below it, step by step:
+// "DB" holds "DB", "DB.Port" and `DB["x"]`, but not "DBX"; `M["a"]` does
+// not hold `M["a.b"]`. The empty path holds all.
+func (c Change) Under(path string) bool { return codec.PathUnder(c.Path, path) }
 
 func formatValue(v any) string {
 	s, _ := codec.RenderValue(reflect.ValueOf(v))

@@ -68,6 +68,65 @@ func formatSteps(steps []pathStep) string {
 	return b.String()
 }
 
+// PathUnder reports whether the Go path p is at or below the Go path
+// under, step by step ("DB" holds "DB", "DB.Port" and `DB["x"]`, not
+// "DBX"; `M["a"]` does not hold `M["a.b"]`). The empty path holds all; a
+// path that is not Go path syntax is under nothing but itself.
+func PathUnder(p, under string) bool {
+	if under == "" || p == under {
+		return true
+	}
+	ps, ok1 := pathTokens(p)
+	us, ok2 := pathTokens(under)
+	if !ok1 || !ok2 || len(us) > len(ps) {
+		return false
+	}
+	for i, u := range us {
+		if ps[i] != u {
+			return false
+		}
+	}
+	return true
+}
+
+// pathTokens splits a Go path into its steps as written: "Name", `["k"]`,
+// "[3]"; false where it is not Go path syntax.
+func pathTokens(path string) ([]string, bool) {
+	var out []string
+	for rest := path; rest != ""; {
+		switch {
+		case strings.HasPrefix(rest, `["`):
+			q, err := strconv.QuotedPrefix(rest[1:])
+			if err != nil || len(rest) <= 1+len(q) || rest[1+len(q)] != ']' {
+				return nil, false
+			}
+			out, rest = append(out, rest[:2+len(q)]), rest[2+len(q):]
+		case rest[0] == '[':
+			end := strings.IndexByte(rest, ']')
+			if end < 1 {
+				return nil, false
+			}
+			out, rest = append(out, rest[:end+1]), rest[end+1:]
+		default:
+			if len(out) > 0 {
+				if rest[0] != '.' {
+					return nil, false
+				}
+				rest = rest[1:]
+			}
+			n := strings.IndexAny(rest, ".[")
+			if n < 0 {
+				n = len(rest)
+			}
+			if n == 0 {
+				return nil, false
+			}
+			out, rest = append(out, rest[:n]), rest[n:]
+		}
+	}
+	return out, true
+}
+
 // resolvePath reads path, a Go path into a value of type t, as steps, and
 // returns them with the type of the value at path. The error says where
 // the path leaves t, and hints at the Go path a key-style spelling
