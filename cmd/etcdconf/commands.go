@@ -3,23 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/etcdconf/etcdconf/internal/keytree"
-	"github.com/etcdconf/etcdconf/internal/txn"
+	planner "github.com/etcdconf/etcdconf/plan"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"gopkg.in/yaml.v3"
 )
 
 func cmdGet(ctx context.Context, c *command) error {
@@ -50,7 +46,6 @@ func renderGet(c *command, s *state) ([]byte, error) {
 		}
 		return b.Bytes(), nil
 	}
-	entries := make([]keytree.Entry, 0, len(s.values))
 	for _, p := range sortedPaths(s.values) {
 		v := s.values[p]
 		if !utf8.ValidString(p) {
@@ -59,14 +54,13 @@ func renderGet(c *command, s *state) ([]byte, error) {
 		if c.output == "json" && !utf8.ValidString(v) {
 			return nil, fmt.Errorf("key %q: value is not UTF-8, which JSON cannot hold: use -o yaml (!!binary)", c.prefix+p)
 		}
-		entries = append(entries, keytree.Entry{Key: c.prefix + p, Path: p, Value: []byte(v)})
 	}
-	tree, err := keytree.BuildRaw(entries)
+	tree, err := planner.Tree(c.prefix, s.values)
 	if err != nil {
 		return nil, err
 	}
 	if c.output == "json" {
-		j, err := json.MarshalIndent(tree.Root, "", "  ")
+		j, err := json.MarshalIndent(tree, "", "  ")
 		if err != nil {
 			return nil, err
 		}
@@ -74,10 +68,7 @@ func renderGet(c *command, s *state) ([]byte, error) {
 		b.WriteByte('\n')
 		return b.Bytes(), nil
 	}
-	if len(tree.Root) == 0 {
-		return []byte("{}\n"), nil
-	}
-	return keytree.Marshal(yamlNode(tree.Root))
+	return planner.YAML(tree)
 }
 
 // printReadRevision says which revision get read: as a comment line on
@@ -138,7 +129,11 @@ func cmdRollback(ctx context.Context, c *command) error {
 	if err != nil {
 		return err
 	}
-	return c.writeChanges(ctx, cur, planRollback(c.prefix, cur, old), fmt.Sprintf("roll back to revision %d", c.rev))
+	p, err := planRollback(c.prefix, cur, old)
+	if err != nil {
+		return err
+	}
+	return c.writeChanges(ctx, cur, p, fmt.Sprintf("roll back to revision %d", c.rev))
 }
 
 // writeChanges shows the changes (with every key --prune removes) before
@@ -155,7 +150,7 @@ func (c *command) writeChanges(ctx context.Context, cur *state, p *plan, what st
 	// The operations the write would make, counted as write makes them (one
 	// for a document key, however many paths change in it), are checked
 	// before asking, and by --dry-run, which fails as the write would.
-	if err := txn.CheckOps(len(p.ops)); err != nil {
+	if err := planner.CheckOps(len(p.ops)); err != nil {
 		return err
 	}
 	if c.dryRun {
@@ -324,34 +319,4 @@ func sortedPaths(m map[string]string) []string {
 	}
 	slices.Sort(ps)
 	return ps
-}
-
-// yamlNode encodes a tree for printing, its strings in a style that reads
-// back exactly (a leading newline or tab, quotes where plain text would
-// read as a number or a bool).
-func yamlNode(v any) *yaml.Node {
-	switch x := v.(type) {
-	case map[string]any:
-		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		for _, k := range slices.Sorted(maps.Keys(x)) {
-			n.Content = append(n.Content, keytree.StringNode(k), yamlNode(x[k]))
-		}
-		return n
-	case []any:
-		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		for _, e := range x {
-			n.Content = append(n.Content, yamlNode(e))
-		}
-		return n
-	case string:
-		if !utf8.ValidString(x) {
-			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!binary", Value: base64.StdEncoding.EncodeToString([]byte(x))}
-		}
-		return keytree.StringNode(x)
-	}
-	var n yaml.Node
-	if err := n.Encode(v); err != nil {
-		return keytree.StringNode(fmt.Sprint(v))
-	}
-	return &n
 }

@@ -1,25 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/etcdconf/etcdconf/internal/keytree"
-	"github.com/etcdconf/etcdconf/internal/txn"
+	planner "github.com/etcdconf/etcdconf/plan"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"gopkg.in/yaml.v3"
 )
 
 // A state is a prefix's keys at one revision: path -> value and mod
@@ -79,22 +74,11 @@ func documentKeys(s *state, prefix string) (map[string]string, error) {
 	if !ok {
 		return map[string]string{}, nil
 	}
-	v, text, err := keytree.ParseDocument([]byte(raw))
+	doc, err := planner.ParseDocument([]byte(raw))
 	if err != nil {
 		return nil, fmt.Errorf("key %q at revision %d: %w", prefix, s.rev, err)
 	}
-	if v == nil {
-		return map[string]string{}, nil
-	}
-	doc, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("key %q at revision %d: the document is not a mapping", prefix, s.rev)
-	}
-	keys, err := keytree.Flatten(doc, text)
-	if err != nil {
-		return nil, fmt.Errorf("key %q at revision %d: %w", prefix, s.rev, err)
-	}
-	return keys, nil
+	return doc.Keys(), nil
 }
 
 // revisionName names the revision a read asked for: rev 0 is the current
@@ -104,140 +88,6 @@ func revisionName(rev int64) string {
 		return "the current revision"
 	}
 	return fmt.Sprintf("revision %d", rev)
-}
-
-// documentFileKeys flattens a file's content b into the keys it stands for.
-func documentFileKeys(path string, b []byte) (map[string]string, error) {
-	if strings.EqualFold(filepath.Ext(path), ".json") {
-		if err := checkJSON(b); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	v, text, err := keytree.ParseDocument(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if err := dropBinaryText(b, text); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	doc, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s: not a mapping of keys", path)
-	}
-	// A key holds a scalar as the file wrote it (2024-01-01 stays a date as
-	// written, not a time formatted by Go, and 1.10 stays 1.10), and a list
-	// as the library writes it: a comma list, else a JSON list.
-	keys, err := keytree.Flatten(doc, text)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return keys, nil
-}
-
-// dropBinaryText removes from text, the source text of a document's
-// scalars by path, the !!binary scalars' (their base64), so that such a key
-// is written as the bytes YAML decodes it to: get prints a value that is
-// not UTF-8 as !!binary. It walks the document as keytree.ParseDocument's
-// source text does (merged mappings first, the last of a list first, then
-// the mapping's own keys), so the scalar that wins a path decides.
-func dropBinaryText(b []byte, text map[string]string) error {
-	n, err := keytree.Document(b)
-	if err != nil {
-		return err
-	}
-	binary := map[string]bool{}
-	var walk func(n *yaml.Node, path string)
-	at := func(path, name string) string { return strings.Join(keytree.Segments(path+"/"+name), "/") }
-	walk = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.AliasNode:
-			walk(n.Alias, path)
-		case yaml.ScalarNode:
-			if n.Tag != "!!null" {
-				binary[path] = n.ShortTag() == "!!binary"
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				walk(c, at(path, strconv.Itoa(i)))
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Tag != "!!merge" {
-					continue
-				}
-				srcs := []*yaml.Node{n.Content[i+1]}
-				if m := n.Content[i+1]; m.Kind == yaml.SequenceNode {
-					srcs = m.Content
-				}
-				for j := len(srcs) - 1; j >= 0; j-- {
-					walk(srcs[j], path)
-				}
-			}
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				if k.Tag == "!!merge" {
-					continue
-				}
-				name := k.Value
-				if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
-					var kv any
-					if k.Decode(&kv) != nil {
-						continue
-					}
-					name = fmt.Sprint(kv)
-				}
-				walk(n.Content[i+1], at(path, name))
-			}
-		}
-	}
-	walk(n, "")
-	for p, isBinary := range binary {
-		if isBinary {
-			delete(text, p)
-		}
-	}
-	return nil
-}
-
-// checkJSON reports a .json file that is not one JSON value as a JSON error
-// at its line and column: the YAML parser that reads it afterwards (for
-// the source text of its scalars) would say "yaml: line 1: ...", or even
-// accept it, JSON being nearly a subset of YAML.
-func checkJSON(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	var v any
-	err := dec.Decode(&v)
-	if err == nil {
-		rest := bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")
-		if len(rest) > 0 {
-			return fmt.Errorf("invalid JSON at %s: data after the JSON value", lineCol(b, int64(len(b)-len(rest))))
-		}
-		return nil
-	}
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Errorf("invalid JSON at %s: %w", lineCol(b, syn.Offset-1), err) // Offset is past the bad byte
-	case errors.As(err, &typ):
-		return fmt.Errorf("invalid JSON at %s: %w", lineCol(b, typ.Offset), err)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("invalid JSON: unexpected end of the file")
-	}
-	return fmt.Errorf("invalid JSON: %w", err)
-}
-
-// lineCol names a byte offset of b as "line L, column C", from 1.
-func lineCol(b []byte, off int64) string {
-	off = min(max(off, 0), int64(len(b)))
-	before := b[:off]
-	line := bytes.Count(before, []byte("\n")) + 1
-	col := len(before) - (bytes.LastIndexByte(before, '\n') + 1) + 1
-	return fmt.Sprintf("line %d, column %d", line, col)
 }
 
 // A change is one key's difference.
@@ -325,7 +175,7 @@ var beforeCommit func()
 // the commit, by reading the prefix's keys at the commit's revision, and
 // reported as a conflict (exit 3) naming the key.
 func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, ops []op) (int64, error) {
-	if err := txn.CheckOps(len(ops)); err != nil {
+	if err := planner.CheckOps(len(ops)); err != nil {
 		return 0, err
 	}
 	guard := clientv3.Compare(clientv3.ModRevision(prefix), "<", cur.rev+1)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	planner "github.com/etcdconf/etcdconf/plan"
 )
 
 // An op is one write of a plan: a put of value at path (relative to the
@@ -65,26 +67,40 @@ func leaveLeased(prefix string, cs []change, onlyRemovals bool, why string, stat
 // /app/config.yaml#db/port.
 func showDocument(prefix string) string { return prefix + "#" }
 
-// planFile plans writing the file named c.file to the prefix as it is now.
-// Under a document key, the document is replaced whole by the file's
-// content, and its paths the file lacks are shown as removals.
+// planFile plans writing the file named c.file to the prefix as it is now,
+// through the library's planner (package plan): keys equal under loose
+// matching are one key, a value held as one JSON or YAML value is compared
+// as a structure and rewritten in place, and a plan whose result the
+// library would not decode is refused. Under a document key, the document
+// is replaced whole by the file's content, and its paths the file lacks
+// are shown as removals.
 func planFile(c *command, cur *state) (*plan, error) {
 	b, err := os.ReadFile(c.file)
 	if err != nil {
 		return nil, err
 	}
-	want, err := documentFileKeys(c.file, b)
+	f, err := planner.ParseFile(c.file, b)
 	if err != nil {
 		return nil, err
 	}
 	if !cur.doc {
-		cs, left := leaveLeased(c.prefix, diff(cur.values, want, c.prune), true, "leased: --prune never deletes a key with a lease", cur)
-		p := keyPlan(c.prefix, cur, cs)
-		p.left = left
+		const why = "leased: --prune never deletes a key with a lease"
+		pl, err := planner.Keys(cur.values, f, planner.Options{
+			Prune:  c.prune,
+			Prefix: c.prefix,
+			Keep:   func(k string) bool { return cur.leases[k] != 0 },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s cannot be written to %s as it is: %w; nothing was written", c.file, c.prefix, err)
+		}
+		p := fromPlanner(c.prefix, cur, pl)
+		for _, k := range pl.Kept {
+			p.left = append(p.left, fmt.Sprintf("%s (%s)", showKey(c.prefix+k), why))
+		}
 		return p, nil
 	}
 	if strings.EqualFold(filepath.Ext(c.prefix), ".json") && !strings.EqualFold(filepath.Ext(c.file), ".json") {
-		if err := checkJSON(b); err != nil {
+		if err := planner.CheckJSON(b); err != nil {
 			return nil, fmt.Errorf("%s holds JSON, and %s is not JSON: %w", c.prefix, c.file, err)
 		}
 	}
@@ -92,11 +108,24 @@ func planFile(c *command, cur *state) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{show: showDocument(c.prefix), cs: diff(have, want, true)}
+	p := &plan{show: showDocument(c.prefix), cs: diff(have, f.Keys(), true)}
 	if len(p.cs) > 0 {
 		p.ops = []op{{value: string(b), keepLease: cur.leases[""] != 0}}
 	}
 	return p, nil
+}
+
+// fromPlanner is the plan the package plan made, as shown and written
+// here: a put keeps the lease of a leased key.
+func fromPlanner(prefix string, cur *state, pl *planner.Plan) *plan {
+	p := &plan{show: prefix}
+	for _, ch := range pl.Changes {
+		p.cs = append(p.cs, change{path: ch.Path, old: ch.Old, new: ch.New, had: ch.Had, has: ch.Has})
+	}
+	for _, o := range pl.Ops {
+		p.ops = append(p.ops, op{path: o.Key, value: o.Value, del: o.Delete, keepLease: !o.Delete && cur.leases[o.Key] != 0})
+	}
+	return p
 }
 
 // removals lists the paths a plan's changes remove.
@@ -114,16 +143,27 @@ func (p *plan) removals() []string {
 // document key, the key's old value is written back whole (or the key
 // deleted when it did not exist then).
 // A key leased then or now is left alone.
-func planRollback(prefix string, cur, old *state) *plan {
+func planRollback(prefix string, cur, old *state) (*plan, error) {
 	const why = "leased at the target revision or now: rollback leaves it to the process that holds its lease"
 	if !cur.doc {
 		cs, left := leaveLeased(prefix, diff(cur.values, old.values, true), false, why, cur, old)
 		p := keyPlan(prefix, cur, cs)
 		p.left = left
-		return p
+		if len(p.ops) > 0 {
+			// Leased keys left alone, the result may differ from what the
+			// prefix held then: it is checked as apply's is.
+			ops := make([]planner.Op, len(p.ops))
+			for i, o := range p.ops {
+				ops[i] = planner.Op{Key: o.path, Value: o.value, Delete: o.del}
+			}
+			if err := planner.Check(prefix, planner.Apply(cur.values, ops)); err != nil {
+				return nil, fmt.Errorf("rolling %s back would leave keys the library cannot decode: %w; nothing was written", prefix, err)
+			}
+		}
+		return p, nil
 	}
 	if cur.leases[""] != 0 || old.leases[""] != 0 {
-		return &plan{show: prefix, left: []string{fmt.Sprintf("%s (%s)", showKey(prefix), why)}}
+		return &plan{show: prefix, left: []string{fmt.Sprintf("%s (%s)", showKey(prefix), why)}}, nil
 	}
 	raw, existed := old.values[""]
 	var p *plan
@@ -140,7 +180,7 @@ func planRollback(prefix string, cur, old *state) *plan {
 	if len(p.cs) > 0 {
 		p.ops = []op{{value: raw, del: !existed}}
 	}
-	return p
+	return p, nil
 }
 
 // printLeft lists the keys a plan leaves alone.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/etcdconf/etcdconf/internal/keytree"
+	planner "github.com/etcdconf/etcdconf/plan"
 )
 
 // checkPrefix refuses a prefix that does not end in "/": etcd matches
@@ -27,5 +27,5 @@ func isDocumentKey(prefix string) bool {
 		return false
 	}
 	last := prefix[strings.LastIndex(prefix, "/")+1:]
-	return keytree.DocumentExt(last) != ""
+	return planner.DocumentExt(last) != ""
 }
