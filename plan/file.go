@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
@@ -80,64 +79,15 @@ func (f *File) at(segs []string) (any, bool) {
 // dropBinaryText removes from text, the source text of a document's
 // scalars by path, the !!binary scalars' (their base64), so that such a key
 // is written as the bytes YAML decodes it to. It walks the document as
-// keytree.ParseDocument's source text does (merged mappings first, the
-// last of a list first, then the mapping's own keys), so the scalar that
-// wins a path decides.
+// keytree.ParseDocument's source text does (keytree.ScalarNodes), so the
+// scalar that wins a path decides.
 func dropBinaryText(b []byte, text map[string]string) error {
 	n, err := keytree.Document(b)
 	if err != nil {
 		return err
 	}
 	binary := map[string]bool{}
-	var walk func(n *yaml.Node, path string)
-	at := func(path, name string) string { return strings.Join(keytree.Segments(path+"/"+name), "/") }
-	walk = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.AliasNode:
-			walk(n.Alias, path)
-		case yaml.ScalarNode:
-			if n.Tag != "!!null" {
-				binary[path] = n.ShortTag() == "!!binary"
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				walk(c, at(path, strconv.Itoa(i)))
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Tag != "!!merge" {
-					continue
-				}
-				srcs := []*yaml.Node{n.Content[i+1]}
-				if m := n.Content[i+1]; m.Kind == yaml.SequenceNode {
-					srcs = m.Content
-				}
-				for j := len(srcs) - 1; j >= 0; j-- {
-					walk(srcs[j], path)
-				}
-			}
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				if k.Tag == "!!merge" {
-					continue
-				}
-				name := k.Value
-				if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
-					var kv any
-					if k.Decode(&kv) != nil {
-						continue
-					}
-					name = fmt.Sprint(kv)
-				}
-				walk(n.Content[i+1], at(path, name))
-			}
-		}
-	}
-	walk(n, "")
+	keytree.ScalarNodes(n, "", func(path string, s *yaml.Node) { binary[path] = s.ShortTag() == "!!binary" })
 	for p, isBinary := range binary {
 		if isBinary {
 			delete(text, p)

@@ -355,25 +355,31 @@ func docLine(n *yaml.Node) int {
 
 // sourceText records the text of every scalar under n by its path.
 func sourceText(n *yaml.Node, path string, text map[string]string) {
+	ScalarNodes(n, path, func(path string, s *yaml.Node) { text[path] = s.Value })
+}
+
+// ScalarNodes calls fn with every scalar under n but nulls, and its path
+// (under path), in the order in which the one that wins a path comes
+// last: merged mappings (<<: *base, or a list of them) first, the last of
+// a list first since the first wins, then the mapping's own keys, which
+// override them all.
+func ScalarNodes(n *yaml.Node, path string, fn func(path string, s *yaml.Node)) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			sourceText(c, path, text)
+			ScalarNodes(c, path, fn)
 		}
 	case yaml.AliasNode:
-		sourceText(n.Alias, path, text)
+		ScalarNodes(n.Alias, path, fn)
 	case yaml.ScalarNode:
 		if n.Tag != "!!null" {
-			text[path] = n.Value
+			fn(path, n)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			sourceText(c, join([]string{path, strconv.Itoa(i)}), text)
+			ScalarNodes(c, join([]string{path, strconv.Itoa(i)}), fn)
 		}
 	case yaml.MappingNode:
-		// Merged mappings (<<: *base, or a list of them) first, the last of
-		// a list first since the first wins, then the mapping's own keys,
-		// which override them all.
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if n.Content[i].Tag != "!!merge" {
 				continue
@@ -383,7 +389,7 @@ func sourceText(n *yaml.Node, path string, text map[string]string) {
 				srcs = m.Content
 			}
 			for j := len(srcs) - 1; j >= 0; j-- {
-				sourceText(srcs[j], path, text)
+				ScalarNodes(srcs[j], path, fn)
 			}
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -399,7 +405,7 @@ func sourceText(n *yaml.Node, path string, text map[string]string) {
 				}
 				name = fmt.Sprint(kv)
 			}
-			sourceText(n.Content[i+1], join([]string{path, name}), text)
+			ScalarNodes(n.Content[i+1], join([]string{path, name}), fn)
 		}
 	}
 }
