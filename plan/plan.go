@@ -200,6 +200,14 @@ func (b *builder) read() {
 		b.all = append(b.all, l)
 		b.leaves[l.npath] = l
 	}
+	// A plain key holding a JSON object overrides a document's scalar at
+	// its path as any plain key does: the file's value there is compared
+	// with the key's (see compare), not with the document's.
+	for _, h := range b.hs {
+		if l := b.leaves[h.npath]; !h.doc && l != nil && l.h != nil && l.h.doc {
+			delete(b.leaves, h.npath)
+		}
+	}
 }
 
 // hold records a holder and returns its leaves.
@@ -521,7 +529,7 @@ func emit(b *strings.Builder, v any) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			keytree.QuoteJSON(b, k)
+			quoteJSON(b, k)
 			b.WriteByte(':')
 			emit(b, x[k])
 		}
@@ -535,6 +543,8 @@ func emit(b *strings.Builder, v any) {
 			emit(b, e)
 		}
 		b.WriteByte(']')
+	case string:
+		quoteJSON(b, x)
 	case lit:
 		if x.v == nil {
 			b.WriteString("null")
@@ -551,7 +561,7 @@ func emit(b *strings.Builder, v any) {
 				return
 			}
 		}
-		keytree.QuoteJSON(b, t)
+		quoteJSON(b, t)
 	}
 }
 
