@@ -78,7 +78,7 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 		fs.Int64Var(&c.rev, "rev", 0, "read at this revision (default: now)")
 		fs.StringVar(&c.output, "o", "yaml", "output: yaml, json or keys")
 	case "diff", "apply":
-		fs.StringVar(&c.file, "f", "", "YAML or JSON file (required)")
+		fs.StringVar(&c.file, "f", "", "YAML or JSON file (required; - reads standard input)")
 		fs.BoolVar(&c.prune, "prune", false, "delete keys under the prefix that the file does not have")
 	case "history":
 		fs.Int64Var(&c.rev, "since", 0, "first revision to list (default: the oldest etcd keeps)")
@@ -168,7 +168,7 @@ func (c *command) confirm(what string) error {
 	if c.yes {
 		return nil
 	}
-	if f, ok := c.stdin.(*os.File); !ok || !isTerminal(f) {
+	if f, ok := c.stdin.(*os.File); !ok || !isTerminal(f) || c.file == "-" {
 		return errors.New("not a terminal: pass --yes to write without asking")
 	}
 	fmt.Fprintf(c.out, "%s? [y/N] ", what)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -56,17 +55,15 @@ func renderGet(c *command, s *state) ([]byte, error) {
 		}
 	}
 	tree, err := planner.Tree(c.prefix, s.values)
+	var ue *planner.UnrepresentableError
+	if errors.As(err, &ue) {
+		return nil, fmt.Errorf("%w: -o %s would rename it, so apply -f of the output would not write it back; use -o keys", err, c.output)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if c.output == "json" {
-		j, err := json.MarshalIndent(tree, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		b.Write(j)
-		b.WriteByte('\n')
-		return b.Bytes(), nil
+		return planner.JSON(tree)
 	}
 	return planner.YAML(tree)
 }

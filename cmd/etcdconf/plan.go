@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,9 +74,16 @@ func showDocument(prefix string) string { return prefix + "#" }
 // as a structure and rewritten in place, and a plan whose result the
 // library would not decode is refused. Under a document key, the document
 // is replaced whole by the file's content, and its paths the file lacks
-// are shown as removals.
+// are shown as removals. A file named "-" is standard input, so that get's
+// output pipes into apply (get PREFIX | apply PREFIX -f - --yes).
 func planFile(c *command, cur *state) (*plan, error) {
-	b, err := os.ReadFile(c.file)
+	var b []byte
+	var err error
+	if c.file == "-" {
+		b, err = io.ReadAll(c.stdin)
+	} else {
+		b, err = os.ReadFile(c.file)
+	}
 	if err != nil {
 		return nil, err
 	}
