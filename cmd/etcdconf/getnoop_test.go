@@ -74,6 +74,17 @@ func (g noopGen) keys() map[string]string {
 	return out
 }
 
+// docKeys returns the document keys among keys, under prefix.
+func docKeys(prefix string, keys map[string]string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if planner.DocumentExt(k) != "" {
+			out = append(out, prefix+k)
+		}
+	}
+	return out
+}
+
 // etcdKeys reads a prefix's keys and values, and etcd's revision.
 func etcdKeys(t *testing.T, etcd *clientv3.Client, prefix string) (map[string]string, int64) {
 	t.Helper()
@@ -108,16 +119,22 @@ func TestGetReappliesAsNoOp(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		before, rev := etcdKeys(t, etcd, prefix)
-		for _, o := range []string{"yaml", "json"} {
-			got, errOut, code := cliInput(t, srv, "", "get", prefix, "-o", o)
-			if code != 0 {
-				t.Fatalf("%q: get -o %s: exit %d\n%s", keys, o, code, errOut)
-			}
-			out, errOut, code := cliInput(t, srv, got, "apply", prefix, "-f", "-", "--prune", "--yes")
-			after, rev2 := etcdKeys(t, etcd, prefix)
-			if code != 0 || rev2 != rev || !maps.Equal(before, after) {
-				t.Fatalf("%q: get -o %s printed\n%s\napply -f -: exit %d, revision %d -> %d\n%s%s\nkeys after: %q", keys, o, got, code, rev, rev2, out, errOut, after)
+		// the prefix, and each document key in it as a prefix of its own
+		for _, p := range append([]string{prefix}, docKeys(prefix, keys)...) {
+			before, rev := etcdKeys(t, etcd, prefix)
+			for _, o := range []string{"yaml", "json"} {
+				if o == "yaml" && planner.DocumentExt(p) == ".json" {
+					continue // apply to a .json key takes JSON only
+				}
+				got, errOut, code := cliInput(t, srv, "", "get", p, "-o", o)
+				if code != 0 {
+					t.Fatalf("%q: get %s -o %s: exit %d\n%s", keys, p, o, code, errOut)
+				}
+				out, errOut, code := cliInput(t, srv, got, "apply", p, "-f", "-", "--prune", "--yes")
+				after, rev2 := etcdKeys(t, etcd, prefix)
+				if code != 0 || rev2 != rev || !maps.Equal(before, after) {
+					t.Fatalf("%q: get %s -o %s printed\n%s\napply -f -: exit %d, revision %d -> %d\n%s%s\nkeys after: %q", keys, p, o, got, code, rev, rev2, out, errOut, after)
+				}
 			}
 		}
 	}
