@@ -16,6 +16,10 @@
 //     key, a document that does not parse) is refused, as a [*CheckError]
 //     naming the keys.
 //
+// [Tree] with [YAML] or [JSON] prints a prefix's keys as a file that plans
+// back as no change (a document's scalars as written, one spelling of each
+// path), or refuses a key it would rename.
+//
 // The plan's operations are unguarded: the caller guards the whole prefix
 // by the revision it read (one compare on the prefix's range).
 package plan
