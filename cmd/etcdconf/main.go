@@ -8,7 +8,8 @@
 //	etcdconf rollback /myapp/config/ --to 42
 //
 // Exit codes: 0 success; 1 differences found (diff); 2 usage, connection or
-// other errors; 3 a conflicting concurrent change (nothing was written).
+// other errors; 3 a conflicting concurrent change (nothing was written, or, for
+// a key another client deleted meanwhile, written and reported).
 package main
 
 import (
@@ -47,7 +48,8 @@ ETCDCTL_* environment variables, then 127.0.0.1:2379:
 Keys map to a document as the library decodes them: "db/port" is db: {port: ...},
 and a key ending .yaml/.yml/.json holds a document merged at its path.
 
-Exit codes: 0 success, 1 differences (diff), 2 error, 3 conflict (nothing written).
+Exit codes: 0 success, 1 differences (diff), 2 error, 3 conflict (nothing written,
+or a key another client deleted meanwhile, which the message names).
 Run "etcdconf COMMAND -h" for a command's flags and an example.
 `
 
