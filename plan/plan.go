@@ -374,7 +374,7 @@ func (b *builder) rewrite() {
 			set(w, fsegs[len(h.segs):], wrap(v, fsegs, b.file.text))
 		}
 		if ext := keytree.DocumentExt(h.key); ext == ".yaml" || ext == ".yml" {
-			if y, err := keytree.Marshal(yamlNode(w)); err == nil {
+			if y, err := keytree.Marshal(treeNode(w)); err == nil {
 				b.put(h.key, string(y))
 				continue
 			}
@@ -565,43 +565,28 @@ func emit(b *strings.Builder, v any) {
 	}
 }
 
-// yamlNode writes a wrapped value as YAML (a .yaml or .yml document key
-// stays YAML): a scalar as its source text, tagged as it was read.
-func yamlNode(v any) *yaml.Node {
-	switch x := v.(type) {
-	case map[string]any:
-		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		for _, k := range slices.Sorted(maps.Keys(x)) {
-			n.Content = append(n.Content, keytree.StringNode(k), yamlNode(x[k]))
-		}
-		return n
-	case []any:
-		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		for _, e := range x {
-			n.Content = append(n.Content, yamlNode(e))
-		}
-		return n
-	case lit:
-		t := x.text
-		if !x.ok {
-			t, _ = keytree.Scalar(x.v)
-		}
-		tag := ""
-		switch x.v.(type) {
-		case nil:
-			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
-		case bool:
-			tag = "!!bool"
-		case int, int64, uint64:
-			tag = "!!int"
-		case float64:
-			tag = "!!float"
-		case time.Time:
-			tag = "!!timestamp"
-		default:
-			return keytree.StringNode(t)
-		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: t}
+// litNode writes a scalar of a held value as YAML: as its source text,
+// tagged as it was read (a .yaml or .yml document key stays YAML; see
+// treeNode, which writes the mappings and lists around it).
+func litNode(x lit) *yaml.Node {
+	t := x.text
+	if !x.ok {
+		t, _ = keytree.Scalar(x.v)
 	}
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+	tag := ""
+	switch x.v.(type) {
+	case nil:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+	case bool:
+		tag = "!!bool"
+	case int, int64, uint64:
+		tag = "!!int"
+	case float64:
+		tag = "!!float"
+	case time.Time:
+		tag = "!!timestamp"
+	default:
+		return keytree.StringNode(t)
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: t}
 }

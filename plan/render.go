@@ -166,7 +166,7 @@ func treeNode(v any) *yaml.Node {
 		}
 		return n
 	case lit:
-		return yamlNode(x)
+		return litNode(x)
 	case string:
 		if !utf8.ValidString(x) {
 			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!binary", Value: base64.StdEncoding.EncodeToString([]byte(x))}
