@@ -9,7 +9,6 @@ import (
 	"github.com/etcdconf/etcdconf"
 	"github.com/etcdconf/etcdconf/etcdconfprom"
 	"github.com/etcdconf/etcdconf/etcdtest"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
@@ -76,19 +75,7 @@ func TestCollectorFreeAfterAFailedNew(t *testing.T) {
 // TestMetricNamesPassPromlint: every metric the collector exports follows
 // Prometheus' naming conventions, units last (#20 item 12).
 func TestMetricNamesPassPromlint(t *testing.T) {
-	srv := etcdtest.Start(t)
-	cli := srv.Client(t)
-	ctx := context.Background()
-	cli.Put(ctx, "/app/port", "1")
-	c := etcdconfprom.NewCollector("app")
-	type cfg struct{ Port int }
-	w, err := etcdconf.New[cfg](ctx, cli, "/app/", etcdconf.WithObserver(c.Observer()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
+	_, _, _, reg := watched(t)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

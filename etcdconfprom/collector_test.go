@@ -12,25 +12,38 @@ import (
 	"github.com/etcdconf/etcdconf/etcdtest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, etcdtest.IgnoredGoroutines()...) }
 
-func TestCollectorReportsTheWatcher(t *testing.T) {
+// watched starts etcd holding /app/port = 1 and a watcher of /app/ whose
+// observer is a new collector, registered with a pedantic registry; the
+// watcher is closed when the test ends.
+func watched(t *testing.T) (*clientv3.Client, *etcdconf.Watcher[portConfig], *etcdconfprom.Collector, *prometheus.Registry) {
+	t.Helper()
 	srv := etcdtest.Start(t)
 	cli := srv.Client(t)
-	ctx := context.Background()
-	cli.Put(ctx, "/app/port", "1")
+	if _, err := cli.Put(context.Background(), "/app/port", "1"); err != nil {
+		t.Fatal(err)
+	}
 	c := etcdconfprom.NewCollector("app")
-	type cfg struct{ Port int }
-	w, err := etcdconf.New[cfg](ctx, cli, "/app/", etcdconf.WithObserver(c.Observer()))
+	w, err := etcdconf.New[portConfig](context.Background(), cli, "/app/", etcdconf.WithObserver(c.Observer()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
+	return cli, w, c, reg
+}
+
+type portConfig struct{ Port int }
+
+func TestCollectorReportsTheWatcher(t *testing.T) {
+	cli, w, c, reg := watched(t)
+	ctx := context.Background()
 
 	bad, _ := cli.Put(ctx, "/app/port", "x")
 	for w.Status().Seen < bad.Header.Revision {
