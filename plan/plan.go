@@ -61,11 +61,10 @@ type holder struct {
 	segs  []string // the path it is at, as spelled in the key
 	npath string
 	doc   bool
-	tree  map[string]any
-	text  map[string]string
-	n     int        // its leaves
-	sets  [][]string // paths of the file to write into it
-	dels  [][]string // paths inside it to remove
+	held  *codec.HeldKey // what edits its value in place
+	n     int            // its leaves
+	sets  [][]string     // paths of the file to write into it
+	dels  [][]string     // paths inside it to remove
 	// replaced: the file has a scalar or a list where it holds a mapping,
 	// and the key is written with it.
 	replaced bool
@@ -104,7 +103,9 @@ func Keys(current map[string]string, file *File, opts Options) (*Plan, error) {
 	if opts.Prune {
 		b.prune()
 	}
-	b.rewrite()
+	if err := b.rewrite(); err != nil {
+		return nil, err
+	}
 	p := &Plan{Changes: b.cs, Ops: b.ops, Kept: b.kept}
 	slices.SortFunc(p.Changes, func(x, y Change) int { return strings.Compare(x.Path, y.Path) })
 	slices.SortFunc(p.Ops, func(x, y Op) int { return strings.Compare(x.Key, y.Key) })
@@ -173,7 +174,7 @@ func (b *builder) read() {
 		switch {
 		case ext != "":
 			if tree, text, ok := mapping(v); ok {
-				docs = append(docs, b.hold(k, at, true, tree, text)...)
+				docs = append(docs, b.hold(k, v, at, true, tree, text)...)
 				continue
 			}
 			// a document that does not parse: a value under its own name,
@@ -181,7 +182,7 @@ func (b *builder) read() {
 			plain = append(plain, &leaf{key: k, npath: normKey(k), value: v})
 		case isJSON(v, '{'):
 			if tree, text, ok := mapping(v); ok {
-				objs = append(objs, b.hold(k, at, false, tree, text)...)
+				objs = append(objs, b.hold(k, v, at, false, tree, text)...)
 				continue
 			}
 			plain = append(plain, &leaf{key: k, npath: normPath(at), value: v})
@@ -211,8 +212,10 @@ func (b *builder) read() {
 }
 
 // hold records a holder and returns its leaves.
-func (b *builder) hold(k string, at []string, doc bool, tree map[string]any, text map[string]string) []*leaf {
-	h := &holder{key: k, segs: at, npath: normPath(at), doc: doc, tree: tree, text: text}
+func (b *builder) hold(k, v string, at []string, doc bool, tree map[string]any, text map[string]string) []*leaf {
+	canon, _, _ := codec.Loose.Resolve(at)
+	kv := &codec.KeyValue{Key: k, Value: []byte(v)}
+	h := &holder{key: k, segs: at, npath: normPath(at), doc: doc, held: codec.NewHeldKey(kv, b.opts.Prefix, canon, doc, codec.Loose)}
 	b.hs = append(b.hs, h)
 	b.holders[h.npath] = h
 	flat, err := keytree.Flatten(tree, text)
@@ -349,8 +352,9 @@ func (b *builder) keep(k string) bool {
 	return false
 }
 
-// rewrite writes each holder with a change in place.
-func (b *builder) rewrite() {
+// rewrite writes each holder with a change in place, through the
+// library's planner, which keeps the value's layout.
+func (b *builder) rewrite() error {
 	for _, h := range b.hs {
 		if h.replaced || len(h.sets)+len(h.dels) == 0 {
 			continue
@@ -365,26 +369,46 @@ func (b *builder) rewrite() {
 			b.cs = append(b.cs, Change{Path: h.key, Key: h.key, Old: b.cur[h.key], Had: true})
 			continue
 		}
-		w := wrap(h.tree, nil, h.text).(map[string]any)
+		ext := keytree.DocumentExt(h.key)
 		for _, d := range h.dels {
-			remove(w, d)
+			canon, _, _ := codec.Loose.Resolve(d)
+			if _, err := h.held.Remove(canon); err != nil {
+				return err
+			}
 		}
 		for _, fsegs := range h.sets {
 			v, _ := b.file.at(fsegs)
-			set(w, fsegs[len(h.segs):], wrap(v, fsegs, b.file.text))
-		}
-		if ext := keytree.DocumentExt(h.key); ext == ".yaml" || ext == ".yml" {
-			if y, err := keytree.Marshal(treeNode(w)); err == nil {
-				b.put(h.key, string(y))
-				continue
+			n := treeNode(wrap(v, fsegs, b.file.text))
+			if ext != ".yaml" && ext != ".yml" {
+				jsonScalars(n)
+			}
+			rel := fsegs[len(h.segs):]
+			canon, _, _ := codec.Loose.Resolve(rel)
+			if err := h.held.Set(canon, rel, n); err != nil {
+				return err
 			}
 		}
-		var s strings.Builder
-		emit(&s, w)
-		if h.doc || strings.HasSuffix(b.cur[h.key], "\n") {
-			s.WriteByte('\n')
+		text, err := h.held.Text()
+		if err != nil {
+			return err
 		}
-		b.put(h.key, s.String())
+		b.put(h.key, text)
+	}
+	return nil
+}
+
+// jsonScalars makes the scalars of n that JSON cannot hold as they are
+// written (0x10, True, a date) strings of their text, as [JSON] writes
+// them, so a JSON value stays JSON.
+func jsonScalars(n *yaml.Node) {
+	if n.Kind != yaml.ScalarNode {
+		for _, c := range n.Content {
+			jsonScalars(c)
+		}
+		return
+	}
+	if t := n.ShortTag(); t != "!!str" && t != "!!null" && (!json.Valid([]byte(n.Value)) || strings.HasPrefix(n.Value, `"`)) {
+		n.Tag, n.Style = "!!str", 0
 	}
 }
 
@@ -465,57 +489,6 @@ func wrap(v any, path []string, text map[string]string) any {
 	}
 	t, ok := text[strings.Join(path, "/")]
 	return lit{v: v, text: t, ok: ok}
-}
-
-// find returns the key of m equal to seg under loose matching.
-func find(m map[string]any, seg string) (string, bool) {
-	if _, ok := m[seg]; ok {
-		return seg, true
-	}
-	n := codec.NormName(seg)
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if codec.NormName(k) == n {
-			return k, true
-		}
-	}
-	return "", false
-}
-
-func set(m map[string]any, segs []string, v any) {
-	for i, s := range segs {
-		k, ok := find(m, s)
-		if !ok {
-			k = s
-		}
-		if i == len(segs)-1 {
-			m[k] = v
-			return
-		}
-		next, isMap := m[k].(map[string]any)
-		if !isMap {
-			next = map[string]any{}
-			m[k] = next
-		}
-		m = next
-	}
-}
-
-func remove(m map[string]any, segs []string) {
-	for i, s := range segs {
-		k, ok := find(m, s)
-		if !ok {
-			return
-		}
-		if i == len(segs)-1 {
-			delete(m, k)
-			return
-		}
-		next, isMap := m[k].(map[string]any)
-		if !isMap {
-			return
-		}
-		m = next
-	}
 }
 
 // emit writes a wrapped value as JSON, which YAML reads as well: a

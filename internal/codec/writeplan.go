@@ -1,8 +1,6 @@
 package codec
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -12,7 +10,6 @@ import (
 	"github.com/etcdconf/etcdconf/internal/txn"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"gopkg.in/yaml.v3"
 )
 
 // A WritePlan is the puts and deletes that make etcd hold a new value of
@@ -21,21 +18,6 @@ import (
 // document it came from), and the plan is checked by decoding before
 // anything is sent.
 type WritePlan struct{ *txn.Plan }
-
-// A HeldKey is a key of the snapshot with the canonical path of what it
-// holds.
-type HeldKey struct {
-	KV     *KeyValue // its key relative to the prefix
-	prefix string    // only to name the key in full in errors (see full)
-	ext    string    // the key's document extension: of the prefix for the key at the prefix itself
-	Path   []string
-	typ    reflect.Type
-	Doc    bool       // a .yaml, .yml or .json key: merged under plain keys
-	root   *yaml.Node // the parsed value, once a leaf inside it is edited
-}
-
-// full returns the key in full, as errors name it.
-func (h *HeldKey) full() string { return h.prefix + h.KV.Key }
 
 // HeldKeys resolves the keys of kvs, in key order, against T; keys that
 // name no field (ignored by the decoder) are left out. prefix only names
@@ -68,7 +50,7 @@ func HeldKeys[T any](kvs *KeySet, prefix string) []*HeldKey {
 		if doc {
 			typ = viewOf(reflect.TypeFor[T](), segs, typ)
 		}
-		out = append(out, &HeldKey{KV: kv, prefix: prefix, ext: ext, Path: path, typ: typ, Doc: doc})
+		out = append(out, &HeldKey{KV: kv, prefix: prefix, ext: ext, Path: path, in: typeScope{typ}, composite: IsComposite(typ), Doc: doc})
 	}
 	return out
 }
@@ -92,25 +74,6 @@ func viewOf(t reflect.Type, segs []string, typ reflect.Type) reflect.Type {
 		}
 	}
 	return typ
-}
-
-// parsed returns the key's value as a YAML node, parsing it once.
-func (h *HeldKey) parsed() (*yaml.Node, error) {
-	if h.root == nil {
-		n, err := keytree.Document(h.KV.Value) // one document, as the decoder reads it
-		if err != nil {
-			return nil, fmt.Errorf("key %q: %w", h.full(), err)
-		}
-		var doc yaml.Node
-		if n != nil {
-			doc = *n
-		}
-		if doc.Kind == 0 || len(doc.Content) == 0 || (doc.Content[0].ShortTag() == "!!null" && doc.Content[0].Value == "") {
-			doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
-		}
-		h.root = &doc
-	}
-	return h.root, nil
 }
 
 // Plan turns the difference between the current value and next into the
@@ -148,7 +111,7 @@ func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 			p.put(h.KV, text)
 			continue
 		}
-		h, at, err := holderOf(held, nl.path)
+		h, err := holderOf(held, nl.path)
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +123,9 @@ func (d *Decoder[T]) Plan(cur Decoded[T], next T) (*WritePlan, error) {
 		if err != nil {
 			return nil, err
 		}
-		*at = *n
+		if err := h.Set(nl.path[len(h.Path):], nil, n); err != nil {
+			return nil, err
+		}
 		edited[h] = true
 	}
 	if err := removeLeaves(p, held, plain, oldL, newL, edited); err != nil {
@@ -189,18 +154,18 @@ func removeLeaves(p *WritePlan, held []*HeldKey, plain map[string]*HeldKey, oldL
 		}
 		// Remove it from every document too, or it would show through.
 		for _, h := range held {
-			if !HasPrefix(oldL[k].path, h.Path) || (!h.Doc && (len(h.Path) == len(oldL[k].path) || !IsComposite(h.typ))) {
+			if !h.holds(oldL[k].path) {
 				continue
 			}
 			if len(h.Path) == len(oldL[k].path) { // the document holds the leaf whole
 				edited[h] = true
 				continue
 			}
-			root, err := h.parsed()
+			removed, err := h.Remove(oldL[k].path[len(h.Path):])
 			if err != nil {
 				return err
 			}
-			if removeIn(root.Content[0], h.typ, oldL[k].path[len(h.Path):]) {
+			if removed {
 				edited[h] = true
 			}
 		}
@@ -219,45 +184,13 @@ func rewriteEdited(p *WritePlan, held []*HeldKey, edited map[*HeldKey]bool, newL
 			p.delete(h.KV)
 			continue
 		}
-		var b strings.Builder
-		if h.ext == ".yaml" || h.ext == ".yml" {
-			doc, err := keytree.Marshal(h.root)
-			if err != nil {
-				return fmt.Errorf("key %q: %w", h.full(), err)
-			}
-			b.Write(doc)
-		} else {
-			FlowJSON(&b, h.root)
-		}
-		text := b.String()
-		if h.ext == ".json" {
-			text = jsonLayout(h.KV.Value, text)
+		text, err := h.Text()
+		if err != nil {
+			return err
 		}
 		p.put(h.KV, text)
 	}
 	return nil
-}
-
-// jsonLayout lays out compact, an edited JSON document, as old, the
-// document it replaces, was laid out: indented with old's indentation if
-// old spans lines, compact if not, and with old's trailing newline. Only
-// whitespace between tokens changes, so the values are compact's.
-func jsonLayout(old []byte, compact string) string {
-	trimmed := bytes.TrimRight(old, " \t\r\n")
-	i := bytes.IndexByte(trimmed, '\n')
-	if i < 0 {
-		return compact + string(old[len(trimmed):])
-	}
-	line := trimmed[i+1:]
-	indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
-	if len(indent) == 0 {
-		indent = []byte("  ")
-	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, []byte(compact), "", string(indent)); err != nil {
-		return compact
-	}
-	return out.String() + string(old[len(trimmed):])
 }
 
 func (p *WritePlan) put(kv *KeyValue, v string) { p.Put(kv.Key, v, kv.ModRevision) }
@@ -272,107 +205,6 @@ func anyUnder(leaves map[string]Leaf, at []string) bool {
 		}
 	}
 	return false
-}
-
-// holderOf finds the key whose value holds the leaf at path, when no plain
-// key does: a JSON value above it (which must hold it: a key cannot have
-// keys under it), else a document that has a value there. It returns the
-// node to overwrite, creating the mappings on the way in a JSON value; a
-// nil key means the leaf gets a key of its own.
-func holderOf(held []*HeldKey, path []string) (*HeldKey, *yaml.Node, error) {
-	var inDoc *HeldKey
-	for _, h := range held {
-		if !HasPrefix(path, h.Path) || (!h.Doc && (len(h.Path) == len(path) || !IsComposite(h.typ))) {
-			continue // a scalar's key holds no leaf under it
-		}
-		root, err := h.parsed()
-		if err != nil {
-			return nil, nil, err
-		}
-		if !h.Doc {
-			return h, nodeAt(root.Content[0], h.typ, path[len(h.Path):], true), nil
-		}
-		if inDoc == nil && nodeAt(root.Content[0], h.typ, path[len(h.Path):], false) != nil {
-			inDoc = h
-		}
-	}
-	if inDoc == nil {
-		return nil, nil, nil
-	}
-	return inDoc, nodeAt(inDoc.root.Content[0], inDoc.typ, path[len(inDoc.Path):], false), nil
-}
-
-// nodeAt returns the node at canonical path rel under n, a value of type
-// t, matching mapping keys as [resolve] does; with create, missing
-// mappings are added with canonical names, else it returns nil.
-func nodeAt(n *yaml.Node, t reflect.Type, rel []string, create bool) *yaml.Node {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	if len(rel) == 0 {
-		return n
-	}
-	if n.Kind != yaml.MappingNode {
-		if !create {
-			return nil
-		}
-		*n = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	}
-	best, bestLen := -1, 0
-	var bestType reflect.Type
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		cp, ct, ok := resolve(t, keytree.Segments(n.Content[i].Value))
-		if ok && len(cp) > bestLen && HasPrefix(rel, cp) {
-			best, bestLen, bestType = i, len(cp), within(t, ct)
-		}
-	}
-	if best >= 0 {
-		if got := nodeAt(n.Content[best+1], bestType, rel[bestLen:], create); got != nil || !create {
-			return got
-		}
-	}
-	if !create {
-		return nil
-	}
-	_, ct, _ := resolve(t, rel[:1])
-	ct = within(t, ct)
-	if ct == nil {
-		ct = t
-	}
-	child := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	n.Content = append(n.Content, keytree.StringNode(rel[0]), child)
-	return nodeAt(child, ct, rel[1:], true)
-}
-
-// removeIn removes the value at canonical path rel from n, a value of type
-// t, and every mapping the removal leaves empty. It reports whether it
-// removed anything.
-func removeIn(n *yaml.Node, t reflect.Type, rel []string) bool {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	if n.Kind != yaml.MappingNode || len(rel) == 0 {
-		return false
-	}
-	removed := false
-	for i := 0; i+1 < len(n.Content); {
-		cp, ct, ok := resolve(t, keytree.Segments(n.Content[i].Value))
-		switch {
-		case ok && slices.Equal(cp, rel):
-			removed = true
-		case ok && HasPrefix(rel, cp) && removeIn(n.Content[i+1], within(t, ct), rel[len(cp):]):
-			removed = true
-			if c := n.Content[i+1]; c.Kind != yaml.MappingNode || len(c.Content) > 0 {
-				i += 2
-				continue
-			}
-		default:
-			i += 2
-			continue
-		}
-		n.Content = slices.Delete(n.Content, i, i+2)
-	}
-	return removed
 }
 
 // Verify decodes the keys as they would be after p and refuses p unless
