@@ -32,6 +32,12 @@ type options struct {
 	// (an empty path is an error, not the absence of the option).
 	snapshotFile    string
 	hasSnapshotFile bool
+	// layers are the files and directories below etcd, lowest first;
+	// envPrefix the environment's prefix, if hasEnv (see layers.go).
+	layers       []layerSpec
+	envPrefix    string
+	hasEnv       bool
+	fileInterval time.Duration
 	// beforeRename is passed to the snapshot file (see snapshotFile); tests
 	// set it.
 	beforeRename func(tmp string) error
@@ -39,10 +45,11 @@ type options struct {
 
 func newOptions(opts []Option) *options {
 	o := &options{
-		backoffMin:  100 * time.Millisecond,
-		backoffMax:  5 * time.Second,
-		loadTimeout: 15 * time.Second,
-		progress:    5 * time.Second,
+		backoffMin:   100 * time.Millisecond,
+		backoffMax:   5 * time.Second,
+		loadTimeout:  15 * time.Second,
+		progress:     5 * time.Second,
+		fileInterval: time.Second,
 	}
 	for _, opt := range opts {
 		opt.apply(o)
@@ -55,7 +62,7 @@ func newOptions(opts []Option) *options {
 
 // decodeConfig is what the decoder takes of the options.
 func (o *options) decodeConfig() codec.Config {
-	return codec.Config{Strict: o.strict, Defaults: o.defaults}
+	return codec.Config{Strict: o.strict} // the defaults are a layer (see layers.go)
 }
 
 // checkDefaults reports whether the defaults given with WithDefaults have type T.
@@ -69,12 +76,13 @@ func checkDefaults[T any](o *options) error {
 	return nil
 }
 
-// WithDefaults sets the value every snapshot starts from before the keys in
-// etcd are applied, so an absent key means its default, never a stale value.
-// v must have the watcher's type T; [New] and [Load] fail otherwise.
-// v is copied deeply and never modified. A key present in etcd replaces the
-// default at its path; a map or slice given in etcd replaces the default one
-// whole. Default: the zero T.
+// WithDefaults sets the value every snapshot starts from: the lowest layer,
+// below files, etcd and the environment (see [WithFile]), so an absent key
+// means its default, never a stale value. v must have the watcher's type
+// T; [New] and [Load] fail otherwise. v is copied and never modified. A
+// key present in etcd replaces the default leaf at its path; maps merge
+// entry by entry (an entry in etcd beside the default entries), and a
+// list is one leaf, replaced whole. Default: the zero T.
 func WithDefaults[T any](v T) Option {
 	return optionFunc(func(o *options) { o.defaults = v })
 }

@@ -29,7 +29,11 @@ func decodeWith[T any](t *testing.T, o *options, pairs ...string) (T, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d.Decode(kvsOf(pairs...), 42)
+	lay, err := newLayered[T](o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.DecodeSet(lay.mergeEtcd(codec.KeySetOf(kvsOf(pairs...))), 42)
 }
 
 type instance struct {
@@ -214,7 +218,8 @@ func TestDecodeDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := cfg{Host: "localhost", Port: 8080, Labels: map[string]string{"b": "2"}, Hosts: []string{"q"}}
+	// A map merges entry by entry; a list is one leaf.
+	want := cfg{Host: "localhost", Port: 8080, Labels: map[string]string{"a": "1", "b": "2"}, Hosts: []string{"q"}}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v, want %+v", c, want)
 	}

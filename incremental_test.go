@@ -181,7 +181,7 @@ func newOracle[T any](t testing.TB) *oracle[T] {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &oracle[T]{d: d, kvs: codec.NewKeySet(), prev: &Snapshot[T]{Value: v, Revision: 1, prefix: "/app/", kvs: codec.NewKeySet()}, rev: 1}
+	return &oracle[T]{d: d, kvs: codec.NewKeySet(), prev: &Snapshot[T]{Value: v, Revision: 1, Generation: 1, prefix: "/app/", kvs: codec.NewKeySet()}, rev: 1}
 }
 
 // step applies one transaction incrementally (decoder.next, as the watcher
@@ -221,11 +221,11 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	if !cmp.Equal(v, want, cmp.AllowUnexported(Flag{})) {
 		t.Fatalf("revision %d %v: value differs from the full decode (-incremental +full):\n%s", o.rev, ops, cmp.Diff(v, want, cmp.AllowUnexported(Flag{})))
 	}
-	snap := &Snapshot[T]{Value: v, Revision: o.rev, prefix: "/app/", kvs: next}
+	snap := &Snapshot[T]{Value: v, Revision: o.rev, Generation: uint64(o.rev), prefix: "/app/", kvs: next}
 	if inc {
 		o.inc++
 		if delta != nil {
-			snap.delta, snap.deltaFrom = changesOf(delta), o.prev.Revision
+			snap.delta, snap.deltaFrom = changesOf(delta), o.prev.Generation
 		} else if !codec.HasValidate[T]() {
 			t.Fatalf("revision %d %v: applied incrementally with no delta", o.rev, ops)
 		}

@@ -38,12 +38,12 @@ const pageSize = 10000
 // logger why etcd was not read.
 func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts ...Option) (*Snapshot[T], error) {
 	o := newOptions(opts)
-	dec, err := prepare[T](cli, prefix, o)
+	dec, lay, err := prepare[T](cli, prefix, o)
 	if err != nil {
 		return nil, err
 	}
 	file := newSnapshotFile(o)
-	snap, loadErr, err := initial(ctx, cli, prefix, o, file, dec)
+	snap, loadErr, err := initial(ctx, cli, prefix, o, file, dec, lay)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts 
 	}
 	err = file.claim(prefix)
 	if err == nil {
-		err = file.write(fileSnapshot{prefix: prefix, rev: snap.Revision, written: time.Now(), kvs: snap.kvs})
+		err = file.write(fileSnapshot{prefix: prefix, rev: snap.Revision, written: time.Now(), kvs: snap.etcdKeys()})
 		file.release()
 	}
 	if err != nil {
@@ -71,16 +71,17 @@ func Load[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts 
 // cannot be read (see unreachable) and file, the one WithSnapshotFile
 // names, is usable, it reads it from the file instead, and loadErr is why
 // etcd was not read.
-func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o *options, file *snapshotFile, dec *codec.Decoder[T]) (snap *Snapshot[T], loadErr, err error) {
+func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o *options, file *snapshotFile, dec *codec.Decoder[T], lay *layered[T]) (snap *Snapshot[T], loadErr, err error) {
 	kvs, rev, err := loadKeys(ctx, cli, prefix, o.loadTimeout)
 	if err == nil {
 		start := time.Now()
-		v, err := dec.DecodeSet(kvs, rev)
+		merged := lay.mergeEtcd(kvs)
+		v, err := dec.DecodeSet(merged, rev)
 		o.observer.decoded(rev, time.Since(start), err)
 		if err != nil {
 			return nil, nil, err
 		}
-		return &Snapshot[T]{Value: v, Revision: rev, prefix: prefix, kvs: kvs}, nil, nil
+		return &Snapshot[T]{Value: v, Revision: rev, Generation: 1, prefix: prefix, kvs: merged, etcd: kvs}, nil, nil
 	}
 	if file == nil || !unreachable(err) {
 		return nil, nil, err
@@ -90,29 +91,39 @@ func initial[T any](ctx context.Context, cli *clientv3.Client, prefix string, o 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w; %w", loadErr, err)
 	}
-	v, err := dec.DecodeSet(fs.kvs, fs.rev)
+	merged := lay.mergeEtcd(fs.kvs) // the file holds etcd's keys only: the other layers as they are now
+	v, err := dec.DecodeSet(merged, fs.rev)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w; etcdconf: snapshot file %s refused: does not decode into %v: %w",
 			loadErr, file.path, reflect.TypeFor[T](), err)
 	}
-	return &Snapshot[T]{Value: v, Revision: fs.rev, prefix: prefix, kvs: fs.kvs, written: fs.written}, loadErr, nil
+	return &Snapshot[T]{Value: v, Revision: fs.rev, Generation: 1, prefix: prefix, kvs: merged, etcd: fs.kvs, written: fs.written}, loadErr, nil
 }
 
-// prepare checks the arguments common to Load and New and builds the decoder.
-func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*codec.Decoder[T], error) {
+// prepare checks the arguments common to Load and New, builds the decoder
+// and reads the layers (nil when there are none).
+func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*codec.Decoder[T], *layered[T], error) {
 	if cli == nil {
-		return nil, errors.New("etcdconf: nil *clientv3.Client")
+		return nil, nil, errors.New("etcdconf: nil *clientv3.Client")
 	}
 	if prefix == "" {
-		return nil, errors.New(`etcdconf: empty prefix: give the key prefix to watch, such as "/myapp/config/"`)
+		return nil, nil, errors.New(`etcdconf: empty prefix: give the key prefix to watch, such as "/myapp/config/"`)
 	}
 	if err := checkDefaults[T](o); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.hasSnapshotFile && o.snapshotFile == "" {
-		return nil, errors.New("etcdconf: WithSnapshotFile: empty path")
+		return nil, nil, errors.New("etcdconf: WithSnapshotFile: empty path")
 	}
-	return codec.NewDecoder[T](prefix, o.decodeConfig())
+	dec, err := codec.NewDecoder[T](prefix, o.decodeConfig())
+	if err != nil {
+		return nil, nil, err
+	}
+	lay, err := newLayered[T](o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dec, lay, nil
 }
 
 // loadKeys reads every key under prefix at one revision, which it returns.

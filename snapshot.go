@@ -1,6 +1,7 @@
 package etcdconf
 
 import (
+	"fmt"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -21,15 +22,24 @@ type Snapshot[T any] struct {
 	Value T
 	// Revision is the etcd revision this value reflects: the revision of the
 	// last change to the prefix that it includes, or of the load.
+	// The revision never decreases from one snapshot to the next.
 	Revision int64
+	// Generation counts the snapshots a watcher published, from 1: it
+	// increases with every snapshot, also one a file layer's change made
+	// at an unchanged etcd revision (see [WithFile]).
+	Generation uint64
 
 	prefix string
-	kvs    *codec.KeySet // relative keys; never modified after publication; shares nodes with other snapshots
+	// kvs are the keys the value was decoded from, relative to the prefix:
+	// etcd's merged with the layers' (see layers.go); etcd's alone are etcd
+	// (nil: kvs, no layers). Never modified after publication; they share
+	// nodes with other snapshots.
+	kvs, etcd *codec.KeySet
 
-	// delta is the diff from the snapshot at revision deltaFrom, when the
-	// watcher computed it from the keys it changed (flat views); nil else.
+	// delta is the diff from the snapshot of generation deltaFrom, when the
+	// watcher computed it from the keys it changed; nil else.
 	delta     []Change
-	deltaFrom int64
+	deltaFrom uint64
 
 	// written is when the snapshot file this snapshot was read from was
 	// written; zero for a snapshot read from etcd.
@@ -45,6 +55,12 @@ type KeyValue struct {
 	ModRevision    int64 // revision of the key's last modification
 	Version        int64 // number of modifications since creation
 	Lease          int64 // lease ID attached to the key; 0 for none
+}
+
+// publicKeyValue returns kv with its key still relative to the prefix.
+func publicKeyValue(kv *codec.KeyValue) KeyValue {
+	return KeyValue{Key: kv.Key, Value: kv.Value, CreateRevision: kv.CreateRevision,
+		ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
 }
 
 // decoded returns the snapshot's value with its keys, for the decoder; the
@@ -76,32 +92,41 @@ func (s *Snapshot[T]) Prefix() string { return s.prefix }
 // from etcd.
 func (s *Snapshot[T]) FromSnapshotFile() time.Time { return s.written }
 
-// Key returns the key at path, relative to the prefix ("db/port"), and whether
-// the snapshot has it.
+// etcdKeys returns the snapshot's keys read from etcd.
+func (s *Snapshot[T]) etcdKeys() *codec.KeySet {
+	if s.etcd != nil {
+		return s.etcd
+	}
+	return s.kvs
+}
+
+// Key returns the etcd key at path, relative to the prefix ("db/port"), and
+// whether the snapshot has it.
 func (s *Snapshot[T]) Key(path string) (KeyValue, bool) {
-	kv, ok := s.kvs.Get(path)
+	kv, ok := s.etcdKeys().Get(path)
 	if !ok {
 		return KeyValue{}, false
 	}
-	out := KeyValue(*kv)
+	out := publicKeyValue(kv)
 	out.Key = s.prefix + kv.Key
 	return out, true
 }
 
-// Keys returns every key of the snapshot, sorted by key.
+// Keys returns every etcd key of the snapshot, sorted by key.
 func (s *Snapshot[T]) Keys() []KeyValue {
-	out := make([]KeyValue, 0, s.kvs.Len())
+	kvs := s.etcdKeys()
+	out := make([]KeyValue, 0, kvs.Len())
 	n := 0
-	for kv := range s.kvs.All() {
+	for kv := range kvs.All() {
 		n += len(s.prefix) + len(kv.Key)
 	}
 	var b strings.Builder // the full keys, in one allocation
 	b.Grow(n)
-	for kv := range s.kvs.All() {
+	for kv := range kvs.All() {
 		start := b.Len()
 		b.WriteString(s.prefix)
 		b.WriteString(kv.Key)
-		full := KeyValue(*kv)
+		full := publicKeyValue(kv)
 		full.Key = b.String()[start:]
 		out = append(out, full)
 	}
@@ -116,11 +141,43 @@ func (s *Snapshot[T]) LogValue() slog.Value {
 	if s == nil {
 		return slog.Value{}
 	}
-	attrs := []slog.Attr{slog.Int64("revision", s.Revision), slog.String("prefix", s.prefix), slog.Int("keys", s.kvs.Len())}
+	attrs := []slog.Attr{slog.Int64("revision", s.Revision), slog.String("prefix", s.prefix), slog.Int("keys", s.etcdKeys().Len())}
 	if !s.written.IsZero() {
 		attrs = append(attrs, slog.Time("from_snapshot_file", s.written))
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// Source returns which layer set the leaf at path, a Go path such as
+// "DB.Port": "env " and the variable ([WithEnv]); "etcd " and the key in
+// full with its mod revision, "etcd /app/db/port@42" (a document's key
+// when the value came from a document); "file " and the file ([WithFile],
+// [WithDir]); or "default" ([WithDefaults], or the zero value). It returns
+// "" for a path T does not have, and for one that is not a leaf (a struct,
+// a map; a list is one leaf). It reads the keys: for a log line, not a hot
+// path.
+func (s *Snapshot[T]) Source(path string) string {
+	segs, at, err := codec.KeySegments(reflect.TypeFor[T](), path)
+	if err != nil || at == nil {
+		return ""
+	}
+	if _, ok, err := codec.LookupValue(reflect.ValueOf(&s.Value).Elem(), path, at); err != nil || !ok {
+		return "" // nothing there: a missing map entry, a nil pointer
+	}
+	for at.Kind() == reflect.Pointer {
+		at = at.Elem()
+	}
+	if codec.IsComposite(at) && at.Kind() != reflect.Slice && at.Kind() != reflect.Array {
+		return ""
+	}
+	kv := codec.SourceOf(reflect.TypeFor[T](), s.kvs, strings.Join(segs, "/"))
+	switch {
+	case kv == nil:
+		return "default"
+	case kv.Origin != "":
+		return kv.Origin
+	}
+	return fmt.Sprintf("etcd %s%s@%d", s.prefix, kv.Key, kv.ModRevision)
 }
 
 // newKeyValue returns etcd's kv, a key under prefix, with its key relative

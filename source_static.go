@@ -43,7 +43,7 @@ func NewStatic[T any](v T) (w *Watcher[T], set func(T) error, err error) {
 		dec:  &codec.Decoder[T]{},
 		subs: make(map[*subscriber]struct{}), advance: make(chan struct{}),
 	}
-	w.cur.Store(&Snapshot[T]{Value: v, Revision: 1})
+	w.cur.Store(&Snapshot[T]{Value: v, Revision: 1, Generation: 1})
 	w.status = Status{Revision: 1, Seen: 1, Confirmed: time.Now(), Connected: true}
 	w.start()
 	return w, w.setStatic, nil
@@ -89,7 +89,7 @@ func (w *Watcher[T]) setStatic(v T) error {
 		w.signalLocked()
 		return de
 	}
-	w.cur.Store(&Snapshot[T]{Value: v, Revision: rev})
+	w.cur.Store(&Snapshot[T]{Value: v, Revision: rev, Generation: uint64(rev)}) // one snapshot per revision
 	w.status.Revision = rev
 	for s := range w.subs {
 		s.notify()

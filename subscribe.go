@@ -197,7 +197,7 @@ func filterChanges(cs []Change, paths []string) []Change {
 // latest directly follows base, else from the keys that differ between
 // them (see codec.Decoder.Between), else by the full diff.
 func changes[T any](d *codec.Decoder[T], base, latest *Snapshot[T]) []Change {
-	if base != nil && latest.deltaFrom != 0 && latest.deltaFrom == base.Revision {
+	if base != nil && latest.deltaFrom != 0 && latest.deltaFrom == base.Generation {
 		if len(latest.delta) == 0 {
 			return nil // no change: as the full diff says it
 		}

@@ -27,6 +27,13 @@ type Watcher[T any] struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the source's loop, the file writer and every subscriber
 
+	layers *layered[T] // the files, environment and defaults merged with etcd's keys; nil without any
+	// pmu serializes publishing: the source's, and a file layer's change;
+	// it guards gen and rev.
+	pmu sync.Mutex
+	gen uint64 // of the current snapshot
+	rev int64  // the source's last revision, published or not
+
 	file    *snapshotFile  // claimed until the watch loop returns; nil without WithSnapshotFile
 	persist *filePersister // nil without WithSnapshotFile
 	hmu     sync.Mutex     // serializes calls of Observer.Error and Observer.Connectivity
@@ -78,7 +85,7 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 			o.observer.detach()
 		}
 	}()
-	dec, err := prepare[T](cli, prefix, o)
+	dec, lay, err := prepare[T](cli, prefix, o)
 	if err != nil {
 		return nil, err
 	}
@@ -91,17 +98,17 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 			return nil, err
 		}
 	}
-	snap, loadErr, err := initial(ctx, cli, prefix, o, file, dec)
+	snap, loadErr, err := initial(ctx, cli, prefix, o, file, dec, lay)
 	if err != nil {
 		if file != nil {
 			file.release()
 		}
 		return nil, err
 	}
-	rev, kvs := snap.Revision, snap.kvs
+	rev, kvs := snap.Revision, snap.etcdKeys()
 	wctx, cancel := context.WithCancel(context.Background())
 	w := &Watcher[T]{
-		prefix: prefix, o: o, dec: dec, file: file,
+		prefix: prefix, o: o, dec: dec, file: file, layers: lay, gen: 1, rev: rev,
 		ctx: wctx, cancel: cancel,
 		subs:    make(map[*subscriber]struct{}),
 		advance: make(chan struct{}),
@@ -120,7 +127,7 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	if file != nil {
 		w.persist = newFilePersister(file)
 		if loadErr == nil {
-			w.persist.offer(fileSnapshot{prefix: prefix, rev: rev, kvs: kvs})
+			w.persist.offer(fileSnapshot{prefix: prefix, rev: rev, kvs: kvs}) // etcd's keys only
 		}
 		w.wg.Add(1)
 		go func() {
@@ -196,6 +203,10 @@ func (w *Watcher[T]) start() {
 	}
 	w.wg.Add(1)
 	go w.run()
+	if w.layers != nil && len(w.layers.files) > 0 {
+		w.wg.Add(1)
+		go w.pollFiles()
+	}
 }
 
 // run runs the source until Close, or until the source stops for good,
@@ -214,15 +225,29 @@ func (w *Watcher[T]) run() {
 	}
 }
 
-// publish publishes kvs, the source's keys at rev, if it decodes and
-// validates; otherwise the revision is rejected and the current snapshot
-// stays. It reports whether the snapshot published holds kvs.
+// publish publishes kvs, the source's keys at rev, merged with the layers,
+// if it decodes and validates; otherwise the revision is rejected and the
+// current snapshot stays. It reports whether the snapshot published holds
+// kvs; with layers, always (they hold it to compare the next keys with).
 // Only what the keys changed since the current snapshot feed is decoded
 // (see decoder.next).
 func (w *Watcher[T]) publish(kvs *codec.KeySet, rev int64) (held bool) {
+	w.pmu.Lock()
+	defer w.pmu.Unlock()
+	w.rev = rev
+	if w.layers == nil {
+		return w.publishLocked(kvs, nil, rev)
+	}
+	w.publishLocked(w.layers.mergeEtcd(kvs), kvs, rev)
+	return true
+}
+
+// publishLocked publishes merged, the keys of all layers (etcd's alone are
+// etcd, nil without layers), at etcd revision rev.
+func (w *Watcher[T]) publishLocked(merged, etcd *codec.KeySet, rev int64) (held bool) {
 	start := time.Now()
 	prev := w.cur.Load()
-	v, delta, patched, err := w.dec.Next(prev.decoded(), kvs, rev)
+	v, delta, patched, err := w.dec.Next(prev.decoded(), merged, rev)
 	w.o.observer.decoded(rev, time.Since(start), err)
 	if err != nil {
 		var de *DecodeError
@@ -231,7 +256,7 @@ func (w *Watcher[T]) publish(kvs *codec.KeySet, rev int64) (held bool) {
 		}
 		w.mu.Lock()
 		from := w.status.Seen
-		w.status.Seen = rev
+		w.status.Seen = max(w.status.Seen, rev)
 		w.status.Rejections++
 		w.status.Rejected = de
 		if len(w.rejections) == maxRejections {
@@ -244,16 +269,17 @@ func (w *Watcher[T]) publish(kvs *codec.KeySet, rev int64) (held bool) {
 			"key", de.Key, "revision", rev, "current", w.cur.Load().Revision)
 		return false
 	}
-	snap := &Snapshot[T]{Value: v, Revision: rev, prefix: w.prefix, kvs: kvs}
+	w.gen++
+	snap := &Snapshot[T]{Value: v, Revision: rev, Generation: w.gen, prefix: w.prefix, kvs: merged, etcd: etcd}
 	if patched && delta != nil {
-		snap.delta, snap.deltaFrom = changesOf(delta), prev.Revision
+		snap.delta, snap.deltaFrom = changesOf(delta), prev.Generation
 	}
 	w.cur.Store(snap)
 	if w.persist != nil {
-		w.persist.offer(fileSnapshot{prefix: w.prefix, rev: rev, kvs: kvs})
+		w.persist.offer(fileSnapshot{prefix: w.prefix, rev: rev, kvs: snap.etcdKeys()})
 	}
 	w.mu.Lock()
-	w.status.Revision, w.status.Seen = rev, rev
+	w.status.Revision, w.status.Seen = rev, max(w.status.Seen, rev)
 	w.status.FromSnapshotFile = time.Time{}
 	w.rejections = nil
 	for s := range w.subs {
@@ -261,8 +287,34 @@ func (w *Watcher[T]) publish(kvs *codec.KeySet, rev int64) (held bool) {
 	}
 	w.signalLocked()
 	w.mu.Unlock()
-	w.o.logger.Debug("etcdconf: applied", "prefix", w.prefix, "revision", rev)
+	w.o.logger.Debug("etcdconf: applied", "prefix", w.prefix, "revision", rev, "generation", snap.Generation)
 	return true
+}
+
+// pollFiles checks the file layers every WithFileInterval until Close, and
+// publishes what a change makes of the value, at the source's last
+// revision. A file that does not read or decode is reported, as is a
+// merged value that does not decode or validate; the last good snapshot
+// stays.
+func (w *Watcher[T]) pollFiles() {
+	defer w.wg.Done()
+	t := time.NewTicker(w.o.fileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-t.C:
+		}
+		below, changed := w.layers.poll(func(err error) { w.report(err, "etcdconf: file layer rejected; keeping its last good values") })
+		if !changed {
+			continue
+		}
+		w.pmu.Lock()
+		merged := w.layers.merge.SetBelow(below)
+		w.publishLocked(merged, w.layers.merge.Etcd(), w.rev)
+		w.pmu.Unlock()
+	}
 }
 
 // unchanged records rev as seen, the source's keys being kvs as before.
@@ -272,6 +324,9 @@ func (w *Watcher[T]) unchanged(kvs *codec.KeySet, rev int64) bool {
 	if !w.cur.Load().written.IsZero() {
 		return w.publish(kvs, rev)
 	}
+	w.pmu.Lock()
+	w.rev = rev
+	w.pmu.Unlock()
 	w.mu.Lock()
 	w.status.Seen = rev
 	w.signalLocked()
@@ -281,7 +336,11 @@ func (w *Watcher[T]) unchanged(kvs *codec.KeySet, rev int64) bool {
 
 // idle makes the copies the next incremental apply changes (see
 // decoder.makeSpares) while the source waits.
-func (w *Watcher[T]) idle() { w.dec.MakeSpares(w.cur.Load().decoded()) }
+func (w *Watcher[T]) idle() {
+	w.pmu.Lock()
+	defer w.pmu.Unlock()
+	w.dec.MakeSpares(w.cur.Load().decoded())
+}
 
 // confirmed records that the watcher was current at t.
 func (w *Watcher[T]) confirmed(t time.Time) {

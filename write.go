@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -125,6 +126,9 @@ func (w *Watcher[T]) updateOnce(ctx context.Context, wr keyWriter, fn func(*T) e
 	if err != nil {
 		return nil, &opError{op: "update", err: err}
 	}
+	if err := layerWrites(cur, p); err != nil {
+		return nil, &opError{op: "update", err: err}
+	}
 	// Verified even when nothing is written: a default cleared is no change
 	// of keys, and would come back.
 	if err := w.dec.Verify(cur.decoded(), next, p); err != nil {
@@ -135,6 +139,31 @@ func (w *Watcher[T]) updateOnce(ctx context.Context, wr keyWriter, fn func(*T) e
 	}
 	resp, err := wr.commitPlan(ctx, p)
 	return w.committed(ctx, resp, err)
+}
+
+// layerWrites refuses a plan that writes what another layer than etcd
+// holds: a value the environment sets (the write would not take effect),
+// or the removal of one a file or the defaults set (it would stay). A
+// change of such a value is written to etcd as a new key, guarded to be
+// absent (see codec.LayerLeaves).
+func layerWrites[T any](cur *Snapshot[T], p *codec.WritePlan) error {
+	for _, k := range slices.Sorted(maps.Keys(p.Puts)) {
+		if kv, ok := cur.kvs.Get(k); ok && strings.HasPrefix(kv.Origin, "env ") {
+			return fmt.Errorf("environment variable %s sets %s, and wins over etcd: the write would not take effect",
+				strings.TrimPrefix(kv.Origin, "env "), codec.GoPathOfKey(reflect.TypeFor[T](), k))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Deletes)) {
+		if kv, ok := cur.kvs.Get(k); ok && kv.Origin != "" {
+			from := kv.Origin
+			if from == "default" {
+				from = "the defaults (WithDefaults)"
+			}
+			return fmt.Errorf("%s comes from %s, which a write to etcd cannot remove: set it to another value instead",
+				codec.GoPathOfKey(reflect.TypeFor[T](), k), from)
+		}
+	}
+	return nil
 }
 
 // A conflictError is a guarded write that lost: etcd was at rev, past the
@@ -259,6 +288,9 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	}
 	if value != nil && keytree.DocumentExt(canon[len(canon)-1]) != "" {
 		return nil, &opError{op: op, err: errors.New("a path ending in .yaml, .yml or .json is a document; Set writes one value")}
+	}
+	if v := w.layers.envShadows(strings.Join(canon, "/")); v != "" {
+		return nil, &opError{op: op, err: fmt.Errorf("environment variable %s sets %s, and wins over etcd: the write would not take effect", v, path)}
 	}
 	cur := w.Current()
 	key := strings.Join(canon, "/") // relative to the prefix, as the key set's keys

@@ -141,7 +141,7 @@ func (d *Decoder[T]) DecodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 		return out, d.keyError(err, rev)
 	}
 	if d.strict && len(tree.Ignored) > 0 {
-		return out, NewError(d.prefix+tree.Ignored[0], rev, errors.New("a key at the prefix itself matches no field"))
+		return out, NewError(d.full(tree.Ignored[0]), rev, errors.New("a key at the prefix itself matches no field"))
 	}
 	if d.defaults != nil {
 		out = CopyOf(*d.defaults)
@@ -159,7 +159,7 @@ func (d *Decoder[T]) DecodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 	}
 	if d.strict && len(md.Unused) > 0 {
 		key := d.keyOf(c, slices.Min(md.Unused))
-		return out, NewError(d.prefix+key, rev, fmt.Errorf("no field of %v matches %q", reflect.TypeFor[T](), key))
+		return out, NewError(d.full(key), rev, fmt.Errorf("no field of %v matches %q", reflect.TypeFor[T](), strings.TrimPrefix(key, "\x00")))
 	}
 	NameValues(reflect.ValueOf(&out).Elem(), "")
 	if !whole {
@@ -323,9 +323,23 @@ func hasValueAndSubtree(m map[string]string) bool {
 	return false
 }
 
-// entry is kv, a relative key, as the tree takes it.
+// entry is kv, a relative key, as the tree takes it. A key not read from
+// etcd is named by its origin, marked with a leading NUL (see full).
 func (d *Decoder[T]) entry(kv *KeyValue) keytree.Entry {
-	return keytree.Entry{Key: kv.Key, Path: kv.Key, Value: kv.Value, Doc: d.prefixDoc && kv.Key == ""}
+	name := kv.Key
+	if kv.Origin != "" {
+		name = "\x00" + kv.Origin
+	}
+	return keytree.Entry{Key: name, Path: kv.Key, Value: kv.Value, Doc: d.prefixDoc && kv.Key == ""}
+}
+
+// full names a key of the tree as errors name it: an etcd key in full,
+// one from another source by its origin (see entry).
+func (d *Decoder[T]) full(name string) string {
+	if o, ok := strings.CutPrefix(name, "\x00"); ok {
+		return o
+	}
+	return d.prefix + name
 }
 
 // keyError turns an error of the tree, which names relative keys, into a
@@ -336,10 +350,10 @@ func (d *Decoder[T]) keyError(err error, rev int64) error {
 		cause := te.Err
 		if ce, ok := cause.(*keytree.CollisionError); ok {
 			full := *ce
-			full.Other = d.prefix + ce.Other
+			full.Other = d.full(ce.Other)
 			cause = &full
 		}
-		return NewError(d.prefix+te.Key, rev, cause)
+		return NewError(d.full(te.Key), rev, cause)
 	}
 	return NewError("", rev, err)
 }
@@ -383,7 +397,7 @@ func (d *Decoder[T]) fieldError(c *canon, err error, rev int64) error {
 	if !ok {
 		at = fe.Name()
 	}
-	return NewError(d.prefix+d.keyOf(c, fe.Name()), rev, fmt.Errorf("%s: %w", at, cause))
+	return NewError(d.full(d.keyOf(c, fe.Name())), rev, fmt.Errorf("%s: %w", at, cause))
 }
 
 // leastFieldError returns, of the field errors joined in err, the one with

@@ -470,12 +470,44 @@ func indexKeys(old, new *KeySet, prefix string) *keyNode {
 	for _, k := range changed {
 		size += len(prefix) + len(k)
 	}
+	// A key from a file, the environment or the defaults is named by its
+	// origin; a key of one layer before and another after, by both.
+	named := func(k string, add func(string)) bool {
+		var o, n *KeyValue
+		if old != nil {
+			o, _ = old.Get(k)
+		}
+		if new != nil {
+			n, _ = new.Get(k)
+		}
+		if (o == nil || o.Origin == "") && (n == nil || n.Origin == "") {
+			return false
+		}
+		for _, kv := range []*KeyValue{o, n} {
+			switch {
+			case kv == nil:
+			case kv.Origin != "":
+				add(kv.Origin)
+			default:
+				add(prefix + k)
+			}
+		}
+		return true
+	}
 	var b strings.Builder // the full keys, in one allocation
 	b.Grow(size)
 	for _, k := range changed {
-		start := b.Len()
-		b.WriteString(prefix)
-		b.WriteString(k)
+		var names []string
+		if !named(k, func(s string) {
+			if !slices.Contains(names, s) {
+				names = append(names, s)
+			}
+		}) {
+			start := b.Len()
+			b.WriteString(prefix)
+			b.WriteString(k)
+			names = append(names, b.String()[start:])
+		}
 		n := root
 		for rest := k; rest != ""; { // the path's segments, as keytree.Segments
 			seg := rest
@@ -502,7 +534,7 @@ func indexKeys(old, new *KeySet, prefix string) *keyNode {
 			}
 			n = c
 		}
-		n.keys = append(n.keys, b.String()[start:])
+		n.keys = append(n.keys, names...)
 	}
 	return root
 }

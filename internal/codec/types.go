@@ -16,8 +16,7 @@ import (
 )
 
 // A KeyValue is one key with its metadata. Key is relative to the
-// prefix. Its fields are those of the root package's KeyValue, in the same
-// order, so one converts to the other.
+// prefix. Its fields are those of the root package's KeyValue, and Origin.
 type KeyValue struct {
 	Key            string
 	Value          []byte
@@ -25,6 +24,10 @@ type KeyValue struct {
 	ModRevision    int64
 	Version        int64
 	Lease          int64
+	// Origin says where a key not read from etcd came from, as
+	// Snapshot.Source names it ("file /etc/app.yaml", "env APP_DB_PORT",
+	// "default"); "" for etcd's keys. See Layers.
+	Origin string
 }
 
 // A Kind says whether a Change added, removed or modified a value.
