@@ -107,12 +107,10 @@ func (b *schemaBuilder) of(t reflect.Type, field string) (map[string]any, error)
 		return map[string]any{"type": "string", "pattern": durationPattern}, nil
 	case t == timeType:
 		return map[string]any{"type": "string", "format": "date-time"}, nil
-	case reflect.PointerTo(t).Implements(textUnmarshaler), t.Kind() == reflect.String:
+	case reflect.PointerTo(t).Implements(textUnmarshaler), t.Kind() == reflect.String, IsBytes(t):
 		// A file's scalar is written as it is spelled: "version: 1.10" is
-		// the text 1.10, which a string field or a text type takes.
+		// the text 1.10, which a string field, bytes or a text type take.
 		return map[string]any{"type": []any{"string", "number", "boolean"}}, nil
-	case IsBytes(t):
-		return map[string]any{"type": "string"}, nil
 	}
 	switch t.Kind() {
 	case reflect.Bool:
