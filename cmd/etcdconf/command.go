@@ -26,6 +26,7 @@ var examples = map[string]string{
 	"watch":    "etcdconf watch /myapp/config/",
 	"history":  "etcdconf history /myapp/config/ --since 100",
 	"rollback": "etcdconf rollback /myapp/config/ --to 42 --dry-run",
+	"validate": "etcdconf validate -f config.yaml --schema config.schema.json   # exit 1 when it does not fit",
 }
 
 // A command is one invocation: its flags, its prefix and its client.
@@ -45,6 +46,10 @@ type command struct {
 	yes    bool
 	// timeout bounds how long history waits for its watch to catch up.
 	timeout time.Duration
+	// schema is a JSON Schema file the file must fit (etcdconf.JSONSchema's);
+	// strict makes a key it does not have a violation.
+	schema string
+	strict bool
 }
 
 func (c *command) close() {
@@ -80,6 +85,14 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 	case "diff", "apply":
 		fs.StringVar(&c.file, "f", "", "YAML or JSON file (required; - reads standard input)")
 		fs.BoolVar(&c.prune, "prune", false, "delete keys under the prefix that the file does not have")
+	case "validate":
+		fs.StringVar(&c.file, "f", "", "YAML or JSON file (required; - reads standard input)")
+	}
+	if name == "diff" || name == "apply" || name == "validate" {
+		fs.StringVar(&c.schema, "schema", "", "JSON Schema file the file must fit (from etcdconf.JSONSchema)")
+		fs.BoolVar(&c.strict, "strict", false, "with --schema: a key the schema does not have is a violation")
+	}
+	switch name {
 	case "history":
 		fs.Int64Var(&c.rev, "since", 0, "first revision to list (default: the oldest etcd keeps)")
 		fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for etcd to deliver the history up to the current revision")
@@ -91,7 +104,11 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 		fs.BoolVar(&c.yes, "yes", false, "write without asking")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: etcdconf %s PREFIX [flags]\n\nExample:\n  %s\n\nFlags:\n", name, examples[name])
+		what := "PREFIX [flags]"
+		if name == "validate" {
+			what = "-f FILE --schema SCHEMA.json [--strict]"
+		}
+		fmt.Fprintf(stderr, "Usage: etcdconf %s %s\n\nExample:\n  %s\n\nFlags:\n", name, what, examples[name])
 		fs.PrintDefaults()
 	}
 	// Flags may come before or after the prefix.
@@ -108,6 +125,19 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 		}
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if c.strict && c.schema == "" {
+		return nil, errors.New("--strict needs --schema")
+	}
+	if name == "validate" { // a file and a schema: no prefix, no etcd
+		switch {
+		case len(positional) > 0:
+			fs.Usage()
+			return nil, fmt.Errorf("validate takes no PREFIX, got %q", positional[0])
+		case c.file == "" || c.schema == "":
+			return nil, errors.New("-f FILE and --schema SCHEMA.json are required")
+		}
+		return c, nil
 	}
 	if len(positional) != 1 || positional[0] == "" {
 		fs.Usage()

@@ -7,7 +7,8 @@
 //	etcdconf apply /myapp/config/ -f config.yaml
 //	etcdconf rollback /myapp/config/ --to 42
 //
-// Exit codes: 0 success; 1 differences found (diff); 2 usage, connection or
+// Exit codes: 0 success; 1 differences found (diff), or a file that does
+// not fit its schema (validate); 2 usage, connection or
 // other errors; 3 a conflicting concurrent change (nothing was written, or, for
 // a key another client deleted meanwhile, written and reported).
 package main
@@ -34,13 +35,19 @@ const usage = `etcdconf: edit configuration stored in etcd as files
 
 Usage:
   etcdconf get PREFIX [--rev N] [-o yaml|json|keys]
-  etcdconf diff PREFIX -f FILE [--prune]
-  etcdconf apply PREFIX -f FILE [--dry-run] [--prune] [--yes]
+  etcdconf diff PREFIX -f FILE [--prune] [--schema SCHEMA.json [--strict]]
+  etcdconf apply PREFIX -f FILE [--dry-run] [--prune] [--yes] [--schema SCHEMA.json [--strict]]
   etcdconf watch PREFIX
   etcdconf history PREFIX [--since REV] [--timeout 10s]
   etcdconf rollback PREFIX --to REV [--dry-run] [--yes]
+  etcdconf validate -f FILE --schema SCHEMA.json [--strict]
 
-Connection flags (every command), as etcdctl names them, defaulting to the
+validate checks a file against a JSON Schema written by etcdconf.JSONSchema,
+without etcd; diff and apply with --schema refuse a file that does not fit it
+(exit 2, nothing written). --strict makes a key the schema does not have a
+violation, as the library's WithStrict makes it an error.
+
+Connection flags (every command but validate), as etcdctl names them, defaulting to the
 ETCDCTL_* environment variables, then 127.0.0.1:2379:
   --endpoints, --user (user or user:password), --password, --cacert, --cert,
   --key, --dial-timeout
@@ -48,7 +55,7 @@ ETCDCTL_* environment variables, then 127.0.0.1:2379:
 Keys map to a document as the library decodes them: "db/port" is db: {port: ...},
 and a key ending .yaml/.yml/.json holds a document merged at its path.
 
-Exit codes: 0 success, 1 differences (diff), 2 error, 3 conflict (nothing written,
+Exit codes: 0 success, 1 differences (diff) or violations (validate), 2 error, 3 conflict (nothing written,
 or a key another client deleted meanwhile, which the message names).
 Run "etcdconf COMMAND -h" for a command's flags and an example.
 `
@@ -70,6 +77,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmds := map[string]func(context.Context, *command) error{
 		"get": cmdGet, "diff": cmdDiff, "apply": cmdApply, "watch": cmdWatch, "history": cmdHistory, "rollback": cmdRollback,
+		"validate": cmdValidate,
 	}
 	fn, ok := cmds[args[0]]
 	if !ok {

@@ -91,6 +91,9 @@ func planFile(c *command, cur *state) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkSchema(b); err != nil {
+		return nil, err
+	}
 	if !cur.doc {
 		const why = "leased: --prune never deletes a key with a lease"
 		pl, err := planner.Keys(cur.values, f, planner.Options{
