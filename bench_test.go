@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,4 +129,79 @@ func BenchmarkSnapshotFile(b *testing.B) {
 		b.ReportMetric(float64(writes.Load())/float64(b.N), "file-writes/burst")
 		b.ReportMetric(float64(writes.Load())/elapsed.Seconds(), "file-writes/s")
 	})
+}
+
+// benchConfig is a service's configuration: a few settings and a registry.
+type benchConfig struct {
+	Name string
+	DB   struct {
+		Host     string
+		Port     int
+		MaxConns int `etcd:"max-conns"`
+	}
+	Timeout  time.Duration
+	Services map[string]struct {
+		Addr   string
+		Weight int
+	}
+}
+
+// BenchmarkLayeredChange measures what layers add to a one-key etcd change
+// (the watch loop's merge and decode): a struct with a 1000-entry map, the
+// change alternating one entry's weight; without layers, and with
+// defaults, a file and the environment below and above etcd.
+func BenchmarkLayeredChange(b *testing.B) {
+	base := codec.NewKeySet()
+	base.Set(&codec.KeyValue{Key: "name", Value: []byte("api"), ModRevision: 1})
+	base.Set(&codec.KeyValue{Key: "db/host", Value: []byte("db1"), ModRevision: 1})
+	for i := range 1000 {
+		k := fmt.Sprintf("services/s%04d", i)
+		base.Set(&codec.KeyValue{Key: k + "/addr", Value: []byte("10.0.0.1:80"), ModRevision: 1})
+		base.Set(&codec.KeyValue{Key: k + "/weight", Value: []byte("1"), ModRevision: 1})
+	}
+	var def benchConfig
+	def.DB.Port, def.DB.MaxConns, def.Timeout = 5432, 10, time.Second
+	below, err := codec.DefaultLeaves(def)
+	if err != nil {
+		b.Fatal(err)
+	}
+	below["db/max-conns"] = &codec.KeyValue{Key: "db/max-conns", Value: []byte("20"), Origin: "file /etc/app.yaml"}
+	env := map[string]*codec.KeyValue{"db/host": {Key: "db/host", Value: []byte("db2"), Origin: "env APP_DB_HOST"}}
+	for _, bc := range []struct {
+		name   string
+		layers *codec.Layers
+	}{{"no layers", nil}, {"defaults, file, env", codec.NewLayers(reflect.TypeFor[benchConfig](), below, env)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			d, err := codec.NewDecoder[benchConfig]("/app/", codec.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			merge := func(s *codec.KeySet) *codec.KeySet {
+				if bc.layers == nil {
+					return s
+				}
+				return bc.layers.Merge(s)
+			}
+			etcd := base
+			keys := merge(etcd)
+			v, err := d.DecodeSet(keys, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			prev := codec.Decoded[benchConfig]{Value: v, Keys: keys}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				etcd = etcd.Clone()
+				etcd.Set(&codec.KeyValue{Key: "services/s0500/weight", Value: []byte(fmt.Sprint(i % 2)), ModRevision: int64(i + 1)})
+				keys := merge(etcd)
+				v, _, _, err := d.Next(prev, keys, int64(i+1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				prev = codec.Decoded[benchConfig]{Value: v, Keys: keys}
+			}
+		})
+	}
 }

@@ -43,6 +43,13 @@
 // Absent keys mean the default ([WithDefaults]) or the zero value, never a
 // stale value; unknown keys are ignored unless [WithStrict].
 //
+// # Layers
+//
+// Below etcd, [WithDefaults] and files ([WithFile], [WithOptionalFile],
+// [WithDir], checked every [WithFileInterval]); above it, the environment
+// ([WithEnv]). The highest layer that sets a leaf wins it, leaf by leaf,
+// maps entry by entry; [Snapshot.Source] names the layer of a leaf.
+//
 // # Validation
 //
 // If *T has a method Validate() error, every decoded value is validated
@@ -59,8 +66,9 @@
 //
 // # Guarantees
 //
-// Snapshots have strictly increasing revisions and each equals what etcd held
-// at its revision; no change between the load and the watch is lost; one
+// A snapshot's revision never decreases and its generation always increases
+// (a file layer's change is a new generation at the same revision); each
+// snapshot's etcd keys are what etcd held at its revision; no change between the load and the watch is lost; one
 // etcd transaction is at most one snapshot. Compaction, leader loss, a
 // restarted server, a stalled link or an expired token end in one recovery
 // with backoff. Where nothing fails, nothing recovers: no reload on a quiet

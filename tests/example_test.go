@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/etcdconf/etcdconf"
@@ -122,6 +123,54 @@ func ExampleWithDefaults() {
 	}
 	fmt.Printf("%+v\n", snap.Value)
 	// Output: {Host:localhost Port:8080}
+}
+
+// Layers: defaults < a file < etcd < the environment, one typed value,
+// and where each field came from, as a startup log line would say it.
+func ExampleWithFile() {
+	srv, cli := exampleEtcd()
+	defer srv.Close()
+	defer cli.Close()
+	ctx := context.Background()
+	cli.Put(ctx, "/svc/db/port", "6432")
+
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "base.yaml")
+	os.WriteFile(file, []byte("db:\n  host: db.internal\n  port: 5432\nlog-level: info\n"), 0o644)
+	os.Setenv("SVC_LOG_LEVEL", "debug")
+	defer os.Unsetenv("SVC_LOG_LEVEL")
+
+	type Config struct {
+		DB struct {
+			Host     string
+			Port     int
+			MaxConns int `etcd:"max-conns"`
+		}
+		LogLevel string `etcd:"log-level"`
+	}
+	var defaults Config
+	defaults.DB.MaxConns = 10
+	w, err := etcdconf.New[Config](ctx, cli, "/svc/",
+		etcdconf.WithDefaults(defaults), etcdconf.WithFile(file), etcdconf.WithEnv("SVC"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close()
+	snap := w.Current()
+	for _, p := range []string{"DB.Host", "DB.Port", "DB.MaxConns", "LogLevel"} {
+		v, _, _ := etcdconf.Lookup[any](snap, p)
+		src := snap.Source(p)
+		if strings.HasPrefix(src, "file ") {
+			src = "file base.yaml" // the temporary directory varies
+		}
+		fmt.Printf("%s=%v from %s\n", p, v, src)
+	}
+	// Output:
+	// DB.Host=db.internal from file base.yaml
+	// DB.Port=6432 from etcd /svc/db/port@2
+	// DB.MaxConns=10 from default
+	// LogLevel=debug from env SVC_LOG_LEVEL
 }
 
 func ExampleWatcher_Subscribe_paths() {
