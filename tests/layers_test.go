@@ -35,7 +35,6 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-func source[T any](s *etcdconf.Snapshot[T], path string) string { return s.Source(path) }
 
 // Each precedence pair, in both directions: the higher layer set, then
 // removed, and the lower layer's value back, published as a change.
@@ -261,5 +260,61 @@ func TestLayersErrorsAtNew(t *testing.T) {
 	}
 	if _, err := etcdconf.New[twice](ctx, cli, "/app/", etcdconf.WithEnv("LAYE")); err == nil || !strings.Contains(err.Error(), "DB.Port") || !strings.Contains(err.Error(), "DBPort") {
 		t.Fatalf("a variable meaning two fields: %v", err)
+	}
+}
+
+// A file deleted after New is an error of its layer (its values stay); an
+// optional file absent at New is read when it appears; a file that makes
+// the merged value fail Validate is rejected, naming the file's change.
+func TestLayersFileLifecycle(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	dir := t.TempDir()
+	base, opt := filepath.Join(dir, "base.yaml"), filepath.Join(dir, "opt.yaml")
+	writeFile(t, base, "port: 1\n")
+	errs := make(chan error, 10)
+	w := newWatcher[validated](t, cli, "/app/", etcdconf.WithFile(base), etcdconf.WithOptionalFile(opt),
+		etcdconf.WithFileInterval(10*time.Millisecond), etcdconf.WithObserver(etcdconf.Observer{Error: func(err error) { errs <- err }}))
+	if p := w.Current().Value.Port; p != 1 {
+		t.Fatalf("port %d", p)
+	}
+	writeFile(t, opt, "port: 2\n")
+	waitFor(t, w, "the optional file", func(s *etcdconf.Snapshot[validated]) bool { return s.Value.Port == 2 })
+
+	if err := os.Remove(base); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), base) {
+			t.Fatalf("a deleted file: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a deleted file was not reported")
+	}
+	if p := w.Current().Value.Port; p != 2 {
+		t.Fatalf("port %d after the delete", p)
+	}
+
+	gen := w.Current().Generation
+	writeFile(t, opt, "port: 70000\n") // decodes, fails Validate
+	select {
+	case err := <-errs:
+		if !errors.Is(err, etcdconf.ErrInvalid) || !strings.Contains(err.Error(), "70000") {
+			t.Fatalf("a file failing Validate: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a file failing Validate was not reported")
+	}
+	if s := w.Current(); s.Value.Port != 2 || s.Generation != gen {
+		t.Fatalf("after a rejected file: port %d generation %d (was %d)", s.Value.Port, s.Generation, gen)
+	}
+	writeFile(t, opt, "port: 3\n")
+	waitFor(t, w, "the fixed file", func(s *etcdconf.Snapshot[validated]) bool { return s.Value.Port == 3 })
+
+	// Load reads the layers once.
+	snap, err := etcdconf.Load[validated](context.Background(), cli, "/app/", etcdconf.WithOptionalFile(opt))
+	if err != nil || snap.Value.Port != 3 || snap.Source("Port") != "file "+opt {
+		t.Fatalf("Load: %v %+v %q", err, snap, snap.Source("Port"))
 	}
 }
