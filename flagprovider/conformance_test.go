@@ -41,8 +41,10 @@ type conformanceCase struct {
 	code    of.ErrorCode
 }
 
-func user(name string) of.FlattenedContext { return of.FlattenedContext{"user": map[string]any{"name": name}} }
-func key(k string) of.FlattenedContext     { return of.FlattenedContext{"targetingKey": k} }
+func user(name string) of.FlattenedContext {
+	return of.FlattenedContext{"user": map[string]any{"name": name}}
+}
+func key(k string) of.FlattenedContext { return of.FlattenedContext{"targetingKey": k} }
 func kv(pairs ...any) of.FlattenedContext {
 	c := of.FlattenedContext{}
 	for i := 0; i < len(pairs); i += 2 {
