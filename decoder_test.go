@@ -423,3 +423,19 @@ func TestFieldErrorNamesTheGoPath(t *testing.T) {
 		}
 	}
 }
+
+// A struct with no field decodes nothing, so a document it does not read
+// need not parse as keys: a watcher of raw keys (the flag provider keeps
+// JSONLogic, whose "/" operator is no key path, in documents).
+func TestDecodeRawStruct(t *testing.T) {
+	if _, err := decodeWith[struct{}](t, newOptions(nil), "flags.json", `{"flags": {"f": {"targeting": {"/": [4, 2]}}}}`, "bad.yaml", "a: [1"); err != nil {
+		t.Fatalf("struct{}: %v", err)
+	}
+	if _, err := decodeWith[struct{}](t, newOptions([]Option{WithStrict()}), "flags.json", `{}`); err == nil {
+		t.Fatal("struct{} under WithStrict accepted a key that feeds no field")
+	}
+	type one struct{ A int }
+	if _, err := decodeWith[one](t, newOptions(nil), "bad.yaml", "a: [1"); err == nil {
+		t.Fatal("a struct with fields accepted a document that does not parse")
+	}
+}

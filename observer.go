@@ -52,10 +52,67 @@ type Observer struct {
 	Connectivity func(c Connectivity)
 }
 
-// WithObserver passes the watcher's events to o's hooks. Default: none;
-// errors are in [Watcher.Status] and the log (see [WithLogger]).
+// WithObserver passes the watcher's events to o's hooks. It may be given
+// more than once: every observer's hooks are called, in the order given
+// (a library built on the watcher adds its own beside its user's).
+// Default: none; errors are in [Watcher.Status] and the log (see
+// [WithLogger]).
 func WithObserver(o Observer) Option {
-	return optionFunc(func(opts *options) { opts.observer = o })
+	return optionFunc(func(opts *options) { opts.observer = opts.observer.join(o) })
+}
+
+// join returns an observer whose hooks call a's, then b's. An Attach that
+// b refuses detaches a.
+func (a Observer) join(b Observer) Observer {
+	return Observer{
+		Attach: func() error {
+			if err := a.attach(); err != nil {
+				return err
+			}
+			if err := b.attach(); err != nil {
+				a.detach()
+				return err
+			}
+			return nil
+		},
+		Detach:       func() { a.detach(); b.detach() },
+		Started:      func(status func() Status) { a.started(status); b.started(status) },
+		Decoded:      joinHook3(a.Decoded, b.Decoded),
+		Reloaded:     joinHook(a.Reloaded, b.Reloaded),
+		Retrying:     joinHook2(a.Retrying, b.Retrying),
+		Error:        joinHook(a.Error, b.Error),
+		Connectivity: joinHook(a.Connectivity, b.Connectivity),
+	}
+}
+
+func joinHook[A any](f, g func(A)) func(A) {
+	switch {
+	case f == nil:
+		return g
+	case g == nil:
+		return f
+	}
+	return func(a A) { f(a); g(a) }
+}
+
+func joinHook2[A, B any](f, g func(A, B)) func(A, B) {
+	switch {
+	case f == nil:
+		return g
+	case g == nil:
+		return f
+	}
+	return func(a A, b B) { f(a, b); g(a, b) }
+}
+
+func joinHook3[A, B, C any](f, g func(A, B, C)) func(A, B, C) {
+	switch {
+	case f == nil:
+		return g
+	case g == nil:
+		return f
+	}
+	return func(a A, b B, c C) { f(a, b, c); g(a, b, c) }
 }
 
 // The methods below call o's hooks, skipping the nil ones.

@@ -32,6 +32,10 @@ type Decoder[T any] struct {
 	strict    bool
 	defaults  *T // deep-copied before every decode; never modified
 	leaves    leafKind
+	// raw: T is a struct with no field to decode (struct{}), and decoding
+	// is not strict: no key feeds it, so none is parsed. A watcher of raw
+	// keys (Snapshot.Keys) needs no document it holds to parse as one.
+	raw bool
 
 	// spares are copies of the maps of the value decoded from spareOf
 	// (wholeValue: a map T itself; else a struct T's map field, by index),
@@ -82,6 +86,9 @@ func NewDecoder[T any](prefix string, o Config) (*Decoder[T], error) {
 	if d.defaults == nil && !d.strict {
 		d.leaves = leavesOf(t)
 	}
+	if st := derefType(t); st.Kind() == reflect.Struct && len(SchemaOf(st).written) == 0 && !d.strict {
+		d.raw = true
+	}
 	return d, nil
 }
 
@@ -129,7 +136,9 @@ func (d *Decoder[T]) DecodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 	}()
 	entries := make([]keytree.Entry, 0, n)
 	for kv := range kvs {
-		entries = append(entries, d.entry(kv))
+		if !d.raw {
+			entries = append(entries, d.entry(kv))
+		}
 	}
 	tree, err := keytree.BuildRaw(entries) // canon refuses values that are not UTF-8 but for a []byte
 	if err != nil {
