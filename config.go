@@ -38,6 +38,10 @@ type options struct {
 	envPrefix    string
 	hasEnv       bool
 	fileInterval time.Duration
+	// instance, instanceTTL and metaPrefix: see WithInstance.
+	instance    string
+	instanceTTL time.Duration
+	metaPrefix  string
 	// beforeRename is passed to the snapshot file (see snapshotFile); tests
 	// set it.
 	beforeRename func(tmp string) error
@@ -50,6 +54,8 @@ func newOptions(opts []Option) *options {
 		loadTimeout:  15 * time.Second,
 		progress:     5 * time.Second,
 		fileInterval: time.Second,
+		instanceTTL:  10 * time.Second,
+		metaPrefix:   DefaultMetaPrefix,
 	}
 	for _, opt := range opts {
 		opt.apply(o)

@@ -27,7 +27,8 @@ type Watcher[T any] struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the source's loop, the file writer and every subscriber
 
-	layers *layered[T] // the files, environment and defaults merged with etcd's keys; nil without any
+	layers   *layered[T]       // the files, environment and defaults merged with etcd's keys; nil without any
+	instance *instanceReporter // nil without WithInstance
 	// pmu serializes publishing: the source's, and a file layer's change;
 	// it guards gen and rev.
 	pmu sync.Mutex
@@ -89,6 +90,10 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	if err != nil {
 		return nil, err
 	}
+	inst, err := newInstanceReporter(cli, prefix, o)
+	if err != nil {
+		return nil, err
+	}
 	file := newSnapshotFile(o)
 	if file != nil {
 		if err := file.check(); err != nil {
@@ -108,7 +113,7 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 	rev, kvs := snap.Revision, snap.etcdKeys()
 	wctx, cancel := context.WithCancel(context.Background())
 	w := &Watcher[T]{
-		prefix: prefix, o: o, dec: dec, file: file, layers: lay, gen: 1, rev: rev,
+		prefix: prefix, o: o, dec: dec, file: file, layers: lay, instance: inst, gen: 1, rev: rev,
 		ctx: wctx, cancel: cancel,
 		subs:    make(map[*subscriber]struct{}),
 		advance: make(chan struct{}),
@@ -207,6 +212,10 @@ func (w *Watcher[T]) start() {
 		w.wg.Add(1)
 		go w.pollFiles()
 	}
+	if w.instance != nil {
+		w.wg.Add(1)
+		go w.reportInstance()
+	}
 }
 
 // run runs the source until Close, or until the source stops for good,
@@ -267,6 +276,7 @@ func (w *Watcher[T]) publishLocked(merged, etcd *codec.KeySet, rev int64) (held 
 		w.mu.Unlock()
 		w.report(de, "etcdconf: revision rejected; keeping the last good snapshot",
 			"key", de.Key, "revision", rev, "current", w.cur.Load().Revision)
+		w.instance.changed()
 		return false
 	}
 	w.gen++
@@ -288,6 +298,7 @@ func (w *Watcher[T]) publishLocked(merged, etcd *codec.KeySet, rev int64) (held 
 	w.signalLocked()
 	w.mu.Unlock()
 	w.o.logger.Debug("etcdconf: applied", "prefix", w.prefix, "revision", rev, "generation", snap.Generation)
+	w.instance.changed()
 	return true
 }
 
@@ -371,6 +382,7 @@ func (w *Watcher[T]) updateStatus(fn func(*Status)) {
 
 // connectivityChanged wakes notifyConnectivity; it never blocks.
 func (w *Watcher[T]) connectivityChanged() {
+	w.instance.changed()
 	select {
 	case w.conn <- struct{}{}:
 	default: // a wake-up is pending, or there is no hook (w.conn nil)
