@@ -35,7 +35,6 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-
 // Each precedence pair, in both directions: the higher layer set, then
 // removed, and the lower layer's value back, published as a change.
 func TestLayersPrecedence(t *testing.T) {
