@@ -59,7 +59,15 @@ func main() {
 	scale := flag.Bool("scale", false, "instead: how cost grows with keys (1k-100k) and subscribers (1-100)")
 	scaleout := flag.Int("scaleout", 0, "instead: this many instances against one etcd, direct and through one grpc-proxy")
 	quiet := flag.Duration("quiet", time.Minute, "with -scaleout: the quiet period with no write anywhere")
+	fleetN := flag.Int("fleet", 0, "instead: what WithInstance costs etcd, with this many instances (quiet, then 10 changes a second, each -quiet long)")
 	flag.Parse()
+	if *fleetN > 0 {
+		if err := fleetCost(os.Stdout, *fleetN, *quiet); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *scaleout > 0 {
 		if err := scaleOut(os.Stdout, *scaleout, 50, *quiet); err != nil {
 			log.Fatal(err)
