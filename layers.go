@@ -201,14 +201,18 @@ func (l *layered[T]) below() map[string]*codec.KeyValue {
 // read reads f and reports whether what it sets changed. An error leaves
 // what f set as it was.
 func (l *layered[T]) read(f *fileLayer) (changed bool, err error) {
-	kvs, sum, err := f.load()
-	if err == nil && f.seen && sum == f.sum {
-		return false, nil
+	raw, sum, err := f.load()
+	if err != nil {
+		return false, err
 	}
-	var leaves map[string]*codec.KeyValue
-	if err == nil {
-		leaves, err = l.decode(f, kvs)
+	if f.seen && sum == f.sum {
+		return false, nil // read and hashed, not parsed
 	}
+	kvs, err := f.parse(raw)
+	if err != nil {
+		return false, err
+	}
+	leaves, err := l.decode(f, kvs)
 	if err != nil {
 		return false, err
 	}
@@ -239,53 +243,69 @@ func (f *fileLayer) origin(kv *codec.KeyValue) string {
 	return "file " + f.spec.path
 }
 
-// load reads the file or directory as keys relative to the prefix, and a
-// hash of what it read. An optional file that is
-// absent is no keys.
-func (f *fileLayer) load() (*codec.KeySet, [sha256.Size]byte, error) {
-	kvs := codec.NewKeySet()
-	h := sha256.New()
-	if f.spec.dir {
-		entries, err := os.ReadDir(f.spec.path)
-		if err != nil {
-			return nil, [32]byte{}, fmt.Errorf("etcdconf: WithDir %s: %w", f.spec.path, err)
+// load reads the file, or the files of the directory by name, and a hash
+// of what it read. An optional file that is absent is no file.
+func (f *fileLayer) load() (map[string][]byte, [sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	if !f.spec.dir {
+		b, err := os.ReadFile(f.spec.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && f.spec.optional:
+			return nil, sum, nil
+		case err != nil:
+			return nil, sum, fmt.Errorf("etcdconf: WithFile %s: %w", f.spec.path, err)
 		}
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), ".") {
-				continue // hidden, and a volume's ..data and ..2024_… entries
-			}
-			p := filepath.Join(f.spec.path, e.Name())
-			st, err := os.Stat(p) // follows a volume's symbolic links
-			if err != nil || !st.Mode().IsRegular() {
-				continue
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return nil, [32]byte{}, fmt.Errorf("etcdconf: WithDir %s: %w", f.spec.path, err)
-			}
-			fmt.Fprintf(h, "%q %d\n", e.Name(), len(b))
-			h.Write(b)
-			kvs.Set(&codec.KeyValue{Key: e.Name(), Value: b})
-		}
-		var sum [sha256.Size]byte
-		h.Sum(sum[:0])
-		return kvs, sum, nil
+		return map[string][]byte{"": b}, sha256.Sum256(b), nil
 	}
-	b, err := os.ReadFile(f.spec.path)
-	if errors.Is(err, fs.ErrNotExist) && f.spec.optional {
-		return kvs, [32]byte{}, nil
-	}
+	entries, err := os.ReadDir(f.spec.path)
 	if err != nil {
-		return nil, [32]byte{}, fmt.Errorf("etcdconf: WithFile %s: %w", f.spec.path, err)
+		return nil, sum, fmt.Errorf("etcdconf: WithDir %s: %w", f.spec.path, err)
+	}
+	h := sha256.New()
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue // hidden, and a volume's ..data and ..2024_… entries
+		}
+		p := filepath.Join(f.spec.path, e.Name())
+		st, err := os.Stat(p) // follows a volume's symbolic links
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, sum, fmt.Errorf("etcdconf: WithDir %s: %w", f.spec.path, err)
+		}
+		fmt.Fprintf(h, "%q %d\n", e.Name(), len(b))
+		h.Write(b)
+		files[e.Name()] = b
+	}
+	h.Sum(sum[:0])
+	return files, sum, nil
+}
+
+// parse returns what load read as keys relative to the prefix: a file's
+// keys as `etcdconf apply -f` reads them, a directory's files each a key.
+func (f *fileLayer) parse(files map[string][]byte) (*codec.KeySet, error) {
+	kvs := codec.NewKeySet()
+	if f.spec.dir {
+		for name, b := range files {
+			kvs.Set(&codec.KeyValue{Key: name, Value: b})
+		}
+		return kvs, nil
+	}
+	b, ok := files[""]
+	if !ok {
+		return kvs, nil // an optional file, absent
 	}
 	parsed, err := plan.ParseFile(f.spec.path, b)
 	if err != nil {
-		return nil, [32]byte{}, fmt.Errorf("etcdconf: WithFile %w", err)
+		return nil, fmt.Errorf("etcdconf: WithFile %w", err)
 	}
 	for k, v := range parsed.Keys() {
 		kvs.Set(&codec.KeyValue{Key: k, Value: []byte(v)})
 	}
-	return kvs, sha256.Sum256(b), nil
+	return kvs, nil
 }
 
 // decodeError names the file, and the line of the key at fault when the
