@@ -38,6 +38,8 @@ type options struct {
 	envPrefix    string
 	hasEnv       bool
 	fileInterval time.Duration
+	// meta is the metadata namespace (WithMetaPrefix); "" is the default.
+	meta string
 	// beforeRename is passed to the snapshot file (see snapshotFile); tests
 	// set it.
 	beforeRename func(tmp string) error
