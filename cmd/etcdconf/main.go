@@ -5,7 +5,12 @@
 //
 //	etcdconf get /myapp/config/
 //	etcdconf apply /myapp/config/ -f config.yaml
-//	etcdconf rollback /myapp/config/ --to 42
+//	etcdconf rollback /myapp/config/ --release 3
+//
+// apply and rollback record each write as a release (who, when, why, the
+// keys changed) in the same transaction, under /_etcdconf/releases/;
+// history lists the releases from those records, which etcd's compaction
+// leaves alone, and rollback --release restores one.
 //
 // Exit codes: 0 success; 1 differences found (diff), or a file that does
 // not fit its schema (validate); 2 usage, connection or
@@ -36,16 +41,26 @@ const usage = `etcdconf: edit configuration stored in etcd as files
 Usage:
   etcdconf get PREFIX [--rev N] [-o yaml|json|keys]
   etcdconf diff PREFIX -f FILE [--prune] [--schema SCHEMA.json [--strict]]
-  etcdconf apply PREFIX -f FILE [--dry-run] [--prune] [--yes] [--schema SCHEMA.json [--strict]]
+  etcdconf apply PREFIX -f FILE [-m MESSAGE] [--author NAME] [--dry-run] [--prune] [--yes] [--schema SCHEMA.json [--strict]]
   etcdconf watch PREFIX
-  etcdconf history PREFIX [--since REV] [--timeout 10s]
-  etcdconf rollback PREFIX --to REV [--dry-run] [--yes]
+  etcdconf history PREFIX [--prune-before N | --keep N]
+  etcdconf history PREFIX --etcd [--since REV] [--timeout 10s]
+  etcdconf rollback PREFIX (--release N | --to REV) [-m MESSAGE] [--author NAME] [--dry-run] [--yes]
   etcdconf validate -f FILE --schema SCHEMA.json [--strict]
 
 validate checks a file against a JSON Schema written by etcdconf.JSONSchema,
 without etcd; diff and apply with --schema refuse a file that does not fit it
 (exit 2, nothing written). --strict makes a key the schema does not have a
 violation, as the library's WithStrict makes it an error.
+
+Releases: apply and rollback write, in the transaction of the change, a
+release record (number, time, author, message, the keys changed with their
+old and new values, digests of the key set) under --meta-prefix (default
+/_etcdconf/); --no-release writes without one. history lists the releases,
+and writes made without a record between them, after any compaction;
+history --etcd lists etcd's own revisions instead. rollback --release N
+restores release N's keys, except keys with a lease (registrations, TTL
+overrides), which belong to live processes.
 
 Connection flags (every command but validate), as etcdctl names them, defaulting to the
 ETCDCTL_* environment variables, then 127.0.0.1:2379:
