@@ -38,10 +38,11 @@ type options struct {
 	envPrefix    string
 	hasEnv       bool
 	fileInterval time.Duration
-	// instance, instanceTTL and metaPrefix: see WithInstance.
+	// instance and instanceTTL: see WithInstance.
 	instance    string
 	instanceTTL time.Duration
-	metaPrefix  string
+	// meta is the metadata namespace (WithMetaPrefix); "" is the default.
+	meta string
 	// beforeRename is passed to the snapshot file (see snapshotFile); tests
 	// set it.
 	beforeRename func(tmp string) error
@@ -55,7 +56,6 @@ func newOptions(opts []Option) *options {
 		progress:     5 * time.Second,
 		fileInterval: time.Second,
 		instanceTTL:  10 * time.Second,
-		metaPrefix:   DefaultMetaPrefix,
 	}
 	for _, opt := range opts {
 		opt.apply(o)

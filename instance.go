@@ -2,22 +2,23 @@ package etcdconf
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdconf/etcdconf/release"
 )
 
 // DefaultMetaPrefix is where etcdconf keeps what is not configuration:
 // release records and the instances' status records, outside every
 // application prefix (see [WithMetaPrefix]).
-const DefaultMetaPrefix = "/_etcdconf/"
+const DefaultMetaPrefix = release.DefaultMeta
 
 // WithInstance makes the watcher publish its state as instance name: a
 // small status record ([InstanceStatus]) at [InstanceKey], under a lease,
@@ -43,18 +44,11 @@ func WithInstanceTTL(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.instanceTTL = d })
 }
 
-// WithMetaPrefix moves the namespace of release and instance records from
-// [DefaultMetaPrefix]; it must be outside the watched prefix, and the CLI
-// must be told the same (--meta-prefix).
-func WithMetaPrefix(p string) Option {
-	return optionFunc(func(o *options) { o.metaPrefix = p })
-}
-
 // InstanceKey returns the key of instance name's status record for the
-// watchers of prefix, under meta (see [WithMetaPrefix]):
-// meta + "instances/" + prefix without its leading "/" + "/" + name, so
-// "/_etcdconf/instances/app//api-1" for prefix "/app/": the prefix is kept
-// exactly, "/app" and "/app/" being two prefixes.
+// watchers of prefix, under meta (see [WithMetaPrefix]): meta +
+// "instances/" + the prefix path-escaped + "/" + name, as release records
+// are kept: "/_etcdconf/instances/%2Fapp%2F/api-1" for prefix "/app/", so
+// the instances of /app/ and of /app/flags/ never share a range.
 func InstanceKey(meta, prefix, name string) string {
 	return InstancesPrefix(meta, prefix) + name
 }
@@ -62,7 +56,7 @@ func InstanceKey(meta, prefix, name string) string {
 // InstancesPrefix returns the key prefix of every status record of the
 // watchers of prefix (see [InstanceKey]).
 func InstancesPrefix(meta, prefix string) string {
-	return meta + "instances/" + strings.TrimPrefix(prefix, "/") + "/"
+	return meta + "instances/" + url.PathEscape(prefix) + "/"
 }
 
 // An InstanceStatus is what a watcher with [WithInstance] publishes of
@@ -74,9 +68,10 @@ type InstanceStatus struct {
 	Started time.Time `json:"started"`
 	Prefix  string    `json:"prefix"`
 	// Revision is the etcd revision of the snapshot in use, Digest the
-	// digest of its etcd keys (see [Digest]): revisions alone cannot say
-	// "the same state" (a load reports the header's revision, and a
-	// deletion leaves no mod revision).
+	// [release.Digest] of its etcd keys (relative to the prefix, leased
+	// ones included): revisions alone cannot say "the same state" (a load
+	// reports the header's revision, and a deletion leaves no mod
+	// revision).
 	Revision int64  `json:"revision"`
 	Digest   string `json:"digest"`
 	// Rejected is the revision last rejected since the snapshot in use,
@@ -91,37 +86,14 @@ type InstanceStatus struct {
 	Source string `json:"source"`
 }
 
-// Digest returns the digest of a key set, as [InstanceStatus].Digest and
-// the CLI compute it: SHA-256 over the keys in order, each full key and
-// value with their lengths, hex-encoded. kvs yields (full key, value) in
-// key order.
-func Digest(kvs func(yield func(key string, value []byte) bool)) string {
-	h := sha256.New()
-	var n [8]byte
-	put := func(b []byte) {
-		l := uint64(len(b))
-		for i := range n {
-			n[i] = byte(l >> (8 * i))
-		}
-		h.Write(n[:])
-		h.Write(b)
-	}
-	for k, v := range kvs {
-		put([]byte(k))
-		put(v)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// digestOf returns the digest of a snapshot's etcd keys.
+// digestOf returns the digest of a snapshot's etcd keys, leased ones
+// included (see InstanceStatus.Digest).
 func digestOf[T any](s *Snapshot[T]) string {
-	return Digest(func(yield func(string, []byte) bool) {
-		for kv := range s.etcdKeys().All() {
-			if !yield(s.prefix+kv.Key, kv.Value) {
-				return
-			}
-		}
-	})
+	keys := make(map[string]string, s.etcdKeys().Len())
+	for kv := range s.etcdKeys().All() {
+		keys[kv.Key] = string(kv.Value)
+	}
+	return release.Digest(keys)
 }
 
 // An instanceReporter keeps a watcher's status record (see WithInstance).
@@ -140,9 +112,12 @@ func newInstanceReporter(cli *clientv3.Client, prefix string, o *options) (*inst
 	if strings.ContainsAny(o.instance, "/\x00") {
 		return nil, fmt.Errorf("etcdconf: WithInstance %q: a name cannot hold %q", o.instance, "/")
 	}
-	meta := o.metaPrefix
-	if strings.HasPrefix(meta, prefix) || strings.HasPrefix(prefix, meta) {
-		return nil, fmt.Errorf("etcdconf: WithMetaPrefix %q: it must be outside the watched prefix %q", meta, prefix)
+	meta := o.meta
+	if meta == "" {
+		meta = DefaultMetaPrefix
+	}
+	if !strings.HasSuffix(meta, "/") || strings.HasPrefix(meta, prefix) || strings.HasPrefix(prefix, meta) {
+		return nil, fmt.Errorf("etcdconf: WithMetaPrefix %q: it must end in \"/\" and lie outside the watched prefix %q", meta, prefix)
 	}
 	if o.instanceTTL < time.Second {
 		return nil, fmt.Errorf("etcdconf: WithInstanceTTL %v: under etcd's one-second minimum", o.instanceTTL)

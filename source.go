@@ -78,8 +78,11 @@ type sink interface {
 type keyWriter interface {
 	// commit runs one transaction: ops, if every guard holds.
 	commit(ctx context.Context, guards []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error)
-	// commitPlan runs p as one transaction (see etcdSource.commitPlan).
-	commitPlan(ctx context.Context, p *codec.WritePlan) (*clientv3.TxnResponse, error)
+	// commitPlan runs p as one transaction, with more guards and ops (a
+	// release's record) beside its own (see etcdSource.commitPlan).
+	commitPlan(ctx context.Context, p *codec.WritePlan, guards []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error)
+	// kv reads and writes outside the prefix: the release records.
+	kv() clientv3.KV
 	// grant creates a lease of ttl seconds.
 	grant(ctx context.Context, ttl int64) (clientv3.LeaseID, error)
 }

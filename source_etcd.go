@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdconf/etcdconf/internal/codec"
+	"github.com/etcdconf/etcdconf/internal/txn"
 )
 
 var (
@@ -284,13 +285,13 @@ func (s *etcdSource) commit(ctx context.Context, guards []clientv3.Cmp, ops []cl
 }
 
 // commitPlan checks the plan's size and runs it as one transaction, keys
-// in order, each with the prefix added; Succeeded is false when a guard
-// failed, and then nothing was written.
-func (s *etcdSource) commitPlan(ctx context.Context, p *codec.WritePlan) (*clientv3.TxnResponse, error) {
-	if err := p.Check(); err != nil {
+// in order, each with the prefix added, followed by more; Succeeded is
+// false when a guard failed, and then nothing was written.
+func (s *etcdSource) commitPlan(ctx context.Context, p *codec.WritePlan, guards []clientv3.Cmp, more []clientv3.Op) (*clientv3.TxnResponse, error) {
+	if err := txn.CheckOps(p.Len() + len(more)); err != nil {
 		return nil, err
 	}
-	var guards []clientv3.Cmp
+	guards = slices.Clone(guards)
 	for _, k := range slices.Sorted(maps.Keys(p.Guards)) {
 		if rev := p.Guards[k]; rev == 0 {
 			guards = append(guards, clientv3.Compare(clientv3.CreateRevision(s.prefix+k), "=", 0))
@@ -305,8 +306,10 @@ func (s *etcdSource) commitPlan(ctx context.Context, p *codec.WritePlan) (*clien
 	for _, k := range slices.Sorted(maps.Keys(p.Deletes)) {
 		ops = append(ops, clientv3.OpDelete(s.prefix+k))
 	}
-	return s.cli.Txn(ctx).If(guards...).Then(ops...).Commit()
+	return s.cli.Txn(ctx).If(guards...).Then(append(ops, more...)...).Commit()
 }
+
+func (s *etcdSource) kv() clientv3.KV { return s.cli }
 
 func (s *etcdSource) grant(ctx context.Context, ttl int64) (clientv3.LeaseID, error) {
 	lease, err := s.cli.Grant(ctx, ttl)

@@ -15,15 +15,20 @@ import (
 
 	"github.com/etcdconf/etcdconf/internal/codec"
 	"github.com/etcdconf/etcdconf/internal/keytree"
+	"github.com/etcdconf/etcdconf/release"
 )
 
-// A WriteOption configures [Watcher.Set] and [Watcher.Delete].
+// A WriteOption configures [Watcher.Update], [Watcher.Set] and
+// [Watcher.Delete].
 type WriteOption interface{ applyWrite(*writeOptions) }
 
 type writeOptions struct {
 	ttl     time.Duration
 	guarded bool
 	modRev  int64
+	// release records the write as a release, with message (WithRelease).
+	release bool
+	message string
 }
 
 type writeOptionFunc func(*writeOptions)
@@ -33,8 +38,8 @@ func (f writeOptionFunc) applyWrite(o *writeOptions) { f(o) }
 // WithTTL attaches a lease of d to the written key, which then expires by
 // itself: a temporary override (a flag on for ten minutes) needs no
 // cleanup, and subscribers see it go. d is rounded up to whole seconds and
-// must be at least one second. Delete refuses it: a deleted key has no
-// lease. Default: no lease.
+// must be at least one second. Delete and Update refuse it: a deleted key
+// has no lease, and Update writes many. Default: no lease.
 func WithTTL(d time.Duration) WriteOption {
 	return writeOptionFunc(func(o *writeOptions) { o.ttl = d })
 }
@@ -43,7 +48,8 @@ func WithTTL(d time.Duration) WriteOption {
 // being rev (0: the key must not exist), so a concurrent change gives
 // [ErrConflict] instead of being overwritten. With Delete it is refused
 // when the path holds more than one key (a subtree, or other spellings),
-// since it guards one. Default: unconditional.
+// since it guards one; Update refuses it, as it guards every key it
+// writes. Default: unconditional.
 func IfModRevision(rev int64) WriteOption {
 	return writeOptionFunc(func(o *writeOptions) { o.guarded, o.modRev = true, rev })
 }
@@ -83,7 +89,10 @@ func IfModRevision(rev int64) WriteOption {
 // write but the watcher was closed, or ctx ended, before it applied it,
 // Update returns an [*UnappliedError] (see [ErrUnapplied]): the write is
 // in etcd, and fn must not be run again for it.
-func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T], error) {
+//
+// [WithRelease] records the write as a release in the same transaction;
+// [WithTTL] and [IfModRevision] are refused.
+func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error, opts ...WriteOption) (*Snapshot[T], error) {
 	if w.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
@@ -91,8 +100,15 @@ func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T
 	if err != nil {
 		return nil, err
 	}
+	var o writeOptions
+	for _, opt := range opts {
+		opt.applyWrite(&o)
+	}
+	if o.ttl != 0 || o.guarded {
+		return nil, &opError{op: "update", err: errors.New("WithTTL and IfModRevision mean nothing for Update, which guards every key it writes and writes no lease")}
+	}
 	for attempt := 1; ; attempt++ {
-		snap, err := w.updateOnce(ctx, wr, fn)
+		snap, err := w.updateOnce(ctx, wr, fn, &o)
 		var c *conflictError
 		if !errors.As(err, &c) || attempt == maxUpdateAttempts {
 			return snap, err
@@ -113,7 +129,7 @@ func (w *Watcher[T]) Update(ctx context.Context, fn func(*T) error) (*Snapshot[T
 const maxUpdateAttempts = 100
 
 // updateOnce runs fn on the current value and writes the result, guarded.
-func (w *Watcher[T]) updateOnce(ctx context.Context, wr keyWriter, fn func(*T) error) (*Snapshot[T], error) {
+func (w *Watcher[T]) updateOnce(ctx context.Context, wr keyWriter, fn func(*T) error, o *writeOptions) (*Snapshot[T], error) {
 	cur := w.Current()
 	next := codec.CopyOf(cur.Value)
 	if err := fn(&next); err != nil {
@@ -137,8 +153,35 @@ func (w *Watcher[T]) updateOnce(ctx context.Context, wr keyWriter, fn func(*T) e
 	if p.Len() == 0 {
 		return cur, nil
 	}
-	resp, err := wr.commitPlan(ctx, p)
+	var rel *release.Pending
+	if o.release {
+		if rel, err = w.planRelease(ctx, wr, o, cur, p); err != nil {
+			if _, ok := errors.AsType[*conflictError](err); ok {
+				return nil, err
+			}
+			return nil, &opError{op: "update", err: err}
+		}
+	}
+	guards, more := releaseTxn(rel)
+	resp, err := wr.commitPlan(ctx, p, guards, more)
+	w.finishRelease(ctx, wr, rel, resp, err)
 	return w.committed(ctx, resp, err)
+}
+
+// planRelease prepares the release record of an Update's plan.
+func (w *Watcher[T]) planRelease(ctx context.Context, wr keyWriter, o *writeOptions, cur *Snapshot[T], p *codec.WritePlan) (*release.Pending, error) {
+	kvs := cur.etcdKeys()
+	var cs []release.Change
+	bytes := 0
+	for k, v := range p.Puts {
+		cs = append(cs, keyChange(kvs, k, &v, false))
+		bytes += len(w.prefix) + len(k) + len(v)
+	}
+	for k := range p.Deletes {
+		cs = append(cs, keyChange(kvs, k, nil, false))
+		bytes += len(w.prefix) + len(k)
+	}
+	return w.prepareRelease(ctx, wr, o, kvs, cur.Revision, cs, p.Len(), bytes)
 }
 
 // layerWrites refuses a plan that writes what another layer than etcd
@@ -233,7 +276,7 @@ func (w *Watcher[T]) committed(ctx context.Context, resp *clientv3.TxnResponse, 
 // with no key of its own (the whole value "", a list element "Hosts[0]"), a
 // value that does not decode into its field, or a result that fails
 // Validate is an error naming the path, and nothing is written. See
-// [WithTTL] and [IfModRevision]; a failed condition gives [ErrConflict].
+// [WithTTL], [IfModRevision] and [WithRelease]; a failed condition gives [ErrConflict].
 // After Close, Set returns [ErrClosed]; a write committed but not applied,
 // as Update.
 func (w *Watcher[T]) Set(ctx context.Context, path string, value any, opts ...WriteOption) (*Snapshot[T], error) {
@@ -349,8 +392,64 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 		}
 		ops = []clientv3.Op{clientv3.OpPut(w.prefix+key, *value, putOpts...)}
 	}
-	resp, err := wr.commit(ctx, guards, ops)
-	return w.committed(ctx, resp, err)
+	for attempt := 1; ; attempt++ {
+		var rel *release.Pending
+		var behind int64 // the revision of a release the snapshot lacks
+		if o.release {
+			rel, err = w.prepareRelease(ctx, wr, &o, cur.etcdKeys(), cur.Revision, writeChanges(cur, key, value, others, o.ttl != 0), len(ops), opBytes(ops))
+			c, ok := errors.AsType[*conflictError](err)
+			switch {
+			case ok && !o.guarded && attempt < maxUpdateAttempts:
+				behind = c.rev
+			case ok:
+				return nil, err
+			case err != nil:
+				return nil, &opError{op: op, err: err}
+			}
+		}
+		if behind == 0 {
+			g, more := releaseTxn(rel)
+			resp, err := wr.commit(ctx, slices.Concat(guards, g), slices.Concat(ops, more))
+			w.finishRelease(ctx, wr, rel, resp, err)
+			if rel == nil || o.guarded || err != nil || resp.Succeeded || attempt == maxUpdateAttempts {
+				return w.committed(ctx, resp, err)
+			}
+			behind = resp.Header.Revision
+		}
+		// Unguarded, the write lost only its release number to another
+		// release, or was about to start before it: once the watcher holds
+		// that one, record this one after it.
+		if _, err := w.waitSeen(ctx, behind); err != nil {
+			return nil, err
+		}
+		cur = w.Current()
+	}
+}
+
+// writeChanges are the keys of cur's etcd keys a Set (value) or Delete
+// (nil: key, the keys under key/ and others) changes, as a release
+// records them; leased is a Set with a TTL.
+func writeChanges[T any](cur *Snapshot[T], key string, value *string, others []string, leased bool) []release.Change {
+	kvs := cur.etcdKeys()
+	if value != nil {
+		return []release.Change{keyChange(kvs, key, value, leased)}
+	}
+	var cs []release.Change
+	for kv := range kvs.All() {
+		if kv.Key == key || strings.HasPrefix(kv.Key, key+"/") || slices.Contains(others, kv.Key) {
+			cs = append(cs, keyChange(kvs, kv.Key, nil, false))
+		}
+	}
+	return cs
+}
+
+// opBytes is what ops carry: keys and values.
+func opBytes(ops []clientv3.Op) int {
+	n := 0
+	for _, o := range ops {
+		n += len(o.KeyBytes()) + len(o.ValueBytes())
+	}
+	return n
 }
 
 // check decodes the current keys with the write applied (a put of value

@@ -10,6 +10,7 @@ import (
 
 	"github.com/etcdconf/etcdconf"
 	"github.com/etcdconf/etcdconf/etcdtest"
+	"github.com/etcdconf/etcdconf/release"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -59,13 +60,11 @@ func prefixDigest(t *testing.T, cli *clientv3.Client, prefix string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return etcdconf.Digest(func(yield func(string, []byte) bool) {
-		for _, kv := range resp.Kvs {
-			if !yield(string(kv.Key), kv.Value) {
-				return
-			}
-		}
-	})
+	keys := map[string]string{}
+	for _, kv := range resp.Kvs {
+		keys[strings.TrimPrefix(string(kv.Key), prefix)] = string(kv.Value)
+	}
+	return release.Digest(keys)
 }
 
 // Three instances publish their state: all on the prefix's digest, then

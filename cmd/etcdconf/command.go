@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/etcdconf/etcdconf"
+	"github.com/etcdconf/etcdconf/release"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -24,9 +25,10 @@ var examples = map[string]string{
 	"diff":     "etcdconf diff /myapp/config/ -f config.yaml   # exit 1 when etcd differs",
 	"apply":    "etcdconf apply /myapp/config/ -f config.yaml --prune --yes",
 	"watch":    "etcdconf watch /myapp/config/",
-	"history":  "etcdconf history /myapp/config/ --since 100",
-	"rollback": "etcdconf rollback /myapp/config/ --to 42 --dry-run",
+	"history":  "etcdconf history /myapp/config/   # --etcd --since 100 for etcd's own history",
+	"rollback": "etcdconf rollback /myapp/config/ --release 3 -m 'back to 3' --dry-run",
 	"validate": "etcdconf validate -f config.yaml --schema config.schema.json   # exit 1 when it does not fit",
+	"status":   "etcdconf status /myapp/config/   # exit 1 when an instance rejected the prefix, 4 when one lags",
 }
 
 // A command is one invocation: its flags, its prefix and its client.
@@ -50,6 +52,22 @@ type command struct {
 	// strict makes a key it does not have a violation.
 	schema string
 	strict bool
+
+	// Releases (release.go): where their records are, and what apply and
+	// rollback record; history lists them unless etcd (--etcd).
+	meta string
+	// wait makes apply and rollback wait, up to timeout, for the
+	// instances to apply or reject the write; grace is how long status
+	// waits for instances that lag.
+	wait        bool
+	grace       time.Duration
+	message     string
+	author      string
+	noRelease   bool
+	release     int64 // rollback --release
+	etcd        bool
+	pruneBefore int64
+	keep        int64
 }
 
 func (c *command) close() {
@@ -94,14 +112,31 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 	}
 	switch name {
 	case "history":
-		fs.Int64Var(&c.rev, "since", 0, "first revision to list (default: the oldest etcd keeps)")
-		fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for etcd to deliver the history up to the current revision")
+		fs.BoolVar(&c.etcd, "etcd", false, "list etcd's own history of the prefix (its revisions, until compacted), not the releases")
+		fs.Int64Var(&c.rev, "since", 0, "with --etcd: first revision to list (default: the oldest etcd keeps)")
+		fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "with --etcd: how long to wait for etcd to deliver the history up to the current revision")
+		fs.Int64Var(&c.pruneBefore, "prune-before", 0, "delete the records of releases before this one (keeping what recovering the rest needs)")
+		fs.Int64Var(&c.keep, "keep", 0, "delete the records of all but the last N releases (keeping what recovering them needs)")
 	case "rollback":
-		fs.Int64Var(&c.rev, "to", 0, "revision to restore (required)")
+		fs.Int64Var(&c.rev, "to", 0, "revision to restore, from etcd's history (until compacted)")
+		fs.Int64Var(&c.release, "release", 0, "release to restore, from the release records (after any compaction)")
 	}
 	if name == "apply" || name == "rollback" {
 		fs.BoolVar(&c.dryRun, "dry-run", false, "show the changes, write nothing")
 		fs.BoolVar(&c.yes, "yes", false, "write without asking")
+		fs.StringVar(&c.message, "m", "", "the release's message: why it is made")
+		fs.StringVar(&c.author, "author", defaultAuthor(), "the release's author")
+		fs.BoolVar(&c.noRelease, "no-release", false, "write without a release record (history shows the write as unrecorded)")
+	}
+	if name == "apply" || name == "rollback" {
+		fs.BoolVar(&c.wait, "wait", false, "after writing, wait until every live instance (etcdconf.WithInstance) applied or rejected it, and print the fleet")
+		fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "with --wait: how long to wait for the instances")
+	}
+	if name == "status" {
+		fs.DurationVar(&c.grace, "grace", 10*time.Second, "how long an instance may lag behind the prefix before it counts as lagging")
+	}
+	if name == "apply" || name == "rollback" || name == "history" || name == "status" {
+		fs.StringVar(&c.meta, "meta-prefix", release.DefaultMeta, "the namespace of etcdconf's metadata, where release and instance records are")
 	}
 	fs.Usage = func() {
 		what := "PREFIX [flags]"
@@ -150,8 +185,17 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 	if (name == "diff" || name == "apply") && c.file == "" {
 		return nil, errors.New("-f FILE is required")
 	}
-	if name == "rollback" && c.rev <= 0 {
-		return nil, errors.New("--to REV is required")
+	if name == "rollback" && (c.rev <= 0) == (c.release <= 0) {
+		return nil, errors.New("--to REV or --release N is required, one of them")
+	}
+	if name == "history" && c.pruneBefore != 0 && c.keep != 0 {
+		return nil, errors.New("--prune-before and --keep: give one")
+	}
+	if name == "history" && (c.pruneBefore < 0 || c.keep < 0) {
+		return nil, errors.New("--prune-before and --keep take a positive number")
+	}
+	if name == "history" && c.rev != 0 {
+		c.etcd = true // --since is a revision of etcd's history
 	}
 	if err := checkRevisionFlag(name, c.rev); err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	planner "github.com/etcdconf/etcdconf/plan"
+	"github.com/etcdconf/etcdconf/release"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -111,13 +112,25 @@ func cmdApply(ctx context.Context, c *command) error {
 	if rm := p.removals(); cur.doc && len(rm) > 0 && !c.prune {
 		return fmt.Errorf("%s is one document, which apply replaces whole, and it holds %s, which %s does not: pass --prune to remove them", c.prefix, strings.Join(rm, ", "), c.file)
 	}
-	return c.writeChanges(ctx, cur, p, "apply "+c.file)
+	return c.writeChanges(ctx, cur, p, "apply "+c.file, 0)
 }
 
 func cmdRollback(ctx context.Context, c *command) error {
 	cur, err := read(ctx, c.cli, c.prefix, 0)
 	if err != nil {
 		return err
+	}
+	if c.release > 0 {
+		old, err := releaseState(ctx, c, cur, c.release)
+		if err != nil {
+			return err
+		}
+		p, err := planRollback(c.prefix, cur, old)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "release %d's keys, as its records hold them; keys with a lease (registrations, TTL overrides) belong to live processes and are left as they are\n", c.release)
+		return c.writeChanges(ctx, cur, p, fmt.Sprintf("roll back to release %d", c.release), c.release)
 	}
 	old, err := read(ctx, c.cli, c.prefix, c.rev)
 	if errors.Is(err, rpctypes.ErrCompacted) {
@@ -130,12 +143,13 @@ func cmdRollback(ctx context.Context, c *command) error {
 	if err != nil {
 		return err
 	}
-	return c.writeChanges(ctx, cur, p, fmt.Sprintf("roll back to revision %d", c.rev))
+	return c.writeChanges(ctx, cur, p, fmt.Sprintf("roll back to revision %d", c.rev), 0)
 }
 
 // writeChanges shows the changes (with every key --prune removes) before
-// asking and, unless --dry-run, writes them.
-func (c *command) writeChanges(ctx context.Context, cur *state, p *plan, what string) error {
+// asking and, unless --dry-run, writes them with their release record
+// (unless --no-release; rollback is the release a rollback restores).
+func (c *command) writeChanges(ctx context.Context, cur *state, p *plan, what string, rollback int64) error {
 	if len(p.cs) == 0 {
 		fmt.Fprintf(c.out, "%s at revision %d: nothing to change\n", c.prefix, cur.rev)
 		printLeft(c, p)
@@ -150,6 +164,10 @@ func (c *command) writeChanges(ctx context.Context, cur *state, p *plan, what st
 	if err := planner.CheckOps(len(p.ops)); err != nil {
 		return err
 	}
+	// The release record is one more operation of the transaction.
+	if !c.noRelease && planner.CheckOps(len(p.ops)+1) != nil {
+		return fmt.Errorf("%d changes and their release record; etcd allows %d operations in one transaction by default, and a split write would not be atomic: nothing was written (--no-release writes them without a record)", len(p.ops), planner.MaxOps)
+	}
 	if c.dryRun {
 		fmt.Fprintln(c.out, "dry run: nothing written")
 		return nil
@@ -157,12 +175,33 @@ func (c *command) writeChanges(ctx context.Context, cur *state, p *plan, what st
 	if err := c.confirm(what); err != nil {
 		return err
 	}
-	rev, err := write(ctx, c.cli, c.prefix, cur, p.ops)
+	var rel *release.Pending
+	if !c.noRelease {
+		var err error
+		if rel, err = c.prepareRelease(ctx, cur, p.ops, rollback); err != nil {
+			return err
+		}
+	}
+	rev, err := write(ctx, c.cli, c.prefix, cur, p.ops, rel)
+	if rel != nil && rev != 0 {
+		c.finishRelease(ctx, rel)
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "written at revision %d\n", rev)
-	return nil
+	if rel == nil {
+		fmt.Fprintf(c.out, "written at revision %d, without a release record\n", rev)
+	} else {
+		fmt.Fprintf(c.out, "written at revision %d: release %d\n", rev, rel.Record.Release)
+	}
+	if !c.wait {
+		return nil
+	}
+	var previous int64
+	if rel != nil {
+		previous = rel.Record.Release - 1
+	}
+	return c.waitFleet(ctx, previous)
 }
 
 func cmdWatch(ctx context.Context, c *command) error {
@@ -220,6 +259,9 @@ func printEvent(w io.Writer, prefix string, ev *clientv3.Event, indent string) {
 }
 
 func cmdHistory(ctx context.Context, c *command) error {
+	if !c.etcd {
+		return cmdReleases(ctx, c)
+	}
 	now, err := c.cli.Get(ctx, c.prefix, clientv3.WithCountOnly())
 	if err != nil {
 		return fmt.Errorf("read the current revision: %w", err)

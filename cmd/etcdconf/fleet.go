@@ -11,20 +11,25 @@ import (
 	"time"
 
 	"github.com/etcdconf/etcdconf"
+	"github.com/etcdconf/etcdconf/release"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Exit codes of status and apply --wait beside the common ones.
 const (
-	exitLagging    = 4 // status: an instance lags behind the prefix for longer than --grace; apply --wait: one rejected the change
-	exitNoAnswer   = 5 // apply --wait: an instance did not answer within --timeout
-	fleetPollEvery = 100 * time.Millisecond
+	exitLagging  = 4 // status: an instance lags behind the prefix for longer than --grace; apply --wait: one rejected the write
+	exitNoAnswer = 5 // apply --wait: an instance did not answer within --timeout
 )
 
+// fleetPollEvery is how often status and --wait read the records while
+// instances lag.
+const fleetPollEvery = 100 * time.Millisecond
+
 var (
-	errRejected = errors.New("an instance rejected the prefix's state")
-	errLagging  = errors.New("an instance lags behind the prefix's state")
-	errNoAnswer = errors.New("an instance did not answer in time")
+	errRejected     = errors.New("an instance rejected the prefix's state")
+	errLagging      = errors.New("an instance lags behind the prefix's state")
+	errWaitRejected = errors.New("an instance rejected the write")
+	errNoAnswer     = errors.New("an instance did not answer in time")
 )
 
 // A fleet is the instances of a prefix (watchers with etcdconf.WithInstance)
@@ -34,6 +39,7 @@ type fleet struct {
 	digest    string // of the prefix's keys now (etcdconf.Digest)
 	rev       int64  // the revision the prefix was read at
 	changed   int64  // the greatest mod revision of its keys: the state's own revision, as far as keys say
+	release   int64  // the release whose key set the prefix holds; 0 when none does
 	instances []etcdconf.InstanceStatus
 }
 
@@ -48,14 +54,25 @@ func readFleet(ctx context.Context, cli *clientv3.Client, meta, prefix string) (
 	}
 	keys, recs := resp.Responses[0].GetResponseRange(), resp.Responses[1].GetResponseRange()
 	f := &fleet{prefix: prefix, rev: resp.Header.Revision}
-	f.digest = etcdconf.Digest(func(yield func(string, []byte) bool) {
-		for _, kv := range keys.Kvs {
-			f.changed = max(f.changed, kv.ModRevision)
-			if !yield(string(kv.Key), kv.Value) {
-				return
-			}
+	all, unleased := map[string]string{}, map[string]string{}
+	for _, kv := range keys.Kvs {
+		f.changed = max(f.changed, kv.ModRevision)
+		k := strings.TrimPrefix(string(kv.Key), prefix)
+		all[k] = string(kv.Value)
+		if kv.Lease == 0 {
+			unleased[k] = string(kv.Value)
 		}
-	})
+	}
+	f.digest = release.Digest(all)
+	// The release the prefix holds: the last one, unless the prefix was
+	// written without a record since (release digests leave leased keys out).
+	last, err := (&release.Log{KV: cli, Meta: meta, Prefix: prefix}).Last(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if last != nil && last.Digest == release.Digest(unleased) {
+		f.release = last.Release
+	}
 	for _, kv := range recs.Kvs {
 		var s etcdconf.InstanceStatus
 		if err := json.Unmarshal(kv.Value, &s); err != nil {
@@ -119,7 +136,11 @@ func (f *fleet) summary() string {
 		return fmt.Sprintf("no instance of %s reports (watchers publish with etcdconf.WithInstance)", f.prefix)
 	}
 	na, _ := f.count(applied)
-	parts := []string{fmt.Sprintf("%d %s: %d on the prefix's state (rev %d)", n, plural(n, "instance"), na, f.changed)}
+	state := fmt.Sprintf("the prefix's state (rev %d)", f.changed)
+	if f.release > 0 {
+		state = fmt.Sprintf("release %d (rev %d)", f.release, f.changed)
+	}
+	parts := []string{fmt.Sprintf("%d %s: %d on %s", n, plural(n, "instance"), na, state)}
 	if nr, names := f.count(rejected); nr > 0 {
 		first := ""
 		for _, s := range f.instances {
@@ -176,6 +197,29 @@ func cmdStatus(ctx context.Context, c *command) error {
 	}
 	if n, _ := f.count(lagging); n > 0 {
 		return errLagging
+	}
+	return nil
+}
+
+// waitFleet is apply's and rollback's --wait: it waits for every live
+// instance to apply or reject what was just written, prints the fleet, and
+// names the instances that rejected it (with the release to roll back to,
+// when there is one) or did not answer.
+func (c *command) waitFleet(ctx context.Context, previous int64) error {
+	f, err := settle(ctx, c.cli, c.meta, c.prefix, c.timeout)
+	if err != nil {
+		return err
+	}
+	f.print(c.out)
+	if n, names := f.count(rejected); n > 0 {
+		hint := ""
+		if previous > 0 {
+			hint = fmt.Sprintf("; etcdconf rollback %s --release %d restores the state before it", c.prefix, previous)
+		}
+		return fmt.Errorf("%w: %s%s", errWaitRejected, strings.Join(names, ", "), hint)
+	}
+	if n, names := f.count(lagging); n > 0 {
+		return fmt.Errorf("%w (%s): %s", errNoAnswer, c.timeout, strings.Join(names, ", "))
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func TestHistoryEndsWhenTheLastWriteIsElsewhere(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	out, code := cli(t, srv, "history", "/h/")
+	out, code := cli(t, srv, "history", "/h/", "--etcd")
 	if code != exitOK {
 		t.Fatalf("history: exit %d after %v:\n%s", code, time.Since(start).Round(time.Millisecond), out)
 	}
@@ -49,7 +49,7 @@ func TestHistoryDeadlineIsAnError(t *testing.T) {
 	if _, err := etcd.Put(context.Background(), "/h/a", "1"); err != nil {
 		t.Fatal(err)
 	}
-	out, code := cli(t, srv, "history", "/h/", "--timeout", "1ns")
+	out, code := cli(t, srv, "history", "/h/", "--etcd", "--timeout", "1ns")
 	if code != exitError || !strings.Contains(out, "did not reach revision 2 within 1ns") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
@@ -74,7 +74,7 @@ func TestHistoryAfterCompactionKnowsModifiedFromAdded(t *testing.T) {
 	if err := srv.Compact(ctx, r.Header.Revision); err != nil {
 		t.Fatal(err)
 	}
-	out, code := cli(t, srv, "history", "/h/")
+	out, code := cli(t, srv, "history", "/h/", "--etcd")
 	if code != exitOK {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}

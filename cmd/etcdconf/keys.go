@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	planner "github.com/etcdconf/etcdconf/plan"
+	"github.com/etcdconf/etcdconf/release"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -173,9 +174,16 @@ var beforeCommit func()
 // plan touches it or not, makes it fail with nothing written (exit 3). A
 // key deleted since leaves nothing for a compare to see: it is found after
 // the commit, by reading the prefix's keys at the commit's revision, and
-// reported as a conflict (exit 3) naming the key.
-func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, ops []op) (int64, error) {
-	if err := planner.CheckOps(len(ops)); err != nil {
+// reported as a conflict (exit 3) naming the key. A release record (rel,
+// nil for none) is written in the same transaction, guarded by its
+// number's absence: a release that took the number first is a conflict.
+func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state, ops []op, rel *release.Pending) (int64, error) {
+	var cmps []clientv3.Cmp
+	var more []clientv3.Op
+	if rel != nil {
+		cmps, more = rel.Cmps, rel.Ops
+	}
+	if err := planner.CheckOps(len(ops) + len(more)); err != nil {
 		return 0, err
 	}
 	guard := clientv3.Compare(clientv3.ModRevision(prefix), "<", cur.rev+1)
@@ -195,7 +203,7 @@ func write(ctx context.Context, cli *clientv3.Client, prefix string, cur *state,
 	if beforeCommit != nil {
 		beforeCommit()
 	}
-	resp, err := cli.Txn(ctx).If(guard).Then(tops...).Commit()
+	resp, err := cli.Txn(ctx).If(append(cmps, guard)...).Then(append(tops, more...)...).Commit()
 	if errors.Is(err, rpctypes.ErrKeyNotFound) { // a leased key, written keeping its lease, expired meanwhile
 		return 0, fmt.Errorf("%w (read at revision %d; a key with a lease expired since)", errConflict, cur.rev)
 	}

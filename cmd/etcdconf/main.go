@@ -5,12 +5,20 @@
 //
 //	etcdconf get /myapp/config/
 //	etcdconf apply /myapp/config/ -f config.yaml
-//	etcdconf rollback /myapp/config/ --to 42
+//	etcdconf rollback /myapp/config/ --release 3
+//
+// apply and rollback record each write as a release (who, when, why, the
+// keys changed) in the same transaction, under /_etcdconf/releases/;
+// history lists the releases from those records, which etcd's compaction
+// leaves alone, and rollback --release restores one.
 //
 // Exit codes: 0 success; 1 differences found (diff), or a file that does
 // not fit its schema (validate); 2 usage, connection or
 // other errors; 3 a conflicting concurrent change (nothing was written, or, for
-// a key another client deleted meanwhile, written and reported).
+// a key another client deleted meanwhile, written and reported); 4 an
+// instance rejected the state (apply --wait) or lags behind it (status); 5
+// an instance did not answer in time (apply --wait). status exits 1 when an
+// instance rejected the prefix's state.
 package main
 
 import (
@@ -36,16 +44,33 @@ const usage = `etcdconf: edit configuration stored in etcd as files
 Usage:
   etcdconf get PREFIX [--rev N] [-o yaml|json|keys]
   etcdconf diff PREFIX -f FILE [--prune] [--schema SCHEMA.json [--strict]]
-  etcdconf apply PREFIX -f FILE [--dry-run] [--prune] [--yes] [--schema SCHEMA.json [--strict]]
+  etcdconf apply PREFIX -f FILE [-m MESSAGE] [--author NAME] [--dry-run] [--prune] [--yes] [--schema SCHEMA.json [--strict]]
   etcdconf watch PREFIX
-  etcdconf history PREFIX [--since REV] [--timeout 10s]
-  etcdconf rollback PREFIX --to REV [--dry-run] [--yes]
+  etcdconf history PREFIX [--prune-before N | --keep N]
+  etcdconf history PREFIX --etcd [--since REV] [--timeout 10s]
+  etcdconf rollback PREFIX (--release N | --to REV) [-m MESSAGE] [--author NAME] [--dry-run] [--yes]
   etcdconf validate -f FILE --schema SCHEMA.json [--strict]
+  etcdconf status PREFIX [--grace 10s]
+
+status lists the instances that watch PREFIX with etcdconf.WithInstance and
+whether each applied the prefix's state: exit 0 when all did, 1 when one
+rejected it, 4 when one still lags after --grace. apply and rollback with
+--wait wait (up to --timeout) for every instance to apply or reject the
+write: exit 4 when one rejected it, 5 when one did not answer in time.
 
 validate checks a file against a JSON Schema written by etcdconf.JSONSchema,
 without etcd; diff and apply with --schema refuse a file that does not fit it
 (exit 2, nothing written). --strict makes a key the schema does not have a
 violation, as the library's WithStrict makes it an error.
+
+Releases: apply and rollback write, in the transaction of the change, a
+release record (number, time, author, message, the keys changed with their
+old and new values, digests of the key set) under --meta-prefix (default
+/_etcdconf/); --no-release writes without one. history lists the releases,
+and writes made without a record between them, after any compaction;
+history --etcd lists etcd's own revisions instead. rollback --release N
+restores release N's keys, except keys with a lease (registrations, TTL
+overrides), which belong to live processes.
 
 Connection flags (every command but validate), as etcdctl names them, defaulting to the
 ETCDCTL_* environment variables, then 127.0.0.1:2379:
@@ -55,8 +80,10 @@ ETCDCTL_* environment variables, then 127.0.0.1:2379:
 Keys map to a document as the library decodes them: "db/port" is db: {port: ...},
 and a key ending .yaml/.yml/.json holds a document merged at its path.
 
-Exit codes: 0 success, 1 differences (diff) or violations (validate), 2 error, 3 conflict (nothing written,
-or a key another client deleted meanwhile, which the message names).
+Exit codes: 0 success, 1 differences (diff), violations (validate) or an instance that
+rejected the prefix (status), 2 error, 3 conflict (nothing written, or a key another client
+deleted meanwhile, which the message names), 4 an instance rejected the write (apply --wait)
+or lags (status), 5 an instance did not answer in time (apply --wait).
 Run "etcdconf COMMAND -h" for a command's flags and an example.
 `
 
@@ -77,7 +104,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmds := map[string]func(context.Context, *command) error{
 		"get": cmdGet, "diff": cmdDiff, "apply": cmdApply, "watch": cmdWatch, "history": cmdHistory, "rollback": cmdRollback,
-		"validate": cmdValidate,
+		"validate": cmdValidate, "status": cmdStatus,
 	}
 	fn, ok := cmds[args[0]]
 	if !ok {
@@ -97,8 +124,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errDiffers):
+	case errors.Is(err, errDiffers), errors.Is(err, errRejected):
 		return exitDiffers
+	case errors.Is(err, errLagging), errors.Is(err, errWaitRejected):
+		fmt.Fprintf(stderr, "etcdconf %s: %v\n", args[0], err)
+		return exitLagging
+	case errors.Is(err, errNoAnswer):
+		fmt.Fprintf(stderr, "etcdconf %s: %v\n", args[0], err)
+		return exitNoAnswer
 	case errors.Is(err, errConflict):
 		fmt.Fprintf(stderr, "etcdconf %s: %v\n", args[0], err)
 		return exitConflict

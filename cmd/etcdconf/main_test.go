@@ -98,7 +98,7 @@ func TestSession(t *testing.T) {
 	s.run(0, "apply", "/app/", "-f", v2, "--dry-run")
 	s.run(0, "get", "/app/", "-o", "keys")
 	s.run(0, "apply", "/app/", "-f", v2, "--yes")
-	s.run(0, "history", "/app/")
+	s.run(0, "history", "/app/", "--etcd")
 	s.run(0, "rollback", "/app/", "--to", "2", "--yes")
 	s.run(0, "get", "/app/", "-o", "json")
 	s.run(2, "apply", "/app/", "-f", v2) // stdin is no terminal and no --yes
@@ -137,7 +137,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"frobnicate"}, exitError, "unknown command"},
 		{[]string{"get"}, exitError, "exactly one PREFIX"},
 		{[]string{"apply", "/x/"}, exitError, "-f FILE is required"},
-		{[]string{"rollback", "/x/"}, exitError, "--to REV is required"},
+		{[]string{"rollback", "/x/"}, exitError, "--to REV or --release N is required"},
 		{[]string{"get", "/x/", "-o", "xml"}, exitError, "want yaml, json or keys"},
 		{[]string{"diff", "/x/", "-f", "/nonexistent.yaml"}, exitError, "no such file"},
 		{[]string{"get", "/x/", "--endpoints", "127.0.0.1:1", "--dial-timeout", "1s"}, exitError, "unreachable"},
@@ -187,7 +187,7 @@ func TestHistorySaysWhatWasCompacted(t *testing.T) {
 	if err := srv.Compact(ctx, r.Header.Revision-1); err != nil {
 		t.Fatal(err)
 	}
-	out, code := cli(t, srv, "history", "/h/")
+	out, code := cli(t, srv, "history", "/h/", "--etcd")
 	if code != 0 || !strings.Contains(out, "history before revision 3 was compacted") || !strings.Contains(out, `~ /h/a: "2" -> "3"`) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
