@@ -362,33 +362,111 @@ func (p *Provider) ShutdownWithContext(ctx context.Context) error {
 
 // BooleanEvaluation evaluates flag as a boolean.
 func (p *Provider) BooleanEvaluation(_ context.Context, flag string, def bool, ec of.FlattenedContext) of.BoolResolutionDetail {
-	v, d := typed(p.flags.Load().resolve(flag, ec), def, asBool)
-	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: d}
+	f := p.flags.Load().flags[flag]
+	if f != nil && f.fixed != nil {
+		if x := &f.fixed.bool; !x.byDefault {
+			return x.result
+		}
+		r := f.fixed.bool.result
+		r.Value = def
+		return r
+	}
+	return resolveBool(f, ec, def)
 }
 
 // StringEvaluation evaluates flag as a string.
 func (p *Provider) StringEvaluation(_ context.Context, flag string, def string, ec of.FlattenedContext) of.StringResolutionDetail {
-	v, d := typed(p.flags.Load().resolve(flag, ec), def, asString)
-	return of.StringResolutionDetail{Value: v, ProviderResolutionDetail: d}
+	f := p.flags.Load().flags[flag]
+	if f != nil && f.fixed != nil {
+		if x := &f.fixed.string; !x.byDefault {
+			return x.result
+		}
+		r := f.fixed.string.result
+		r.Value = def
+		return r
+	}
+	return resolveString(f, ec, def)
 }
 
 // FloatEvaluation evaluates flag as a float; an integer variant converts.
 func (p *Provider) FloatEvaluation(_ context.Context, flag string, def float64, ec of.FlattenedContext) of.FloatResolutionDetail {
-	v, d := typed(p.flags.Load().resolve(flag, ec), def, asFloat)
-	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: d}
+	f := p.flags.Load().flags[flag]
+	if f != nil && f.fixed != nil {
+		if x := &f.fixed.float; !x.byDefault {
+			return x.result
+		}
+		r := f.fixed.float.result
+		r.Value = def
+		return r
+	}
+	return resolveFloat(f, ec, def)
 }
 
 // IntEvaluation evaluates flag as an integer; a float variant converts
 // only when it is whole (else TYPE_MISMATCH).
 func (p *Provider) IntEvaluation(_ context.Context, flag string, def int64, ec of.FlattenedContext) of.IntResolutionDetail {
-	v, d := typed(p.flags.Load().resolve(flag, ec), def, asInt)
-	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: d}
+	f := p.flags.Load().flags[flag]
+	if f != nil && f.fixed != nil {
+		if x := &f.fixed.int; !x.byDefault {
+			return x.result
+		}
+		r := f.fixed.int.result
+		r.Value = def
+		return r
+	}
+	return resolveInt(f, ec, def)
 }
 
 // ObjectEvaluation evaluates flag as an object: a variant that is a JSON
 // object (map[string]any) or array ([]any). Integers in it are int64.
 func (p *Provider) ObjectEvaluation(_ context.Context, flag string, def any, ec of.FlattenedContext) of.InterfaceResolutionDetail {
-	v, d := typed(p.flags.Load().resolve(flag, ec), def, asObject)
+	f := p.flags.Load().flags[flag]
+	if f != nil && f.fixed != nil {
+		if x := &f.fixed.object; !x.byDefault {
+			return x.result
+		}
+		r := f.fixed.object.result
+		r.Value = def
+		return r
+	}
+	return resolveInterface(f, ec, def)
+}
+
+// resolveAs is the path of a flag whose result depends on ec, or of an
+// unknown flag (f nil): FLAG_NOT_FOUND. A flag with fixed results has
+// been answered from them before. It and the functions below are apart
+// from the evaluation methods so that these stay small: a static flag's
+// answer is a map lookup and a copy.
+func resolveAs[T any](f *flag, ec of.FlattenedContext, def T, conv func(any) (T, bool)) (T, of.ProviderResolutionDetail) {
+	if f == nil {
+		return def, notFound
+	}
+	v, d, _ := typed(f.resolve(ec), def, conv)
+	return v, d
+}
+
+func resolveBool(f *flag, ec of.FlattenedContext, def bool) of.BoolResolutionDetail {
+	v, d := resolveAs(f, ec, def, asBool)
+	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: d}
+}
+
+func resolveString(f *flag, ec of.FlattenedContext, def string) of.StringResolutionDetail {
+	v, d := resolveAs(f, ec, def, asString)
+	return of.StringResolutionDetail{Value: v, ProviderResolutionDetail: d}
+}
+
+func resolveFloat(f *flag, ec of.FlattenedContext, def float64) of.FloatResolutionDetail {
+	v, d := resolveAs(f, ec, def, asFloat)
+	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: d}
+}
+
+func resolveInt(f *flag, ec of.FlattenedContext, def int64) of.IntResolutionDetail {
+	v, d := resolveAs(f, ec, def, asInt)
+	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: d}
+}
+
+func resolveInterface(f *flag, ec of.FlattenedContext, def any) of.InterfaceResolutionDetail {
+	v, d := resolveAs(f, ec, def, asObject)
 	return of.InterfaceResolutionDetail{Value: v, ProviderResolutionDetail: d}
 }
 
