@@ -6,9 +6,13 @@ replace github.com/etcdconf/etcdconf => ../
 
 replace github.com/etcdconf/etcdconf/etcdtest => ../etcdtest
 
+replace github.com/etcdconf/etcdconf/flagprovider => ../flagprovider
+
 require (
 	github.com/etcdconf/etcdconf v0.0.0-00010101000000-000000000000
 	github.com/etcdconf/etcdconf/etcdtest v0.0.0-00010101000000-000000000000
+	github.com/etcdconf/etcdconf/flagprovider v0.0.0-00010101000000-000000000000
+	github.com/open-feature/go-sdk v1.20.0
 	go.etcd.io/etcd/client/v3 v3.7.3
 	go.uber.org/goleak v1.3.0
 	gopkg.in/yaml.v3 v3.0.1
@@ -58,6 +62,7 @@ require (
 	go.opentelemetry.io/otel/sdk v1.45.0 // indirect
 	go.opentelemetry.io/otel/trace v1.45.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
+	go.uber.org/mock v0.6.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	go.uber.org/zap v1.28.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.3 // indirect

@@ -36,9 +36,13 @@
 //
 // Events: CONFIGURATION_CHANGED for every applied change, its FlagChanges
 // the flags whose definition, $ref'd evaluator or flag-set metadata
-// changed; STALE while the watcher is not connected (or serves its
-// snapshot file), READY when it is again; PROVIDER_ERROR for a rejected
-// revision, never PROVIDER_FATAL.
+// changed; STALE while the watcher is not connected (nothing proved it
+// current for three progress intervals, see [etcdconf.WithProgressInterval],
+// or it serves its snapshot file), READY when it is again; PROVIDER_ERROR
+// for a rejected revision, never PROVIDER_FATAL. The provider hears of
+// all this through an [etcdconf.Observer] of its own; sends on its event
+// channel never block, and a reader that falls behind gets the newest
+// state.
 //
 // The root package's [etcdconf.Flag] is a typed on/off and percentage flag
 // inside a configuration struct; this provider is the OpenFeature API across

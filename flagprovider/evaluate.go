@@ -19,14 +19,15 @@ type resolution struct {
 	meta    of.FlagMetadata
 }
 
-var errNotFound = of.NewFlagNotFoundResolutionError("flag not found")
+// notFound is the detail of an unknown flag.
+var notFound = of.ProviderResolutionDetail{
+	ResolutionError: of.NewFlagNotFoundResolutionError("flag not found"),
+	Reason:          of.ErrorReason,
+}
 
-// resolve evaluates flag key of fs as flagd's in-process evaluator does.
-func (fs *flagSet) resolve(key string, ctx of.FlattenedContext) resolution {
-	f, ok := fs.flags[key]
-	if !ok {
-		return resolution{reason: of.ErrorReason, err: &errNotFound}
-	}
+// resolve evaluates f for ctx as flagd's in-process evaluator does; ctx
+// is not read when f has fixed results.
+func (f *flag) resolve(ctx of.FlattenedContext) resolution {
 	meta := of.FlagMetadata(f.metadata)
 	switch {
 	case f.invalid != nil:
@@ -37,7 +38,7 @@ func (fs *flagSet) resolve(key string, ctx of.FlattenedContext) resolution {
 	case f.targeting == nil:
 		return f.byDefault(of.StaticReason, meta)
 	}
-	s := evalState{data: ctx, flagKey: key, now: time.Now().Unix()}
+	s := evalState{data: ctx, flagKey: f.key, now: time.Now().Unix()}
 	out := f.targeting(&s)
 	if s.null || out == nil {
 		return f.byDefault(of.DefaultReason, meta)
@@ -64,6 +65,47 @@ func (fs *flagSet) resolve(key string, ctx of.FlattenedContext) resolution {
 	return resolution{value: v, variant: name, reason: of.TargetingMatchReason, meta: meta}
 }
 
+// fixedResults is, for a flag whose result does not depend on the
+// evaluation context (no targeting, DISABLED, or invalid), its result for
+// each type the SDK asks for, computed once when the flag set is built:
+// evaluating it is then a map lookup and a copy.
+type fixedResults struct {
+	bool   fixed[of.BoolResolutionDetail]
+	string fixed[of.StringResolutionDetail]
+	int    fixed[of.IntResolutionDetail]
+	float  fixed[of.FloatResolutionDetail]
+	object fixed[of.InterfaceResolutionDetail]
+}
+
+// fixed is one type's result; its Value is the caller's default instead
+// when byDefault.
+type fixed[R any] struct {
+	result    R
+	byDefault bool
+}
+
+// fixedResultsOf returns f's results by type, or nil when they depend on
+// the evaluation context.
+func fixedResultsOf(f *flag) *fixedResults {
+	if f.invalid == nil && !f.disabled && f.targeting != nil {
+		return nil
+	}
+	r := f.resolve(nil)
+	var x fixedResults
+	var ok bool
+	x.bool.result.Value, x.bool.result.ProviderResolutionDetail, ok = typed(r, false, asBool)
+	x.bool.byDefault = !ok
+	x.string.result.Value, x.string.result.ProviderResolutionDetail, ok = typed(r, "", asString)
+	x.string.byDefault = !ok
+	x.int.result.Value, x.int.result.ProviderResolutionDetail, ok = typed(r, 0, asInt)
+	x.int.byDefault = !ok
+	x.float.result.Value, x.float.result.ProviderResolutionDetail, ok = typed(r, 0, asFloat)
+	x.float.byDefault = !ok
+	x.object.result.Value, x.object.result.ProviderResolutionDetail, ok = typed(r, nil, asObject)
+	x.object.byDefault = !ok
+	return &x
+}
+
 // byDefault answers the default variant for reason; with none, the
 // caller's default, reason DEFAULT.
 func (f *flag) byDefault(reason of.Reason, meta of.FlagMetadata) resolution {
@@ -83,17 +125,18 @@ func (r resolution) detail() of.ProviderResolutionDetail {
 }
 
 // typed converts r's value to T with conv: the caller's default when r has
-// none, TYPE_MISMATCH when conv refuses it.
-func typed[T any](r resolution, def T, conv func(any) (T, bool)) (T, of.ProviderResolutionDetail) {
+// none, TYPE_MISMATCH when conv refuses it. ok reports that the value is
+// r's, not def.
+func typed[T any](r resolution, def T, conv func(any) (T, bool)) (v T, d of.ProviderResolutionDetail, ok bool) {
 	if r.err != nil || r.value == nil {
-		return def, r.detail()
+		return def, r.detail(), false
 	}
-	v, ok := conv(r.value)
+	v, ok = conv(r.value)
 	if !ok {
 		e := of.NewTypeMismatchResolutionError("the flag's value is not of the type asked for")
-		return def, of.ProviderResolutionDetail{ResolutionError: e, Reason: of.ErrorReason, FlagMetadata: r.meta}
+		return def, of.ProviderResolutionDetail{ResolutionError: e, Reason: of.ErrorReason, FlagMetadata: r.meta}, false
 	}
-	return v, r.detail()
+	return v, r.detail(), true
 }
 
 func asBool(v any) (bool, bool)     { b, ok := v.(bool); return b, ok }

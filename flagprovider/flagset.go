@@ -30,6 +30,9 @@ type flag struct {
 	defaultVariant string
 	targeting      rule // nil for a static flag
 	metadata       map[string]any
+	// fixed is the flag's result by type when it does not depend on the
+	// evaluation context; nil when it does.
+	fixed *fixedResults
 	// invalid is why the definition cannot be evaluated: the flag answers
 	// the caller's default with PARSE_ERROR. The other flags still load.
 	invalid error
@@ -244,6 +247,7 @@ func compileFlag(key string, def any, evaluators, setMeta map[string]any) *flag 
 		b = fmt.Appendf(nil, "%p", f)
 	}
 	f.inputs = string(b)
+	f.fixed = fixedResultsOf(f)
 	return f
 }
 

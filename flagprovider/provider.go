@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,11 +19,6 @@ import (
 // Name is the provider's name in its [of.Metadata] and events.
 const Name = "etcdconf-flagd"
 
-// pollInterval is how often the provider looks at its watcher for a new
-// snapshot, a rejected revision or a change of connectivity: an event
-// follows the watcher's own by at most this much.
-const pollInterval = 50 * time.Millisecond
-
 // An Option configures [New].
 type Option interface{ apply(*options) }
 
@@ -34,7 +30,9 @@ func (f optionFunc) apply(o *options) { f(o) }
 
 // WithWatcherOptions passes opts to the [etcdconf.New] that loads and
 // watches the prefix: a snapshot file, a logger, an observer, a progress
-// interval, a backoff. Default: the watcher's defaults.
+// interval, a backoff. The provider adds its own [etcdconf.Observer] after
+// them, which is how it hears of decodes and connectivity; an observer
+// given here is called too. Default: the watcher's defaults.
 func WithWatcherOptions(opts ...etcdconf.Option) Option {
 	return optionFunc(func(o *options) { o.watcher = append(o.watcher, opts...) })
 }
@@ -55,11 +53,73 @@ type Provider struct {
 	run *run       // guarded by mu; nil after Shutdown
 }
 
-// run is one watcher and the goroutines that follow it.
+// run is one watcher, the observer that hears its decodes and
+// connectivity, and the goroutines that follow it.
 type run struct {
 	w    *etcdconf.Watcher[struct{}]
-	stop chan struct{}
-	wg   sync.WaitGroup
+	snap *etcdconf.Snapshot[struct{}] // the snapshot the first flag set was built from
+	// ctx ends when Shutdown stops the run; not a caller's.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// wake is rung by the observer's hooks; capacity 1, never blocks.
+	wake    chan struct{}
+	started atomic.Bool  // set by Started: the first load's decode is New's
+	conn    atomic.Int64 // the last etcdconf.Connectivity heard
+
+	mu      sync.Mutex
+	decoded decodeOutcome // guarded by mu: the last decode heard
+}
+
+// decodeOutcome is one decode the watcher reported: seq counts them, err
+// is nil when rev was applied.
+type decodeOutcome struct {
+	seq uint64
+	rev int64
+	err error
+}
+
+func newRun() *run {
+	r := &run{wake: make(chan struct{}, 1)}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.conn.Store(int64(etcdconf.Connected))
+	return r
+}
+
+// observer is the provider's own [etcdconf.Observer], added beside its
+// user's: its hooks only record what they hear and ring wake, so the
+// watcher never waits for the provider.
+func (r *run) observer() etcdconf.Observer {
+	return etcdconf.Observer{
+		Started: func(func() etcdconf.Status) { r.started.Store(true) },
+		Decoded: func(rev int64, _ time.Duration, err error) {
+			if !r.started.Load() {
+				return // the first load: New builds its flag set itself
+			}
+			r.mu.Lock()
+			r.decoded = decodeOutcome{seq: r.decoded.seq + 1, rev: rev, err: err}
+			r.mu.Unlock()
+			r.ring()
+		},
+		Connectivity: func(c etcdconf.Connectivity) {
+			r.conn.Store(int64(c))
+			r.ring()
+		},
+	}
+}
+
+func (r *run) ring() {
+	select {
+	case r.wake <- struct{}{}:
+	default: // a wake-up is pending: it reads the newest state
+	}
+}
+
+func (r *run) lastDecode() decodeOutcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.decoded
 }
 
 // New loads the flag definitions under prefix, which must end in "/", and
@@ -93,19 +153,24 @@ func New(ctx context.Context, cli *clientv3.Client, prefix string, opts ...Optio
 	return p, nil
 }
 
-// start loads the prefix with a new watcher and builds its flag set.
+// start loads the prefix with a new watcher, its observer added after the
+// user's, and builds its flag set.
 func (p *Provider) start(ctx context.Context) (*run, *flagSet, error) {
-	w, err := etcdconf.New[struct{}](ctx, p.cli, p.prefix, p.opts.watcher...)
+	r := newRun()
+	opts := append(slices.Clip(p.opts.watcher), etcdconf.WithObserver(r.observer()))
+	w, err := etcdconf.New[struct{}](ctx, p.cli, p.prefix, opts...)
 	if err != nil {
+		r.cancel()
 		return nil, nil, fmt.Errorf("flagprovider: %w", err)
 	}
-	snap := w.Current()
-	fs, err := buildFlagSet(snap.Keys(), p.prefix, snap.Revision)
+	r.w, r.snap = w, w.Current()
+	fs, err := buildFlagSet(r.snap.Keys(), p.prefix, r.snap.Revision)
 	if err != nil {
 		w.Close()
+		r.cancel()
 		return nil, nil, err
 	}
-	return &run{w: w, stop: make(chan struct{})}, fs, nil
+	return r, fs, nil
 }
 
 // follow starts r's goroutines: the event forwarder, and the loop that
@@ -114,7 +179,7 @@ func (p *Provider) follow(r *run, fs *flagSet) {
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
-		p.events.forward(r.stop)
+		p.events.forward(r.ctx.Done())
 	}()
 	go func() {
 		defer r.wg.Done()
@@ -129,36 +194,37 @@ const (
 	stateError
 )
 
-// watch looks at r's watcher every pollInterval: it applies a new snapshot,
-// reports a rejected revision, and follows the connectivity.
+// watch turns what r's observer heard into events, until r stops: a new
+// snapshot is built into a flag set (CONFIGURATION_CHANGED, or
+// PROVIDER_ERROR when it is no flag set), a revision the watcher rejected
+// is a PROVIDER_ERROR, and connectivity other than Connected is STALE
+// until it is Connected again (READY). The watcher's Disconnected already
+// means "not proved current for three progress intervals" (its liveness
+// check runs every interval), which is what [etcdconf.Status.Stale] with
+// three intervals would say: no timer of the provider's own is needed.
 func (p *Provider) watch(r *run, fs *flagSet) {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	snap := r.w.Current()
-	rejections := r.w.Status().Rejections
+	last, handled := r.snap, uint64(0)
 	state := stateReady
 	for {
 		select {
-		case <-r.stop:
+		case <-r.ctx.Done():
 			return
 		case <-r.w.Done():
 			p.send(of.ProviderError, "the watcher stopped", nil)
 			return
-		case <-t.C:
+		case <-r.wake:
 		}
-		st := r.w.Status()
-		if st.Rejections != rejections {
-			rejections = st.Rejections
-			msg := "a revision was rejected; keeping the last good flag set"
-			if st.Rejected != nil {
-				msg = st.Rejected.Error()
+		d := r.lastDecode()
+		snap := r.w.Current()
+		if d.seq != handled && d.err == nil {
+			var ok bool
+			if snap, ok = r.stored(d.rev, last); !ok {
+				continue // r or its watcher stopped: the select ends the loop
 			}
-			p.send(of.ProviderError, msg, nil)
-			state = stateError
 		}
-		if cur := r.w.Current(); cur != snap {
-			snap = cur
-			next, err := buildFlagSet(cur.Keys(), p.prefix, cur.Revision)
+		if snap != last {
+			last = snap
+			next, err := buildFlagSet(snap.Keys(), p.prefix, snap.Revision)
 			if err != nil {
 				p.send(of.ProviderError, err.Error(), nil)
 				state = stateError
@@ -175,16 +241,41 @@ func (p *Provider) watch(r *run, fs *flagSet) {
 				}
 			}
 		}
-		connected := st.Connectivity() == etcdconf.Connected
+		if d.seq != handled && d.err != nil {
+			p.send(of.ProviderError, d.err.Error(), nil)
+			state = stateError
+		}
+		handled = d.seq
+		c := etcdconf.Connectivity(r.conn.Load())
 		switch {
-		case state == stateReady && !connected:
-			p.send(of.ProviderStale, "not connected to etcd: "+st.Connectivity().String(), nil)
+		case state == stateReady && c != etcdconf.Connected:
+			p.send(of.ProviderStale, "not connected to etcd: "+c.String(), nil)
 			state = stateStale
-		case state == stateStale && connected:
+		case state == stateStale && c == etcdconf.Connected:
 			p.send(of.ProviderReady, "", nil)
 			state = stateReady
 		}
 	}
+}
+
+// stored returns the snapshot of the decode of rev that the observer
+// heard applied, once the watcher has stored it: Decoded is called just
+// before. WaitRevision waits for a new revision; a republish at the same
+// revision (a file layer changed) is stored a moment after the hook
+// returns. It reports false when r or its watcher stops first.
+func (r *run) stored(rev int64, last *etcdconf.Snapshot[struct{}]) (*etcdconf.Snapshot[struct{}], bool) {
+	snap, err := r.w.WaitRevision(r.ctx, rev)
+	for err == nil && snap == last {
+		select {
+		case <-r.ctx.Done():
+			return nil, false
+		case <-r.w.Done():
+			return nil, false
+		case <-time.After(time.Millisecond):
+		}
+		snap = r.w.Current()
+	}
+	return snap, err == nil
 }
 
 func (p *Provider) send(t of.EventType, msg string, flags []string) {
@@ -250,7 +341,7 @@ func (p *Provider) ShutdownWithContext(ctx context.Context) error {
 		return nil
 	}
 	p.run = nil
-	close(r.stop)
+	r.cancel()
 	err := r.w.Close()
 	done := make(chan struct{})
 	go func() {
@@ -271,33 +362,111 @@ func (p *Provider) ShutdownWithContext(ctx context.Context) error {
 
 // BooleanEvaluation evaluates flag as a boolean.
 func (p *Provider) BooleanEvaluation(_ context.Context, flag string, def bool, ec of.FlattenedContext) of.BoolResolutionDetail {
-	v, d := typed(p.flags.Load().resolve(flag, ec), def, asBool)
-	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: d}
+	f := p.flags.Load().flags[flag]
+	if f != nil && f.fixed != nil {
+		if x := &f.fixed.bool; !x.byDefault {
+			return x.result
+		}
+		r := f.fixed.bool.result
+		r.Value = def
+		return r
+	}
+	return resolveBool(f, ec, def)
 }
 
 // StringEvaluation evaluates flag as a string.
 func (p *Provider) StringEvaluation(_ context.Context, flag string, def string, ec of.FlattenedContext) of.StringResolutionDetail {
-	v, d := typed(p.flags.Load().resolve(flag, ec), def, asString)
-	return of.StringResolutionDetail{Value: v, ProviderResolutionDetail: d}
+	f := p.flags.Load().flags[flag]
+	if f != nil && f.fixed != nil {
+		if x := &f.fixed.string; !x.byDefault {
+			return x.result
+		}
+		r := f.fixed.string.result
+		r.Value = def
+		return r
+	}
+	return resolveString(f, ec, def)
 }
 
 // FloatEvaluation evaluates flag as a float; an integer variant converts.
 func (p *Provider) FloatEvaluation(_ context.Context, flag string, def float64, ec of.FlattenedContext) of.FloatResolutionDetail {
-	v, d := typed(p.flags.Load().resolve(flag, ec), def, asFloat)
-	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: d}
+	f := p.flags.Load().flags[flag]
+	if f != nil && f.fixed != nil {
+		if x := &f.fixed.float; !x.byDefault {
+			return x.result
+		}
+		r := f.fixed.float.result
+		r.Value = def
+		return r
+	}
+	return resolveFloat(f, ec, def)
 }
 
 // IntEvaluation evaluates flag as an integer; a float variant converts
 // only when it is whole (else TYPE_MISMATCH).
 func (p *Provider) IntEvaluation(_ context.Context, flag string, def int64, ec of.FlattenedContext) of.IntResolutionDetail {
-	v, d := typed(p.flags.Load().resolve(flag, ec), def, asInt)
-	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: d}
+	f := p.flags.Load().flags[flag]
+	if f != nil && f.fixed != nil {
+		if x := &f.fixed.int; !x.byDefault {
+			return x.result
+		}
+		r := f.fixed.int.result
+		r.Value = def
+		return r
+	}
+	return resolveInt(f, ec, def)
 }
 
 // ObjectEvaluation evaluates flag as an object: a variant that is a JSON
 // object (map[string]any) or array ([]any). Integers in it are int64.
 func (p *Provider) ObjectEvaluation(_ context.Context, flag string, def any, ec of.FlattenedContext) of.InterfaceResolutionDetail {
-	v, d := typed(p.flags.Load().resolve(flag, ec), def, asObject)
+	f := p.flags.Load().flags[flag]
+	if f != nil && f.fixed != nil {
+		if x := &f.fixed.object; !x.byDefault {
+			return x.result
+		}
+		r := f.fixed.object.result
+		r.Value = def
+		return r
+	}
+	return resolveInterface(f, ec, def)
+}
+
+// resolveAs is the path of a flag whose result depends on ec, or of an
+// unknown flag (f nil): FLAG_NOT_FOUND. A flag with fixed results has
+// been answered from them before. It and the functions below are apart
+// from the evaluation methods so that these stay small: a static flag's
+// answer is a map lookup and a copy.
+func resolveAs[T any](f *flag, ec of.FlattenedContext, def T, conv func(any) (T, bool)) (T, of.ProviderResolutionDetail) {
+	if f == nil {
+		return def, notFound
+	}
+	v, d, _ := typed(f.resolve(ec), def, conv)
+	return v, d
+}
+
+func resolveBool(f *flag, ec of.FlattenedContext, def bool) of.BoolResolutionDetail {
+	v, d := resolveAs(f, ec, def, asBool)
+	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: d}
+}
+
+func resolveString(f *flag, ec of.FlattenedContext, def string) of.StringResolutionDetail {
+	v, d := resolveAs(f, ec, def, asString)
+	return of.StringResolutionDetail{Value: v, ProviderResolutionDetail: d}
+}
+
+func resolveFloat(f *flag, ec of.FlattenedContext, def float64) of.FloatResolutionDetail {
+	v, d := resolveAs(f, ec, def, asFloat)
+	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: d}
+}
+
+func resolveInt(f *flag, ec of.FlattenedContext, def int64) of.IntResolutionDetail {
+	v, d := resolveAs(f, ec, def, asInt)
+	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: d}
+}
+
+func resolveInterface(f *flag, ec of.FlattenedContext, def any) of.InterfaceResolutionDetail {
+	v, d := resolveAs(f, ec, def, asObject)
 	return of.InterfaceResolutionDetail{Value: v, ProviderResolutionDetail: d}
 }
 

@@ -270,3 +270,49 @@ func TestEventQueueCoalesces(t *testing.T) {
 	close(stop)
 	<-stopped
 }
+
+// JSONLogic's "/" operator and a variant name holding "/" in a document:
+// the provider's watcher decodes no key (etcdconf.New[struct{}]), so the
+// document loads from etcd and follows a live change.
+func TestSlashInDocumentLoads(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	const doc = `{"flags": {"half": {"state": "ENABLED", "variants": {"a/b": "ab", "c": "c"}, "defaultVariant": "c",
+  "targeting": {"if": [{"==": [{"/": [{"var": "n"}, 2]}, 2]}, "a/b", null]}}}}`
+	put(t, cli, "/flags/app.json", doc)
+	p := newProvider(t, cli, "/flags/")
+	if r := str(p, "half", of.FlattenedContext{"n": 4}); r.Value != "ab" || r.Variant != "a/b" || r.Reason != of.TargetingMatchReason {
+		t.Fatalf("half for n=4 = %+v, want variant a/b", r)
+	}
+	if r := str(p, "half", of.FlattenedContext{"n": 6}); r.Value != "c" || r.Reason != of.DefaultReason {
+		t.Errorf("half for n=6 = %+v, want the default variant c", r)
+	}
+	put(t, cli, "/flags/app.json", strings.Replace(doc, `{"var": "n"}, 2]`, `{"var": "n"}, 3]`, 1))
+	if ev := expectEvent(t, p, of.ProviderConfigChange); !slices.Equal(ev.FlagChanges, []string{"half"}) {
+		t.Errorf("FlagChanges = %v, want [half]", ev.FlagChanges)
+	}
+	if r := str(p, "half", of.FlattenedContext{"n": 6}); r.Value != "ab" {
+		t.Errorf("half for n=6 after the change = %+v, want ab", r)
+	}
+}
+
+// A revision the watcher itself rejects (here: WithStrict, under which no
+// key feeds struct{}) reaches the provider through its observer's Decoded
+// hook: PROVIDER_ERROR naming the key, then READY once a revision applies.
+func TestWatcherRejectionIsProviderError(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	p := newProvider(t, cli, "/flags/", WithWatcherOptions(etcdconf.WithStrict()))
+	put(t, cli, "/flags/color", `{"variants": {"a": "a"}, "defaultVariant": "a"}`)
+	ev := expectEvent(t, p, of.ProviderError)
+	if !strings.Contains(ev.Message, "color") || ev.ErrorCode == of.ProviderFatalCode {
+		t.Errorf("error event %+v: want the rejected key named, not fatal", ev.ProviderEventDetails)
+	}
+	if r := str(p, "color", nil); r.ResolutionDetail().ErrorCode != of.FlagNotFoundCode {
+		t.Errorf("color after a rejected revision = %+v, want FLAG_NOT_FOUND", r)
+	}
+	if _, err := cli.Delete(context.Background(), "/flags/color"); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, p, of.ProviderReady)
+}
