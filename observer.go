@@ -27,7 +27,9 @@ type Observer struct {
 	// at every scrape.
 	Started func(status func() Status)
 	// Decoded reports a decode of revision rev that took d: err is nil when
-	// the revision was applied, the rejection when it was not.
+	// the revision was applied, the rejection when it was not. It is called
+	// once the outcome is published: Current returns the new snapshot, or
+	// Status the rejection.
 	Decoded func(rev int64, d time.Duration, err error)
 	// Reloaded reports a full reload of the prefix at revision rev.
 	Reloaded func(rev int64)

@@ -257,7 +257,7 @@ func (w *Watcher[T]) publishLocked(merged, etcd *codec.KeySet, rev int64) (held 
 	start := time.Now()
 	prev := w.cur.Load()
 	v, delta, patched, err := w.dec.Next(prev.decoded(), merged, rev)
-	w.o.observer.decoded(rev, time.Since(start), err)
+	took := time.Since(start)
 	if err != nil {
 		var de *DecodeError
 		if !errors.As(err, &de) {
@@ -274,6 +274,7 @@ func (w *Watcher[T]) publishLocked(merged, etcd *codec.KeySet, rev int64) (held 
 		w.rejections = append(w.rejections, rejection{from: from, err: de})
 		w.signalLocked()
 		w.mu.Unlock()
+		w.o.observer.decoded(rev, took, de) // once Status says so
 		w.report(de, "etcdconf: revision rejected; keeping the last good snapshot",
 			"key", de.Key, "revision", rev, "current", w.cur.Load().Revision)
 		w.instance.changed()
@@ -297,6 +298,7 @@ func (w *Watcher[T]) publishLocked(merged, etcd *codec.KeySet, rev int64) (held 
 	}
 	w.signalLocked()
 	w.mu.Unlock()
+	w.o.observer.decoded(rev, took, nil) // once Current returns the snapshot
 	w.o.logger.Debug("etcdconf: applied", "prefix", w.prefix, "revision", rev, "generation", snap.Generation)
 	w.instance.changed()
 	return true

@@ -66,9 +66,51 @@ func main() {}
 	}
 }
 
+// TestFlagproviderConsumerBuild builds a throwaway module that imports
+// only flagprovider and fails if its build (the packages it compiles, not
+// its module graph, which flagprovider's own tests widen with etcdtest)
+// holds etcd's server, or any module beyond a root-package consumer's but
+// go-sdk and flagprovider.
+func TestFlagproviderConsumerBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("module resolution skipped in -short mode")
+	}
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Path}} {{.Dir}}", "github.com/etcdconf/etcdconf", "github.com/etcdconf/etcdconf/flagprovider", "github.com/etcdconf/etcdconf/etcdtest").Output()
+	if err != nil {
+		t.Skipf("no go command or workspace: %v", err)
+	}
+	var replace strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		fmt.Fprintf(&replace, "replace %s => %s\n", f[0], f[1])
+	}
+	var deps []string
+	modules(t, "example.com/flags", replace.String(), `package main
+
+import (
+	"context"
+
+	"github.com/etcdconf/etcdconf/flagprovider"
+)
+
+func main() { flagprovider.New(context.Background(), nil, "/flags/") }
+`, func(run func(...string) string) {
+		deps = strings.Split(strings.TrimSpace(run("list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", ".")), "\n")
+	})
+	slices.Sort(deps)
+	deps = slices.Compact(deps)
+	for _, m := range deps {
+		if strings.HasPrefix(m, "go.etcd.io/etcd/server") || strings.HasPrefix(m, "go.etcd.io/raft") || strings.HasPrefix(m, "go.etcd.io/bbolt") {
+			t.Errorf("a consumer of flagprovider compiles %s", m)
+		}
+	}
+	t.Logf("a consumer of flagprovider compiles packages of %d modules: %s", len(deps), strings.Join(deps, " "))
+}
+
 // modules makes a module named name with main.go src in a temporary
-// directory, tidies it outside the workspace, and returns `go list -m all`.
-func modules(t *testing.T, name, replace, src string) []string {
+// directory, tidies it outside the workspace, and returns `go list -m all`;
+// then, if given, more runs the go command there.
+func modules(t *testing.T, name, replace, src string, more ...func(run func(...string) string)) []string {
 	t.Helper()
 	dir := t.TempDir()
 	mod := fmt.Sprintf("module %s\n\ngo 1.26.8\n\n%s", name, replace)
@@ -89,6 +131,9 @@ func modules(t *testing.T, name, replace, src string) []string {
 		return string(out)
 	}
 	run("mod", "tidy")
+	for _, fn := range more {
+		fn(run)
+	}
 	return strings.Split(strings.TrimSpace(run("list", "-m", "all")), "\n")
 }
 
@@ -97,7 +142,7 @@ func modules(t *testing.T, name, replace, src string) []string {
 // …/cmd/etcdconf@latest` refuses them; the workspace (go.work) is what
 // points them at the root module during development.
 func TestInstalledModulesHaveNoReplace(t *testing.T) {
-	for _, dir := range []string{"../cmd/etcdconf", "../etcdconfprom", "../etcdtest"} {
+	for _, dir := range []string{"../cmd/etcdconf", "../etcdconfprom", "../etcdtest", "../flagprovider"} {
 		out, err := exec.Command("go", "mod", "edit", "-json", filepath.Join(dir, "go.mod")).Output()
 		if err != nil {
 			t.Fatalf("go mod edit -json %s/go.mod: %v", dir, err)
