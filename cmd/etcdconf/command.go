@@ -82,20 +82,26 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 	c := &command{name: name, stdin: stdin, out: stdout, errOut: stderr}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// The connection flags, for every command but validate, which reads no
+	// etcd (its -h does not list them, and a bad ETCDCTL_* does not stop it).
+	conn := fs
 	env, err := etcdconf.ClientConfigFromEnv()
+	if name == "validate" {
+		conn, env, err = flag.NewFlagSet("", flag.ContinueOnError), etcdconf.ClientConfig{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	endpoints := fs.String("endpoints", strings.Join(env.Endpoints, ","), "comma-separated etcd endpoints")
-	user := fs.String("user", env.Username, "user name, or user:password")
-	password := fs.String("password", env.Password, "password")
-	cacert := fs.String("cacert", env.CACert, "CA certificate file (enables TLS)")
-	cert := fs.String("cert", env.Cert, "client certificate file")
-	key := fs.String("key", env.Key, "client key file")
+	endpoints := conn.String("endpoints", strings.Join(env.Endpoints, ","), "comma-separated etcd endpoints")
+	user := conn.String("user", env.Username, "user name, or user:password")
+	password := conn.String("password", env.Password, "password")
+	cacert := conn.String("cacert", env.CACert, "CA certificate file (enables TLS)")
+	cert := conn.String("cert", env.Cert, "client certificate file")
+	key := conn.String("key", env.Key, "client key file")
 	if env.DialTimeout <= 0 {
 		env.DialTimeout = 5 * time.Second
 	}
-	dialTimeout := fs.Duration("dial-timeout", env.DialTimeout, "dial timeout")
+	dialTimeout := conn.Duration("dial-timeout", env.DialTimeout, "dial timeout")
 	switch name {
 	case "get":
 		fs.Int64Var(&c.rev, "rev", 0, "read at this revision (default: now)")
