@@ -137,3 +137,20 @@ func TestInstanceStatusRecords(t *testing.T) {
 	dying.Close() // the process dies: no revoke, the lease expires
 	wait("c's record expired", func(m map[string]etcdconf.InstanceStatus) bool { _, ok := m["c"]; return !ok && len(m) == 1 })
 }
+
+// WithMetaPrefix is checked at New: it must end in "/" and lie outside
+// the watched prefix, or release and instance records would be read as
+// configuration.
+func TestMetaPrefixCheckedAtNew(t *testing.T) {
+	cli := etcdtest.Start(t).Client(t)
+	for _, meta := range []string{"/app/meta/", "/", "/_meta"} {
+		if _, err := etcdconf.New[fleetConfig](context.Background(), cli, "/app/", etcdconf.WithMetaPrefix(meta)); err == nil || !strings.Contains(err.Error(), "WithMetaPrefix") {
+			t.Errorf("WithMetaPrefix(%q): %v", meta, err)
+		}
+	}
+	w, err := etcdconf.New[fleetConfig](context.Background(), cli, "/app/", etcdconf.WithMetaPrefix("/_meta/"), etcdconf.WithInstance("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+}
