@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/etcdconf/etcdconf"
-	"github.com/etcdconf/etcdconf/etcdtest"
+	"github.com/etcdconf/etcdconf/examples/internal/demo"
 )
 
 // Config is the service's configuration.
@@ -39,16 +39,17 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	srv, err := etcdtest.NewServer()
+	cli, where, closeAll, err := demo.Connect()
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	cli, err := srv.NewClient()
+	defer closeAll()
+	release, err := demo.Own(ctx, cli, prefix)
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer release()
+	fmt.Fprintf(out, "connected to %s\n", where)
 
 	dir, err := os.MkdirTemp("", "layers")
 	if err != nil {

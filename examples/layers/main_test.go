@@ -1,22 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/etcdconf/etcdconf/examples/internal/demo"
 )
 
 func TestLayers(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	if err := run(ctx, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
-	got := out.String()
-	for _, want := range []string{
+	demo.Check(t, run,
 		"DB.Port                  from default",
 		"LogLevel                 from env LAYERS_LOG_LEVEL",
 		`Features["checkout-v2"]  from etcd /layers/config/features/checkout-v2@`,
@@ -25,12 +16,5 @@ func TestLayers(t *testing.T) {
 		"DB.MaxConns from etcd /layers/config/db/max-conns@",
 		"DB.MaxConns: 80 -> 50",
 		`no event: LogLevel is still "debug", from env LAYERS_LOG_LEVEL`,
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Logf("output:\n%s", got)
-	}
+	)
 }

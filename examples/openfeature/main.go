@@ -20,7 +20,7 @@ import (
 
 	of "github.com/open-feature/go-sdk/openfeature"
 
-	"github.com/etcdconf/etcdconf/etcdtest"
+	"github.com/etcdconf/etcdconf/examples/internal/demo"
 	"github.com/etcdconf/etcdconf/flagprovider"
 )
 
@@ -52,16 +52,17 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	srv, err := etcdtest.NewServer()
+	cli, where, closeAll, err := demo.Connect()
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	cli, err := srv.NewClient()
+	defer closeAll()
+	release, err := demo.Own(ctx, cli, prefix)
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer release()
+	fmt.Fprintf(out, "connected to %s\n", where)
 	resp, err := cli.Put(ctx, key, flags)
 	if err != nil {
 		return err
