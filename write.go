@@ -1,6 +1,7 @@
 package etcdconf
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -145,6 +146,9 @@ func (w *Watcher[T]) updateOnce(ctx context.Context, wr keyWriter, fn func(*T) e
 	if err := layerWrites(cur, p); err != nil {
 		return nil, &opError{op: "update", err: err}
 	}
+	if err := w.revealed(cur, func(k string) bool { return p.Deletes[k] }); err != nil {
+		return nil, &opError{op: "update", err: err}
+	}
 	// Verified even when nothing is written: a default cleared is no change
 	// of keys, and would come back.
 	if err := w.dec.Verify(cur.decoded(), next, p); err != nil {
@@ -205,6 +209,45 @@ func layerWrites[T any](cur *Snapshot[T], p *codec.WritePlan) error {
 			return fmt.Errorf("%s comes from %s, which a write to etcd cannot remove: set it to another value instead",
 				codec.GoPathOfKey(reflect.TypeFor[T](), k), from)
 		}
+	}
+	return nil
+}
+
+// revealed refuses a write that deletes etcd's keys where a file or the
+// defaults hold a value too: with etcd's key gone, theirs would come back,
+// and the write would not take effect. The keys the write leaves are
+// merged with the layers anew and compared with the current ones.
+func (w *Watcher[T]) revealed(cur *Snapshot[T], deleted func(key string) bool) error {
+	if w.layers == nil {
+		return nil
+	}
+	etcd := cur.etcdKeys().Clone()
+	n := 0
+	for kv := range cur.etcdKeys().All() {
+		if deleted(kv.Key) {
+			etcd.Delete(kv.Key)
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	w.pmu.Lock() // the file layers' leaves change under it
+	layers := w.layers.merge.Copy()
+	w.pmu.Unlock()
+	for kv := range layers.Merge(etcd).All() {
+		if kv.Origin == "" {
+			continue
+		}
+		if old, ok := cur.kvs.Get(kv.Key); ok && old.Origin == kv.Origin && bytes.Equal(old.Value, kv.Value) {
+			continue
+		}
+		from := kv.Origin
+		if from == "default" {
+			from = "the defaults (WithDefaults)"
+		}
+		return fmt.Errorf("%s is also set by %s, which a write to etcd cannot remove: removing etcd's value brings it back; set it to another value instead",
+			codec.GoPathOfKey(reflect.TypeFor[T](), kv.Key), from)
 	}
 	return nil
 }
@@ -352,6 +395,13 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 			if k != key && !strings.HasPrefix(k, key+"/") {
 				others = append(others, k)
 			}
+		}
+	}
+	if value == nil {
+		sub := key + "/"
+		gone := func(k string) bool { return k == key || strings.HasPrefix(k, sub) || slices.Contains(others, k) }
+		if err := w.revealed(cur, gone); err != nil {
+			return nil, &opError{op: op, err: err}
 		}
 	}
 	if err := w.check(cur, key, value, others); err != nil {

@@ -317,3 +317,39 @@ func TestLayersFileLifecycle(t *testing.T) {
 		t.Fatalf("Load: %v %+v %q", err, snap, snap.Source("Port"))
 	}
 }
+
+// A write to etcd cannot remove what a file also holds under etcd's key:
+// removing etcd's entry brings the file's back. Update and Delete say so
+// and write nothing; Set over it, and removing what only etcd holds, work.
+func TestLayersWriteCannotRemoveWhatAFileHolds(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	base := filepath.Join(t.TempDir(), "base.yaml")
+	writeFile(t, base, "labels:\n  a: file\n")
+	put(t, cli, "/app/labels/a", "etcd", "/app/labels/b", "etcd")
+	w := newWatcher[layerConfig](t, cli, "/app/", etcdconf.WithFile(base))
+	ctx := context.Background()
+	rev := w.Current().Revision
+
+	_, err := w.Update(ctx, func(c *layerConfig) error { delete(c.Labels, "a"); return nil })
+	if err == nil || !strings.Contains(err.Error(), `Labels["a"]`) || !strings.Contains(err.Error(), base) {
+		t.Fatalf("Update removing an entry the file also holds: %v", err)
+	}
+	if _, err := w.Delete(ctx, `Labels["a"]`); err == nil || !strings.Contains(err.Error(), base) {
+		t.Fatalf("Delete of an entry the file also holds: %v", err)
+	}
+	if s := w.Current(); s.Revision != rev || s.Value.Labels["a"] != "etcd" {
+		t.Fatalf("a refused write changed etcd: %+v at %d (was %d)", s.Value.Labels, s.Revision, rev)
+	}
+	s, err := w.Set(ctx, `Labels["a"]`, "etcd2")
+	if err != nil || s.Value.Labels["a"] != "etcd2" {
+		t.Fatalf("Set over the file's entry: %v", err)
+	}
+	s, err = w.Update(ctx, func(c *layerConfig) error { delete(c.Labels, "b"); return nil })
+	if err != nil || len(s.Value.Labels) != 1 {
+		t.Fatalf("Update removing an etcd-only entry: %v, %+v", err, s)
+	}
+	if s, err = w.Delete(ctx, `Labels["zz"]`); err != nil {
+		t.Fatalf("Delete of an absent entry: %v", err)
+	}
+}

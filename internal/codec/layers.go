@@ -67,6 +67,11 @@ func (l *Layers) SetBelow(below map[string]*KeyValue) *KeySet {
 	return l.rebuild()
 }
 
+// Copy returns layers of the same leaves below and above etcd with no
+// etcd keys merged yet: for merging a set that is never published (the
+// keys a write would leave, checked before it is made).
+func (l *Layers) Copy() *Layers { return NewLayers(l.t, l.below, l.env) }
+
 // Etcd returns the etcd set last merged.
 func (l *Layers) Etcd() *KeySet { return l.etcd }
 
