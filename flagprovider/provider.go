@@ -215,13 +215,9 @@ func (p *Provider) watch(r *run, fs *flagSet) {
 		case <-r.wake:
 		}
 		d := r.lastDecode()
+		// The watcher calls Decoded once Current returns the snapshot decoded,
+		// so this is that snapshot or a newer one.
 		snap := r.w.Current()
-		if d.seq != handled && d.err == nil {
-			var ok bool
-			if snap, ok = r.stored(d.rev, last); !ok {
-				continue // r or its watcher stopped: the select ends the loop
-			}
-		}
 		if snap != last {
 			last = snap
 			next, err := buildFlagSet(snap.Keys(), p.prefix, snap.Revision)
@@ -256,26 +252,6 @@ func (p *Provider) watch(r *run, fs *flagSet) {
 			state = stateReady
 		}
 	}
-}
-
-// stored returns the snapshot of the decode of rev that the observer
-// heard applied, once the watcher has stored it: Decoded is called just
-// before. WaitRevision waits for a new revision; a republish at the same
-// revision (a file layer changed) is stored a moment after the hook
-// returns. It reports false when r or its watcher stops first.
-func (r *run) stored(rev int64, last *etcdconf.Snapshot[struct{}]) (*etcdconf.Snapshot[struct{}], bool) {
-	snap, err := r.w.WaitRevision(r.ctx, rev)
-	for err == nil && snap == last {
-		select {
-		case <-r.ctx.Done():
-			return nil, false
-		case <-r.w.Done():
-			return nil, false
-		case <-time.After(time.Millisecond):
-		}
-		snap = r.w.Current()
-	}
-	return snap, err == nil
 }
 
 func (p *Provider) send(t of.EventType, msg string, flags []string) {
