@@ -73,10 +73,9 @@ type run struct {
 }
 
 // decodeOutcome is one decode the watcher reported: seq counts them, err
-// is nil when rev was applied.
+// is nil when its revision was applied.
 type decodeOutcome struct {
 	seq uint64
-	rev int64
 	err error
 }
 
@@ -93,12 +92,12 @@ func newRun() *run {
 func (r *run) observer() etcdconf.Observer {
 	return etcdconf.Observer{
 		Started: func(func() etcdconf.Status) { r.started.Store(true) },
-		Decoded: func(rev int64, _ time.Duration, err error) {
+		Decoded: func(_ int64, _ time.Duration, err error) {
 			if !r.started.Load() {
 				return // the first load: New builds its flag set itself
 			}
 			r.mu.Lock()
-			r.decoded = decodeOutcome{seq: r.decoded.seq + 1, rev: rev, err: err}
+			r.decoded = decodeOutcome{seq: r.decoded.seq + 1, err: err}
 			r.mu.Unlock()
 			r.ring()
 		},
