@@ -131,6 +131,7 @@ func holdsNamed(t reflect.Type) bool {
 	}
 	holders.Store(t, false) // a recursive type asks again while we look
 	_, holds := namedOf(t)
+	t = goType(t)
 	switch t.Kind() {
 	case reflect.Struct:
 		if !holds {
@@ -153,6 +154,12 @@ func NameValues(v reflect.Value, path string) {
 	}
 	if n, ok := namedOf(v.Type()); ok {
 		n.SetName(v, path)
+		return
+	}
+	if mt, ok := MapTypeOf(v.Type()); ok {
+		g := mt.ToGo(v)
+		NameValues(g, path)
+		v.Set(mt.FromGo(g))
 		return
 	}
 	switch v.Kind() {
