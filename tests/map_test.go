@@ -3,6 +3,7 @@ package etcdconf_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -128,5 +129,35 @@ func TestMapAsT(t *testing.T) {
 	_, err := etcdconf.Load[etcdconf.Map[string, mapInstance]](context.Background(), cli, "/svc/", etcdconf.WithStrict())
 	if err == nil || !strings.Contains(err.Error(), "/svc/a/nope") {
 		t.Errorf("strict: %v", err)
+	}
+}
+
+// TestMapLayers: defaults, a file, etcd and the environment merge into a
+// Map entry by entry, leaf by leaf, as into a Go map.
+func TestMapLayers(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	file := filepath.Join(t.TempDir(), "app.yaml")
+	if err := os.WriteFile(file, []byte("services:\n  a:\n    addr: file-a\n  b:\n    addr: file-b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	put(t, cli, "/lay/services/a/weight", "4", "/lay/services/c/addr", "etcd-c")
+	t.Setenv("MAPLAY_PORT", "90")
+	opts := []etcdconf.Option{etcdconf.WithFile(file), etcdconf.WithEnv("MAPLAY")}
+	w := newWatcher[mapRegistry](t, cli, "/lay/", append(opts, etcdconf.WithDefaults(mapRegistry{
+		Services: etcdconf.MapOf(map[string]mapInstance{"z": {Addr: "default-z"}})}))...)
+	type twin struct {
+		Services map[string]mapInstance
+		Port     int
+	}
+	g := newWatcher[twin](t, cli, "/lay/", append(opts, etcdconf.WithDefaults(twin{
+		Services: map[string]mapInstance{"z": {Addr: "default-z"}}}))...)
+	m := w.Current()
+	if got, want := fmt.Sprint(m.Value.Services, m.Value.Port), fmt.Sprint(g.Current().Value.Services, g.Current().Value.Port); got != want ||
+		!strings.Contains(got, "a:{file-a 4 }") || !strings.Contains(got, "z:{default-z 0 }") || !strings.HasSuffix(got, " 90") {
+		t.Errorf("Map %s, Go map %s", got, want)
+	}
+	if src, gsrc := m.Source(`Services["a"].Addr`), g.Current().Source(`Services["a"].Addr`); src != gsrc || !strings.Contains(src, "app.yaml") {
+		t.Errorf("Source of Services[\"a\"].Addr: %q, a Go map's %q", src, gsrc)
 	}
 }
