@@ -28,8 +28,12 @@ import (
 // its JSON and YAML form is an object. Change and Lookup values are Maps.
 //
 // The zero Map is empty and ready to use. A Map is safe to share between
-// goroutines; V values are shared between versions and must not be
-// changed through pointers, slices or maps they hold.
+// goroutines. Its values are shared between versions, and between a
+// snapshot and the copy [Watcher.Update] gives its function: never change
+// one through a pointer, slice or map it holds; set a new value with With.
+// Name a Map type with an alias (type Registry = Map[string, Instance]): a
+// type defined from it (type Registry Map[...]) has none of its methods,
+// and is not read as one.
 type Map[K ~string, V any] struct {
 	m ordmap.Map[V]
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
 
 	"github.com/etcdconf/etcdconf/internal/codec"
 )
@@ -200,5 +202,29 @@ func TestMapStatic(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no event")
+	}
+}
+
+// TestMapValueNode: a value written into a document spells a Map as its
+// Go-map twin, an empty Map as a nil map (left out).
+func TestMapValueNode(t *testing.T) {
+	for _, tc := range []struct{ m, g any }{
+		{mapFeatures{Port: 1}, mapFeaturesTwin{Port: 1}},
+		{mapFeatures{Services: MapOf(map[string]oracleInstance{"b": {Addr: "j"}, "a": {Weight: 2}})},
+			mapFeaturesTwin{Services: map[string]oracleInstance{"b": {Addr: "j"}, "a": {Weight: 2}}}},
+	} {
+		mn, err := codec.ValueNode(reflect.ValueOf(tc.m), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gn, err := codec.ValueNode(reflect.ValueOf(tc.g), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb, _ := yaml.Marshal(mn)
+		gb, _ := yaml.Marshal(gn)
+		if string(mb) != string(gb) {
+			t.Errorf("Map writes\n%s\nGo map\n%s", mb, gb)
+		}
 	}
 }

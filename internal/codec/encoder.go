@@ -332,6 +332,9 @@ func ValueNode(v reflect.Value, field string) (*yaml.Node, error) {
 }
 
 func isNilish(v reflect.Value) bool {
+	if mt, ok := MapTypeOf(v.Type()); ok {
+		return mt.Len(v) == 0 // an empty Map is written as a nil Go map is: not at all
+	}
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice:
 		return v.IsNil()
