@@ -95,14 +95,11 @@ func mapLen(v reflect.Value) int {
 // values, by the same decoder, then built from it. The decoder's errors
 // and, when strict, the names it did not use come back as one entryError,
 // which fieldError reads through (see leastFieldError).
-func mapHook(strict bool) mapstructure.DecodeHookFuncValue {
-	return func(from, to reflect.Value) (any, error) {
-		mt, ok := MapTypeOf(to.Type())
-		if !ok || !from.IsValid() {
-			return from.Interface(), nil
-		}
-		if from.Type() == mt.Type {
-			return from.Interface(), nil
+func mapHook(strict bool) mapstructure.DecodeHookFuncType {
+	return func(from, to reflect.Type, data any) (any, error) {
+		mt, ok := MapTypeOf(to)
+		if !ok || from == mt.Type {
+			return data, nil
 		}
 		g := reflect.New(mt.Go)
 		var md mapstructure.Metadata
@@ -110,7 +107,7 @@ func mapHook(strict bool) mapstructure.DecodeHookFuncValue {
 		if err != nil {
 			return nil, err
 		}
-		if err := dec.Decode(from.Interface()); err != nil {
+		if err := dec.Decode(data); err != nil {
 			return nil, &entryError{err: err}
 		}
 		if strict && len(md.Unused) > 0 {
