@@ -149,11 +149,7 @@ func nestedFieldError(name string, cause error) (string, error, bool) {
 // mapIndex is v.MapIndex(k) for a Go map or a Map.
 func mapIndex(v, k reflect.Value) reflect.Value {
 	if mt, ok := MapTypeOf(v.Type()); ok {
-		e, ok := mt.Get(v, k.String())
-		if !ok {
-			return reflect.Value{}
-		}
-		return e
+		return entry(mt, v, k.String())
 	}
 	return v.MapIndex(k)
 }
