@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -227,5 +228,36 @@ func BenchmarkFilePoll(b *testing.B) {
 		if _, changed := lay.poll(func(err error) { b.Fatal(err) }); changed {
 			b.Fatal("an unchanged file read as changed")
 		}
+	}
+}
+
+// BenchmarkMapChange is one changed entry of a registry of n entries,
+// back to back (no spare copy made between changes), through the codec's
+// incremental apply: a Go map[string]Entry, copied per change, against a
+// Map[string, Entry], changed by With on the previous version.
+func BenchmarkMapChange(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		b.Run(fmt.Sprintf("map[string]Entry/%d", n), func(b *testing.B) {
+			o, prev := entryOracle(b, n)
+			benchChange(b, o.d, prev, n)
+		})
+		b.Run(fmt.Sprintf("Map[string,Entry]/%d", n), func(b *testing.B) {
+			o, prev := mapEntryOracle(b, n)
+			benchChange(b, o.d, prev, n)
+		})
+	}
+}
+
+func benchChange[T any](b *testing.B, d *codec.Decoder[T], prev *Snapshot[T], n int) {
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		next := prev.kvs.Clone()
+		k := fmt.Sprintf("svc-%06d", i*7919%n)
+		next.Set(&codec.KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
+		v, _, inc, err := d.Next(prev.decoded(), next, int64(3+i))
+		if err != nil || !inc {
+			b.Fatal(inc, err)
+		}
+		prev = &Snapshot[T]{Value: v, Revision: int64(3 + i), prefix: "/app/", kvs: next}
 	}
 }

@@ -360,6 +360,14 @@ func TestOracleIncremental(t *testing.T) {
 		o := oracleRun[oraclePlainStruct](t, g, steps)
 		return o.steps, o.inc, o.between
 	}, true, true)
+	run("Map[string]Instance", func(t *testing.T, g oracleGen) (int, int, int) {
+		o := oracleRun[oracleMapRegistry](t, g, steps)
+		return o.steps, o.inc, o.between
+	}, true, true)
+	run("struct with Map fields", func(t *testing.T, g oracleGen) (int, int, int) {
+		o := oracleRun[oracleMapStruct](t, g, steps)
+		return o.steps, o.inc, o.between
+	}, true, true)
 	run("struct with Validate and a field no key feeds", func(t *testing.T, g oracleGen) (int, int, int) {
 		o := oracleRun[oracleValidated](t, g, steps)
 		if o.inc != 0 || o.between != 0 {
@@ -396,6 +404,8 @@ func FuzzOracleIncremental(f *testing.F) {
 			func(g oracleGen) { oracleRun[map[string]oracleEntry](t, g, len(data)/4) },
 			func(g oracleGen) { oracleRun[oracleStruct](t, g, len(data)/4) },
 			func(g oracleGen) { oracleRun[oraclePlainStruct](t, g, len(data)/4) },
+			func(g oracleGen) { oracleRun[oracleMapRegistry](t, g, len(data)/4) },
+			func(g oracleGen) { oracleRun[oracleMapStruct](t, g, len(data)/4) },
 		} {
 			i := 0
 			run(oracleGen{next: func(n int) int {

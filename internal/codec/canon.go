@@ -49,6 +49,7 @@ func (c *canon) node(v any, t reflect.Type, sp, cp []string) (any, error) {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	t = goType(t)
 	if _, ok := c.spell[strings.Join(cp, "\x00")]; !ok {
 		c.spell[strings.Join(cp, "\x00")] = sp
 	}
@@ -162,7 +163,7 @@ func (c *canon) put(out map[string]any, name string, v any, t reflect.Type, sp, 
 		for t != nil && t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
-		return c.fill(om, vm, t, sp, cp)
+		return c.fill(om, vm, goType(t), sp, cp)
 	}
 	k1, k2 := c.key(prev), c.key(sp)
 	if !oldIsMap && !newIsMap {

@@ -159,7 +159,7 @@ func (d *Decoder[T]) DecodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 		reflect.ValueOf(&out).Elem().Set(reflect.New(reflect.TypeFor[T]().Elem()))
 	}
 	var md mapstructure.Metadata
-	dec, err := newMapDecoder(&out, &md)
+	dec, err := newMapDecoder(&out, &md, d.strict)
 	if err != nil {
 		return out, NewError("", rev, err)
 	}
@@ -182,10 +182,10 @@ func (d *Decoder[T]) DecodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 
 // newMapDecoder returns the mapstructure decoder of every decode, into
 // result, recording what it used in md.
-func newMapDecoder(result any, md *mapstructure.Metadata) (*mapstructure.Decoder, error) {
+func newMapDecoder(result any, md *mapstructure.Metadata, strict bool) (*mapstructure.Decoder, error) {
 	return mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
-			textHook, scalarHook, sliceHook, documentHook,
+			textHook, scalarHook, sliceHook, documentHook, mapHook(strict),
 		),
 		ZeroFields: true,
 		Metadata:   md,
@@ -223,7 +223,7 @@ func (d *Decoder[T]) decodeFields(kvs []*KeyValue, fields []*schemaField, rev in
 		v := reflect.New(f.typ)
 		if sub, ok := m[f.key]; ok {
 			var md mapstructure.Metadata
-			dec, err := newMapDecoder(v.Interface(), &md)
+			dec, err := newMapDecoder(v.Interface(), &md, false)
 			if err != nil {
 				return nil, err
 			}
@@ -389,29 +389,29 @@ func Validate[T any](v *T) (err error) {
 // that supplied the value. Of several failing fields it reports the least
 // by name, so the error does not depend on map order.
 func (d *Decoder[T]) fieldError(c *canon, err error, rev int64) error {
-	fe := leastFieldError(err)
-	if fe == nil {
+	name, cause, ok := leastFieldError(err)
+	if !ok {
 		return NewError("", rev, err)
 	}
-	cause := fe.Unwrap()
 	var pe *mapstructure.ParseError
 	if errors.As(cause, &pe) && pe.Err != nil {
 		cause = pe.Err
 	}
-	if isSecretPath(reflect.TypeFor[T](), fe.Name()) {
+	if isSecretPath(reflect.TypeFor[T](), name) {
 		// The cause quotes the value: keep a secret's value out of errors and logs.
 		cause = errors.New("the value does not decode (withheld: the field is secret)")
 	}
-	at, ok := goPathOfName(reflect.TypeFor[T](), fe.Name())
+	at, ok := goPathOfName(reflect.TypeFor[T](), name)
 	if !ok {
-		at = fe.Name()
+		at = name
 	}
-	return NewError(d.full(d.keyOf(c, fe.Name())), rev, fmt.Errorf("%s: %w", at, cause))
+	return NewError(d.full(d.keyOf(c, name)), rev, fmt.Errorf("%s: %w", at, cause))
 }
 
-// leastFieldError returns, of the field errors joined in err, the one with
-// the least name (and text); nil if there is none.
-func leastFieldError(err error) *mapstructure.DecodeError {
+// leastFieldError returns, of the field errors joined in err, the name and
+// cause of the one with the least name (and text); false if there is none.
+// An error decoding a Map's entries is read through (see entryError).
+func leastFieldError(err error) (string, error, bool) {
 	var least *mapstructure.DecodeError
 	var walk func(error)
 	walk = func(err error) {
@@ -431,7 +431,13 @@ func leastFieldError(err error) *mapstructure.DecodeError {
 		}
 	}
 	walk(err)
-	return least
+	if least == nil {
+		return "", nil, false
+	}
+	if name, cause, ok := nestedFieldError(least.Name(), least.Unwrap()); ok {
+		return name, cause, true
+	}
+	return least.Name(), least.Unwrap(), true
 }
 
 // isSecretPath reports whether name, a field path as mapstructure names it
@@ -446,6 +452,7 @@ func isSecretPath(t reflect.Type, name string) bool {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	t = goType(t)
 	if name == "" { // the error is about a whole value: it may quote the secrets it holds
 		return typeMayHoldSecret(t, map[reflect.Type]bool{})
 	}
@@ -548,6 +555,9 @@ func CopyOf[T any](v T) T {
 
 // DeepCopy copies v so that no map, slice or pointer is shared with it.
 func DeepCopy(v reflect.Value) reflect.Value {
+	if _, ok := MapTypeOf(v.Type()); ok {
+		return v // immutable: sharing it is copying it
+	}
 	out := reflect.New(v.Type()).Elem()
 	switch v.Kind() {
 	case reflect.Pointer:

@@ -85,6 +85,10 @@ func (d *differ) walk(x, y reflect.Value) {
 		return
 	}
 	t := x.Type()
+	if mt, ok := MapTypeOf(t); ok {
+		d.walkMap(mt, x, y)
+		return
+	}
 	switch {
 	case t.Kind() == reflect.Pointer:
 		switch {
@@ -321,7 +325,7 @@ func typeMayHoldSecret(t reflect.Type, seen map[reflect.Type]bool) bool {
 	}
 	seen[t] = true
 	var b bool
-	switch t.Kind() {
+	switch t := goType(t); t.Kind() {
 	case reflect.Interface:
 		b = true
 	case reflect.Pointer, reflect.Slice, reflect.Array:
@@ -359,6 +363,7 @@ func (p *printer) value(v reflect.Value, top bool) {
 		p.WriteString("nil")
 		return
 	}
+	v = goValue(v)
 	t := v.Type()
 	if (t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface || t.Kind() == reflect.Map || t.Kind() == reflect.Slice) && v.IsNil() {
 		switch {

@@ -41,6 +41,7 @@ func EncodeLeaves(v reflect.Value, path []string, field string, out map[string]L
 	if !v.IsValid() {
 		return nil
 	}
+	v = goValue(v)
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if v.IsNil() {
@@ -129,6 +130,7 @@ func resolve(t reflect.Type, segs []string) ([]string, reflect.Type, bool) {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
+		t = goType(t)
 		switch {
 		case t.Kind() == reflect.Interface:
 			return append(out, segs[i:]...), t, true
@@ -163,6 +165,7 @@ func within(t, ct reflect.Type) reflect.Type {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	t = goType(t)
 	if t != nil && t.Kind() == reflect.Map && !IsComposite(t.Elem()) {
 		return t
 	}
@@ -256,6 +259,7 @@ func ValueNode(v reflect.Value, field string) (*yaml.Node, error) {
 	if (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) && !v.IsNil() && IsComposite(v.Type()) {
 		return ValueNode(v.Elem(), field)
 	}
+	v = goValue(v)
 	t := v.Type()
 	if !IsComposite(t) || (t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8) {
 		if v.Kind() == reflect.Pointer && !v.IsNil() {
@@ -328,6 +332,9 @@ func ValueNode(v reflect.Value, field string) (*yaml.Node, error) {
 }
 
 func isNilish(v reflect.Value) bool {
+	if mt, ok := MapTypeOf(v.Type()); ok {
+		return mt.Len(v) == 0 // an empty Map is written as a nil Go map is: not at all
+	}
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice:
 		return v.IsNil()

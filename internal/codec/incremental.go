@@ -70,11 +70,11 @@ func (d *Decoder[T]) Incremental(prev Decoded[T], kvs *KeySet, rev int64, touche
 	if !d.splits(prev.Keys, kvs) {
 		return out, nil, false
 	}
-	if t.Kind() == reflect.Struct {
+	if goType(t).Kind() == reflect.Struct {
 		return d.incrementalStruct(prev, kvs, rev, touched)
 	}
 	pv := reflect.ValueOf(prev.Value)
-	if pv.IsNil() {
+	if pv.Kind() == reflect.Map && pv.IsNil() {
 		return out, nil, false
 	}
 	// A panic rejects nothing here: the full decode runs and reports it.
@@ -91,10 +91,11 @@ func (d *Decoder[T]) Incremental(prev Decoded[T], kvs *KeySet, rev int64, touche
 	// Old entries are taken from prev itself, which they equal, so the diff
 	// compares what readers hold.
 	ov, nv := reflect.ValueOf(e.oldPart), reflect.ValueOf(e.newPart)
-	next, ok := applyEntries(d.takeSpare(prev, wholeValue, pv, nv.Len()), pv, ov, nv)
+	next, ok := applyEntries(d.takeSpare(prev, wholeValue, pv, mapLen(nv)), pv, &ov, nv)
 	if !ok {
 		return out, nil, false
 	}
+	e.oldPart = ov.Interface().(T)
 	return d.finish(next, e)
 }
 
@@ -106,7 +107,7 @@ func (d *Decoder[T]) splits(a, b *KeySet) bool {
 	if d.defaults != nil || d.strict || !d.slashed || a.odd > 0 || b.odd > 0 {
 		return false
 	}
-	switch t := reflect.TypeFor[T](); t.Kind() {
+	switch t := goType(reflect.TypeFor[T]()); t.Kind() {
 	case reflect.Map:
 		return true
 	case reflect.Struct:
@@ -159,7 +160,7 @@ func (d *Decoder[T]) Between(base, latest Decoded[T], rev int64) (delta []Change
 			delta, ok = nil, false
 		}
 	}()
-	if reflect.TypeFor[T]().Kind() == reflect.Struct {
+	if goType(reflect.TypeFor[T]()).Kind() == reflect.Struct {
 		return d.betweenStruct(base, latest, rev, touched)
 	}
 	e, ok := d.entries(base.Keys, latest.Keys, rev, touched)
@@ -168,10 +169,11 @@ func (d *Decoder[T]) Between(base, latest Decoded[T], rev int64) (delta []Change
 	}
 	// The parts' entries are replaced by the snapshots' own, so the
 	// changes hold what readers hold, as the full diff's do.
-	if !fromValue(reflect.ValueOf(e.oldPart), reflect.ValueOf(base.Value)) ||
-		!fromValue(reflect.ValueOf(e.newPart), reflect.ValueOf(latest.Value)) {
+	ov, nv := reflect.ValueOf(e.oldPart), reflect.ValueOf(e.newPart)
+	if !fromValue(&ov, reflect.ValueOf(base.Value)) || !fromValue(&nv, reflect.ValueOf(latest.Value)) {
 		return nil, false // not what the snapshots' keys decode to
 	}
+	e.oldPart, e.newPart = ov.Interface().(T), nv.Interface().(T)
 	return d.diffParts(e.oldPart, e.newPart, e.oldKeys, e.newKeys, nil), true
 }
 
@@ -191,6 +193,9 @@ const wholeValue = -1
 // decoder.spares), to change: the spare makeSpares made, if it copies prev,
 // else a new copy. The spare is the caller's from then on, used or not.
 func (d *Decoder[T]) takeSpare(prev Decoded[T], i int, pv reflect.Value, extra int) reflect.Value {
+	if pv.Kind() != reflect.Map {
+		return pv // a Map is changed by new versions, never copied
+	}
 	if spare, ok := d.spares[i]; ok && d.spareOf == prev.Keys {
 		delete(d.spares, i)
 		return spare

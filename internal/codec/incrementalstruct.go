@@ -150,7 +150,7 @@ func (d *Decoder[T]) planStruct(a, b *KeySet, touched []string, whole map[*schem
 // services/api-1.yaml feed Services["api-1"]) are the ones to decode
 // again, and their keys are returned.
 func (d *Decoder[T]) entryKeys(f *schemaField, a, b *KeySet, gs []group, touched []string) (*fieldEntries, bool) {
-	if f.typ.Kind() != reflect.Map || f.typ.Key().Kind() != reflect.String || len(gs) == 0 {
+	if ft := goType(f.typ); ft.Kind() != reflect.Map || ft.Key().Kind() != reflect.String || len(gs) == 0 {
 		return nil, false
 	}
 	for _, g := range gs {
@@ -204,7 +204,7 @@ func (d *Decoder[T]) incrementalStruct(prev Decoded[T], kvs *KeySet, rev int64, 
 	for _, e := range p.byEntry {
 		if d.decodeEntries(e, rev) {
 			fv := pv.Field(e.f.index)
-			if m, ok := applyEntries(d.takeSpare(prev, e.f.index, fv, e.newPart.Len()), fv, e.oldPart, e.newPart); ok {
+			if m, ok := applyEntries(d.takeSpare(prev, e.f.index, fv, mapLen(e.newPart)), fv, &e.oldPart, e.newPart); ok {
 				applied[e.f] = m
 				continue
 			}
@@ -240,7 +240,9 @@ func (d *Decoder[T]) incrementalStruct(prev Decoded[T], kvs *KeySet, rev int64, 
 	out = next.Interface().(T)
 	d.hot = map[int]bool{}
 	for _, e := range p.byEntry {
-		d.hot[e.f.index] = true
+		if e.f.typ.Kind() == reflect.Map { // a Map needs no spare
+			d.hot[e.f.index] = true
+		}
 	}
 	oldKeys, newKeys := p.keys()
 	return out, d.diffParts(oldPart, newPart, oldKeys, newKeys, p.fields()), true
@@ -252,9 +254,12 @@ func (d *Decoder[T]) incrementalStruct(prev Decoded[T], kvs *KeySet, rev int64, 
 // reports false where pv lacks an entry oldPart has (not what pv's keys
 // decode to) or the result is empty (nil or empty is the full decode's
 // call).
-func applyEntries(next, pv, oldPart, newPart reflect.Value) (reflect.Value, bool) {
+func applyEntries(next, pv reflect.Value, oldPart *reflect.Value, newPart reflect.Value) (reflect.Value, bool) {
 	if !fromValue(oldPart, pv) {
 		return next, false
+	}
+	if mt, ok := MapTypeOf(pv.Type()); ok {
+		return applyMapEntries(mt, pv, *oldPart, newPart)
 	}
 	for it := oldPart.MapRange(); it.Next(); {
 		next.SetMapIndex(it.Key(), reflect.Value{})
@@ -279,7 +284,7 @@ func (d *Decoder[T]) betweenStruct(base, latest Decoded[T], rev int64, touched [
 	}
 	for _, e := range p.byEntry {
 		if !d.decodeEntries(e, rev) ||
-			!fromValue(e.oldPart, bv.Field(e.f.index)) || !fromValue(e.newPart, lv.Field(e.f.index)) {
+			!fromValue(&e.oldPart, bv.Field(e.f.index)) || !fromValue(&e.newPart, lv.Field(e.f.index)) {
 			return nil, false
 		}
 		ov.Field(e.f.index).Set(e.oldPart)
@@ -290,8 +295,12 @@ func (d *Decoder[T]) betweenStruct(base, latest Decoded[T], rev int64, touched [
 }
 
 // fromValue replaces the entries of the map part by those of the map
-// from, and reports false where from lacks one.
-func fromValue(part, from reflect.Value) bool {
+// from, and reports false where from lacks one. A Map part is replaced by
+// a new version.
+func fromValue(part *reflect.Value, from reflect.Value) bool {
+	if mt, ok := MapTypeOf(part.Type()); ok {
+		return fromMapValue(mt, part, from)
+	}
 	for it := part.MapRange(); it.Next(); {
 		v := from.MapIndex(it.Key())
 		if !v.IsValid() {

@@ -95,6 +95,7 @@ func (b *schemaBuilder) of(t reflect.Type, field string) (map[string]any, error)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	t = goType(t)
 	if raw, ok := jsonSchemas.Load(t); ok {
 		var s map[string]any
 		if err := json.Unmarshal(raw.(json.RawMessage), &s); err != nil {
@@ -310,7 +311,7 @@ func recursiveTypes(root reflect.Type) map[reflect.Type]bool {
 	done := map[reflect.Type]bool{}
 	var walk func(t reflect.Type)
 	walk = func(t reflect.Type) {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+		for t = goType(t); t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map; t = goType(t) {
 			t = t.Elem()
 		}
 		if t.Kind() != reflect.Struct || !IsComposite(t) || t == timeType {

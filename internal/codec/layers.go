@@ -335,7 +335,7 @@ func derefType(t reflect.Type) reflect.Type {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	return t
+	return goType(t)
 }
 
 // LayerLeaves returns the leaves of v, decoded from kvs (keys relative to

@@ -141,6 +141,7 @@ func resolvePath(t reflect.Type, path string) ([]pathStep, reflect.Type, error) 
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
+		t = goType(t)
 		at := formatSteps(steps)
 		switch {
 		case rest[0] == '[' && len(rest) > 1 && rest[1] == '"':
@@ -275,7 +276,7 @@ func LookupValue(root reflect.Value, path string, vt reflect.Type) (reflect.Valu
 		case st.field != nil:
 			v = v.Field(st.field.index)
 		case st.key.IsValid():
-			if v = v.MapIndex(st.key); !v.IsValid() {
+			if v = mapIndex(v, st.key); !v.IsValid() {
 				return reflect.Value{}, false, nil
 			}
 		default:
@@ -319,6 +320,7 @@ func KeySegments(t reflect.Type, path string) ([]string, reflect.Type, error) {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
+		t = goType(t)
 		switch {
 		case s.field != nil:
 			segs, t = append(segs, s.field.canon), s.field.typ
@@ -347,6 +349,7 @@ func goPathOf(t reflect.Type, segs []string) (string, bool) {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
+		t = goType(t)
 		switch {
 		case t.Kind() == reflect.Struct:
 			f, ok := fieldOfKey(t, segs[i])
@@ -383,6 +386,7 @@ func goPathOfName(t reflect.Type, name string) (string, bool) {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
+		t = goType(t)
 		switch t.Kind() {
 		case reflect.Struct:
 			f, ok := fieldOfKey(t, part)

@@ -131,15 +131,15 @@ func holdsNamed(t reflect.Type) bool {
 	}
 	holders.Store(t, false) // a recursive type asks again while we look
 	_, holds := namedOf(t)
-	switch t.Kind() {
+	switch gt := goType(t); gt.Kind() {
 	case reflect.Struct:
 		if !holds {
-			for _, f := range SchemaOf(t).fields {
+			for _, f := range SchemaOf(gt).fields {
 				holds = holds || holdsNamed(f.typ)
 			}
 		}
 	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
-		holds = holdsNamed(t.Elem())
+		holds = holdsNamed(gt.Elem())
 	}
 	holders.Store(t, holds)
 	return holds
@@ -153,6 +153,12 @@ func NameValues(v reflect.Value, path string) {
 	}
 	if n, ok := namedOf(v.Type()); ok {
 		n.SetName(v, path)
+		return
+	}
+	if mt, ok := MapTypeOf(v.Type()); ok {
+		g := mt.ToGo(v)
+		NameValues(g, path)
+		v.Set(mt.FromGo(g))
 		return
 	}
 	switch v.Kind() {

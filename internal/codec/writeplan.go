@@ -69,7 +69,7 @@ func viewOf(t reflect.Type, segs []string, typ reflect.Type) reflect.Type {
 		for ok && vt.Kind() == reflect.Pointer {
 			vt = vt.Elem()
 		}
-		if ok && vt.Kind() == reflect.Map && !IsComposite(vt.Elem()) {
+		if ok && goType(vt).Kind() == reflect.Map && !IsComposite(goType(vt).Elem()) {
 			return vt
 		}
 	}

@@ -1,0 +1,125 @@
+package etcdconf
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
+)
+
+func TestMapZero(t *testing.T) {
+	var m Map[string, int]
+	if m.Len() != 0 {
+		t.Errorf("Len = %d, want 0", m.Len())
+	}
+	if v, ok := m.Get("a"); ok || v != 0 {
+		t.Errorf("Get(a) = %v, %v on the zero Map", v, ok)
+	}
+	for k := range m.All() {
+		t.Errorf("zero Map yields %q", k)
+	}
+	if n := m.Without("a"); n.Len() != 0 {
+		t.Errorf("Without on the zero Map: Len %d", n.Len())
+	}
+	if b, err := json.Marshal(m); err != nil || string(b) != "{}" {
+		t.Errorf("JSON of the zero Map: %s, %v", b, err)
+	}
+}
+
+func TestMapWithWithout(t *testing.T) {
+	a := Map[string, int]{}.With("b", 2).With("a", 1).With("c", 3)
+	b := a.With("b", 20).Without("c")
+	if got := slices.Collect(a.Keys()); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("a's keys %v, want a b c in order", got)
+	}
+	if v, _ := a.Get("b"); v != 2 {
+		t.Errorf("a[b] = %d after b was derived from a: a changed", v)
+	}
+	if got := maps.Collect(b.All()); !maps.Equal(got, map[string]int{"a": 1, "b": 20}) {
+		t.Errorf("b = %v", got)
+	}
+	if _, ok := b.Get("c"); ok || b.Len() != 2 {
+		t.Errorf("b holds c, or Len %d != 2", b.Len())
+	}
+	if s := b.String(); s != "map[a:1 b:20]" {
+		t.Errorf("String = %q", s)
+	}
+}
+
+func TestMapOfOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		g := randomMap(rng)
+		m := MapOf(g)
+		if got, want := slices.Collect(m.Keys()), slices.Sorted(maps.Keys(g)); !slices.Equal(got, want) {
+			t.Fatalf("keys %v, want %v", got, want)
+		}
+		if !maps.Equal(maps.Collect(m.All()), g) || m.Len() != len(g) {
+			t.Fatalf("MapOf(%v) holds %v", g, maps.Collect(m.All()))
+		}
+	}
+}
+
+func randomMap(rng *rand.Rand) map[string]int {
+	g := map[string]int{}
+	for range rng.IntN(40) {
+		g[fmt.Sprintf("k%d", rng.IntN(60))] = rng.IntN(5)
+	}
+	return g
+}
+
+// TestMapMarshalRoundTrip: JSON and YAML as a Go map's, both ways, for
+// random maps built in random orders.
+func TestMapMarshalRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 300 {
+		g := randomMap(rng)
+		m := Map[string, int]{}
+		for _, k := range rngPerm(rng, slices.Collect(maps.Keys(g))) {
+			m = m.With(k, g[k])
+		}
+		jm, _ := json.Marshal(m)
+		jg, _ := json.Marshal(g)
+		if len(g) > 0 && string(jm) != string(jg) {
+			t.Fatalf("JSON %s, a Go map's %s", jm, jg)
+		}
+		var back Map[string, int]
+		if err := json.Unmarshal(jm, &back); err != nil || !back.Equal(m) {
+			t.Fatalf("JSON round trip of %s: %v, %v", jm, back, err)
+		}
+		ym, _ := yaml.Marshal(m)
+		yg, _ := yaml.Marshal(g)
+		if string(ym) != string(yg) {
+			t.Fatalf("YAML %s, a Go map's %s", ym, yg)
+		}
+		var yback Map[string, int]
+		if err := yaml.Unmarshal(ym, &yback); err != nil || !yback.Equal(m) {
+			t.Fatalf("YAML round trip of %s: %v, %v", ym, yback, err)
+		}
+	}
+}
+
+func rngPerm(rng *rand.Rand, xs []string) []string {
+	rng.Shuffle(len(xs), func(i, j int) { xs[i], xs[j] = xs[j], xs[i] })
+	return xs
+}
+
+func TestMapCmp(t *testing.T) {
+	type S struct{ M Map[string, []string] }
+	a := S{MapOf(map[string][]string{"a": {"x"}, "b": nil})}
+	b := S{Map[string, []string]{}.With("b", []string{}).With("a", []string{"x"})}
+	if !cmp.Equal(a, b) {
+		t.Errorf("equal contents differ: %s", cmp.Diff(a, b))
+	}
+	if cmp.Equal(a, S{a.M.With("a", []string{"y"})}) {
+		t.Error("different contents compare equal")
+	}
+	if cmp.Equal(a, S{a.M.Without("b")}) {
+		t.Error("a Map without an entry compares equal")
+	}
+}
