@@ -74,7 +74,12 @@ func HeartbeatName(name string) HeartbeatOption {
 // vanished (crash, partition) after ttl. Each candidate renews its lease
 // every ttl/3, one request to etcd each: the price of the failover.
 func HeartbeatElect(meta string, ttl time.Duration) HeartbeatOption {
-	return heartbeatOptionFunc(func(o *heartbeatOptions) { o.elect, o.meta, o.ttl = true, meta, ttl })
+	return heartbeatOptionFunc(func(o *heartbeatOptions) {
+		o.elect, o.meta = true, meta
+		if ttl > 0 {
+			o.ttl = ttl
+		}
+	})
 }
 
 // Heartbeat writes prefix's heartbeat ([HeartbeatKey]) every interval (see
