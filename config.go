@@ -176,7 +176,9 @@ func WithProgressInterval(d time.Duration) Option {
 //
 // The writer's interval must be below the watchers' progress interval;
 // the watcher's role needs read permission on HeartbeatKey(prefix) besides
-// the prefix. Default: off; the watch covers the prefix only.
+// the prefix, or [New] fails with [ErrPermission] (etcd would refuse the
+// watch). [Load] reads no heartbeat and ignores the option. Default: off;
+// the watch covers the prefix only.
 func WithHeartbeat() Option {
 	return optionFunc(func(o *options) { o.heartbeat = true })
 }

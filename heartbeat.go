@@ -32,6 +32,19 @@ func HeartbeatKey(prefix string) string {
 	return end
 }
 
+// mayReadHeartbeat fails with ErrPermission when the user may read the
+// prefix (it was just loaded) but not its heartbeat key: etcd would refuse
+// the watch of both, and the watcher could never watch. Other failures
+// are left to the watch.
+func mayReadHeartbeat(ctx context.Context, cli *clientv3.Client, prefix string) error {
+	key := HeartbeatKey(prefix)
+	_, err := cli.Get(ctx, key, clientv3.WithCountOnly())
+	if errors.Is(err, rpctypes.ErrPermissionDenied) {
+		return fmt.Errorf("%w: WithHeartbeat: the user's roles may read %q but not its heartbeat key %q: %w", ErrPermission, prefix, key, err)
+	}
+	return nil
+}
+
 // A HeartbeatOption configures [Heartbeat].
 type HeartbeatOption interface{ applyHeartbeat(*heartbeatOptions) }
 

@@ -3,6 +3,7 @@ package etcdconf_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -380,4 +381,61 @@ func TestHeartbeatArguments(t *testing.T) {
 	if err := etcdconf.Heartbeat(ctx, cli, "/x/", etcdconf.HeartbeatEvery(20*time.Millisecond)); err != nil {
 		t.Errorf("Heartbeat until ctx ends: %v", err)
 	}
+}
+
+// The roles the README asks for suffice: watchers read the prefix and the
+// heartbeat key (two grants), the writer writes the heartbeat key only.
+func TestHeartbeatPermissions(t *testing.T) {
+	srv := etcdtest.Start(t, etcdtest.WithAuth("rootpw"))
+	ctx := context.Background()
+	root := srv.Client(t)
+	put(t, root, "/hba/a", "1")
+	if err := srv.AddUser(ctx, "app", "apppw", "/hba/", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.RoleGrantPermission(ctx, "app-role", "/hba0", "", clientv3.PermissionType(clientv3.PermRead)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.RoleAdd(ctx, "beat-role"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.RoleGrantPermission(ctx, "beat-role", "/hba0", "", clientv3.PermissionType(clientv3.PermWrite)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.UserAdd(ctx, "beat", "beatpw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.UserGrantRole(ctx, "beat", "beat-role"); err != nil {
+		t.Fatal(err)
+	}
+	client := func(user, password string) *clientv3.Client {
+		c, err := etcdconf.ClientConfig{Endpoints: srv.Endpoints(), Username: user, Password: password}.Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	app, beat := client("app", "apppw"), client("beat", "beatpw")
+
+	// Without the grant on the heartbeat key, New says so.
+	if err := srv.AddUser(ctx, "nohb", "nohbpw", "/hba/", true); err != nil {
+		t.Fatal(err)
+	}
+	_, err := etcdconf.New[map[string]string](ctx, client("nohb", "nohbpw"), "/hba/", etcdconf.WithHeartbeat())
+	if !errors.Is(err, etcdconf.ErrPermission) || !strings.Contains(err.Error(), `"/hba0"`) {
+		t.Errorf("New WithHeartbeat without read on the heartbeat key: %v; want ErrPermission naming it", err)
+	}
+
+	if err := etcdconf.Heartbeat(ctx, app, "/hba/"); !errors.Is(err, etcdconf.ErrPermission) {
+		t.Errorf("Heartbeat by a read-only user: %v, want ErrPermission", err)
+	}
+	runHeartbeat(t, beat, "/hba/", etcdconf.HeartbeatEvery(healthEvery/4))
+	w := newWatcher[map[string]string](t, app, "/hba/", etcdconf.WithHeartbeat(), etcdconf.WithProgressInterval(healthEvery))
+	healthy(t, w, 10*healthEvery)
+	if p := w.Status().Probes; p != 0 {
+		t.Errorf("%d reads with the heartbeat flowing", p)
+	}
+	rev := put(t, root, "/hba/a", "2")
+	waitFor(t, w, "a write", func(s *etcdconf.Snapshot[map[string]string]) bool { return s.Revision == rev })
 }
