@@ -18,9 +18,10 @@ import (
 // prefix that use [WithHeartbeat]: the prefix's range end, the first key
 // after every key under prefix ("/app0" for "/app/"). It lies outside the
 // prefix, so nothing that reads the prefix sees it, and right after it, so
-// one watch of [prefix, HeartbeatKey(prefix)+"\x00") covers both. It
-// returns "" for an empty prefix or one that has no range end (all bytes
-// 0xff).
+// one watch of [prefix, HeartbeatKey(prefix)+"\x00") covers both. A
+// reader of an enclosing prefix ("/" for "/app/") sees it as any other
+// key. It returns "" for an empty prefix or one that has no range end
+// (all bytes 0xff).
 func HeartbeatKey(prefix string) string {
 	if prefix == "" {
 		return ""
@@ -82,10 +83,13 @@ func HeartbeatName(name string) HeartbeatOption {
 // etcd's (go.etcd.io/etcd/client/v3/concurrency) under the metadata
 // namespace meta ("" is [DefaultMetaPrefix]), at
 // meta+"heartbeat/"+url.PathEscape(prefix)+"/". ttl is the candidates'
-// session lease (rounded up to whole seconds, at least 1s; 0 means 30s):
-// a leader that resigns (its ctx ended) hands over at once, one that
-// vanished (crash, partition) after ttl. Each candidate renews its lease
-// every ttl/3, one request to etcd each: the price of the failover.
+// session lease (rounded up to whole seconds, at least 1s; 0 or less
+// means 60s, the concurrency package's default): a leader that resigns
+// (its ctx ended) hands over at once, one that vanished (crash,
+// partition) after ttl, while the watchers prove their currency by reads.
+// Each candidate renews its lease every ttl/3, one request to etcd each:
+// the price of the failover, which a longer ttl lowers and a shorter one
+// speeds up.
 func HeartbeatElect(meta string, ttl time.Duration) HeartbeatOption {
 	return heartbeatOptionFunc(func(o *heartbeatOptions) {
 		o.elect, o.meta = true, meta
@@ -112,7 +116,7 @@ func HeartbeatElect(meta string, ttl time.Duration) HeartbeatOption {
 // retried every interval: meanwhile the watchers prove their currency by
 // reads, as without a heartbeat.
 func Heartbeat(ctx context.Context, cli *clientv3.Client, prefix string, opts ...HeartbeatOption) error {
-	o := heartbeatOptions{every: 4 * time.Second, ttl: 30 * time.Second}
+	o := heartbeatOptions{every: 4 * time.Second, ttl: time.Minute}
 	for _, opt := range opts {
 		opt.applyHeartbeat(&o)
 	}

@@ -153,7 +153,7 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 		fs.DurationVar(&c.interval, "interval", 4*time.Second, "how often to write; below the watchers' progress interval (etcdconf.WithProgressInterval, default 5s)")
 		fs.BoolVar(&c.elect, "elect", false, "campaign with the other heartbeat writers of the prefix that use --elect; only the elected one writes")
 		fs.StringVar(&c.writer, "name", "", "this writer's name, in the heartbeat's value and the election (default: host-pid)")
-		fs.DurationVar(&c.ttl, "ttl", 30*time.Second, "with --elect: how long a vanished leader keeps the role (its lease, renewed every ttl/3)")
+		fs.DurationVar(&c.ttl, "ttl", time.Minute, "with --elect: how long a vanished leader keeps the role (its lease, renewed every ttl/3)")
 	}
 	if name == "apply" || name == "rollback" || name == "history" || name == "status" || name == "heartbeat" {
 		fs.StringVar(&c.meta, "meta-prefix", release.DefaultMeta, "the namespace of etcdconf's metadata, where release and instance records are")

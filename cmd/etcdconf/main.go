@@ -51,7 +51,7 @@ Usage:
   etcdconf rollback PREFIX (--release N | --to REV) [-m MESSAGE] [--author NAME] [--dry-run] [--yes]
   etcdconf validate -f FILE --schema SCHEMA.json [--strict]
   etcdconf status PREFIX [--grace 10s]
-  etcdconf heartbeat PREFIX [--interval 4s] [--elect [--name NAME] [--ttl 30s]]
+  etcdconf heartbeat PREFIX [--interval 4s] [--elect [--name NAME] [--ttl 1m]]
 
 status lists the instances that watch PREFIX with etcdconf.WithInstance and
 whether each applied the prefix's state: exit 0 when all did, 1 when one
