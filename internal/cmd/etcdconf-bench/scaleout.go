@@ -154,7 +154,7 @@ func scaleOut(out io.Writer, n, puts int, quiet time.Duration) error {
 func scaleOutHeartbeat(out io.Writer, n, puts int, quiet time.Duration, instance bool) error {
 	const every = 5 * time.Second // the default progress interval
 	fmt.Fprintf(out, "%d instances through one grpc-proxy, each its own client and watcher (progress interval %v; heartbeat writers every 4s, each its own client straight to etcd); all requests etcd received in %s quiet (unary calls and stream messages, from its metrics).\n\n", n, every, quiet)
-	fmt.Fprintf(out, "| liveness | etcd requests per %v interval | by method, in %s | liveness reads, all watchers | reloads | not connected after quiet | put → all applied p50 | p99 |\n|---|---|---|---|---|---|---|---|\n", every, quiet)
+	fmt.Fprintf(out, "| liveness | etcd requests per %v interval | by method, in %s | liveness reads, all watchers | reloads | not connected after quiet | put → all applied p50 | p99 | etcd watchers | etcd RSS | proxy RSS |\n|---|---|---|---|---|---|---|---|---|---|---|\n", every, quiet)
 	setups := []scaleSetup{
 		{name: "reads (no heartbeat)", viaProxy: true},
 		{name: "WithHeartbeat, one writer", viaProxy: true, writers: 1},
@@ -176,8 +176,8 @@ func scaleOutHeartbeat(out io.Writer, n, puts int, quiet time.Duration, instance
 				parts = append(parts, fmt.Sprintf("%s %.0f", m, v))
 			}
 		}
-		fmt.Fprintf(out, "| %s | %.2f | %s | %d | %d | %d | %.1f ms | %.1f ms |\n", s.name, total/(quiet.Seconds()/every.Seconds()),
-			strings.Join(parts, ", "), f.probes, f.reloads, f.disconnected, f.p50, f.p99)
+		fmt.Fprintf(out, "| %s | %.2f | %s | %d | %d | %d | %.1f ms | %.1f ms | %d | %.0f MB | %.0f MB |\n", s.name, total/(quiet.Seconds()/every.Seconds()),
+			strings.Join(parts, ", "), f.probes, f.reloads, f.disconnected, f.p50, f.p99, f.watchers, f.etcdRSS, f.proxyRSS)
 	}
 	return nil
 }
