@@ -439,3 +439,43 @@ func TestHeartbeatPermissions(t *testing.T) {
 	rev := put(t, root, "/hba/a", "2")
 	waitFor(t, w, "a write", func(s *etcdconf.Snapshot[map[string]string]) bool { return s.Revision == rev })
 }
+
+// Without an etcd leader no heartbeat can be written: a watcher behind a
+// grpc-proxy (which passes no WithRequireLeader on) still notices within
+// a few intervals, and goes back to heartbeats once etcd has a leader.
+func TestHeartbeatLeaderLossThroughGRPCProxy(t *testing.T) {
+	c := etcdtest.StartCluster(t, 3)
+	ms := c.Members()
+	direct := c.Client(t)
+	gp := etcdtest.StartGRPCProxy(t, ms[0].Endpoints())
+	put(t, direct, "/hbq/a", "1")
+	runHeartbeat(t, direct, "/hbq/", etcdconf.HeartbeatEvery(50*time.Millisecond))
+	w := newWatcher[map[string]string](t, gp.Client(t), "/hbq/", append([]etcdconf.Option{etcdconf.WithHeartbeat()}, fastRecovery...)...)
+	time.Sleep(time.Second)
+	if st := w.Status(); st.Probes != 0 || !st.Connected {
+		t.Fatalf("before the fault: %+v; want connected by heartbeats alone", st)
+	}
+
+	lost := time.Now()
+	must(t, ms[1].Stop())
+	must(t, ms[2].Stop())
+	t.Logf("quorum lost in %v", time.Since(lost))
+	for w.Status().Connected {
+		if time.Since(lost) > 10*time.Second {
+			t.Fatalf("still connected 10s after quorum loss: %+v", w.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("leader loss noticed %v after the first Stop (progress interval 200ms)", time.Since(lost))
+	must(t, ms[1].Restart())
+	must(t, ms[2].Restart())
+	put(t, direct, "/hbq/a", "2")
+	converged(t, w, direct, "/hbq/")
+	waitConnected(t, w)
+	time.Sleep(time.Second) // the writer retries; heartbeats flow again
+	probes := w.Status().Probes
+	time.Sleep(time.Second)
+	if st := w.Status(); st.Probes != probes || !st.Connected {
+		t.Errorf("after recovery: %+v, %d reads before the last second; want heartbeats to prove it again", st, probes)
+	}
+}
