@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -81,7 +82,8 @@ func HeartbeatName(name string) HeartbeatOption {
 // that each run it with the option, for the same prefix): only the elected
 // one writes, and when it stops another takes over. The election is
 // etcd's (go.etcd.io/etcd/client/v3/concurrency) under the metadata
-// namespace meta ("" is [DefaultMetaPrefix]), at
+// namespace meta ("" is [DefaultMetaPrefix]; like [WithMetaPrefix], it
+// must end in "/" and lie outside prefix, or Heartbeat fails), at
 // meta+"heartbeat/"+url.PathEscape(prefix)+"/". ttl is the candidates'
 // session lease (rounded up to whole seconds, at least 1s; 0 or less
 // means 60s, the concurrency package's default): a leader that resigns
@@ -139,6 +141,9 @@ func Heartbeat(ctx context.Context, cli *clientv3.Client, prefix string, opts ..
 	if o.meta == "" {
 		o.meta = DefaultMetaPrefix
 	}
+	if m := o.meta; !strings.HasSuffix(m, "/") || strings.HasPrefix(m, prefix) || strings.HasPrefix(prefix, m) {
+		return fmt.Errorf("etcdconf: HeartbeatElect: meta prefix %q: it must end in \"/\" and lie outside the prefix %q", m, prefix)
+	}
 	ttl := max(1, int((o.ttl+time.Second-1)/time.Second))
 	pfx := o.meta + "heartbeat/" + url.PathEscape(prefix) + "/"
 	for ctx.Err() == nil {
@@ -161,7 +166,14 @@ func lead(ctx context.Context, cli *clientv3.Client, key, pfx string, ttl int, o
 	if err != nil {
 		return err
 	}
-	defer s.Close() // revokes the lease: a follower's candidacy ends with it
+	defer func() {
+		// Revoked, not left to expire: the candidacy ends with it, even
+		// when ctx has ended (Session.Close would revoke under ctx).
+		s.Orphan()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.every)
+		cli.Revoke(rctx, s.Lease())
+		cancel()
+	}()
 	e := concurrency.NewElection(s, pfx)
 	if err := e.Campaign(ctx, o.name); err != nil {
 		return err

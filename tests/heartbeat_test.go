@@ -373,6 +373,11 @@ func TestHeartbeatArguments(t *testing.T) {
 	if err := etcdconf.Heartbeat(t.Context(), cli, "/x/", etcdconf.HeartbeatEvery(0)); err == nil {
 		t.Error("HeartbeatEvery(0): no error")
 	}
+	for _, meta := range []string{"/x/meta/", "/_etcdconf"} {
+		if err := etcdconf.Heartbeat(t.Context(), cli, "/x/", etcdconf.HeartbeatElect(meta, 0)); err == nil {
+			t.Errorf("HeartbeatElect(%q): no error", meta)
+		}
+	}
 	if _, err := etcdconf.New[map[string]string](t.Context(), cli, "\xff", etcdconf.WithHeartbeat()); err == nil {
 		t.Error("New with WithHeartbeat on a prefix with no range end: no error")
 	}
