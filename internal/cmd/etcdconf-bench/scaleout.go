@@ -284,7 +284,11 @@ func scaleOutRun(n, puts int, quiet time.Duration, setup scaleSetup) (scaleFigur
 		}()
 	}
 
-	// Quiet: no write anywhere in etcd.
+	// Quiet: no write anywhere in etcd (but the heartbeat). New returns
+	// before its watch is created, and through the proxy each creation
+	// costs etcd a Range (the proxy checks the client's permission with
+	// one): let the last ones settle first.
+	time.Sleep(2 * time.Second)
 	var reloads0, probes0 int64
 	for _, w := range ws {
 		st := w.Status()
