@@ -28,6 +28,7 @@ type options struct {
 	progress    time.Duration
 	observer    Observer
 	recheck     time.Duration
+	heartbeat   bool // see WithHeartbeat
 	// snapshotFile is the path given to WithSnapshotFile, if hasSnapshotFile
 	// (an empty path is an error, not the absence of the option).
 	snapshotFile    string
@@ -145,6 +146,41 @@ func WithRecheck(d time.Duration) Option {
 // three intervals reports itself disconnected in [Status]. Default: 5s.
 func WithProgressInterval(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.progress = d })
+}
+
+// WithHeartbeat makes the watcher take its proof of currency from a
+// heartbeat that someone writes (see [Heartbeat], or `etcdconf heartbeat`)
+// instead of a read of its own per progress interval. It is for fleets:
+// through a grpc-proxy, which answers no progress request and coalesces
+// watches but not reads, N watchers on a quiet prefix otherwise send etcd N
+// linearizable reads per interval (see [WithProgressInterval]); with the
+// heartbeat, etcd sees one write per heartbeat whatever N.
+//
+// The heartbeat key is [HeartbeatKey](prefix), the prefix's range end
+// ("/app0" for "/app/"): outside the prefix for every other reader (Load,
+// the CLI, release history, Snapshot.Keys, the snapshot file), yet next to
+// it, so the watcher watches the one range [prefix, HeartbeatKey+"\x00")
+// and receives config and heartbeat events on one watch, in etcd's order.
+// A heartbeat event at revision R therefore proves that the watch has
+// delivered every change of the prefix up to R; a heartbeat seen on a
+// second watch would prove nothing about the first. Heartbeat events are
+// never configuration: they cause no reload, no snapshot, no Change and
+// no error, and count only as a sign of life.
+//
+// When heartbeats stop (no writer, or it lost its election), the watcher
+// falls back to reads as without the option, each after a random delay
+// within the progress interval, so a fleet does not read all at once.
+// Heartbeats cannot be written while etcd has no leader, so a watcher
+// behind a leaderless etcd or a stalled link still reports itself
+// disconnected after three intervals.
+//
+// The writer's interval must be below the watchers' progress interval;
+// the watcher's role needs read permission on HeartbeatKey(prefix) besides
+// the prefix, or [New] fails with [ErrPermission] (etcd would refuse the
+// watch). [Load] reads no heartbeat and ignores the option. Default: off;
+// the watch covers the prefix only.
+func WithHeartbeat() Option {
+	return optionFunc(func(o *options) { o.heartbeat = true })
 }
 
 // WithSnapshotFile keeps the last good snapshot in the file at path, so a

@@ -2,11 +2,10 @@ package etcdconf
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -21,8 +20,7 @@ func (s *etcdSource) mayRead(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, s.o.progress)
 	defer cancel()
 	_, err := s.cli.Get(rctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
-	if errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrAuthFailed) ||
-		errors.Is(err, rpctypes.ErrUserNotFound) || errors.Is(err, rpctypes.ErrInvalidAuthToken) {
+	if denied(err) {
 		return fmt.Errorf("etcdconf: recheck %q: %w", s.prefix, err)
 	}
 	return nil // other failures are the progress checker's business
@@ -38,6 +36,13 @@ func (s *etcdSource) mayRead(ctx context.Context) error {
 // the watch live for three intervals (the link stalled, or the reads fail:
 // no leader, a partition), it cancels the watch: a stalled connection must
 // not leave the watcher silent.
+//
+// With a heartbeat (WithHeartbeat), an interval that brought an event
+// needs neither a request nor a read: heartbeats are the proof. A silent
+// one means the heartbeats stopped, for every watcher of the prefix at
+// once; each read then waits a random part of the interval first, so a
+// fleet spreads its reads over the interval instead of sending them
+// together.
 func (s *etcdSource) checkProgress(ctx context.Context, cancel context.CancelCauseFunc) {
 	every := s.o.progress
 	t := time.NewTicker(every)
@@ -57,7 +62,11 @@ func (s *etcdSource) checkProgress(ctx context.Context, cancel context.CancelCau
 			cancel(errStale)
 			return
 		}
-		if heard == last { // nothing in the last interval, not even an answer
+		silent := heard == last // nothing in the last interval, not even an answer
+		if silent && s.hb != "" && !s.jitter(ctx, every, heard) {
+			silent = false // a heartbeat came meanwhile, or the watch ended
+		}
+		if silent {
 			var ok bool
 			if proved, ok = s.prove(ctx, proved); ok && ask {
 				if unanswered++; unanswered == 3 {
@@ -70,7 +79,7 @@ func (s *etcdSource) checkProgress(ctx context.Context, cancel context.CancelCau
 			unanswered = 0
 		}
 		last = s.lastHeard.Load()
-		if !ask {
+		if !ask || (!silent && s.hb != "") {
 			continue
 		}
 		rctx, rcancel := context.WithTimeout(ctx, every)
@@ -80,6 +89,20 @@ func (s *etcdSource) checkProgress(ctx context.Context, cancel context.CancelCau
 			s.o.logger.Debug("etcdconf: progress request failed", "prefix", s.prefix, "err", err)
 		}
 	}
+}
+
+// jitter waits a random time in [0, every) before a read that replaces a
+// missing heartbeat, and reports whether the read is still needed: false
+// when ctx ended or the watch heard something after heard meanwhile.
+func (s *etcdSource) jitter(ctx context.Context, every time.Duration, heard int64) bool {
+	t := time.NewTimer(rand.N(every))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	}
+	return s.lastHeard.Load() == heard
 }
 
 // prove reports whether a linearizable read shows that the watcher has

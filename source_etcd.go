@@ -35,6 +35,8 @@ type etcdSource struct {
 	prefix string
 	o      *options
 	to     sink
+	// hb is the heartbeat key the watch also covers (WithHeartbeat), or "".
+	hb string
 
 	// from is why the first load failed when the watcher started from its
 	// snapshot file: run starts in the recovery. nil else.
@@ -61,6 +63,9 @@ type etcdSource struct {
 // nil); to is the watcher.
 func newEtcdSource(cli *clientv3.Client, prefix string, o *options, to sink, kvs *codec.KeySet, rev int64, from error) *etcdSource {
 	s := &etcdSource{cli: cli, prefix: prefix, o: o, to: to, from: from, state: kvs, shared: true, seen: rev}
+	if o.heartbeat {
+		s.hb = HeartbeatKey(prefix)
+	}
 	s.at.rev, s.at.keys = rev, kvs.Len()
 	if from == nil {
 		s.lastHeard.Store(time.Now().UnixNano())
@@ -125,7 +130,13 @@ func (s *etcdSource) watch(parent context.Context, b *backoff) error {
 		s.checkProgress(ctx, cancel)
 	}()
 	start := time.Now()
-	wch := s.cli.Watch(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(s.seen+1), clientv3.WithProgressNotify())
+	// With a heartbeat, one watch covers the prefix and the heartbeat key
+	// just past it, so heartbeats arrive in order with the prefix's events.
+	span := clientv3.WithPrefix()
+	if s.hb != "" {
+		span = clientv3.WithRange(s.hb + "\x00")
+	}
+	wch := s.cli.Watch(ctx, s.prefix, span, clientv3.WithRev(s.seen+1), clientv3.WithProgressNotify())
 	q := newWatchQueue()
 	helpers.Add(1)
 	go func() {
@@ -170,10 +181,11 @@ func (s *etcdSource) watch(parent context.Context, b *backoff) error {
 
 // handle delivers watch responses, in order, as one key set. It returns an
 // error when the watch must be recovered; the responses before the failed
-// one are delivered first.
+// one are delivered first. Heartbeat events change no key: the latest one
+// moves the watch past its revision once the keys before it are delivered.
 func (s *etcdSource) handle(resps []clientv3.WatchResponse) error {
 	var next *codec.KeySet
-	rev := s.seen
+	rev, top, beat := s.seen, s.seen, int64(0)
 	var err error
 	for _, resp := range resps {
 		if err = resp.Err(); err != nil {
@@ -183,8 +195,14 @@ func (s *etcdSource) handle(resps []clientv3.WatchResponse) error {
 			// A transaction's events share its revision: only an event
 			// below the revision being applied, or of one applied before
 			// this batch, goes backwards.
-			if m := ev.Kv.ModRevision; m < rev || m == s.seen {
-				return fmt.Errorf("%w: %d after %d", errBackwards, m, rev)
+			m := ev.Kv.ModRevision
+			if m < top || m == s.seen {
+				return fmt.Errorf("%w: %d after %d", errBackwards, m, top)
+			}
+			top = m
+			if s.hb != "" && string(ev.Kv.Key) == s.hb {
+				beat = m // never configuration, decoded by no one
+				continue
 			}
 			if next == nil {
 				next = s.mutableState()
@@ -194,11 +212,19 @@ func (s *etcdSource) handle(resps []clientv3.WatchResponse) error {
 			} else {
 				next.Set(newKeyValue(ev.Kv, s.prefix))
 			}
-			rev = ev.Kv.ModRevision
+			rev = m
 		}
 	}
 	if next != nil {
 		s.deliver(next, rev)
+	}
+	if beat > s.seen {
+		// The watch delivered every change of the prefix up to beat, and
+		// the watcher has published them: etcd held these keys at beat,
+		// which is where a restarted watch resumes and what a proof by a
+		// read compares etcd with.
+		s.seen = beat
+		s.setAt(beat, s.state.Len())
 	}
 	if err == nil {
 		s.heard()

@@ -13,8 +13,9 @@ type Status struct {
 	// including rejected ones; it is at least Revision.
 	Seen int64
 	// Confirmed is the last time the watcher knew it had every change up to
-	// Seen: a load, an event, etcd's answer to a progress request, or a
-	// linearizable read that found nothing new (see Probes).
+	// Seen: a load, an event, a heartbeat ([WithHeartbeat]), etcd's answer
+	// to a progress request, or a linearizable read that found nothing new
+	// (see Probes).
 	Confirmed time.Time
 	// Connected reports that the watch is established and has been proved
 	// current within three progress intervals.
@@ -39,7 +40,8 @@ type Status struct {
 	// current where etcd left a progress request unanswered: on a quiet
 	// store, and always behind a grpc-proxy, which answers none. At most
 	// one per progress interval; each reads no values, and only reads the
-	// prefix's keys when etcd's revision moved.
+	// prefix's keys when etcd's revision moved. None while heartbeats
+	// arrive ([WithHeartbeat]).
 	Probes int64
 }
 

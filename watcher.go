@@ -104,6 +104,9 @@ func New[T any](ctx context.Context, cli *clientv3.Client, prefix string, opts .
 		}
 	}
 	snap, loadErr, err := initial(ctx, cli, prefix, o, file, dec, lay)
+	if err == nil && loadErr == nil && o.heartbeat {
+		err = mayReadHeartbeat(ctx, cli, prefix)
+	}
 	if err != nil {
 		if file != nil {
 			file.release()

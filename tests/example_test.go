@@ -309,3 +309,39 @@ func ExampleWithSnapshotFile() {
 	// port: 5432
 	// from the snapshot file; connected: false
 }
+
+// A fleet behind a grpc-proxy proves itself current by one heartbeat that
+// every instance sees, instead of a read per instance per interval.
+func ExampleHeartbeat() {
+	srv, cli := exampleEtcd()
+	defer srv.Close()
+	defer cli.Close()
+	ctx := context.Background()
+	cli.Put(ctx, "/myapp/config/db/port", "5432")
+
+	// One process (or several, with HeartbeatElect) writes the heartbeat
+	// until its ctx ends; `etcdconf heartbeat /myapp/config/` does the same.
+	hctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- etcdconf.Heartbeat(hctx, cli, "/myapp/config/", etcdconf.HeartbeatEvery(100*time.Millisecond))
+	}()
+
+	// Every instance watches with WithHeartbeat.
+	w, err := etcdconf.New[map[string]string](ctx, cli, "/myapp/config/",
+		etcdconf.WithHeartbeat(), etcdconf.WithProgressInterval(time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close()
+	time.Sleep(1500 * time.Millisecond) // a progress interval, and more
+	st := w.Status()
+	fmt.Println("heartbeat key:", etcdconf.HeartbeatKey("/myapp/config/"))
+	fmt.Println("value:", w.Current().Value, "connected:", st.Connected, "reads:", st.Probes)
+	stop()
+	fmt.Println("writer:", <-done)
+	// Output:
+	// heartbeat key: /myapp/config0
+	// value: map[db/port:5432] connected: true reads: 0
+	// writer: <nil>
+}

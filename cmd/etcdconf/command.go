@@ -21,14 +21,15 @@ var (
 
 // examples are shown by each command's -h.
 var examples = map[string]string{
-	"get":      "etcdconf get /myapp/config/ -o yaml",
-	"diff":     "etcdconf diff /myapp/config/ -f config.yaml   # exit 1 when etcd differs",
-	"apply":    "etcdconf apply /myapp/config/ -f config.yaml --prune --yes",
-	"watch":    "etcdconf watch /myapp/config/",
-	"history":  "etcdconf history /myapp/config/   # --etcd --since 100 for etcd's own history",
-	"rollback": "etcdconf rollback /myapp/config/ --release 3 -m 'back to 3' --dry-run",
-	"validate": "etcdconf validate -f config.yaml --schema config.schema.json   # exit 1 when it does not fit",
-	"status":   "etcdconf status /myapp/config/   # exit 1 when an instance rejected the prefix, 4 when one lags",
+	"get":       "etcdconf get /myapp/config/ -o yaml",
+	"diff":      "etcdconf diff /myapp/config/ -f config.yaml   # exit 1 when etcd differs",
+	"apply":     "etcdconf apply /myapp/config/ -f config.yaml --prune --yes",
+	"watch":     "etcdconf watch /myapp/config/",
+	"history":   "etcdconf history /myapp/config/   # --etcd --since 100 for etcd's own history",
+	"rollback":  "etcdconf rollback /myapp/config/ --release 3 -m 'back to 3' --dry-run",
+	"validate":  "etcdconf validate -f config.yaml --schema config.schema.json   # exit 1 when it does not fit",
+	"status":    "etcdconf status /myapp/config/   # exit 1 when an instance rejected the prefix, 4 when one lags",
+	"heartbeat": "etcdconf heartbeat /myapp/config/ --interval 4s --elect   # until interrupted",
 }
 
 // A command is one invocation: its flags, its prefix and its client.
@@ -68,6 +69,13 @@ type command struct {
 	etcd        bool
 	pruneBefore int64
 	keep        int64
+
+	// heartbeat: how often it writes, and whether as a candidate in an
+	// election (its name, and its session's ttl).
+	interval time.Duration
+	elect    bool
+	writer   string
+	ttl      time.Duration
 }
 
 func (c *command) close() {
@@ -141,7 +149,13 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 	if name == "status" {
 		fs.DurationVar(&c.grace, "grace", 10*time.Second, "how long an instance may lag behind the prefix before it counts as lagging")
 	}
-	if name == "apply" || name == "rollback" || name == "history" || name == "status" {
+	if name == "heartbeat" {
+		fs.DurationVar(&c.interval, "interval", 4*time.Second, "how often to write; below the watchers' progress interval (etcdconf.WithProgressInterval, default 5s)")
+		fs.BoolVar(&c.elect, "elect", false, "campaign with the other heartbeat writers of the prefix that use --elect; only the elected one writes")
+		fs.StringVar(&c.writer, "name", "", "this writer's name, in the heartbeat's value and the election (default: host-pid)")
+		fs.DurationVar(&c.ttl, "ttl", time.Minute, "with --elect: how long a vanished leader keeps the role (its lease, renewed every ttl/3)")
+	}
+	if name == "apply" || name == "rollback" || name == "history" || name == "status" || name == "heartbeat" {
 		fs.StringVar(&c.meta, "meta-prefix", release.DefaultMeta, "the namespace of etcdconf's metadata, where release and instance records are")
 	}
 	fs.Usage = func() {

@@ -51,12 +51,20 @@ Usage:
   etcdconf rollback PREFIX (--release N | --to REV) [-m MESSAGE] [--author NAME] [--dry-run] [--yes]
   etcdconf validate -f FILE --schema SCHEMA.json [--strict]
   etcdconf status PREFIX [--grace 10s]
+  etcdconf heartbeat PREFIX [--interval 4s] [--elect [--name NAME] [--ttl 1m]]
 
 status lists the instances that watch PREFIX with etcdconf.WithInstance and
 whether each applied the prefix's state: exit 0 when all did, 1 when one
 rejected it, 4 when one still lags after --grace. apply and rollback with
 --wait wait (up to --timeout) for every instance to apply or reject the
 write: exit 4 when one rejected it, 5 when one did not answer in time.
+
+heartbeat writes PREFIX's heartbeat key (the prefix's range end: /app0 for
+/app/) every --interval until interrupted, for the watchers that use
+etcdconf.WithHeartbeat: through a grpc-proxy they then prove themselves
+current with no read of their own. With --elect, several writers campaign and
+one writes; another takes over when it stops. Exit 0 when interrupted, 2 when
+etcd refuses the user.
 
 validate checks a file against a JSON Schema written by etcdconf.JSONSchema,
 without etcd; diff and apply with --schema refuse a file that does not fit it
@@ -104,7 +112,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmds := map[string]func(context.Context, *command) error{
 		"get": cmdGet, "diff": cmdDiff, "apply": cmdApply, "watch": cmdWatch, "history": cmdHistory, "rollback": cmdRollback,
-		"validate": cmdValidate, "status": cmdStatus,
+		"validate": cmdValidate, "status": cmdStatus, "heartbeat": cmdHeartbeat,
 	}
 	fn, ok := cmds[args[0]]
 	if !ok {

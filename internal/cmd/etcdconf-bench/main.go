@@ -10,6 +10,7 @@
 //	go run ./internal/cmd/etcdconf-bench            # the full run (about a minute on 2 cores)
 //	go run ./internal/cmd/etcdconf-bench -quick     # small sizes, one run
 //	go run ./internal/cmd/etcdconf-bench -scaleout 1000   # 1000 instances, direct and through a grpc-proxy
+//	go run ./internal/cmd/etcdconf-bench -scaleout 1000 -heartbeat   # liveness's cost to etcd through the proxy, without and with WithHeartbeat
 package main
 
 import (
@@ -59,12 +60,20 @@ func main() {
 	scale := flag.Bool("scale", false, "instead: how cost grows with keys (1k-100k) and subscribers (1-100)")
 	scaleout := flag.Int("scaleout", 0, "instead: this many instances against one etcd, direct and through one grpc-proxy")
 	quiet := flag.Duration("quiet", time.Minute, "with -scaleout: the quiet period with no write anywhere")
+	heartbeat := flag.Bool("heartbeat", false, "with -scaleout: through the grpc-proxy only, what liveness costs etcd without and with WithHeartbeat")
+	instance := flag.Bool("instance", false, "with -scaleout -heartbeat: also with WithInstance (the fleet view)")
 	fleetN := flag.Int("fleet", 0, "instead: what WithInstance costs etcd, with this many instances (quiet, then 10 changes a second, each -quiet long)")
 	flag.Parse()
 	if *fleetN > 0 {
 		if err := fleetCost(os.Stdout, *fleetN, *quiet); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
+		}
+		return
+	}
+	if *scaleout > 0 && *heartbeat {
+		if err := scaleOutHeartbeat(os.Stdout, *scaleout, 50, *quiet, *instance); err != nil {
+			log.Fatal(err)
 		}
 		return
 	}

@@ -63,3 +63,22 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("no header:\n%s", out.String())
 	}
 }
+
+// TestScaleOutHeartbeatQuick runs the heartbeat comparison with 20
+// instances: with the heartbeat, no liveness read and no Range reaches etcd.
+func TestScaleOutHeartbeatQuick(t *testing.T) {
+	var out bytes.Buffer
+	if err := scaleOutHeartbeat(&out, 20, 5, 6*time.Second, false); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	rows := regexp.MustCompile(`(?m)^\| (WithHeartbeat[^|]*) \| ([0-9.]+) \| ([^|]*) \| (\d+) \| (\d+) \| (\d+) \|`).FindAllStringSubmatch(out.String(), -1)
+	if len(rows) != 2 {
+		t.Fatalf("%d heartbeat rows, want 2:\n%s", len(rows), out.String())
+	}
+	for _, r := range rows {
+		if strings.Contains(r[3], "Range") || r[4] != "0" || r[5] != "0" || r[6] != "0" {
+			t.Errorf("%s: a liveness read, a reload or a disconnect in a quiet period:\n%s", r[1], out.String())
+		}
+	}
+}

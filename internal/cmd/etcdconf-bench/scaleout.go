@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -106,6 +107,21 @@ type scaleFigures struct {
 	p50, p99          float64 // ms, put until every instance applied it
 	reloads, probes   int64   // during the quiet period, all instances
 	disconnected      int     // instances not connected at the end of the quiet period
+	// requests are etcd's requests during the quiet period, by method (see
+	// etcdRequests).
+	requests map[string]float64
+}
+
+// A scaleSetup is how the instances of a scale-out run reach etcd and
+// prove themselves current.
+type scaleSetup struct {
+	name     string // in scaleOutHeartbeat's table
+	viaProxy bool
+	// writers is the number of heartbeat writers (etcdconf.Heartbeat, each
+	// its own client, straight to etcd) and the instances use
+	// WithHeartbeat; with more than one they are elected candidates.
+	writers  int
+	instance bool // the instances use WithInstance
 }
 
 // scaleOut prints n instances, each with its own client and watcher as n
@@ -116,7 +132,7 @@ func scaleOut(out io.Writer, n, puts int, quiet time.Duration) error {
 	fmt.Fprintf(out, "%d instances, each its own client and watcher (default options); etcd and the proxy in child processes.\n\n", n)
 	fmt.Fprintf(out, "| | etcd watchers | etcd RSS | proxy RSS | put → all applied p50 | p99 | reloads in %s quiet | liveness reads per watcher per minute | not connected after quiet |\n|---|---|---|---|---|---|---|---|---|\n", quiet)
 	for _, viaProxy := range []bool{false, true} {
-		f, err := scaleOutRun(n, puts, quiet, viaProxy)
+		f, err := scaleOutRun(n, puts, quiet, scaleSetup{viaProxy: viaProxy})
 		if err != nil {
 			return err
 		}
@@ -130,8 +146,45 @@ func scaleOut(out io.Writer, n, puts int, quiet time.Duration) error {
 	return nil
 }
 
-func scaleOutRun(n, puts int, quiet time.Duration, viaProxy bool) (scaleFigures, error) {
+// scaleOutHeartbeat prints what liveness costs etcd for n instances
+// through one grpc-proxy: all requests etcd receives over a quiet period,
+// without a heartbeat (each instance proves itself by reads), with one
+// heartbeat writer, with two elected writers, and, with instance, with
+// the fleet view on top.
+func scaleOutHeartbeat(out io.Writer, n, puts int, quiet time.Duration, instance bool) error {
+	const every = 5 * time.Second // the default progress interval
+	fmt.Fprintf(out, "%d instances through one grpc-proxy, each its own client and watcher (progress interval %v; heartbeat writers every 4s, each its own client straight to etcd); all requests etcd received in %s quiet (unary calls and stream messages, from its metrics).\n\n", n, every, quiet)
+	fmt.Fprintf(out, "| liveness | etcd requests per %v interval | by method, in %s | liveness reads, all watchers | reloads | not connected after quiet | put → all applied p50 | p99 | etcd watchers | etcd RSS | proxy RSS |\n|---|---|---|---|---|---|---|---|---|---|---|\n", every, quiet)
+	setups := []scaleSetup{
+		{name: "reads (no heartbeat)", viaProxy: true},
+		{name: "WithHeartbeat, one writer", viaProxy: true, writers: 1},
+		{name: "WithHeartbeat, two elected writers", viaProxy: true, writers: 2},
+	}
+	if instance {
+		setups = append(setups, scaleSetup{name: "WithHeartbeat, one writer, WithInstance", viaProxy: true, writers: 1, instance: true})
+	}
+	for _, s := range setups {
+		f, err := scaleOutRun(n, puts, quiet, s)
+		if err != nil {
+			return err
+		}
+		var total float64
+		var parts []string
+		for _, m := range slices.Sorted(maps.Keys(f.requests)) {
+			if v := f.requests[m]; v > 0 {
+				total += v
+				parts = append(parts, fmt.Sprintf("%s %.0f", m, v))
+			}
+		}
+		fmt.Fprintf(out, "| %s | %.2f | %s | %d | %d | %d | %.1f ms | %.1f ms | %d | %.0f MB | %.0f MB |\n", s.name, total/(quiet.Seconds()/every.Seconds()),
+			strings.Join(parts, ", "), f.probes, f.reloads, f.disconnected, f.p50, f.p99, f.watchers, f.etcdRSS, f.proxyRSS)
+	}
+	return nil
+}
+
+func scaleOutRun(n, puts int, quiet time.Duration, setup scaleSetup) (scaleFigures, error) {
 	var f scaleFigures
+	viaProxy := setup.viaProxy
 	etcdAddr, etcdPid, stopEtcd, err := child(childEnv + "=1")
 	if err != nil {
 		return f, err
@@ -155,6 +208,31 @@ func scaleOutRun(n, puts int, quiet time.Duration, viaProxy bool) (scaleFigures,
 	const prefix = "/bench/scaleout/"
 	if err := seed(ctx, admin, prefix, 10, func(int) string { return "0" }); err != nil {
 		return f, err
+	}
+
+	var writers sync.WaitGroup
+	wctx, stopWriters := context.WithCancel(ctx)
+	defer func() {
+		stopWriters()
+		writers.Wait()
+	}()
+	for i := range setup.writers {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcdAddr}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return f, err
+		}
+		defer cli.Close()
+		opts := []etcdconf.HeartbeatOption{etcdconf.HeartbeatName(fmt.Sprintf("writer-%d", i))}
+		if setup.writers > 1 {
+			opts = append(opts, etcdconf.HeartbeatElect("", 0))
+		}
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			if err := etcdconf.Heartbeat(wctx, cli, prefix, opts...); err != nil {
+				fmt.Fprintln(os.Stderr, "heartbeat:", err)
+			}
+		}()
 	}
 
 	// Every instance stamps the revisions it applies; latencies are
@@ -183,7 +261,14 @@ func scaleOutRun(n, puts int, quiet time.Duration, viaProxy bool) (scaleFigures,
 			return f, err
 		}
 		defer cli.Close()
-		if ws[i], err = etcdconf.New[map[string]string](ctx, cli, prefix); err != nil {
+		var opts []etcdconf.Option
+		if setup.writers > 0 {
+			opts = append(opts, etcdconf.WithHeartbeat())
+		}
+		if setup.instance {
+			opts = append(opts, etcdconf.WithInstance(fmt.Sprintf("i%04d", i)))
+		}
+		if ws[i], err = etcdconf.New[map[string]string](ctx, cli, prefix, opts...); err != nil {
 			return f, err
 		}
 		updates := ws[i].Subscribe(sctx)
@@ -199,13 +284,29 @@ func scaleOutRun(n, puts int, quiet time.Duration, viaProxy bool) (scaleFigures,
 		}()
 	}
 
-	// Quiet: no write anywhere in etcd.
+	// Quiet: no write anywhere in etcd (but the heartbeat). New returns
+	// before its watch is created, and through the proxy each creation
+	// costs etcd a Range (the proxy checks the client's permission with
+	// one): let the last ones settle first.
+	time.Sleep(2 * time.Second)
 	var reloads0, probes0 int64
 	for _, w := range ws {
 		st := w.Status()
 		reloads0, probes0 = reloads0+st.Reloads, probes0+st.Probes
 	}
+	req0, err := etcdRequests(etcdAddr)
+	if err != nil {
+		return f, err
+	}
 	time.Sleep(quiet)
+	req1, err := etcdRequests(etcdAddr)
+	if err != nil {
+		return f, err
+	}
+	f.requests = map[string]float64{}
+	for m, v := range req1 {
+		f.requests[m] = v - req0[m]
+	}
 	for _, w := range ws {
 		st := w.Status()
 		f.reloads += st.Reloads
