@@ -349,7 +349,7 @@ func TestLayersWriteCannotRemoveWhatAFileHolds(t *testing.T) {
 	if err != nil || len(s.Value.Labels) != 1 {
 		t.Fatalf("Update removing an etcd-only entry: %v, %+v", err, s)
 	}
-	if s, err = w.Delete(ctx, `Labels["zz"]`); err != nil {
+	if _, err := w.Delete(ctx, `Labels["zz"]`); err != nil {
 		t.Fatalf("Delete of an absent entry: %v", err)
 	}
 }

@@ -454,6 +454,8 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 	inStruct := &row{name: fmt.Sprintf("registry of %d entries inside a struct: one change p50 of %d puts", sz.regEntries, sz.bigPuts), unit: "ms", target: 1.3}
 	inStructSpaced := &row{name: fmt.Sprintf("same, %d puts %v apart: p50", sz.bigPuts/2, spacing), unit: "ms", target: 1.3}
 	rows = append(rows, typedLoad, typedHeap, bigMap, bigTyped, bigSpaced, growth, inStruct, inStructSpaced, initial)
+	mr := newMapRows(sz)
+	rows = append(rows, mr.all()...)
 	if err := seed(ctx, cli, "/bench/map/", sz.keys, func(int) string { return "0" }); err != nil {
 		return err
 	}
@@ -634,6 +636,9 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 					return err
 				}
 				add(initial, float64(d.Microseconds())/1000)
+				if err := mr.run(ctx, cli, sz); err != nil {
+					return err
+				}
 			}
 			if useConf && prof != nil && run == 0 {
 				pprof.StopCPUProfile()
@@ -642,6 +647,7 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 	}
 	growth.raw = []float64{median(bigTyped.raw) / median(rows[7].raw)}
 	growth.conf = []float64{median(bigTyped.conf) / median(rows[7].conf)}
+	mr.floor(rows[7], rows[8], rows[9], rows[10], bigTyped, inStruct, typedHeap)
 	fmt.Fprintf(out, "etcdconf-bench: %d cores, %s, %d runs (medians), etcd in a child process\n\n", runtime.NumCPU(), runtime.Version(), sz.runs)
 	fmt.Fprintf(out, "| figure | raw clientv3 | etcdconf | ratio | target | |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
