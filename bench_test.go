@@ -238,11 +238,11 @@ func BenchmarkFilePoll(b *testing.B) {
 func BenchmarkMapChange(b *testing.B) {
 	for _, n := range []int{1000, 100000} {
 		b.Run(fmt.Sprintf("map[string]Entry/%d", n), func(b *testing.B) {
-			o, prev := entryOracle(b, n)
+			o, prev := entryOracle[map[string]oracleEntry](b, n)
 			benchChange(b, o.d, prev, n)
 		})
 		b.Run(fmt.Sprintf("Map[string,Entry]/%d", n), func(b *testing.B) {
-			o, prev := mapEntryOracle(b, n)
+			o, prev := entryOracle[Map[string, oracleEntry]](b, n)
 			benchChange(b, o.d, prev, n)
 		})
 	}

@@ -527,10 +527,10 @@ func oracleWatcher[T ~map[string]oracleInstance](t *testing.T, wantDelta bool) {
 		applied, incremental, txns-applied, updated)
 }
 
-// entryOracle is an oracle over n entries svc-000000... of a
-// map[string]Entry, all "1" at revision 2, and their snapshot.
-func entryOracle(b *testing.B, n int) (*oracle[map[string]oracleEntry], *Snapshot[map[string]oracleEntry]) {
-	o := newOracle[map[string]oracleEntry](b)
+// entryOracle is an oracle over n entries svc-000000... of a map of
+// Entry (a Go map or a Map), all "1" at revision 2, and their snapshot.
+func entryOracle[T any](tb testing.TB, n int) (*oracle[T], *Snapshot[T]) {
+	o := newOracle[T](tb)
 	kvs := make(map[string]*codec.KeyValue, n)
 	for i := range n {
 		k := fmt.Sprintf("svc-%06d", i)
@@ -539,9 +539,9 @@ func entryOracle(b *testing.B, n int) (*oracle[map[string]oracleEntry], *Snapsho
 	o.kvs = codec.KeySetOf(kvs)
 	v, err := o.d.DecodeSet(o.kvs, 2)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	o.prev = &Snapshot[map[string]oracleEntry]{Value: v, Revision: 2, prefix: "/app/", kvs: o.kvs}
+	o.prev = &Snapshot[T]{Value: v, Revision: 2, prefix: "/app/", kvs: o.kvs}
 	return o, o.prev
 }
 
@@ -552,7 +552,7 @@ func BenchmarkIncremental(b *testing.B) {
 	// the change's path; "prepared" has the copy made first, as the watch
 	// loop does while it waits (decoder.makeSpares), outside the timer.
 	bench := func(b *testing.B, n int, mode string) {
-		o, prev := entryOracle(b, n)
+		o, prev := entryOracle[map[string]oracleEntry](b, n)
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			if mode == "prepared" {
@@ -619,7 +619,7 @@ func BenchmarkIncrementalStruct(b *testing.B) {
 // (decoder.changes) against the full diff of the two values.
 func BenchmarkCatchUp(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
-		o, base := entryOracle(b, n)
+		o, base := entryOracle[map[string]oracleEntry](b, n)
 		for i := range 10 {
 			val := strconv.Itoa(i + 2)
 			o.step(b, []oracleOp{{path: fmt.Sprintf("svc-%06d", i*97%n), value: &val}})

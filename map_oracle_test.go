@@ -177,7 +177,7 @@ func TestMapDeterminism(t *testing.T) {
 // with n.
 func TestMapApplyShares(t *testing.T) {
 	allocs := func(n int) float64 {
-		o, prev := mapEntryOracle(t, n)
+		o, prev := entryOracle[Map[string, oracleEntry]](t, n)
 		i := 0
 		return testing.AllocsPerRun(50, func() {
 			i++
@@ -196,7 +196,7 @@ func TestMapApplyShares(t *testing.T) {
 		t.Errorf("a change at 100k entries allocates %.0f, at 1k %.0f: not O(log n)", large, small)
 	}
 	// The two versions share all but the changed entry's path.
-	o, prev := mapEntryOracle(t, 1000)
+	o, prev := entryOracle[Map[string, oracleEntry]](t, 1000)
 	next := prev.kvs.Clone()
 	next.Set(&codec.KeyValue{Key: "svc-000500", Value: []byte("9"), ModRevision: 3})
 	v, _, _, err := o.d.Next(prev.decoded(), next, 3)
@@ -228,21 +228,4 @@ func sharedNodes[K ~string, V any](a, b Map[K, V]) int {
 	}
 	walk(reflect.ValueOf(a.m).FieldByName("root"), false)
 	return walk(reflect.ValueOf(b.m).FieldByName("root"), true)
-}
-
-// mapEntryOracle is entryOracle for a Map[string, Entry].
-func mapEntryOracle(tb testing.TB, n int) (*oracle[Map[string, oracleEntry]], *Snapshot[Map[string, oracleEntry]]) {
-	o := newOracle[Map[string, oracleEntry]](tb)
-	kvs := make(map[string]*codec.KeyValue, n)
-	for i := range n {
-		k := fmt.Sprintf("svc-%06d", i)
-		kvs[k] = &codec.KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
-	}
-	o.kvs = codec.KeySetOf(kvs)
-	v, err := o.d.DecodeSet(o.kvs, 2)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	o.prev = &Snapshot[Map[string, oracleEntry]]{Value: v, Revision: 2, prefix: "/app/", kvs: o.kvs}
-	return o, o.prev
 }
