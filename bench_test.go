@@ -31,7 +31,7 @@ func BenchmarkDecode(b *testing.B) {
 	flat := map[string]*codec.KeyValue{}
 	for i := range 1000 {
 		k := fmt.Sprintf("k%04d", i)
-		flat[k] = &codec.KeyValue{Key: k, Value: []byte("value")}
+		flat[k] = &codec.KeyValue{Key: k, Value: "value"}
 	}
 	b.Run("1000 keys into map[string]string", func(b *testing.B) {
 		d, _ := codec.NewDecoder[map[string]string]("/app/", codec.Config{})
@@ -45,7 +45,7 @@ func BenchmarkDecode(b *testing.B) {
 	wideKVs := map[string]*codec.KeyValue{}
 	for i := range 1000 {
 		k := fmt.Sprintf("f%d", i)
-		wideKVs[k] = &codec.KeyValue{Key: k, Value: []byte("7")}
+		wideKVs[k] = &codec.KeyValue{Key: k, Value: "7"}
 	}
 	b.Run("1000-field struct", func(b *testing.B) {
 		d, _ := codec.NewDecoder[wide.Struct]("/app/", codec.Config{})
@@ -67,7 +67,7 @@ func BenchmarkSnapshotFile(b *testing.B) {
 	s := fileSnapshot{prefix: "/app/", rev: 2 * keys, written: time.Now(), kvs: codec.NewKeySet()}
 	for i := range keys {
 		k := fmt.Sprintf("service-%05d/endpoint", i)
-		s.kvs.Set(&codec.KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), CreateRevision: int64(i + 1), ModRevision: int64(keys + i + 1), Version: 2})
+		s.kvs.Set(&codec.KeyValue{Key: k, Value: "10.0.0.1:8080", CreateRevision: int64(i + 1), ModRevision: int64(keys + i + 1), Version: 2})
 	}
 	f := &snapshotFile{path: b.TempDir() + "/snap.json"}
 	b.Run("write 10k keys", func(b *testing.B) {
@@ -153,12 +153,12 @@ type benchConfig struct {
 // defaults, a file and the environment below and above etcd.
 func BenchmarkLayeredChange(b *testing.B) {
 	base := codec.NewKeySet()
-	base.Set(&codec.KeyValue{Key: "name", Value: []byte("api"), ModRevision: 1})
-	base.Set(&codec.KeyValue{Key: "db/host", Value: []byte("db1"), ModRevision: 1})
+	base.Set(&codec.KeyValue{Key: "name", Value: "api", ModRevision: 1})
+	base.Set(&codec.KeyValue{Key: "db/host", Value: "db1", ModRevision: 1})
 	for i := range 1000 {
 		k := fmt.Sprintf("services/s%04d", i)
-		base.Set(&codec.KeyValue{Key: k + "/addr", Value: []byte("10.0.0.1:80"), ModRevision: 1})
-		base.Set(&codec.KeyValue{Key: k + "/weight", Value: []byte("1"), ModRevision: 1})
+		base.Set(&codec.KeyValue{Key: k + "/addr", Value: "10.0.0.1:80", ModRevision: 1})
+		base.Set(&codec.KeyValue{Key: k + "/weight", Value: "1", ModRevision: 1})
 	}
 	var def benchConfig
 	def.DB.Port, def.DB.MaxConns, def.Timeout = 5432, 10, time.Second
@@ -166,8 +166,8 @@ func BenchmarkLayeredChange(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	below["db/max-conns"] = &codec.KeyValue{Key: "db/max-conns", Value: []byte("20"), Origin: "file /etc/app.yaml"}
-	env := map[string]*codec.KeyValue{"db/host": {Key: "db/host", Value: []byte("db2"), Origin: "env APP_DB_HOST"}}
+	below["db/max-conns"] = codec.KeyValue{Key: "db/max-conns", Value: "20"}.WithOrigin("file /etc/app.yaml")
+	env := map[string]*codec.KeyValue{"db/host": codec.KeyValue{Key: "db/host", Value: "db2"}.WithOrigin("env APP_DB_HOST")}
 	for _, bc := range []struct {
 		name   string
 		layers *codec.Layers
@@ -195,7 +195,7 @@ func BenchmarkLayeredChange(b *testing.B) {
 			for b.Loop() {
 				i++
 				etcd = etcd.Clone()
-				etcd.Set(&codec.KeyValue{Key: "services/s0500/weight", Value: []byte(fmt.Sprint(i % 2)), ModRevision: int64(i + 1)})
+				etcd.Set(&codec.KeyValue{Key: "services/s0500/weight", Value: fmt.Sprint(i % 2), ModRevision: int64(i + 1)})
 				keys := merge(etcd)
 				v, _, _, err := d.Next(prev, keys, int64(i+1))
 				if err != nil {
@@ -253,7 +253,7 @@ func benchChange[T any](b *testing.B, d *codec.Decoder[T], prev *Snapshot[T], n 
 	for i := 0; b.Loop(); i++ {
 		next := prev.kvs.Clone()
 		k := fmt.Sprintf("svc-%06d", i*7919%n)
-		next.Set(&codec.KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
+		next.Set(&codec.KeyValue{Key: k, Value: strconv.Itoa(i), ModRevision: int64(3 + i)})
 		v, _, inc, err := d.Next(prev.decoded(), next, int64(3+i))
 		if err != nil || !inc {
 			b.Fatal(inc, err)

@@ -18,7 +18,7 @@ import (
 func kvsOf(pairs ...string) map[string]*codec.KeyValue {
 	m := make(map[string]*codec.KeyValue, len(pairs)/2)
 	for i := 0; i < len(pairs); i += 2 {
-		m[pairs[i]] = &codec.KeyValue{Key: pairs[i], Value: []byte(pairs[i+1]), ModRevision: int64(i + 1)}
+		m[pairs[i]] = &codec.KeyValue{Key: pairs[i], Value: pairs[i+1], ModRevision: int64(i + 1)}
 	}
 	return m
 }
@@ -323,7 +323,7 @@ func TestIncrementalFlatAgreesWithFullDecode(t *testing.T) {
 			if rng.IntN(3) == 0 {
 				next.Delete(key)
 			} else {
-				next.Set(&codec.KeyValue{Key: key, Value: []byte(fmt.Sprint(rng.IntN(3))), ModRevision: rev})
+				next.Set(&codec.KeyValue{Key: key, Value: fmt.Sprint(rng.IntN(3)), ModRevision: rev})
 			}
 		}
 		v, delta, ok, err := d.Next(prev.decoded(), next, rev)

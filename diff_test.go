@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 func snap[T any](v T, rev int64, pairs ...string) *Snapshot[T] {
 	kvs := map[string]*codec.KeyValue{}
 	for i := 0; i < len(pairs); i += 2 {
-		kvs[pairs[i]] = &codec.KeyValue{Key: pairs[i], Value: []byte(pairs[i+1]), ModRevision: rev}
+		kvs[pairs[i]] = &codec.KeyValue{Key: pairs[i], Value: pairs[i+1], ModRevision: rev}
 	}
 	return &Snapshot[T]{Value: v, Revision: rev, prefix: "/app/", kvs: codec.KeySetOf(kvs)}
 }
@@ -89,7 +89,7 @@ func TestDiffGolden(t *testing.T) {
 				s.kvs.Delete(k)
 				continue
 			}
-			s.kvs.Set(&codec.KeyValue{Key: k, Value: []byte(keys[i+1]), ModRevision: rev})
+			s.kvs.Set(&codec.KeyValue{Key: k, Value: keys[i+1], ModRevision: rev})
 		}
 		return s
 	}
@@ -174,7 +174,7 @@ func BenchmarkDiff(b *testing.B) {
 	m2["k5"] = "changed"
 	mo := snap(m1, 1, mkv...)
 	mn := &Snapshot[map[string]string]{Value: m2, Revision: 2, prefix: mo.prefix, kvs: mo.kvs.Clone()}
-	mn.kvs.Set(&codec.KeyValue{Key: "k5", Value: []byte("changed"), ModRevision: 2})
+	mn.kvs.Set(&codec.KeyValue{Key: "k5", Value: "changed", ModRevision: 2})
 	b.Run("10k-entry flat view, one change", func(b *testing.B) {
 		for b.Loop() {
 			diffSnapshots(mo, mn)
@@ -197,7 +197,7 @@ func BenchmarkDiff(b *testing.B) {
 	}
 	s2.Services["api-5"] = instance{Addr: "api-5", Weight: 2}
 	so, sn := snap(s1, 1, kv...), snap(s2, 1, kv...)
-	sn.kvs.Set(&codec.KeyValue{Key: "services/api-5/weight", Value: []byte("2"), ModRevision: 2})
+	sn.kvs.Set(&codec.KeyValue{Key: "services/api-5/weight", Value: "2", ModRevision: 2})
 	b.Run("10k-entry map of structs, initial", func(b *testing.B) {
 		for b.Loop() {
 			diffSnapshots(nil, so)

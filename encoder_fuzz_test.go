@@ -43,7 +43,7 @@ func FuzzRoundTrip(f *testing.F) {
 			return // refused, as Update refuses it
 		}
 		kvs := map[string]*codec.KeyValue{}
-		add := func(k, s string) { kvs[k] = &codec.KeyValue{Key: k, Value: []byte(s)} }
+		add := func(k, s string) { kvs[k] = &codec.KeyValue{Key: k, Value: s} }
 		switch mode {
 		case 0:
 			for k, l := range leaves {

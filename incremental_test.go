@@ -196,7 +196,7 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 		if op.value == nil {
 			next.Delete(key)
 		} else {
-			next.Set(&codec.KeyValue{Key: key, Value: []byte(*op.value), ModRevision: o.rev})
+			next.Set(&codec.KeyValue{Key: key, Value: *op.value, ModRevision: o.rev})
 		}
 	}
 	o.kvs, o.steps = next, o.steps+1
@@ -534,7 +534,7 @@ func entryOracle[T any](tb testing.TB, n int) (*oracle[T], *Snapshot[T]) {
 	kvs := make(map[string]*codec.KeyValue, n)
 	for i := range n {
 		k := fmt.Sprintf("svc-%06d", i)
-		kvs[k] = &codec.KeyValue{Key: k, Value: []byte("1"), ModRevision: 2}
+		kvs[k] = &codec.KeyValue{Key: k, Value: "1", ModRevision: 2}
 	}
 	o.kvs = codec.KeySetOf(kvs)
 	v, err := o.d.DecodeSet(o.kvs, 2)
@@ -562,7 +562,7 @@ func BenchmarkIncremental(b *testing.B) {
 			}
 			next := prev.kvs.Clone()
 			k := fmt.Sprintf("svc-%06d", i%n)
-			next.Set(&codec.KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
+			next.Set(&codec.KeyValue{Key: k, Value: strconv.Itoa(i), ModRevision: int64(3 + i)})
 			if mode == "full" {
 				if _, err := o.d.DecodeSet(next, int64(3+i)); err != nil {
 					b.Fatal(err)
@@ -595,7 +595,7 @@ func BenchmarkIncrementalStruct(b *testing.B) {
 	m := map[string]*codec.KeyValue{}
 	for i := range 1000 {
 		k := fmt.Sprintf("f%d", i)
-		m[k] = &codec.KeyValue{Key: k, Value: []byte("7"), ModRevision: 1}
+		m[k] = &codec.KeyValue{Key: k, Value: "7", ModRevision: 1}
 	}
 	kvs := codec.KeySetOf(m)
 	v, err := d.DecodeSet(kvs, 1)
@@ -607,7 +607,7 @@ func BenchmarkIncrementalStruct(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		next := kvs.Clone()
 		k := fmt.Sprintf("f%d", i%1000)
-		next.Set(&codec.KeyValue{Key: k, Value: []byte(strconv.Itoa(i)), ModRevision: int64(i + 2)})
+		next.Set(&codec.KeyValue{Key: k, Value: strconv.Itoa(i), ModRevision: int64(i + 2)})
 		if _, _, inc, err := d.Next(prev.decoded(), next, int64(i+2)); err != nil || !inc {
 			b.Fatalf("incremental %v, %v", inc, err)
 		}
@@ -693,7 +693,7 @@ func benchStructMap[T any](b *testing.B, n int, prepared bool) {
 	m := map[string]*codec.KeyValue{}
 	for i := range n {
 		k := fmt.Sprintf("services/svc-%05d/addr", i)
-		m[k] = &codec.KeyValue{Key: k, Value: []byte("h"), ModRevision: 2}
+		m[k] = &codec.KeyValue{Key: k, Value: "h", ModRevision: 2}
 	}
 	kvs := codec.KeySetOf(m)
 	v, err := o.d.DecodeSet(kvs, 2)
@@ -709,7 +709,7 @@ func benchStructMap[T any](b *testing.B, n int, prepared bool) {
 			b.StartTimer()
 		}
 		next := prev.kvs.Clone()
-		next.Set(&codec.KeyValue{Key: fmt.Sprintf("services/svc-%05d/weight", i%n), Value: []byte(strconv.Itoa(i + 1)), ModRevision: int64(i + 3)})
+		next.Set(&codec.KeyValue{Key: fmt.Sprintf("services/svc-%05d/weight", i%n), Value: strconv.Itoa(i + 1), ModRevision: int64(i + 3)})
 		v, delta, inc, err := o.d.Next(prev.decoded(), next, int64(i+3))
 		if err != nil || !inc || (delta == nil) != codec.HasValidate[T]() {
 			b.Fatal(err, inc, delta)

@@ -19,7 +19,7 @@ func BenchmarkKeyState(b *testing.B) {
 		m := make(map[string]*codec.KeyValue, n)
 		for i := range n {
 			k := fmt.Sprintf("/app/services/svc-%06d", i)
-			m[k] = &codec.KeyValue{Key: k, Value: []byte("10.0.0.1:8080"), ModRevision: int64(i + 1)}
+			m[k] = &codec.KeyValue{Key: k, Value: "10.0.0.1:8080", ModRevision: int64(i + 1)}
 		}
 		b.Run(fmt.Sprintf("keys=%d/map", n), func(b *testing.B) {
 			pub := m

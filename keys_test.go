@@ -11,12 +11,12 @@ import (
 // prefix; the API gives them back in full (Snapshot.Keys, Snapshot.Key).
 func TestKeysRelativeToThePrefix(t *testing.T) {
 	s := codec.KeySetOf(map[string]*codec.KeyValue{
-		"a":       {Key: "a", Value: []byte("1"), ModRevision: 2},
-		"a.yaml":  {Key: "a.yaml", Value: []byte("x: 1"), ModRevision: 3},
-		"b/c":     {Key: "b/c", Value: []byte("2"), ModRevision: 4},
-		"b/d/e":   {Key: "b/d/e", Value: []byte("3"), ModRevision: 5},
-		"b0":      {Key: "b0", Value: []byte("4"), ModRevision: 6},
-		"zz/y/.x": {Key: "zz/y/.x", Value: []byte("5"), ModRevision: 7},
+		"a":       {Key: "a", Value: "1", ModRevision: 2},
+		"a.yaml":  {Key: "a.yaml", Value: "x: 1", ModRevision: 3},
+		"b/c":     {Key: "b/c", Value: "2", ModRevision: 4},
+		"b/d/e":   {Key: "b/d/e", Value: "3", ModRevision: 5},
+		"b0":      {Key: "b0", Value: "4", ModRevision: 6},
+		"zz/y/.x": {Key: "zz/y/.x", Value: "5", ModRevision: 7},
 	})
 	snap := &Snapshot[map[string]string]{prefix: "/app/", kvs: s}
 	var keys []string

@@ -290,7 +290,7 @@ func (f *fileLayer) parse(files map[string][]byte) (*codec.KeySet, error) {
 	kvs := codec.NewKeySet()
 	if f.spec.dir {
 		for name, b := range files {
-			kvs.Set(&codec.KeyValue{Key: name, Value: b})
+			kvs.Set(&codec.KeyValue{Key: name, Value: string(b)})
 		}
 		return kvs, nil
 	}
@@ -303,7 +303,7 @@ func (f *fileLayer) parse(files map[string][]byte) (*codec.KeySet, error) {
 		return nil, fmt.Errorf("etcdconf: WithFile %w", err)
 	}
 	for k, v := range parsed.Keys() {
-		kvs.Set(&codec.KeyValue{Key: k, Value: []byte(v)})
+		kvs.Set(&codec.KeyValue{Key: k, Value: v})
 	}
 	return kvs, nil
 }
@@ -398,7 +398,7 @@ func envLeaves[T any](prefix string, environ []string, o *options) (map[string]*
 			return nil, fmt.Errorf("etcdconf: WithEnv: %s could mean %s or %s: rename a field's key (the etcd tag) so that they differ", name, fields[0].goPath, fields[1].goPath)
 		}
 		p := fields[0].key
-		out[p] = &codec.KeyValue{Key: p, Value: []byte(value), Origin: "env " + name}
+		out[p] = codec.KeyValue{Key: p, Value: value}.WithOrigin("env " + name)
 	}
 	slices.Sort(unknown)
 	if len(unknown) > 0 {
@@ -438,7 +438,7 @@ func (l *layered[T]) envShadows(p string) string {
 	}
 	for k, kv := range l.env {
 		if k == p || strings.HasPrefix(p, k+"/") || strings.HasPrefix(k, p+"/") {
-			return strings.TrimPrefix(kv.Origin, "env ")
+			return strings.TrimPrefix(kv.Origin(), "env ")
 		}
 	}
 	return ""

@@ -50,7 +50,7 @@ func randomLayer(r *rand.Rand, keys []string, n int) *codec.KeySet {
 	s := codec.NewKeySet()
 	for range r.IntN(n + 1) {
 		k := keys[r.IntN(len(keys))]
-		s.Set(&codec.KeyValue{Key: k, Value: []byte(layerValue(r, k)), ModRevision: int64(r.IntN(100) + 1)})
+		s.Set(&codec.KeyValue{Key: k, Value: layerValue(r, k), ModRevision: int64(r.IntN(100) + 1)})
 	}
 	return s
 }
@@ -147,7 +147,7 @@ func TestLayersOracle(t *testing.T) {
 				if r.IntN(3) == 0 {
 					etcd.Delete(k)
 				} else {
-					etcd.Set(&codec.KeyValue{Key: k, Value: []byte(layerValue(r, k)), ModRevision: int64(100 + step)})
+					etcd.Set(&codec.KeyValue{Key: k, Value: layerValue(r, k), ModRevision: int64(100 + step)})
 				}
 			}
 		}
@@ -169,7 +169,7 @@ func keySetOf(m map[string]*codec.KeyValue) *codec.KeySet {
 func keysText(s *codec.KeySet) []string {
 	var out []string
 	for kv := range s.All() {
-		out = append(out, kv.Key+"="+string(kv.Value)+"@"+kv.Origin)
+		out = append(out, kv.Key+"="+string(kv.Value)+"@"+kv.Origin())
 	}
 	return out
 }

@@ -31,7 +31,7 @@ type (
 func mapKeys(kv map[string]string) *codec.KeySet {
 	m := map[string]*codec.KeyValue{}
 	for k, v := range kv {
-		m[k] = &codec.KeyValue{Key: k, Value: []byte(v), ModRevision: 2}
+		m[k] = &codec.KeyValue{Key: k, Value: v, ModRevision: 2}
 	}
 	return codec.KeySetOf(m)
 }

@@ -182,7 +182,7 @@ func TestMapApplyShares(t *testing.T) {
 		return testing.AllocsPerRun(50, func() {
 			i++
 			next := prev.kvs.Clone()
-			next.Set(&codec.KeyValue{Key: fmt.Sprintf("svc-%06d", i*7919%n), Value: []byte(strconv.Itoa(i)), ModRevision: int64(3 + i)})
+			next.Set(&codec.KeyValue{Key: fmt.Sprintf("svc-%06d", i*7919%n), Value: strconv.Itoa(i), ModRevision: int64(3 + i)})
 			v, _, inc, err := o.d.Next(prev.decoded(), next, int64(3+i))
 			if err != nil || !inc {
 				t.Fatal(inc, err)
@@ -198,7 +198,7 @@ func TestMapApplyShares(t *testing.T) {
 	// The two versions share all but the changed entry's path.
 	o, prev := entryOracle[Map[string, oracleEntry]](t, 1000)
 	next := prev.kvs.Clone()
-	next.Set(&codec.KeyValue{Key: "svc-000500", Value: []byte("9"), ModRevision: 3})
+	next.Set(&codec.KeyValue{Key: "svc-000500", Value: "9", ModRevision: 3})
 	v, _, _, err := o.d.Next(prev.decoded(), next, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -226,6 +226,6 @@ func sharedNodes[K ~string, V any](a, b Map[K, V]) int {
 		e := n.Elem()
 		return c + walk(e.FieldByName("left"), count) + walk(e.FieldByName("right"), count)
 	}
-	walk(reflect.ValueOf(a.m).FieldByName("root"), false)
-	return walk(reflect.ValueOf(b.m).FieldByName("root"), true)
+	walk(reflect.ValueOf(a.m).FieldByName("t").FieldByName("root"), false)
+	return walk(reflect.ValueOf(b.m).FieldByName("t").FieldByName("root"), true)
 }

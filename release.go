@@ -68,8 +68,8 @@ func (w *Watcher[T]) releaseLog(wr keyWriter) (*release.Log, error) {
 func startKeys(kvs *codec.KeySet) map[string]string {
 	out := make(map[string]string, kvs.Len())
 	for kv := range kvs.All() {
-		if kv.Lease == 0 {
-			out[kv.Key] = string(kv.Value)
+		if kv.Lease() == 0 {
+			out[kv.Key] = kv.Value
 		}
 	}
 	return out
@@ -80,8 +80,8 @@ func startKeys(kvs *codec.KeySet) map[string]string {
 // is no part of a key set, before or after.
 func keyChange(kvs *codec.KeySet, key string, value *string, leased bool) release.Change {
 	c := release.Change{Key: release.Text(key), Leased: leased}
-	if kv, ok := kvs.Get(key); ok && kv.Lease == 0 {
-		c.Old = release.TextOf(string(kv.Value))
+	if kv, ok := kvs.Get(key); ok && kv.Lease() == 0 {
+		c.Old = release.TextOf(kv.Value)
 	}
 	if value != nil && !leased {
 		c.New = release.TextOf(*value)

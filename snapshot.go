@@ -59,8 +59,8 @@ type KeyValue struct {
 
 // publicKeyValue returns kv with its key still relative to the prefix.
 func publicKeyValue(kv *codec.KeyValue) KeyValue {
-	return KeyValue{Key: kv.Key, Value: kv.Value, CreateRevision: kv.CreateRevision,
-		ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
+	return KeyValue{Key: kv.Key, Value: []byte(kv.Value), CreateRevision: kv.CreateRevision,
+		ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease()}
 }
 
 // decoded returns the snapshot's value with its keys, for the decoder; the
@@ -174,8 +174,8 @@ func (s *Snapshot[T]) Source(path string) string {
 	switch {
 	case kv == nil:
 		return "default"
-	case kv.Origin != "":
-		return kv.Origin
+	case kv.Origin() != "":
+		return kv.Origin()
 	}
 	return fmt.Sprintf("etcd %s%s@%d", s.prefix, kv.Key, kv.ModRevision)
 }
@@ -183,14 +183,21 @@ func (s *Snapshot[T]) Source(path string) string {
 // newKeyValue returns etcd's kv, a key under prefix, with its key relative
 // to the prefix: the one place a key read from etcd loses its prefix.
 func newKeyValue(kv *mvccpb.KeyValue, prefix string) *codec.KeyValue {
-	return &codec.KeyValue{
-		Key:            string(kv.Key[len(prefix):]),
-		Value:          kv.Value,
+	// The key and the value in one allocation: the key state keeps both
+	// for as long as the key is unchanged.
+	kl := len(kv.Key) - len(prefix)
+	s := string(append(kv.Key[len(prefix):len(kv.Key):len(kv.Key)], kv.Value...))
+	c := &codec.KeyValue{
+		Key:            s[:kl],
+		Value:          s[kl:],
 		CreateRevision: kv.CreateRevision,
 		ModRevision:    kv.ModRevision,
 		Version:        kv.Version,
-		Lease:          kv.Lease,
 	}
+	if kv.Lease != 0 {
+		c = c.WithLease(kv.Lease)
+	}
+	return c
 }
 
 // Lookup returns the value at path, a Go path such as "DB.Port" or

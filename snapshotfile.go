@@ -73,12 +73,12 @@ type fileSnapshot struct {
 func encodeSnapshotFile(s fileSnapshot) ([]byte, error) {
 	body := fileBody{Prefix: s.prefix, Revision: s.rev, Written: s.written.UTC(), Keys: make([]fileKey, 0, s.kvs.Len())}
 	for kv := range s.kvs.All() {
-		fk := fileKey{Key: s.prefix + kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
-		if utf8.Valid(kv.Value) {
-			v := string(kv.Value)
+		fk := fileKey{Key: s.prefix + kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease()}
+		if utf8.ValidString(kv.Value) {
+			v := kv.Value
 			fk.Value = &v
 		} else {
-			fk.Base64 = kv.Value
+			fk.Base64 = []byte(kv.Value)
 		}
 		body.Keys = append(body.Keys, fk)
 	}
@@ -127,12 +127,12 @@ func decodeSnapshotFile(data []byte, prefix string) (fileSnapshot, error) {
 		if _, dup := s.kvs.Get(rel); dup {
 			return fileSnapshot{}, fmt.Errorf("key %q appears twice", k.Key)
 		}
-		value := k.Base64
+		value := string(k.Base64)
 		if k.Value != nil {
-			value = []byte(*k.Value)
+			value = *k.Value
 		}
-		s.kvs.Set(&codec.KeyValue{Key: rel, Value: value, CreateRevision: k.CreateRevision,
-			ModRevision: k.ModRevision, Version: k.Version, Lease: k.Lease})
+		s.kvs.Set(codec.KeyValue{Key: rel, Value: value, CreateRevision: k.CreateRevision,
+			ModRevision: k.ModRevision, Version: k.Version}.WithLease(k.Lease))
 	}
 	return s, nil
 }

@@ -30,8 +30,8 @@ func randomSnapshot(r *rand.Rand, prefix string) fileSnapshot {
 			}
 		}
 		create := r.Int64N(s.rev + 1)
-		s.kvs.Set(&codec.KeyValue{Key: key, Value: value, CreateRevision: create,
-			ModRevision: create + r.Int64N(s.rev-create+1), Version: r.Int64N(1000), Lease: r.Int64N(3) * r.Int64()})
+		s.kvs.Set(codec.KeyValue{Key: key, Value: string(value), CreateRevision: create,
+			ModRevision: create + r.Int64N(s.rev-create+1), Version: r.Int64N(1000)}.WithLease(r.Int64N(3) * r.Int64()))
 	}
 	return s
 }
@@ -47,10 +47,10 @@ func sameFileSnapshot(a, b fileSnapshot) string {
 		switch {
 		case !ok:
 			return fmt.Sprintf("key %q lost", k)
-		case !bytes.Equal(x.Value, y.Value):
+		case x.Value != y.Value:
 			return fmt.Sprintf("key %q: value %q, want %q", k, y.Value, x.Value)
 		case x.Key != y.Key || x.CreateRevision != y.CreateRevision || x.ModRevision != y.ModRevision ||
-			x.Version != y.Version || x.Lease != y.Lease:
+			x.Version != y.Version || x.Lease() != y.Lease():
 			return fmt.Sprintf("key %q: metadata %+v, want %+v", k, *y, *x)
 		}
 	}
@@ -111,8 +111,8 @@ func TestSnapshotFileDeterministic(t *testing.T) {
 // or not for this prefix is refused with an error naming it and the reason.
 func TestSnapshotFileRefused(t *testing.T) {
 	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: codec.KeySetOf(map[string]*codec.KeyValue{
-		"a": {Key: "a", Value: []byte("1"), CreateRevision: 2, ModRevision: 5, Version: 3},
-		"b": {Key: "b", Value: []byte("two"), CreateRevision: 7, ModRevision: 7, Version: 1},
+		"a": {Key: "a", Value: "1", CreateRevision: 2, ModRevision: 5, Version: 3},
+		"b": {Key: "b", Value: "two", CreateRevision: 7, ModRevision: 7, Version: 1},
 	})}
 	good, err := encodeSnapshotFile(s)
 	if err != nil {
@@ -183,7 +183,7 @@ func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	dir := t.TempDir()
 	f := &snapshotFile{path: filepath.Join(dir, "snap.json")}
 	old := fileSnapshot{prefix: "/app/", rev: 3, written: time.Unix(3, 0), kvs: codec.KeySetOf(map[string]*codec.KeyValue{
-		"a": {Key: "a", Value: []byte("old"), CreateRevision: 3, ModRevision: 3, Version: 1},
+		"a": {Key: "a", Value: "old", CreateRevision: 3, ModRevision: 3, Version: 1},
 	})}
 	if err := f.write(old); err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func TestSnapshotFileCrashBeforeRename(t *testing.T) {
 	f.beforeRename = func(string) error { return crash }
 	next := old
 	next.rev, next.kvs = 4, codec.KeySetOf(map[string]*codec.KeyValue{
-		"a": {Key: "a", Value: []byte("new"), CreateRevision: 3, ModRevision: 4, Version: 2},
+		"a": {Key: "a", Value: "new", CreateRevision: 3, ModRevision: 4, Version: 2},
 	})
 	if err := f.write(next); !errors.Is(err, crash) {
 		t.Fatalf("write: %v, want the crash", err)
@@ -285,7 +285,7 @@ func FuzzSnapshotFile(f *testing.F) {
 // prefix is refused.
 func TestSnapshotFileKeepsFullKeys(t *testing.T) {
 	s := fileSnapshot{prefix: "/app/", rev: 7, written: time.Unix(1, 0), kvs: codec.KeySetOf(map[string]*codec.KeyValue{
-		"db/host": {Key: "db/host", Value: []byte("h"), CreateRevision: 2, ModRevision: 5, Version: 3},
+		"db/host": {Key: "db/host", Value: "h", CreateRevision: 2, ModRevision: 5, Version: 3},
 	})}
 	data, err := encodeSnapshotFile(s)
 	if err != nil {

@@ -1,7 +1,6 @@
 package etcdconf
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -292,7 +291,7 @@ func sameKeys(a, b *codec.KeySet) bool {
 	}
 	for x := range a.All() {
 		y, ok := b.Get(x.Key)
-		if !ok || x.ModRevision != y.ModRevision || !bytes.Equal(x.Value, y.Value) {
+		if !ok || x.ModRevision != y.ModRevision || x.Value != y.Value {
 			return false
 		}
 	}

@@ -1,7 +1,6 @@
 package etcdconf
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -195,14 +194,14 @@ func (w *Watcher[T]) planRelease(ctx context.Context, wr keyWriter, o *writeOpti
 // absent (see codec.LayerLeaves).
 func layerWrites[T any](cur *Snapshot[T], p *codec.WritePlan) error {
 	for _, k := range slices.Sorted(maps.Keys(p.Puts)) {
-		if kv, ok := cur.kvs.Get(k); ok && strings.HasPrefix(kv.Origin, "env ") {
+		if kv, ok := cur.kvs.Get(k); ok && strings.HasPrefix(kv.Origin(), "env ") {
 			return fmt.Errorf("environment variable %s sets %s, and wins over etcd: the write would not take effect",
-				strings.TrimPrefix(kv.Origin, "env "), codec.GoPathOfKey(reflect.TypeFor[T](), k))
+				strings.TrimPrefix(kv.Origin(), "env "), codec.GoPathOfKey(reflect.TypeFor[T](), k))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(p.Deletes)) {
-		if kv, ok := cur.kvs.Get(k); ok && kv.Origin != "" {
-			from := kv.Origin
+		if kv, ok := cur.kvs.Get(k); ok && kv.Origin() != "" {
+			from := kv.Origin()
 			if from == "default" {
 				from = "the defaults (WithDefaults)"
 			}
@@ -236,13 +235,13 @@ func (w *Watcher[T]) revealed(cur *Snapshot[T], deleted func(key string) bool) e
 	layers := w.layers.merge.Copy()
 	w.pmu.Unlock()
 	for kv := range layers.Merge(etcd).All() {
-		if kv.Origin == "" {
+		if kv.Origin() == "" {
 			continue
 		}
-		if old, ok := cur.kvs.Get(kv.Key); ok && old.Origin == kv.Origin && bytes.Equal(old.Value, kv.Value) {
+		if old, ok := cur.kvs.Get(kv.Key); ok && old.Origin() == kv.Origin() && old.Value == kv.Value {
 			continue
 		}
-		from := kv.Origin
+		from := kv.Origin()
 		if from == "default" {
 			from = "the defaults (WithDefaults)"
 		}
@@ -518,7 +517,7 @@ func (w *Watcher[T]) check(cur *Snapshot[T], key string, value *string, others [
 		}
 	}
 	if value != nil {
-		kvs = append(kvs, &codec.KeyValue{Key: key, Value: []byte(*value)})
+		kvs = append(kvs, &codec.KeyValue{Key: key, Value: *value})
 	}
 	_, err := w.dec.DecodeKeys(len(kvs), slices.Values(kvs), 0)
 	return err

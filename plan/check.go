@@ -33,7 +33,7 @@ func Check(prefix string, keys map[string]string) error {
 	spelled := map[string][]string{}
 	entries := make([]keytree.Entry, 0, len(keys))
 	for _, k := range slices.Sorted(mapKeys(keys)) {
-		entries = append(entries, keytree.Entry{Key: prefix + k, Path: k, Value: []byte(keys[k])})
+		entries = append(entries, keytree.Entry{Key: prefix + k, Path: k, Value: keys[k]})
 		if n := normKey(k); n != "" {
 			spelled[n] = append(spelled[n], prefix+k)
 		}

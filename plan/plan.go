@@ -214,7 +214,7 @@ func (b *builder) read() {
 // hold records a holder and returns its leaves.
 func (b *builder) hold(k, v string, at []string, doc bool, tree map[string]any, text map[string]string) []*leaf {
 	canon, _, _ := codec.Loose.Resolve(at)
-	kv := &codec.KeyValue{Key: k, Value: []byte(v)}
+	kv := &codec.KeyValue{Key: k, Value: v}
 	h := &holder{key: k, segs: at, npath: normPath(at), doc: doc, held: codec.NewHeldKey(kv, b.opts.Prefix, canon, doc, codec.Loose)}
 	b.hs = append(b.hs, h)
 	b.holders[h.npath] = h

@@ -225,7 +225,7 @@ func TestPlanProperties(t *testing.T) {
 		}
 		var entries []keytree.Entry
 		for k, v := range next {
-			entries = append(entries, keytree.Entry{Key: k, Path: k, Value: []byte(v)})
+			entries = append(entries, keytree.Entry{Key: k, Path: k, Value: v})
 		}
 		if _, err := keytree.Build(entries); err != nil {
 			t.Fatalf("%v + %s: keytree.Build of the result %v: %v", cur, body, next, err)

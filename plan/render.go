@@ -32,7 +32,7 @@ func Tree(prefix string, keys map[string]string) (map[string]any, error) {
 		if err := representable(prefix, k); err != nil {
 			return nil, err
 		}
-		entries = append(entries, keytree.Entry{Key: prefix + k, Path: k, Value: []byte(keys[k])})
+		entries = append(entries, keytree.Entry{Key: prefix + k, Path: k, Value: keys[k]})
 	}
 	t, err := keytree.BuildRaw(entries)
 	if err != nil {

@@ -161,7 +161,7 @@ func decodeFile(dec *codec.Decoder[rtgen.Config], b []byte) error {
 	}
 	kvs := map[string]*codec.KeyValue{}
 	for k, v := range f.Keys() {
-		kvs[k] = &codec.KeyValue{Key: k, Value: []byte(v), ModRevision: 1}
+		kvs[k] = &codec.KeyValue{Key: k, Value: v, ModRevision: 1}
 	}
 	_, err = dec.Decode(kvs, 1)
 	return err

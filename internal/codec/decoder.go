@@ -284,13 +284,13 @@ func (d *Decoder[T]) decodeLeaves(n int, kvs iter.Seq[*KeyValue], whole bool) (o
 		for kv := range kvs {
 			path := kv.Key
 			if path == "" || path[0] == '/' || path[len(path)-1] == '/' || strings.Contains(path, "//") ||
-				keytree.DocumentExt(path) != "" || !utf8.Valid(kv.Value) {
+				keytree.DocumentExt(path) != "" || !utf8.ValidString(kv.Value) {
 				return out, false
 			}
 			if _, clash := m[path]; clash {
 				return out, false
 			}
-			m[path] = string(kv.Value)
+			m[path] = kv.Value // shared with the key state
 		}
 		if hasValueAndSubtree(m) {
 			return out, false // the general path names both keys
@@ -299,16 +299,23 @@ func (d *Decoder[T]) decodeLeaves(n int, kvs iter.Seq[*KeyValue], whole bool) (o
 	} else {
 		t := reflect.TypeFor[T]()
 		m := reflect.MakeMapWithSize(t, n)
+		named := holdsNamed(t.Elem())
+		v := reflect.New(t.Elem()) // SetMapIndex copies it
+		u := v.Interface().(encoding.TextUnmarshaler)
+		var text []byte // UnmarshalText's copy of each value, which it may change but not keep
 		for kv := range kvs {
 			path := kv.Key
-			if path == "" || strings.ContainsRune(path, '/') || keytree.DocumentExt(path) != "" || !utf8.Valid(kv.Value) {
+			if path == "" || strings.ContainsRune(path, '/') || keytree.DocumentExt(path) != "" || !utf8.ValidString(kv.Value) {
 				return out, false
 			}
-			v := reflect.New(t.Elem())
-			if err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText(kv.Value); err != nil {
+			v.Elem().SetZero()
+			text = append(text[:0], kv.Value...)
+			if err := u.UnmarshalText(text); err != nil {
 				return out, false
 			}
-			NameValues(v.Elem(), "["+strconv.Quote(path)+"]")
+			if named {
+				NameValues(v.Elem(), "["+strconv.Quote(path)+"]")
+			}
 			m.SetMapIndex(reflect.ValueOf(path).Convert(t.Key()), v.Elem())
 		}
 		out = m.Interface().(T)
@@ -336,8 +343,8 @@ func hasValueAndSubtree(m map[string]string) bool {
 // etcd is named by its origin, marked with a leading NUL (see full).
 func (d *Decoder[T]) entry(kv *KeyValue) keytree.Entry {
 	name := kv.Key
-	if kv.Origin != "" {
-		name = "\x00" + kv.Origin
+	if kv.Origin() != "" {
+		name = "\x00" + kv.Origin()
 	}
 	return keytree.Entry{Key: name, Path: kv.Key, Value: kv.Value, Doc: d.prefixDoc && kv.Key == ""}
 }

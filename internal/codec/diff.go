@@ -485,14 +485,14 @@ func indexKeys(old, new *KeySet, prefix string) *keyNode {
 		if new != nil {
 			n, _ = new.Get(k)
 		}
-		if (o == nil || o.Origin == "") && (n == nil || n.Origin == "") {
+		if (o == nil || o.Origin() == "") && (n == nil || n.Origin() == "") {
 			return false
 		}
 		for _, kv := range []*KeyValue{o, n} {
 			switch {
 			case kv == nil:
-			case kv.Origin != "":
-				add(kv.Origin)
+			case kv.Origin() != "":
+				add(kv.Origin())
 			default:
 				add(prefix + k)
 			}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
@@ -35,11 +36,21 @@ func textHook(from, to reflect.Type, data any) (any, error) {
 		return data, nil
 	}
 	v := reflect.New(to)
-	if err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
+	// UnmarshalText gets a copy, which it may change but not keep: a
+	// scratch buffer, so that no garbage sits beside the strings it keeps.
+	text := textBuffers.Get().(*[]byte)
+	*text = append((*text)[:0], s...)
+	err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText(*text)
+	if cap(*text) <= 4<<10 {
+		textBuffers.Put(text)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return v.Elem().Interface(), nil
 }
+
+var textBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // scalarHook converts string leaves to the scalar kinds of their fields, and
 // document scalars to strings, with errors that say what was expected.

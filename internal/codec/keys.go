@@ -1,7 +1,6 @@
 package codec
 
 import (
-	"bytes"
 	"iter"
 	"maps"
 	"slices"
@@ -23,7 +22,7 @@ import (
 // of every key. A KeySet held by a snapshot is never modified; the nil
 // *KeySet is the empty set.
 type KeySet struct {
-	m ordmap.Map[*KeyValue]
+	m ordmap.Tree[KeyValue, *KeyValue]
 	// odd counts the keys spelled so that they may feed a path other
 	// than the one their spelling sorts under (see oddKey): while there is
 	// one, no change is applied incrementally.
@@ -48,15 +47,15 @@ func NewKeySet() *KeySet { return &KeySet{} }
 // KeySetOf returns the set of the keys of m.
 func KeySetOf(m map[string]*KeyValue) *KeySet {
 	keys := slices.Sorted(maps.Keys(m))
-	vals := make([]*KeyValue, len(keys))
+	vals := make([]KeyValue, len(keys))
 	odd := 0
 	for i, k := range keys {
-		vals[i] = m[k]
+		vals[i] = *m[k]
 		if OddKey(k) {
 			odd++
 		}
 	}
-	return &KeySet{m: ordmap.FromSorted(keys, vals), odd: odd}
+	return &KeySet{m: ordmap.TreeOf[KeyValue](vals), odd: odd}
 }
 
 // KeySetOfSorted returns the set of kvs, which etcd returned in key order
@@ -69,15 +68,15 @@ func KeySetOfSorted(kvs []*KeyValue) *KeySet {
 		}
 		return KeySetOf(m) // not what etcd promises, but never a wrong set
 	}
-	keys := make([]string, len(kvs))
+	vals := make([]KeyValue, len(kvs))
 	odd := 0
 	for i, kv := range kvs {
-		keys[i] = kv.Key
+		vals[i] = *kv
 		if OddKey(kv.Key) {
 			odd++
 		}
 	}
-	return &KeySet{m: ordmap.FromSorted(keys, kvs), odd: odd}
+	return &KeySet{m: ordmap.TreeOf[KeyValue](vals), odd: odd}
 }
 
 func (s *KeySet) Len() int {
@@ -87,19 +86,21 @@ func (s *KeySet) Len() int {
 	return s.m.Len()
 }
 
-// Get returns the key named key, if the set has it.
+// Get returns the key named key, if the set has it. The KeyValue is the
+// set's: it must not be modified.
 func (s *KeySet) Get(key string) (*KeyValue, bool) {
 	if s == nil {
 		return nil, false
 	}
-	return s.m.Get(key)
+	kv := s.m.Find(key)
+	return kv, kv != nil
 }
 
 // All yields every key in key order.
 func (s *KeySet) All() iter.Seq[*KeyValue] {
 	return func(yield func(*KeyValue) bool) {
 		if s != nil {
-			s.m.Ascend("", func(_ string, kv *KeyValue) bool { return yield(kv) })
+			s.m.Ascend("", yield)
 		}
 	}
 }
@@ -115,7 +116,7 @@ func (s *KeySet) Clone() *KeySet {
 
 func (s *KeySet) Set(kv *KeyValue) {
 	var replaced bool
-	if s.m, _, replaced = s.m.Set(kv.Key, kv); replaced && OddKey(kv.Key) {
+	if s.m, _, replaced = s.m.Set(*kv); replaced && OddKey(kv.Key) {
 		s.odd--
 	}
 	if OddKey(kv.Key) {
@@ -135,7 +136,7 @@ func (s *KeySet) Delete(key string) {
 // values. Sets that share nodes (one derived from the other by the watch
 // loop) cost O(changes · log keys); others a walk of both.
 func ChangedKeys(a, b *KeySet) []string {
-	var am, bm ordmap.Map[*KeyValue]
+	var am, bm ordmap.Tree[KeyValue, *KeyValue]
 	if a != nil {
 		am = a.m
 	}
@@ -143,8 +144,8 @@ func ChangedKeys(a, b *KeySet) []string {
 		bm = b.m
 	}
 	var out []string
-	ordmap.Diff(am, bm, func(x, y *KeyValue) bool {
-		return x == y || (x.ModRevision == y.ModRevision && bytes.Equal(x.Value, y.Value))
+	ordmap.DiffTrees(am, bm, func(x, y *KeyValue) bool {
+		return x.ModRevision == y.ModRevision && x.Value == y.Value
 	}, func(k string) bool { out = append(out, k); return true })
 	slices.Sort(out)
 	return out
@@ -169,7 +170,8 @@ func (s *KeySet) groups(under string) iter.Seq[group] {
 		}
 		for from, more := under, true; more; {
 			more = false
-			s.m.Ascend(from, func(k string, _ *KeyValue) bool {
+			s.m.Ascend(from, func(kv *KeyValue) bool {
+				k := kv.Key
 				if !strings.HasPrefix(k, under) {
 					return false
 				}
@@ -205,8 +207,8 @@ func (s *KeySet) WithPrefix(p string) iter.Seq[*KeyValue] {
 		if s == nil {
 			return
 		}
-		s.m.Ascend(p, func(k string, kv *KeyValue) bool {
-			return strings.HasPrefix(k, p) && yield(kv)
+		s.m.Ascend(p, func(kv *KeyValue) bool {
+			return strings.HasPrefix(kv.Key, p) && yield(kv)
 		})
 	}
 }

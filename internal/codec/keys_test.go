@@ -22,7 +22,7 @@ func TestGroupsAgainstAScan(t *testing.T) {
 			for range rng.IntN(3) {
 				k += "/" + segs[rng.IntN(len(segs))]
 			}
-			s.Set(&KeyValue{Key: k, Value: []byte("v"), ModRevision: 1})
+			s.Set(&KeyValue{Key: k, Value: "v", ModRevision: 1})
 		}
 		s.Set(&KeyValue{Key: "/q", ModRevision: 1}) // outside the prefix
 		var want []group
@@ -73,7 +73,7 @@ func TestGroupsAgainstAScan(t *testing.T) {
 				if rng.IntN(2) == 0 {
 					c.Delete(kv.Key)
 				} else {
-					c.Set(&KeyValue{Key: kv.Key, Value: []byte("w"), ModRevision: 2})
+					c.Set(&KeyValue{Key: kv.Key, Value: "w", ModRevision: 2})
 				}
 				changed = append(changed, kv.Key)
 			}

@@ -105,7 +105,7 @@ func (l *Layers) Merge(etcd *KeySet) *KeySet {
 	m := l.merged.Clone()
 	for _, k := range changed { // etcd's deletions first: a leaf below may take the key's place
 		if _, ok := etcd.Get(k); !ok {
-			if old, ok := m.Get(k); ok && old.Origin == "" {
+			if old, ok := m.Get(k); ok && old.Origin() == "" {
 				m.Delete(k)
 			}
 		}
@@ -114,16 +114,16 @@ func (l *Layers) Merge(etcd *KeySet) *KeySet {
 		leaf := l.below[p]
 		cur, ok := m.Get(p)
 		switch want := l.shows(p); {
-		case want && (!ok || cur != leaf):
+		case want && (!ok || *cur != *leaf):
 			m.Set(leaf)
-		case !want && ok && cur == leaf:
+		case !want && ok && *cur == *leaf:
 			m.Delete(p)
 		}
 	}
 	for _, k := range changed {
 		if kv, ok := etcd.Get(k); ok && !l.shadowed(k) {
 			m.Set(kv)
-		} else if cur, ok := m.Get(k); ok && cur.Origin == "" {
+		} else if cur, ok := m.Get(k); ok && cur.Origin() == "" {
 			m.Delete(k)
 		}
 	}
@@ -301,7 +301,7 @@ func LeafPaths(t reflect.Type, kv *KeyValue) []string {
 		}
 		return []string{strings.Join(p, "/")}
 	}
-	v, _, err := keytree.ParseDocument(kv.Value)
+	v, _, err := keytree.ParseDocument([]byte(kv.Value))
 	if err != nil {
 		return nil
 	}
@@ -380,7 +380,7 @@ func LayerLeaves[T any](v T, kvs *KeySet, origin func(*KeyValue) string) (map[st
 		if err != nil {
 			return nil, err
 		}
-		out[p] = &KeyValue{Key: p, Value: []byte(text), Origin: origin(by)}
+		out[p] = KeyValue{Key: p, Value: text}.WithOrigin(origin(by))
 	}
 	return out, nil
 }
@@ -405,7 +405,7 @@ func DefaultLeaves[T any](v T) (map[string]*KeyValue, error) {
 				continue
 			}
 		}
-		out[p] = &KeyValue{Key: p, Value: []byte(text), Origin: "default"}
+		out[p] = KeyValue{Key: p, Value: text}.WithOrigin("default")
 	}
 	return out, nil
 }

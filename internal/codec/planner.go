@@ -79,7 +79,7 @@ func (h *HeldKey) full() string { return h.prefix + h.KV.Key }
 // parsed returns the key's value as a YAML node, parsing it once.
 func (h *HeldKey) parsed() (*yaml.Node, error) {
 	if h.root == nil {
-		n, err := keytree.Document(h.KV.Value) // one document, as the decoder reads it
+		n, err := keytree.Document([]byte(h.KV.Value)) // one document, as the decoder reads it
 		if err != nil {
 			return nil, fmt.Errorf("key %q: %w", h.full(), err)
 		}
@@ -147,7 +147,7 @@ func (h *HeldKey) Text() (string, error) {
 	// YAML, which reads JSON values, takes U+2028 and U+2029 raw as line
 	// breaks, even inside a quoted string; JSON has them in strings only.
 	text := strings.NewReplacer("\u2028", `\u2028`, "\u2029", `\u2029`).Replace(b.String())
-	return jsonLayout(h.KV.Value, text), nil
+	return jsonLayout([]byte(h.KV.Value), text), nil
 }
 
 // jsonLayout lays out compact, an edited JSON value, as old, the value it

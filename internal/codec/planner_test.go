@@ -13,7 +13,7 @@ func TestPlanJSONValueLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kvs := []*KeyValue{{Key: "svc", Value: []byte("{\n    \"addr\": \"a\",\n    \"zone\": \"z\"\n}\n"), ModRevision: 3}}
+	kvs := []*KeyValue{{Key: "svc", Value: "{\n    \"addr\": \"a\",\n    \"zone\": \"z\"\n}\n", ModRevision: 3}}
 	cur, err := d.DecodeKeys(len(kvs), func(yield func(*KeyValue) bool) {
 		for _, kv := range kvs {
 			if !yield(kv) {

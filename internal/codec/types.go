@@ -16,19 +16,69 @@ import (
 )
 
 // A KeyValue is one key with its metadata. Key is relative to the
-// prefix. Its fields are those of the root package's KeyValue, and Origin.
+// prefix. Its fields are those of the root package's KeyValue, and an
+// origin. It is laid out for the key state, which holds one per key
+// inside its tree's node: Value is a string, shared with the decoded
+// value where that holds it as it is, and the lease and origin, which
+// most keys do not have, are kept apart, so a node is 80 bytes.
 type KeyValue struct {
 	Key            string
-	Value          []byte
+	Value          string
 	CreateRevision int64
 	ModRevision    int64
 	Version        int64
-	Lease          int64
-	// Origin says where a key not read from etcd came from, as
-	// Snapshot.Source names it ("file /etc/app.yaml", "env APP_DB_PORT",
-	// "default"); "" for etcd's keys. See Layers.
-	Origin string
+	more           *kvMore // nil for a key with no lease and no origin
 }
+
+type kvMore struct {
+	lease  int64
+	origin string
+}
+
+// Lease returns the ID of the lease attached to the key; 0 for none.
+func (kv *KeyValue) Lease() int64 {
+	if kv.more == nil {
+		return 0
+	}
+	return kv.more.lease
+}
+
+// Origin says where a key not read from etcd came from, as
+// Snapshot.Source names it ("file /etc/app.yaml", "env APP_DB_PORT",
+// "default"); "" for etcd's keys. See Layers.
+func (kv *KeyValue) Origin() string {
+	if kv.more == nil {
+		return ""
+	}
+	return kv.more.origin
+}
+
+// WithLease returns kv with the lease id attached; kv is not changed.
+func (kv KeyValue) WithLease(id int64) *KeyValue {
+	kv.more = withMore(kv.more, func(m *kvMore) { m.lease = id })
+	return &kv
+}
+
+// WithOrigin returns kv with origin o; kv is not changed.
+func (kv KeyValue) WithOrigin(o string) *KeyValue {
+	kv.more = withMore(kv.more, func(m *kvMore) { m.origin = o })
+	return &kv
+}
+
+func withMore(m *kvMore, set func(*kvMore)) *kvMore {
+	var c kvMore
+	if m != nil {
+		c = *m
+	}
+	set(&c)
+	if c == (kvMore{}) {
+		return nil
+	}
+	return &c
+}
+
+// OrdKey returns kv's key: the key state orders its tree by it.
+func (kv *KeyValue) OrdKey() string { return kv.Key }
 
 // A Kind says whether a Change added, removed or modified a value.
 type Kind int

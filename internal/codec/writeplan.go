@@ -217,7 +217,7 @@ func (d *Decoder[T]) Verify(cur Decoded[T], next T, p *WritePlan) error {
 		}
 	}
 	for _, k := range sortedKeys(p.Puts) {
-		kvs = append(kvs, &KeyValue{Key: k, Value: []byte(p.Puts[k])})
+		kvs = append(kvs, &KeyValue{Key: k, Value: p.Puts[k]})
 	}
 	got, err := d.DecodeKeys(len(kvs), slices.Values(kvs), 0)
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 type Entry struct {
 	Key   string
 	Path  string
-	Value []byte
+	Value string
 	Doc   bool
 }
 
@@ -113,16 +113,16 @@ func build(entries []Entry, utf8Only bool) (*Tree, error) {
 			if isDoc != docs {
 				continue
 			}
-			if (isDoc || utf8Only) && !utf8.Valid(e.Value) {
+			if (isDoc || utf8Only) && !utf8.ValidString(e.Value) {
 				return nil, &Error{Key: e.Key, Err: fmt.Errorf("value is not valid UTF-8")}
 			}
 			if !isDoc && len(segs) == 0 {
 				t.Ignored = append(t.Ignored, e.Key)
 				continue
 			}
-			var v any = string(e.Value)
+			var v any = e.Value
 			if isDoc {
-				doc, text, err := ParseDocument(e.Value)
+				doc, text, err := ParseDocument([]byte(e.Value))
 				if err != nil {
 					return nil, &Error{Key: e.Key, Err: err}
 				}

@@ -11,7 +11,7 @@ import (
 func entries(pairs ...string) []Entry {
 	var es []Entry
 	for i := 0; i < len(pairs); i += 2 {
-		es = append(es, Entry{Key: "/p/" + pairs[i], Path: pairs[i], Value: []byte(pairs[i+1])})
+		es = append(es, Entry{Key: "/p/" + pairs[i], Path: pairs[i], Value: pairs[i+1]})
 	}
 	return es
 }
@@ -259,7 +259,7 @@ func TestOneDocument(t *testing.T) {
 			t.Errorf("%q: %v, %v; want %v", tt.in, v, err, tt.want)
 		}
 	}
-	_, err := Build([]Entry{{Key: "/app/db.yaml", Path: "db.yaml", Value: []byte("host: x\n---\nport: 1\n")}})
+	_, err := Build([]Entry{{Key: "/app/db.yaml", Path: "db.yaml", Value: "host: x\n---\nport: 1\n"}})
 	var ke *Error
 	if !errors.As(err, &ke) || ke.Key != "/app/db.yaml" || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("a document key with two documents: %v", err)

@@ -119,14 +119,14 @@ func TestShapeIsDeterministic(t *testing.T) {
 		keys[i] = fmt.Sprintf("k%03d", i)
 	}
 	shape := func(m Map[int]) string {
-		var walk func(n *node[int]) string
-		walk = func(n *node[int]) string {
+		var walk func(n *node[Pair[int]]) string
+		walk = func(n *node[Pair[int]]) string {
 			if n == nil {
 				return "."
 			}
-			return "(" + walk(n.left) + n.key + walk(n.right) + ")"
+			return "(" + walk(n.left) + n.e.Key + walk(n.right) + ")"
 		}
-		return walk(m.root)
+		return walk(m.t.root)
 	}
 	var first string
 	for run := range 50 {
