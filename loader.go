@@ -175,7 +175,7 @@ func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (*code
 	if err != nil {
 		return nil, 0, err
 	}
-	kvs := make([]*codec.KeyValue, len(resp.Kvs))
+	kvs := make([]codec.KeyValue, len(resp.Kvs))
 	for i, kv := range resp.Kvs {
 		kvs[i] = newKeyValue(kv, prefix)
 	}
@@ -185,7 +185,7 @@ func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) (*code
 // readPages reads the prefix in pages, all at the revision of the first.
 func readPages(ctx context.Context, cli *clientv3.Client, prefix string) (*codec.KeySet, int64, error) {
 	end := clientv3.GetPrefixRangeEnd(prefix)
-	var kvs []*codec.KeyValue
+	var kvs []codec.KeyValue
 	var rev int64
 	for key := prefix; ; {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize)}

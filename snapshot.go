@@ -182,12 +182,12 @@ func (s *Snapshot[T]) Source(path string) string {
 
 // newKeyValue returns etcd's kv, a key under prefix, with its key relative
 // to the prefix: the one place a key read from etcd loses its prefix.
-func newKeyValue(kv *mvccpb.KeyValue, prefix string) *codec.KeyValue {
+func newKeyValue(kv *mvccpb.KeyValue, prefix string) codec.KeyValue {
 	// The key and the value in one allocation: the key state keeps both
 	// for as long as the key is unchanged.
 	kl := len(kv.Key) - len(prefix)
 	s := string(append(kv.Key[len(prefix):len(kv.Key):len(kv.Key)], kv.Value...))
-	c := &codec.KeyValue{
+	c := codec.KeyValue{
 		Key:            s[:kl],
 		Value:          s[kl:],
 		CreateRevision: kv.CreateRevision,
@@ -195,7 +195,7 @@ func newKeyValue(kv *mvccpb.KeyValue, prefix string) *codec.KeyValue {
 		Version:        kv.Version,
 	}
 	if kv.Lease != 0 {
-		c = c.WithLease(kv.Lease)
+		c = *c.WithLease(kv.Lease)
 	}
 	return c
 }

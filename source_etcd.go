@@ -209,7 +209,8 @@ func (s *etcdSource) handle(resps []clientv3.WatchResponse) error {
 			if ev.Type == mvccpb.DELETE {
 				next.Delete(string(ev.Kv.Key[len(s.prefix):])) // relative from here on
 			} else {
-				next.Set(newKeyValue(ev.Kv, s.prefix))
+				kv := newKeyValue(ev.Kv, s.prefix)
+				next.Set(&kv)
 			}
 			rev = m
 		}

@@ -60,23 +60,21 @@ func KeySetOf(m map[string]*KeyValue) *KeySet {
 
 // KeySetOfSorted returns the set of kvs, which etcd returned in key order
 // (a range is sorted by key): built in O(n), with no sort.
-func KeySetOfSorted(kvs []*KeyValue) *KeySet {
-	if !slices.IsSortedFunc(kvs, func(a, b *KeyValue) int { return strings.Compare(a.Key, b.Key) }) {
+func KeySetOfSorted(kvs []KeyValue) *KeySet {
+	if !slices.IsSortedFunc(kvs, func(a, b KeyValue) int { return strings.Compare(a.Key, b.Key) }) {
 		m := make(map[string]*KeyValue, len(kvs))
-		for _, kv := range kvs {
-			m[kv.Key] = kv
+		for i := range kvs {
+			m[kvs[i].Key] = &kvs[i]
 		}
 		return KeySetOf(m) // not what etcd promises, but never a wrong set
 	}
-	vals := make([]KeyValue, len(kvs))
 	odd := 0
-	for i, kv := range kvs {
-		vals[i] = *kv
-		if OddKey(kv.Key) {
+	for i := range kvs {
+		if OddKey(kvs[i].Key) {
 			odd++
 		}
 	}
-	return &KeySet{m: ordmap.TreeOf[KeyValue](vals), odd: odd}
+	return &KeySet{m: ordmap.TreeOf[KeyValue](kvs), odd: odd}
 }
 
 func (s *KeySet) Len() int {

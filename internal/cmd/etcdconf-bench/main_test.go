@@ -51,8 +51,8 @@ func TestQuickRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := regexp.MustCompile(`(?m)^\| (.+?) \| .+? \| .+? \| ([0-9.]+)(?:x \| ≤ [0-9.]+x| ms \| ≤ [0-9]+ ms) \| (met|MISSED) \|$`).FindAllStringSubmatch(out.String(), -1)
-	if len(rows) != 30 {
-		t.Fatalf("%d figure rows, want 30:\n%s", len(rows), out.String())
+	if len(rows) != 32 {
+		t.Fatalf("%d figure rows, want 32:\n%s", len(rows), out.String())
 	}
 	for _, r := range rows {
 		if ratio, err := strconv.ParseFloat(r[2], 64); err != nil || ratio <= 0 {

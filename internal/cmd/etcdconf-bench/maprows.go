@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/etcdconf/etcdconf"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -14,6 +15,9 @@ import (
 // floor for both.
 type mapRows struct {
 	reloadP50, reloadP99, burstTime, burstCPU, big, growth, inStruct, heap *row
+	// A watcher's live heap, idle after its load: a Go map's holds the
+	// spare copy the watcher makes while it waits; a Map's needs none.
+	watchGo, watchMap *row
 }
 
 func newMapRows(sz sizes) *mapRows {
@@ -26,11 +30,13 @@ func newMapRows(sz sizes) *mapRows {
 		growth:    &row{name: fmt.Sprintf("Map: one change at %d vs %d keys (etcdconf's own p50s)", sz.loadKeys, sz.keys), kind: own, target: 1.5},
 		inStruct:  &row{name: fmt.Sprintf("registry of %d entries inside a struct, Map field: one change p50", sz.regEntries), unit: "ms", target: 1.3},
 		heap:      &row{name: fmt.Sprintf("Map: load %d keys: live heap", sz.loadKeys), unit: "MB", target: 2},
+		watchGo:   &row{name: fmt.Sprintf("typed map[string]Entry watcher, %d keys, idle: live heap (with its spare)", sz.loadKeys), unit: "MB", target: 2.5},
+		watchMap:  &row{name: fmt.Sprintf("Map watcher, %d keys, idle: live heap", sz.loadKeys), unit: "MB", target: 2},
 	}
 }
 
 func (m *mapRows) all() []*row {
-	return []*row{m.reloadP50, m.reloadP99, m.burstTime, m.burstCPU, m.big, m.growth, m.inStruct, m.heap}
+	return []*row{m.reloadP50, m.reloadP99, m.burstTime, m.burstCPU, m.big, m.growth, m.inStruct, m.heap, m.watchGo, m.watchMap}
 }
 
 // appConfigMap is appConfig with its registry in a Map.
@@ -74,14 +80,36 @@ func (m *mapRows) run(ctx context.Context, cli *clientv3.Client, sz sizes) error
 		return err
 	}
 	m.heap.conf = append(m.heap.conf, mb)
+	if mb, err = watchHeap[map[string]entry](ctx, cli, "/bench/big/"); err != nil {
+		return err
+	}
+	m.watchGo.conf = append(m.watchGo.conf, mb)
+	if mb, err = watchHeap[etcdconf.Map[string, entry]](ctx, cli, "/bench/big/"); err != nil {
+		return err
+	}
+	m.watchMap.conf = append(m.watchMap.conf, mb)
 	return nil
+}
+
+// watchHeap returns the live heap, in MB, of a watcher of prefix once it
+// has loaded and waited a second (time to make its spare).
+func watchHeap[T any](ctx context.Context, cli *clientv3.Client, prefix string) (float64, error) {
+	before := liveHeap()
+	w, err := etcdconf.New[T](ctx, cli, prefix)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	time.Sleep(time.Second)
+	after := heapAfter(w)
+	return float64(after-min(before, after)) / (1 << 20), nil
 }
 
 // floor gives each Map row the raw figures of the Go-map row it mirrors,
 // once every run is done.
 func (m *mapRows) floor(reloadP50, reloadP99, burstTime, burstCPU, big, inStruct, heap *row) {
 	for _, p := range [][2]*row{{m.reloadP50, reloadP50}, {m.reloadP99, reloadP99}, {m.burstTime, burstTime},
-		{m.burstCPU, burstCPU}, {m.big, big}, {m.inStruct, inStruct}, {m.heap, heap}} {
+		{m.burstCPU, burstCPU}, {m.big, big}, {m.inStruct, inStruct}, {m.heap, heap}, {m.watchGo, heap}, {m.watchMap, heap}} {
 		p[0].raw = p[1].raw
 	}
 	m.growth.raw = []float64{median(big.raw) / median(reloadP50.raw)}
