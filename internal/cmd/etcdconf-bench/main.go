@@ -369,6 +369,10 @@ func cpuTime() time.Duration {
 
 // heapAfter returns the live heap after a GC, keeping v alive until then.
 func heapAfter(v any) uint64 {
+	// Twice: the first GC moves sync.Pool's contents (gRPC's buffers) to
+	// its victim cache, the second frees them, so neither side of a
+	// difference counts a pool the other does not.
+	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -769,11 +773,6 @@ func rawLoad[V any](ctx context.Context, cli *clientv3.Client, prefix string, de
 // timeLoad times load and returns its time in ms and the live heap, in
 // MB, that the value it loaded holds.
 func timeLoad(load func() (any, error)) (ms, mb float64, err error) {
-	// A first load, not measured, grows the client's buffer pools to what
-	// a load of this size needs: else the side measured first pays them.
-	if _, err := load(); err != nil {
-		return 0, 0, err
-	}
 	before := liveHeap()
 	start := time.Now()
 	v, err := load()
