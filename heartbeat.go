@@ -139,12 +139,12 @@ func HeartbeatElect(meta string, ttl time.Duration) HeartbeatOption {
 //
 // Heartbeat returns nil when ctx ends (an elected writer resigns first).
 // It returns an error at once for a prefix that does not end in "/" (see
-// [HeartbeatKey]), and when etcd refuses
-// the writer's user ([ErrPermission]: it needs write permission on the
-// heartbeat key, and with HeartbeatElect read and write on the election's
-// keys; [ErrAuth]). Other failures (etcd unreachable, no leader) are
-// retried every interval: meanwhile the watchers prove their currency by
-// reads, as without a heartbeat.
+// [HeartbeatKey]), and when etcd refuses the writer's user
+// ([ErrPermission]: it needs write permission on the heartbeat key, and
+// with HeartbeatElect read and write on the election's keys; [ErrAuth]).
+// Other failures (etcd unreachable, no leader) are retried every interval:
+// meanwhile the watchers prove their currency by reads, as without a
+// heartbeat.
 func Heartbeat(ctx context.Context, cli *clientv3.Client, prefix string, opts ...HeartbeatOption) error {
 	o := heartbeatOptions{every: 4 * time.Second, ttl: time.Minute}
 	for _, opt := range opts {
