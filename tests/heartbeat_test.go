@@ -410,6 +410,9 @@ func TestHeartbeatPrefixWithoutSlash(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), strconv.Quote(prefix)) || !strings.Contains(err.Error(), "WithHeartbeat") {
 			t.Errorf("New(%q, WithHeartbeat()): %v; want an error naming the prefix", prefix, err)
 		}
+		if _, err := etcdconf.Load[map[string]string](t.Context(), cli, prefix, etcdconf.WithHeartbeat()); err == nil {
+			t.Errorf("Load(%q, WithHeartbeat()): no error, unlike New", prefix)
+		}
 	}
 	if got := heartbeatValue(t, cli, "/cfg/app1"); got != "name: two" {
 		t.Errorf("/cfg/app2 = %q: the heartbeat of /cfg/app1 overwrote it", got)
