@@ -174,11 +174,18 @@ func WithProgressInterval(d time.Duration) Option {
 // behind a leaderless etcd or a stalled link still reports itself
 // disconnected after three intervals.
 //
+// The prefix must end in "/", or [New] fails: the range end of any other
+// prefix is a key beside it ("/cfg/app2" for "/cfg/app1", "/cfg/a.yamm"
+// for the document key "/cfg/a.yaml"), which another application may hold
+// or read. To use a heartbeat with a single document key, move the
+// document under a directory of its own and watch that directory.
+//
 // The writer's interval must be below the watchers' progress interval;
 // the watcher's role needs read permission on HeartbeatKey(prefix) besides
 // the prefix, or [New] fails with [ErrPermission] (etcd would refuse the
-// watch). [Load] reads no heartbeat and ignores the option. Default: off;
-// the watch covers the prefix only.
+// watch). [Load] reads no heartbeat and otherwise ignores the option (it
+// refuses the same prefixes as New). Default: off; the watch covers the
+// prefix only.
 func WithHeartbeat() Option {
 	return optionFunc(func(o *options) { o.heartbeat = true })
 }

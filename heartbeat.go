@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcdconf/etcdconf/internal/keytree"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -22,7 +23,10 @@ import (
 // one watch of [prefix, HeartbeatKey(prefix)+"\x00") covers both. A
 // reader of an enclosing prefix ("/" for "/app/") sees it as any other
 // key. It returns "" for an empty prefix or one that has no range end
-// (all bytes 0xff).
+// (all bytes 0xff). Heartbeat and WithHeartbeat refuse a prefix that does
+// not end in "/": its range end is then a sibling key of the prefix
+// ("/cfg/app2" for "/cfg/app1"), which another application may hold or
+// read.
 func HeartbeatKey(prefix string) string {
 	if prefix == "" {
 		return ""
@@ -32,6 +36,29 @@ func HeartbeatKey(prefix string) string {
 		return ""
 	}
 	return end
+}
+
+// checkHeartbeatPrefix refuses a prefix whose heartbeat key could be
+// another application's key. The range end of a prefix ending in "/" is
+// that directory's name followed by "0" ("/app0" for "/app/"): no key
+// under another prefix ending in "/" nor a document key. The range end of
+// any other prefix is a sibling of its last segment ("/cfg/app2" for
+// "/cfg/app1", "/cfg/a.yamm" for "/cfg/a.yaml"), a key that another
+// application may hold, which each heartbeat would overwrite, or read under
+// a prefix such as "/cfg/", which would see it as configuration.
+func checkHeartbeatPrefix(what, prefix string) error {
+	if strings.HasSuffix(prefix, "/") {
+		return nil
+	}
+	if prefix == "" {
+		return fmt.Errorf("etcdconf: %s: empty prefix", what)
+	}
+	use := fmt.Sprintf("use %q", prefix+"/")
+	if keytree.DocumentExt(prefix[strings.LastIndexByte(prefix, '/')+1:]) != "" {
+		use = "move the document under a directory of its own and use that directory"
+	}
+	return fmt.Errorf("etcdconf: %s: prefix %q does not end in \"/\": its heartbeat key (its range end, %q) would be a key beside it, which another application may hold or read; %s, or do without the heartbeat",
+		what, prefix, HeartbeatKey(prefix), use)
 }
 
 // mayReadHeartbeat fails with ErrPermission when the user may read the
@@ -111,23 +138,25 @@ func HeartbeatElect(meta string, ttl time.Duration) HeartbeatOption {
 // but multiplies the cost; [HeartbeatElect] makes one of several write.
 //
 // Heartbeat returns nil when ctx ends (an elected writer resigns first).
-// It returns an error at once for an empty prefix, and when etcd refuses
-// the writer's user ([ErrPermission]: it needs write permission on the
-// heartbeat key, and with HeartbeatElect read and write on the election's
-// keys; [ErrAuth]). Other failures (etcd unreachable, no leader) are
-// retried every interval: meanwhile the watchers prove their currency by
-// reads, as without a heartbeat.
+// It returns an error at once for a prefix that does not end in "/" (see
+// [HeartbeatKey]), and when etcd refuses the writer's user
+// ([ErrPermission]: it needs write permission on the heartbeat key, and
+// with HeartbeatElect read and write on the election's keys; [ErrAuth]).
+// Other failures (etcd unreachable, no leader) are retried every interval:
+// meanwhile the watchers prove their currency by reads, as without a
+// heartbeat.
 func Heartbeat(ctx context.Context, cli *clientv3.Client, prefix string, opts ...HeartbeatOption) error {
 	o := heartbeatOptions{every: 4 * time.Second, ttl: time.Minute}
 	for _, opt := range opts {
 		opt.applyHeartbeat(&o)
 	}
 	key := HeartbeatKey(prefix)
+	if err := checkHeartbeatPrefix("Heartbeat", prefix); err != nil {
+		return err
+	}
 	switch {
 	case cli == nil:
 		return errors.New("etcdconf: Heartbeat: nil *clientv3.Client")
-	case key == "":
-		return fmt.Errorf("etcdconf: Heartbeat: prefix %q has no heartbeat key", prefix)
 	case o.every <= 0:
 		return fmt.Errorf("etcdconf: HeartbeatEvery(%v): want a positive interval", o.every)
 	}

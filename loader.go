@@ -118,8 +118,10 @@ func prepare[T any](cli *clientv3.Client, prefix string, o *options) (*codec.Dec
 	if m := o.meta; m != "" && (!strings.HasSuffix(m, "/") || strings.HasPrefix(m, prefix) || strings.HasPrefix(prefix, m)) {
 		return nil, nil, fmt.Errorf("etcdconf: WithMetaPrefix %q: it must end in \"/\" and lie outside the watched prefix %q", m, prefix)
 	}
-	if o.heartbeat && HeartbeatKey(prefix) == "" {
-		return nil, nil, fmt.Errorf("etcdconf: WithHeartbeat: prefix %q has no range end to hold a heartbeat key", prefix)
+	if o.heartbeat {
+		if err := checkHeartbeatPrefix("WithHeartbeat", prefix); err != nil {
+			return nil, nil, err
+		}
 	}
 	dec, err := codec.NewDecoder[T](prefix, o.decodeConfig())
 	if err != nil {

@@ -118,7 +118,9 @@ func (m Map[K, V]) String() string { return fmt.Sprint(m.goMap()) }
 // MarshalJSON encodes m as a JSON object, as a Go map.
 func (m Map[K, V]) MarshalJSON() ([]byte, error) { return json.Marshal(m.goMap()) }
 
-// UnmarshalJSON decodes a JSON object (or null, an empty Map) into m.
+// UnmarshalJSON sets m to the entries of a JSON object (null is an empty
+// Map). It replaces m, where json.Unmarshal into a Go map adds to the
+// entries the map held; on an error m is unchanged.
 func (m *Map[K, V]) UnmarshalJSON(b []byte) error {
 	var g map[K]V
 	if err := json.Unmarshal(b, &g); err != nil {
@@ -131,7 +133,9 @@ func (m *Map[K, V]) UnmarshalJSON(b []byte) error {
 // MarshalYAML encodes m as a YAML mapping, as a Go map.
 func (m Map[K, V]) MarshalYAML() (any, error) { return m.goMap(), nil }
 
-// UnmarshalYAML decodes a YAML mapping into m.
+// UnmarshalYAML sets m to the entries of a YAML mapping (null is an empty
+// Map). It replaces m, where yaml.Unmarshal into a Go map adds to the
+// entries the map held; on an error m is unchanged.
 func (m *Map[K, V]) UnmarshalYAML(n *yaml.Node) error {
 	var g map[K]V
 	if err := n.Decode(&g); err != nil {

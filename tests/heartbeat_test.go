@@ -388,6 +388,40 @@ func TestHeartbeatArguments(t *testing.T) {
 	}
 }
 
+// A prefix that does not end in "/" is refused by the writer and by
+// WithHeartbeat: its heartbeat key is a sibling key, another application's
+// single key here, which every heartbeat would overwrite.
+func TestHeartbeatPrefixWithoutSlash(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	put(t, cli, "/cfg/app1", "name: one", "/cfg/app2", "name: two", "/cfg/a.yaml", "name: a")
+	other := newWatcher[map[string]string](t, cli, "/cfg/")
+	for _, prefix := range []string{"/cfg/app1", "/cfg/a.yaml", "app"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		err := etcdconf.Heartbeat(ctx, cli, prefix, etcdconf.HeartbeatEvery(20*time.Millisecond))
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), strconv.Quote(prefix)) || !strings.Contains(err.Error(), `does not end in "/"`) {
+			t.Errorf("Heartbeat(%q): %v; want an error naming the prefix", prefix, err)
+		}
+		w, err := etcdconf.New[map[string]string](t.Context(), cli, prefix, etcdconf.WithHeartbeat())
+		if err == nil {
+			w.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), strconv.Quote(prefix)) || !strings.Contains(err.Error(), "WithHeartbeat") {
+			t.Errorf("New(%q, WithHeartbeat()): %v; want an error naming the prefix", prefix, err)
+		}
+		if _, err := etcdconf.Load[map[string]string](t.Context(), cli, prefix, etcdconf.WithHeartbeat()); err == nil {
+			t.Errorf("Load(%q, WithHeartbeat()): no error, unlike New", prefix)
+		}
+	}
+	if got := heartbeatValue(t, cli, "/cfg/app1"); got != "name: two" {
+		t.Errorf("/cfg/app2 = %q: the heartbeat of /cfg/app1 overwrote it", got)
+	}
+	if got := other.Current().Value; len(got) != 3 || got["app2"] != "name: two" {
+		t.Errorf("a watcher of /cfg/ sees %v", got)
+	}
+}
+
 // The roles the README asks for suffice: watchers read the prefix and the
 // heartbeat key (two grants), the writer writes the heartbeat key only.
 func TestHeartbeatPermissions(t *testing.T) {

@@ -161,3 +161,63 @@ func TestMapLayers(t *testing.T) {
 		t.Errorf("Source of Services[\"a\"].Addr: %q, a Go map's %q", src, gsrc)
 	}
 }
+
+// TestMapEntryKeys: a map entry that no key can name (an empty key, a "/"
+// in an entry of structs) is refused by Set and Delete with the reason, in
+// a Map as in a Go map, and nothing is written.
+func TestMapEntryKeys(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	ctx := context.Background()
+	put(t, cli, "/ek/services/a/addr", "10.0.0.1", "/ek/port", "80")
+	m := newWatcher[mapRegistry](t, cli, "/ek/")
+	g := newWatcher[struct{ Services map[string]mapInstance }](t, cli, "/ek/")
+	flat := newWatcher[map[string]string](t, cli, "/ek/")
+	rev := m.Current().Revision
+	for _, path := range []string{`Services[""].Addr`, `Services[""]`, `Services["a/b"].Addr`, `Services["a/b"]`} {
+		why := "empty map key"
+		if strings.Contains(path, "/") {
+			why = `holds "/"`
+		}
+		check := func(what string, err error) {
+			t.Helper()
+			if err == nil || !strings.Contains(err.Error(), why) {
+				t.Errorf("%s %s: %v; want an error saying %q", what, path, err, why)
+			}
+		}
+		if strings.HasSuffix(path, "]") {
+			_, err := m.Delete(ctx, path)
+			check("Map: Delete", err)
+			_, err = g.Delete(ctx, path)
+			check("Go map: Delete", err)
+			continue
+		}
+		_, err := m.Set(ctx, path, "x")
+		check("Map: Set", err)
+		_, err = g.Set(ctx, path, "x")
+		check("Go map: Set", err)
+	}
+	_, err := flat.Delete(ctx, `[""]`)
+	if err == nil || !strings.Contains(err.Error(), "empty map key") {
+		t.Errorf(`flat view: Delete [""]: %v`, err)
+	}
+	if _, err := flat.Set(ctx, `[""]`, "x"); err == nil || !strings.Contains(err.Error(), "empty map key") {
+		t.Errorf(`flat view: Set [""]: %v`, err)
+	}
+	if _, _, now := keysOf(t, cli, "/ek/"); now != rev {
+		t.Errorf("etcd's revision moved from %d to %d: something was written", rev, now)
+	}
+
+	// An entry read from etcd is deleted by the path its change names,
+	// whatever its name holds.
+	updates := m.Subscribe(ctx)
+	put(t, cli, "/ek/services/\xff/addr", "10.0.0.9", "/ek/services/b.yaml/addr", "10.0.0.8")
+	for _, c := range recv(t, updates).Changes {
+		if _, err := m.Delete(ctx, c.Path); err != nil {
+			t.Errorf("Delete %s: %v", c.Path, err)
+		}
+	}
+	if s := m.Current().Value.Services; s.Len() != 1 {
+		t.Errorf("after the deletes: %v", s)
+	}
+}

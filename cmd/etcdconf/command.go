@@ -202,6 +202,10 @@ func parse(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 	if err := checkPrefix(c.prefix); err != nil {
 		return nil, err
 	}
+	if name == "heartbeat" && isDocumentKey(c.prefix) {
+		return nil, fmt.Errorf("heartbeat: prefix %q is a document key: its heartbeat key (its range end, %s) would be a key beside it, which another application may hold or read; move the document under a directory of its own and give that directory",
+			c.prefix, etcdconf.HeartbeatKey(c.prefix))
+	}
 	if (name == "diff" || name == "apply") && c.file == "" {
 		return nil, errors.New("-f FILE is required")
 	}

@@ -83,9 +83,20 @@ func TestHeartbeatCommand(t *testing.T) {
 	}
 	heartbeatBy(t, kv, "/hb/", "b")
 
-	for _, args := range [][]string{{"heartbeat"}, {"heartbeat", "/hb"}, {"heartbeat", "/hb/", "--interval", "0s"}} {
+	for _, args := range [][]string{{"heartbeat"}, {"heartbeat", "/hb"}, {"heartbeat", "/hb/", "--interval", "0s"}, {"heartbeat", "/hb/a.yaml"}} {
 		if out, code := cli(t, srv, args...); code != exitError {
 			t.Errorf("etcdconf %s: exit %d, want %d\n%s", strings.Join(args, " "), code, exitError, out)
 		}
+	}
+	// A document key's heartbeat would be the key beside it: refused
+	// before anything is written.
+	if _, err := kv.Put(context.Background(), "/hb/a.yamm", "mine"); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := cli(t, srv, "heartbeat", "/hb/a.yaml", "--interval", "20ms"); code != exitError || !strings.Contains(out, `"/hb/a.yaml" is a document key`) || strings.Contains(out, "writing") {
+		t.Errorf("etcdconf heartbeat /hb/a.yaml: exit %d, want %d and the refusal\n%s", code, exitError, out)
+	}
+	if resp, err := kv.Get(context.Background(), "/hb/a.yamm"); err != nil || string(resp.Kvs[0].Value) != "mine" {
+		t.Errorf("/hb/a.yamm after etcdconf heartbeat /hb/a.yaml: %v %v", resp.Kvs, err)
 	}
 }

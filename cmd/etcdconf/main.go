@@ -63,8 +63,9 @@ heartbeat writes PREFIX's heartbeat key (the prefix's range end: /app0 for
 /app/) every --interval until interrupted, for the watchers that use
 etcdconf.WithHeartbeat: through a grpc-proxy they then prove themselves
 current with no read of their own. With --elect, several writers campaign and
-one writes; another takes over when it stops. Exit 0 when interrupted, 2 when
-etcd refuses the user.
+one writes; another takes over when it stops. PREFIX must end in "/" (not a
+document key: its range end would be a key beside it). Exit 0 when
+interrupted, 2 when etcd refuses the user or PREFIX.
 
 validate checks a file against a JSON Schema written by etcdconf.JSONSchema,
 without etcd; diff and apply with --schema refuse a file that does not fit it

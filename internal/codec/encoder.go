@@ -99,22 +99,35 @@ func EncodeLeaves(v reflect.Value, path []string, field string, out map[string]L
 	return fmt.Errorf("%s: a %v cannot be written to etcd", pathOr(field), t)
 }
 
-// checkMapKey reports why map key k cannot be written as key segments. In
-// a flat view (a map of scalars) a key is a path: "zone/a" is two
-// segments. Elsewhere a key is one segment: "b/c" would read back as entry
-// "b".
+// checkMapKey reports why map key k cannot be written as key segments:
+// what checkEntryName refuses; a key that is not UTF-8; and a key ending in
+// a document's extension, which would be read as a document (for an entry
+// of a struct, a document for the entry without the extension).
 func checkMapKey(k string, flat bool) error {
-	switch {
-	case !utf8.ValidString(k):
+	if !utf8.ValidString(k) {
 		return fmt.Errorf("the map key is not valid UTF-8, which etcd keys read back as")
+	}
+	if err := checkEntryName(k, flat); err != nil {
+		return err
+	}
+	if ext := keytree.DocumentExt(k); ext != "" {
+		return fmt.Errorf("the map key ends in %s, which makes a key a document", ext)
+	}
+	return nil
+}
+
+// checkEntryName reports why no key can name map key k, so that no entry
+// read from etcd has it. In a flat view (a map of scalars) a key is a
+// path: "zone/a" is two segments. Elsewhere a key is one segment: "b/c"
+// would read back as entry "b".
+func checkEntryName(k string, flat bool) error {
+	switch {
 	case k == "":
 		return fmt.Errorf("an empty map key cannot be a key segment")
 	case !flat && strings.Contains(k, "/"):
 		return fmt.Errorf("the map key holds %q, which separates key segments: it would read back as entry %q", "/", keytree.Segments(k)[0])
 	case strings.Join(keytree.Segments(k), "/") != k:
 		return fmt.Errorf("the map key is not a key path (empty segment, or a leading or trailing %q)", "/")
-	case keytree.DocumentExt(k) != "":
-		return fmt.Errorf("the map key ends in %s, which makes a key a document", keytree.DocumentExt(k))
 	}
 	return nil
 }

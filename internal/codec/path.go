@@ -324,13 +324,13 @@ func KeySegments(t reflect.Type, path string) ([]string, reflect.Type, error) {
 		switch {
 		case s.field != nil:
 			segs, t = append(segs, s.field.canon), s.field.typ
-		case s.key.Kind() == reflect.String && !IsComposite(t.Elem()):
-			segs, t = append(segs, keytree.Segments(s.key.String())...), t.Elem() // a flat view: "db/host" is two
 		case s.key.Kind() == reflect.String:
-			if strings.Contains(s.key.String(), "/") {
-				return nil, nil, fmt.Errorf("%s: the map key %q holds a /, which no key of an entry can", path, s.key.String())
+			// A name no key can hold (empty, a "/" in an entry's name)
+			// names nothing that Set could write or Delete remove.
+			if err := checkEntryName(s.key.String(), !IsComposite(t.Elem())); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", formatSteps(steps[:i+1]), err)
 			}
-			segs, t = append(segs, s.key.String()), t.Elem()
+			segs, t = append(segs, keytree.Segments(s.key.String())...), t.Elem() // a flat view: "db/host" is two
 		case s.key.IsValid():
 			segs, t = append(segs, fmt.Sprint(s.key)), t.Elem()
 		default:
