@@ -374,6 +374,16 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	if value != nil && keytree.DocumentExt(canon[len(canon)-1]) != "" {
 		return nil, &opError{op: op, err: errors.New("a path ending in .yaml, .yml or .json is a document; Set writes one value")}
 	}
+	if value != nil {
+		// A map entry named like a document (Services["b.yaml"]) reads
+		// back from its keys, but the encoder cannot write it: every
+		// Update after it would fail. Delete still removes one.
+		for _, s := range canon[:len(canon)-1] {
+			if ext := keytree.DocumentExt(s); ext != "" {
+				return nil, &opError{op: op, err: fmt.Errorf("the map key %q ends in %s, which makes a key a document: Update could not write the value back", s, ext)}
+			}
+		}
+	}
 	if v := w.layers.envShadows(strings.Join(canon, "/")); v != "" {
 		return nil, &opError{op: op, err: fmt.Errorf("environment variable %s sets %s, and wins over etcd: the write would not take effect", v, path)}
 	}

@@ -204,6 +204,16 @@ func TestMapEntryKeys(t *testing.T) {
 	if _, err := flat.Set(ctx, `[""]`, "x"); err == nil || !strings.Contains(err.Error(), "empty map key") {
 		t.Errorf(`flat view: Set [""]: %v`, err)
 	}
+	// A name the encoder refuses is refused by Set too: else every
+	// Update after it would fail.
+	for _, path := range []string{`Services["b.yaml"].Addr`, `Services["b.json"].Weight`} {
+		if _, err := m.Set(ctx, path, "10.0.0.2"); err == nil || !strings.Contains(err.Error(), "makes a key a document") {
+			t.Errorf("Map: Set %s: %v; want the document-name error", path, err)
+		}
+		if _, err := g.Set(ctx, path, "10.0.0.2"); err == nil || !strings.Contains(err.Error(), "makes a key a document") {
+			t.Errorf("Go map: Set %s: %v; want the document-name error", path, err)
+		}
+	}
 	if _, _, now := keysOf(t, cli, "/ek/"); now != rev {
 		t.Errorf("etcd's revision moved from %d to %d: something was written", rev, now)
 	}
