@@ -33,7 +33,7 @@ import (
 // one through a pointer, slice or map it holds; set a new value with With.
 // Name a Map type with an alias (type Registry = Map[string, Instance]): a
 // type defined from it (type Registry Map[...]) has none of its methods,
-// and is not read as one.
+// and New and Load refuse a T that holds one.
 type Map[K ~string, V any] struct {
 	m ordmap.Map[V]
 }

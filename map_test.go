@@ -1,14 +1,18 @@
 package etcdconf
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/etcdconf/etcdconf/internal/codec"
 	"github.com/google/go-cmp/cmp"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"gopkg.in/yaml.v3"
 )
 
@@ -121,5 +125,33 @@ func TestMapCmp(t *testing.T) {
 	}
 	if cmp.Equal(a, S{a.M.Without("b")}) {
 		t.Error("a Map without an entry compares equal")
+	}
+}
+
+// registryDefined is defined from Map rather than aliased: it has none of
+// Map's methods, and reading it as a Map would be a guess.
+type registryDefined Map[string, int]
+
+// TestMapDefinedTypeRefused: New and Load refuse a T that holds a type
+// defined from Map, anywhere in it, naming the type and the alias to use;
+// it used to decode as an empty struct, silently.
+func TestMapDefinedTypeRefused(t *testing.T) {
+	cli := &clientv3.Client{} // refused before any call to etcd
+	check := func(what string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "registryDefined") || !strings.Contains(err.Error(), "alias") {
+			t.Errorf("%s: %v; want an error naming registryDefined and the alias", what, err)
+		}
+	}
+	_, err := Load[struct{ Services registryDefined }](context.Background(), cli, "/app/")
+	check("Load, a field", err)
+	_, err = New[map[string][]*registryDefined](context.Background(), cli, "/app/")
+	check("New, inside a map's elements", err)
+	_, err = Load[Map[string, struct{ R registryDefined }]](context.Background(), cli, "/app/")
+	check("Load, inside a Map's values", err)
+	// An alias is a Map.
+	type registry = Map[string, int]
+	if _, err := codec.NewDecoder[struct{ Services registry }]("/app/", codec.Config{}); err != nil {
+		t.Errorf("an alias of Map refused: %v", err)
 	}
 }

@@ -77,6 +77,9 @@ func NewDecoder[T any](prefix string, o Config) (*Decoder[T], error) {
 	default:
 		return nil, fmt.Errorf("etcdconf: cannot decode a prefix into %v: use a struct or a map with string keys", t)
 	}
+	if dt := DefinedFromMap(t); dt != nil {
+		return nil, fmt.Errorf("etcdconf: %v is a type defined from etcdconf.Map, which has none of its methods and would decode as an empty struct: declare it as an alias (type %s = etcdconf.Map[...])", dt, dt.Name())
+	}
 	d := &Decoder[T]{prefix: prefix, prefixDoc: keytree.DocumentExt(prefix) != "",
 		slashed: strings.HasSuffix(prefix, "/"), strict: o.Strict}
 	if o.Defaults != nil {

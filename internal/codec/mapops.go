@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
+	"github.com/etcdconf/etcdconf/internal/ordmap"
 	"github.com/go-viper/mapstructure/v2"
 )
 
@@ -61,6 +63,45 @@ func MapTypeOf(t reflect.Type) (*MapType, bool) {
 	mapTypes.Store(t, mt)
 	return mt, ok
 }
+
+// DefinedFromMap returns the first type t holds (t itself, a field's
+// type, an element's) that is defined from the root package's Map (type
+// Registry etcdconf.Map[...]) instead of naming it by an alias: it has
+// the Map's layout and none of its methods, so it would decode as a
+// struct with no field, silently empty. Nil if there is none.
+func DefinedFromMap(t reflect.Type) reflect.Type {
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type) reflect.Type
+	walk = func(t reflect.Type) reflect.Type {
+		if seen[t] {
+			return nil
+		}
+		seen[t] = true
+		t = goType(t)
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+			return walk(t.Elem())
+		case reflect.Struct:
+			if t.NumField() == 1 {
+				f := t.Field(0).Type
+				if t.Field(0).Name == "m" && f.PkgPath() == ordmapPath && strings.HasPrefix(f.Name(), "Map[") {
+					return t
+				}
+			}
+			for i := range t.NumField() {
+				if f := t.Field(i); f.IsExported() {
+					if d := walk(f.Type); d != nil {
+						return d
+					}
+				}
+			}
+		}
+		return nil
+	}
+	return walk(t)
+}
+
+var ordmapPath = reflect.TypeFor[ordmap.Map[int]]().PkgPath()
 
 // goType returns the Go map type a Map type t stands for, and t itself for
 // any other type: what the type walks (schema, paths, keys) look through.
