@@ -26,7 +26,7 @@ func TestSetAndDeleteTakeGoPaths(t *testing.T) {
 		{"nope", `has no field "nope"`},
 		{"", "the whole value, which has no key of its own"},
 		{"Tags[0]", "Tags[0] is a list element, which has no key of its own"},
-		{`Services["a/b"]`, `the map key "a/b" holds a /`},
+		{`Services["a/b"]`, `Services["a/b"]: the map key holds "/", which separates key segments`},
 	} {
 		_, err := w.Set(ctx, tc.path, 2)
 		refused(t, cli, rev, err, tc.says)
