@@ -186,16 +186,29 @@ func (d *Decoder[T]) DecodeTree(n int, kvs iter.Seq[*KeyValue], rev int64, whole
 // newMapDecoder returns the mapstructure decoder of every decode, into
 // result, recording what it used in md.
 func newMapDecoder(result any, md *mapstructure.Metadata, strict bool) (*mapstructure.Decoder, error) {
+	hooks := decodeHooks[0]
+	if strict {
+		hooks = decodeHooks[1]
+	}
 	return mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		DecodeHook: mapstructure.ComposeDecodeHookFunc(
-			textHook, scalarHook, sliceHook, documentHook, mapHook(strict),
-		),
+		DecodeHook: hooks,
 		ZeroFields: true,
 		Metadata:   md,
 		Result:     result,
 		TagName:    tagName,
 		MatchName:  sameName,
 	})
+}
+
+// decodeHooks are the hooks of every decode, composed once (the
+// composition holds no state): loose, then strict. Set by init, since
+// mapHook decodes with them.
+var decodeHooks [2]mapstructure.DecodeHookFunc
+
+func init() {
+	for i, strict := range []bool{false, true} {
+		decodeHooks[i] = mapstructure.ComposeDecodeHookFunc(textHook, scalarHook, sliceHook, documentHook, mapHook(strict))
+	}
 }
 
 // decodeFields decodes, from kvs, the given fields of a struct T, each
