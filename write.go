@@ -84,8 +84,9 @@ func IfModRevision(rev int64) WriteOption {
 // the value fn made (nil and empty maps and slices are one value), Update
 // refuses with an error naming the field. Examples: a map key holding "/"
 // or ending in .yaml, a string that is not UTF-8, and a map, slice or
-// pointer set to nil or empty over a default, which absent keys bring
-// back. After Close, Update returns [ErrClosed]. If etcd committed the
+// pointer set to nil or empty where that would not read back: it writes
+// no key, and absent keys read back as nothing (a map entry holding a nil
+// pointer disappears) or as a default. After Close, Update returns [ErrClosed]. If etcd committed the
 // write but the watcher was closed, or ctx ended, before it applied it,
 // Update returns an [*UnappliedError] (see [ErrUnapplied]): the write is
 // in etcd, and fn must not be run again for it.

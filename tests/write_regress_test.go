@@ -239,6 +239,15 @@ func TestUpdateRefusesClearingADefault(t *testing.T) {
 	refused(t, cli, rev, err, "Labels", "default")
 	_, err = w.Update(context.Background(), func(c *regCfg) error { c.Limits = nil; return nil })
 	refused(t, cli, rev, err, "Limits", "default")
+
+	// With no default, the reason is the key that is not written: a map
+	// entry holding a nil pointer would read back as no entry.
+	p := newWatcher[struct{ Ptrs map[string]*svc }](t, cli, "/p/")
+	_, err = p.Update(context.Background(), func(c *struct{ Ptrs map[string]*svc }) error {
+		c.Ptrs = map[string]*svc{"k": nil}
+		return nil
+	})
+	refused(t, cli, rev, err, `Ptrs["k"]`, "writes no key")
 }
 
 // Defect 15: a map key holding "/" would read back as another entry.

@@ -232,6 +232,6 @@ func (d *Decoder[T]) Verify(cur Decoded[T], next T, p *WritePlan) error {
 		field, how = cs[0].Path, cs[0].Kind.String()
 	}
 	return fmt.Errorf("%s would not read back as written (%s after the write); "+
-		"a map, slice or pointer set to nil or empty over a default cannot be written, since absent keys bring the default back",
+		"a map, slice or pointer set to nil or empty writes no key, and absent keys read back as nothing or as a default",
 		field, how)
 }
