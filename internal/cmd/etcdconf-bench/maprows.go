@@ -92,17 +92,15 @@ func (m *mapRows) run(ctx context.Context, cli *clientv3.Client, sz sizes) error
 }
 
 // watchHeap returns the live heap, in MB, of a watcher of prefix once it
-// has loaded and waited a second (time to make its spare).
+// has loaded and waited a second (time to make its spare), as heldBy
+// measures it.
 func watchHeap[T any](ctx context.Context, cli *clientv3.Client, prefix string) (float64, error) {
-	before := liveHeap()
 	w, err := etcdconf.New[T](ctx, cli, prefix)
 	if err != nil {
 		return 0, err
 	}
-	defer w.Close()
 	time.Sleep(time.Second)
-	after := heapAfter(w)
-	return float64(after-min(before, after)) / (1 << 20), nil
+	return heldBy(w, func() { w.Close() }), nil
 }
 
 // floor gives each Map row the raw figures of the Go-map row it mirrors,
