@@ -46,16 +46,11 @@ func NewKeySet() *KeySet { return &KeySet{} }
 
 // KeySetOf returns the set of the keys of m.
 func KeySetOf(m map[string]*KeyValue) *KeySet {
-	keys := slices.Sorted(maps.Keys(m))
-	vals := make([]KeyValue, len(keys))
-	odd := 0
-	for i, k := range keys {
-		vals[i] = *m[k]
-		if OddKey(k) {
-			odd++
-		}
+	vals := make([]KeyValue, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		vals = append(vals, *m[k])
 	}
-	return &KeySet{m: ordmap.TreeOf[KeyValue](vals), odd: odd}
+	return KeySetOfSorted(vals)
 }
 
 // KeySetOfSorted returns the set of kvs, which etcd returned in key order
