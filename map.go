@@ -28,9 +28,12 @@ import (
 // its JSON and YAML form is an object. Change and Lookup values are Maps.
 //
 // The zero Map is empty and ready to use. A Map is safe to share between
-// goroutines. Its values are shared between versions, and between a
-// snapshot and the copy [Watcher.Update] gives its function: never change
-// one through a pointer, slice or map it holds; set a new value with With.
+// goroutines. Its values are shared between versions: never change one
+// through a pointer, slice or map it holds; set a new value with With.
+// Validate and the function [Watcher.Update] runs get a copy of T that
+// owns all it reaches, as with a Go map: a Map whose values hold pointers,
+// slices or maps is built again of copies of them for it (O(n), where a
+// Map of plain values is shared as it is).
 // Name a Map type with an alias (type Registry = Map[string, Instance]): a
 // type defined from it (type Registry Map[...]) has none of its methods,
 // and New and Load refuse a T that holds one.

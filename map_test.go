@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/etcdconf/etcdconf/internal/codec"
 	"github.com/google/go-cmp/cmp"
@@ -153,5 +154,57 @@ func TestMapDefinedTypeRefused(t *testing.T) {
 	type registry = Map[string, int]
 	if _, err := codec.NewDecoder[struct{ Services registry }]("/app/", codec.Config{}); err != nil {
 		t.Errorf("an alias of Map refused: %v", err)
+	}
+}
+
+// TestMapCopyOf: a copy of a Map shares it where its values reach nothing
+// a copy would share (time.Time's location is unexported and not copied),
+// and otherwise holds copies of what its values point at.
+func TestMapCopyOf(t *testing.T) {
+	type plain struct {
+		N  int
+		At time.Time
+		S  string
+	}
+	p := MapOf(map[string]plain{"a": {N: 1, At: time.Now(), S: "x"}})
+	if c := codec.CopyOf(p); c.m != p.m {
+		t.Errorf("a Map of plain values was rebuilt by CopyOf")
+	}
+
+	type inner struct{ Tags []string }
+	for _, tc := range []struct {
+		name string
+		copy func() (changed, orig string)
+	}{
+		{"pointers", func() (string, string) {
+			m := MapOf(map[string]*inner{"a": {Tags: []string{"x"}}})
+			c := codec.CopyOf(m)
+			ca, _ := c.Get("a")
+			ca.Tags[0] = "y"
+			oa, _ := m.Get("a")
+			return ca.Tags[0], oa.Tags[0]
+		}},
+		{"slices in structs", func() (string, string) {
+			m := MapOf(map[string]inner{"a": {Tags: []string{"x"}}})
+			c := codec.CopyOf(m)
+			ca, _ := c.Get("a")
+			ca.Tags[0] = "y"
+			oa, _ := m.Get("a")
+			return ca.Tags[0], oa.Tags[0]
+		}},
+		{"a Map of Maps of pointers", func() (string, string) {
+			m := MapOf(map[string]Map[string, *inner]{"a": MapOf(map[string]*inner{"b": {Tags: []string{"x"}}})})
+			c := codec.CopyOf(m)
+			ca, _ := c.Get("a")
+			cb, _ := ca.Get("b")
+			cb.Tags[0] = "y"
+			oa, _ := m.Get("a")
+			ob, _ := oa.Get("b")
+			return cb.Tags[0], ob.Tags[0]
+		}},
+	} {
+		if changed, orig := tc.copy(); changed != "y" || orig != "x" {
+			t.Errorf("%s: the copy holds %q and the original %q, want y and x", tc.name, changed, orig)
+		}
 	}
 }

@@ -81,6 +81,93 @@ func TestValidateNeverTouchesAPublishedValue(t *testing.T) {
 	}
 }
 
+// checkedFleet's Validate writes through the pointers its Map holds, as
+// users write normalisation: it lowers each address and counts the checks.
+type checkedFleet struct {
+	Name     string
+	Services etcdconf.Map[string, *checkedService]
+}
+
+type checkedService struct {
+	Addr   string
+	Checks int
+}
+
+func (c *checkedFleet) Validate() error {
+	for _, s := range c.Services.All() {
+		s.Addr = strings.ToLower(s.Addr)
+		s.Checks++
+	}
+	return nil
+}
+
+// TestValidateNeverTouchesAPublishedMapEntry: a Map shares its entries
+// between versions, so the copy Validate gets must not share what they
+// point at. Before, Validate wrote into every snapshot published before
+// (the first snapshot's service counted 51 checks after 50 changes of
+// Name), and Update's function could do the same.
+func TestValidateNeverTouchesAPublishedMapEntry(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	put(t, cli, "/chk/name", "a", "/chk/services/api/addr", "API:80", "/chk/services/db/addr", "DB:5432")
+	w := newWatcher[checkedFleet](t, cli, "/chk/")
+	first := w.Current()
+	api, _ := first.Value.Services.Get("api")
+	if api.Addr != "api:80" || api.Checks != 1 {
+		t.Fatalf("initial entry %+v, want api:80 checked once", *api)
+	}
+	var rev int64
+	for i := range 50 {
+		rev = put(t, cli, "/chk/name", fmt.Sprintf("n%d", i))
+	}
+	s, err := w.WaitRevision(ctx, rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Value.Services.Get("api"); got.Addr != "api:80" || got.Checks < 2 {
+		t.Fatalf("latest entry %+v, want api:80 checked again", *got)
+	}
+	if api.Addr != "api:80" || api.Checks != 1 {
+		t.Fatalf("the first snapshot's entry changed after publication: %+v", *api)
+	}
+
+}
+
+// TestUpdateNeverTouchesAPublishedMapEntry: Update's function gets a copy
+// of the value that owns what its Map's entries point at, as it owns a Go
+// map's. Before, changing an entry through its pointer changed the
+// published snapshot.
+func TestUpdateNeverTouchesAPublishedMapEntry(t *testing.T) {
+	type fleet struct {
+		Services etcdconf.Map[string, *checkedService]
+	}
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	put(t, cli, "/upd/services/api/addr", "api:80", "/upd/services/db/addr", "db:5432")
+	w := newWatcher[fleet](t, cli, "/upd/")
+	before := w.Current()
+	db, _ := before.Value.Services.Get("db")
+	kept := *db
+	s, err := w.Update(ctx, func(c *fleet) error {
+		db, _ := c.Services.Get("db")
+		db.Addr = "db:6432"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *db != kept {
+		t.Fatalf("Update's function changed a published entry: %+v, was %+v", *db, kept)
+	}
+	if got, _ := s.Value.Services.Get("db"); got.Addr != "db:6432" || s.Revision <= before.Revision {
+		t.Fatalf("after Update: %+v at revision %d (was %d)", *got, s.Revision, before.Revision)
+	}
+}
+
 // defaultPort fills in a port that no key sets.
 type defaultPort struct {
 	Port int

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/etcdconf/etcdconf/internal/keytree"
@@ -577,9 +578,14 @@ func CopyOf[T any](v T) T {
 }
 
 // DeepCopy copies v so that no map, slice or pointer is shared with it.
+// A Map is immutable, so sharing it copies it, unless its values reach
+// memory a copy would share: then it is built again of copies of them.
 func DeepCopy(v reflect.Value) reflect.Value {
-	if _, ok := MapTypeOf(v.Type()); ok {
-		return v // immutable: sharing it is copying it
+	if mt, ok := MapTypeOf(v.Type()); ok {
+		if !reachesShared(mt.Go.Elem()) {
+			return v
+		}
+		return mt.FromGo(DeepCopy(mt.ToGo(v)))
 	}
 	out := reflect.New(v.Type()).Elem()
 	switch v.Kind() {
@@ -616,4 +622,38 @@ func DeepCopy(v reflect.Value) reflect.Value {
 		out.Set(v)
 	}
 	return out
+}
+
+var sharers sync.Map // reflect.Type -> bool, see reachesShared
+
+// reachesShared reports whether a value of type t can reach memory that a
+// plain copy of it shares, and DeepCopy copies: through a pointer, slice,
+// Go map, interface, channel or function, in an exported field, an array
+// element or a Map's values. Unexported fields are copied as they are
+// (time.Time's location), so they are not asked.
+func reachesShared(t reflect.Type) bool {
+	if v, ok := sharers.Load(t); ok {
+		return v.(bool)
+	}
+	sharers.Store(t, true) // a recursive type reaches itself through a pointer
+	var shares bool
+	if mt, ok := MapTypeOf(t); ok {
+		shares = reachesShared(mt.Go.Elem())
+	} else {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+			shares = true
+		case reflect.Array:
+			shares = reachesShared(t.Elem())
+		case reflect.Struct:
+			for i := range t.NumField() {
+				if f := t.Field(i); f.IsExported() && reachesShared(f.Type) {
+					shares = true
+					break
+				}
+			}
+		}
+	}
+	sharers.Store(t, shares)
+	return shares
 }
