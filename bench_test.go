@@ -261,3 +261,57 @@ func benchChange[T any](b *testing.B, d *codec.Decoder[T], prev *Snapshot[T], n 
 		prev = &Snapshot[T]{Value: v, Revision: int64(3 + i), prefix: "/app/", kvs: next}
 	}
 }
+
+type benchInstance struct {
+	Addr string
+	Port int
+}
+
+// BenchmarkRegistryFieldChange is one changed key of a registry of 10 000
+// entries (two keys each) held in a struct field, back to back, through
+// the codec's incremental apply: a Go map field, copied per change,
+// against a Map field, changed by With.
+func BenchmarkRegistryFieldChange(b *testing.B) {
+	type goApp struct {
+		Name     string
+		Services map[string]benchInstance
+	}
+	type mapApp struct {
+		Name     string
+		Services Map[string, benchInstance]
+	}
+	b.Run("map", func(b *testing.B) { benchRegistryField[goApp](b, 10000) })
+	b.Run("Map", func(b *testing.B) { benchRegistryField[mapApp](b, 10000) })
+}
+
+func benchRegistryField[T any](b *testing.B, n int) {
+	d, err := codec.NewDecoder[T]("/app/", codec.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	kvs := make(map[string]*codec.KeyValue, 2*n+1)
+	kvs["name"] = &codec.KeyValue{Key: "name", Value: "app", ModRevision: 2}
+	for i := range n {
+		for _, f := range [][2]string{{"addr", "127.0.0.1"}, {"port", strconv.Itoa(1024 + i)}} {
+			k := fmt.Sprintf("services/svc-%05d/%s", i, f[0])
+			kvs[k] = &codec.KeyValue{Key: k, Value: f[1], ModRevision: 2}
+		}
+	}
+	set := codec.KeySetOf(kvs)
+	v, err := d.DecodeSet(set, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prev := &Snapshot[T]{Value: v, Revision: 2, prefix: "/app/", kvs: set}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		next := prev.kvs.Clone()
+		k := fmt.Sprintf("services/svc-%05d/port", i*7919%n)
+		next.Set(&codec.KeyValue{Key: k, Value: strconv.Itoa(i), ModRevision: int64(3 + i)})
+		v, _, inc, err := d.Next(prev.decoded(), next, int64(3+i))
+		if err != nil || !inc {
+			b.Fatal(inc, err)
+		}
+		prev = &Snapshot[T]{Value: v, Revision: int64(3 + i), prefix: "/app/", kvs: next}
+	}
+}

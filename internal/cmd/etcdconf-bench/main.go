@@ -576,6 +576,9 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 			add(rows[11], percentile(lat, 0.5))
 			add(rows[12], percentile(lat, 0.99))
 			f.close()
+			if err := mr.reload(ctx, cli, sz, useConf, add); err != nil {
+				return err
+			}
 
 			if ms, mb, err = timeLoad(func() (any, error) {
 				if useConf {
@@ -587,6 +590,11 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 			}
 			add(typedLoad, ms)
 			add(typedHeap, mb)
+			if useConf {
+				if err := mr.load(ctx, cli); err != nil {
+					return err
+				}
+			}
 
 			// One-key changes at 100k keys: the raw follower is the same
 			// for both Ts.
@@ -600,6 +608,7 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 					{bigMap, startConf[map[string]string], sz.bigPuts, 0},
 					{bigTyped, startConf[map[string]entry], sz.bigPuts, 0},
 					{bigSpaced, startConf[map[string]entry], sz.bigPuts / 2, spacing},
+					{mr.big, startConf[etcdconf.Map[string, entry]], sz.bigPuts, 0},
 				} {
 					_, lat, err := oneChange(ctx, cli, c.st, "/bench/big/", sz.loadKeys, c.puts, c.gap)
 					if err != nil {
@@ -634,13 +643,20 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 				}
 				add(c.r, percentile(lat, 0.5))
 			}
+			if useConf {
+				_, lat, err := oneChange(ctx, cli, startConf[appConfigMap], "/bench/app/", 2*sz.regEntries, sz.bigPuts, 0, appKey)
+				if err != nil {
+					return err
+				}
+				add(mr.inStruct, percentile(lat, 0.5))
+			}
 			if useConf { // no raw equivalent
 				d, err := firstInitial(ctx, cli, "/bench/reg/", sz.regEntries)
 				if err != nil {
 					return err
 				}
 				add(initial, float64(d.Microseconds())/1000)
-				if err := mr.run(ctx, cli, sz); err != nil {
+				if err := mr.idle(ctx, cli); err != nil {
 					return err
 				}
 			}
@@ -651,7 +667,7 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 	}
 	growth.raw = []float64{median(bigTyped.raw) / median(rows[7].raw)}
 	growth.conf = []float64{median(bigTyped.conf) / median(rows[7].conf)}
-	mr.floor(rows[7], rows[8], rows[9], rows[10], bigTyped, inStruct, typedHeap)
+	mr.floor(bigTyped, inStruct, typedHeap)
 	fmt.Fprintf(out, "etcdconf-bench: %d cores, %s, %d runs (medians), etcd in a child process\n\n", runtime.NumCPU(), runtime.Version(), sz.runs)
 	fmt.Fprintf(out, "| figure | raw clientv3 | etcdconf | ratio | target | |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {

@@ -10,9 +10,12 @@ import (
 )
 
 // The Map rows (#24) run the typed workloads into etcdconf.Map instead of
-// a Go map. The raw follower of each is the Go-map row's (the same keys,
-// the same writes), so their raw figures are taken from those rows: one
-// floor for both.
+// a Go map, each in the place of the Go-map row it mirrors, so that both
+// meet the process in the same state (a heap just grown by a 100k load
+// slows the next few hundred writes). The reload and burst rows have a raw
+// follower of their own, run in the same place of the raw half; the
+// others share the Go-map row's raw figure (the same keys, the same
+// writes, one floor for both).
 type mapRows struct {
 	reloadP50, reloadP99, burstTime, burstCPU, big, growth, inStruct, heap *row
 	// A watcher's live heap, idle after its load: a Go map's holds the
@@ -45,42 +48,48 @@ type appConfigMap struct {
 	Services etcdconf.Map[string, instance]
 }
 
-// run measures etcdconf's side of every Map row once.
-func (m *mapRows) run(ctx context.Context, cli *clientv3.Client, sz sizes) error {
-	f, err := newConf[etcdconf.Map[string, entry]](cli, "/bench/typed/")
+// reload measures the reload and burst rows, against a raw follower of
+// their own when useConf is false.
+func (m *mapRows) reload(ctx context.Context, cli *clientv3.Client, sz sizes, useConf bool, add func(*row, float64)) error {
+	var f follower
+	var err error
+	if useConf {
+		f, err = newConf[etcdconf.Map[string, entry]](cli, "/bench/typed/")
+	} else {
+		f, err = newRaw(cli, "/bench/typed/")
+	}
 	if err != nil {
 		return err
 	}
+	defer f.close()
 	lat, err := latency(ctx, cli, f, "/bench/typed/", sz.keys, sz.latencyPuts, key)
 	if err != nil {
-		f.close()
 		return err
 	}
-	m.reloadP50.conf = append(m.reloadP50.conf, percentile(lat, 0.5))
-	m.reloadP99.conf = append(m.reloadP99.conf, percentile(lat, 0.99))
+	add(m.reloadP50, percentile(lat, 0.5))
+	add(m.reloadP99, percentile(lat, 0.99))
 	d, cpu, err := burst(ctx, cli, f, "/bench/typed/", sz.keys, sz.burstPuts/2, sz.writers)
-	f.close()
 	if err != nil {
 		return err
 	}
-	m.burstTime.conf = append(m.burstTime.conf, float64(d.Milliseconds()))
-	m.burstCPU.conf = append(m.burstCPU.conf, float64(cpu.Milliseconds()))
-	if _, lat, err = oneChange(ctx, cli, startConf[etcdconf.Map[string, entry]], "/bench/big/", sz.loadKeys, sz.bigPuts, 0); err != nil {
-		return err
-	}
-	m.big.conf = append(m.big.conf, percentile(lat, 0.5))
-	if _, lat, err = oneChange(ctx, cli, startConf[appConfigMap], "/bench/app/", 2*sz.regEntries, sz.bigPuts, 0, appKey); err != nil {
-		return err
-	}
-	m.inStruct.conf = append(m.inStruct.conf, percentile(lat, 0.5))
+	add(m.burstTime, float64(d.Milliseconds()))
+	add(m.burstCPU, float64(cpu.Milliseconds()))
+	return nil
+}
+
+// load measures the Map's side of the live heap after a load.
+func (m *mapRows) load(ctx context.Context, cli *clientv3.Client) error {
 	_, mb, err := timeLoad(func() (any, error) {
 		return etcdconf.Load[etcdconf.Map[string, entry]](ctx, cli, "/bench/big/")
 	})
-	if err != nil {
-		return err
-	}
 	m.heap.conf = append(m.heap.conf, mb)
-	if mb, err = watchHeap[map[string]entry](ctx, cli, "/bench/big/"); err != nil {
+	return err
+}
+
+// idle measures the Map's side of the idle watchers' heap rows.
+func (m *mapRows) idle(ctx context.Context, cli *clientv3.Client) error {
+	mb, err := watchHeap[map[string]entry](ctx, cli, "/bench/big/")
+	if err != nil {
 		return err
 	}
 	m.watchGo.conf = append(m.watchGo.conf, mb)
@@ -103,13 +112,12 @@ func watchHeap[T any](ctx context.Context, cli *clientv3.Client, prefix string) 
 	return heldBy(w, func() { w.Close() }), nil
 }
 
-// floor gives each Map row the raw figures of the Go-map row it mirrors,
-// once every run is done.
-func (m *mapRows) floor(reloadP50, reloadP99, burstTime, burstCPU, big, inStruct, heap *row) {
-	for _, p := range [][2]*row{{m.reloadP50, reloadP50}, {m.reloadP99, reloadP99}, {m.burstTime, burstTime},
-		{m.burstCPU, burstCPU}, {m.big, big}, {m.inStruct, inStruct}, {m.heap, heap}, {m.watchGo, heap}, {m.watchMap, heap}} {
+// floor gives each Map row that shares a Go-map row's floor its raw
+// figures, once every run is done.
+func (m *mapRows) floor(big, inStruct, heap *row) {
+	for _, p := range [][2]*row{{m.big, big}, {m.inStruct, inStruct}, {m.heap, heap}, {m.watchGo, heap}, {m.watchMap, heap}} {
 		p[0].raw = p[1].raw
 	}
-	m.growth.raw = []float64{median(big.raw) / median(reloadP50.raw)}
+	m.growth.raw = []float64{median(big.raw) / median(m.reloadP50.raw)}
 	m.growth.conf = []float64{median(m.big.conf) / median(m.reloadP50.conf)}
 }
