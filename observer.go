@@ -19,8 +19,9 @@ type Observer struct {
 	// one watcher refuses a second here (the etcdconfprom collector does).
 	// Load does not call it.
 	Attach func() error
-	// Detach is called when New fails after Attach returned nil, so that
-	// the observer may be given to another New.
+	// Detach is called when New fails after Attach returned nil, and once
+	// the watcher New built is closed and no hook of it can run any more,
+	// so that the observer may be given to another New.
 	Detach func()
 	// Started is called once, before any other hook, when New has built
 	// the watcher, with its Status method, so that a collector can read it
@@ -67,13 +68,17 @@ func WithObserver(o Observer) Option {
 // b refuses detaches a.
 func (a Observer) join(b Observer) Observer {
 	return Observer{
-		Attach: func() error {
-			if err := a.attach(); err != nil {
-				return err
+		Attach: func() error { // unwrapped: attach wraps what the joined hook returns
+			if a.Attach != nil {
+				if err := a.Attach(); err != nil {
+					return err
+				}
 			}
-			if err := b.attach(); err != nil {
-				a.detach()
-				return err
+			if b.Attach != nil {
+				if err := b.Attach(); err != nil {
+					a.detach()
+					return err
+				}
 			}
 			return nil
 		},

@@ -35,9 +35,10 @@ type Watcher[T any] struct {
 	gen uint64 // of the current snapshot
 	rev int64  // the source's last revision, published or not
 
-	file    *snapshotFile  // claimed until the watch loop returns; nil without WithSnapshotFile
-	persist *filePersister // nil without WithSnapshotFile
-	hmu     sync.Mutex     // serializes calls of Observer.Error and Observer.Connectivity
+	file     *snapshotFile  // claimed until the watch loop returns; nil without WithSnapshotFile
+	persist  *filePersister // nil without WithSnapshotFile
+	hmu      sync.Mutex     // serializes calls of Observer.Error and Observer.Connectivity
+	detached sync.Once      // Observer.Detach, once Close has stopped every goroutine
 	// conn wakes the goroutine that calls Observer.Connectivity (one slot:
 	// a pending change); nil without that hook.
 	conn chan struct{}
@@ -193,11 +194,19 @@ func (w *Watcher[T]) Close() error {
 	// A hook call in progress may be the caller: waiting for the
 	// goroutine that runs it would never end.
 	if !w.hmu.TryLock() {
+		go w.stopped()
 		return nil
 	}
 	w.hmu.Unlock()
-	w.wg.Wait()
+	w.stopped()
 	return nil
+}
+
+// stopped waits for the watcher's goroutines to end, then frees its
+// observers for another New (Observer.Detach), once.
+func (w *Watcher[T]) stopped() {
+	w.wg.Wait()
+	w.detached.Do(w.o.observer.detach)
 }
 
 // start runs the source's loop (see source.run) on a goroutine of the

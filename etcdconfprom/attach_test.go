@@ -2,6 +2,7 @@ package etcdconfprom_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,43 @@ func TestCollectorFreeAfterAFailedNew(t *testing.T) {
 		t.Fatalf("after a failed New: %v", err)
 	}
 	w.Close()
+}
+
+// TestCollectorFreeAfterClose: a closed watcher leaves the collector for
+// the next New, which it then follows (a provider shut down and
+// initialised again, as OpenFeature may do, makes a new watcher). Before,
+// the second New failed: the collector followed the closed watcher
+// forever.
+func TestCollectorFreeAfterClose(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	ctx := context.Background()
+	cli.Put(ctx, "/a/port", "1")
+	c := etcdconfprom.NewCollector("app")
+	type cfg struct{ Port int }
+	first, err := etcdconf.New[cfg](ctx, cli, "/a/", etcdconf.WithObserver(c.Observer()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	first.Close() // twice is allowed, and detaches once
+	resp, _ := cli.Put(ctx, "/a/port", "2")
+	second, err := etcdconf.New[cfg](ctx, cli, "/a/", etcdconf.WithObserver(c.Observer()))
+	if err != nil {
+		t.Fatalf("New after the first watcher's Close: %v", err)
+	}
+	defer second.Close()
+	want := fmt.Sprintf(`
+# HELP etcdconf_applied_revision Revision of the current snapshot.
+# TYPE etcdconf_applied_revision gauge
+etcdconf_applied_revision{watcher="app"} %d
+`, resp.Header.Revision)
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "etcdconf_applied_revision"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := etcdconf.New[cfg](ctx, cli, "/a/", etcdconf.WithObserver(c.Observer())); err == nil {
+		t.Fatal("a second open watcher took the collector")
+	}
 }
 
 // TestMetricNamesPassPromlint: every metric the collector exports follows

@@ -16,10 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// A Collector is a prometheus.Collector for one watcher, fed by the
-// [etcdconf.Observer] that [Collector.Observer] returns: a second watcher
-// given the same collector fails in New (make one collector per watcher). Metrics carry a "watcher"
-// label with the name given to NewCollector:
+// A Collector is a prometheus.Collector for one watcher at a time, fed by
+// the [etcdconf.Observer] that [Collector.Observer] returns: a second
+// watcher given the same collector fails in New while the first is open
+// (make one collector per watcher); once the first is closed, the next
+// New may take it. Metrics carry a "watcher" label with the name given to
+// NewCollector:
 //
 //	etcdconf_applied_revision                   revision of the current snapshot
 //	etcdconf_connected                          1 while the watch is live
@@ -87,8 +89,11 @@ var states = []etcdconf.Connectivity{etcdconf.Connected, etcdconf.Disconnected, 
 // pass them to etcdconf.New with etcdconf.WithObserver. From then on the
 // collector reports the watcher's Status at every scrape, times its
 // decodes and counts its changes of connectivity. A collector follows one
-// watcher: New refuses a second one (after a New that failed, the
-// collector is free again).
+// watcher at a time: New refuses a second one while the first is open.
+// After the first's Close, or a New that failed, the collector is free
+// again; the figures it reads from Status (reloads, retries, rejections)
+// then start again from the next watcher's, as they do after a restart,
+// which Prometheus' rate and increase read as a counter reset.
 func (c *Collector) Observer() etcdconf.Observer {
 	return etcdconf.Observer{Attach: c.attach, Detach: c.detach, Started: c.track, Decoded: c.decoded, Connectivity: c.connectivity}
 }

@@ -2,8 +2,10 @@ package flagprovider
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,7 +188,19 @@ func TestShutdownThenInitStartsAgain(t *testing.T) {
 	srv := etcdtest.Start(t)
 	cli := srv.Client(t)
 	put(t, cli, "/flags/app.yaml", "flags:\n  color: {variants: {red: red, blue: blue}, defaultVariant: red}\n")
-	p := newProvider(t, cli, "/flags/", WithWatcherOptions(etcdconf.WithProgressInterval(time.Second)))
+	// An observer that follows one watcher at a time, as an etcdconfprom
+	// collector does: Init after Shutdown must find it free again.
+	var following atomic.Bool
+	one := etcdconf.Observer{
+		Attach: func() error {
+			if !following.CompareAndSwap(false, true) {
+				return errors.New("already follows a watcher")
+			}
+			return nil
+		},
+		Detach: func() { following.Store(false) },
+	}
+	p := newProvider(t, cli, "/flags/", WithWatcherOptions(etcdconf.WithProgressInterval(time.Second), etcdconf.WithObserver(one)))
 	p.Shutdown()
 	p.Shutdown() // idempotent
 	put(t, cli, "/flags/app.yaml", "flags:\n  color: {variants: {red: red, blue: blue}, defaultVariant: blue}\n")
