@@ -398,6 +398,7 @@ const (
 	vsRaw    rowKind = iota // the ratio etcdconf / raw
 	own                     // raw and conf are already ratios, each of its own figures; the target is etcdconf's
 	absolute                // etcdconf alone (no raw equivalent), against a target in unit
+	info                    // a ratio to know, with no target (what a choice costs)
 )
 
 func verdict(x, target float64) string {
@@ -675,6 +676,8 @@ func bench(out io.Writer, sz sizes, cpuprofile string) error {
 		switch r.kind {
 		case absolute:
 			fmt.Fprintf(out, "| %s | - | %.2f %s | %.2f %s | ≤ %.0f %s | %s |\n", r.name, cf, r.unit, cf, r.unit, r.target, r.unit, verdict(cf, r.target))
+		case info:
+			fmt.Fprintf(out, "| %s | %.2f %s | %.2f %s | %.2fx | - | to know |\n", r.name, rw, r.unit, cf, r.unit, cf/rw)
 		case own:
 			fmt.Fprintf(out, "| %s | %.2fx | %.2fx | %.2fx | ≤ %.1fx | %s |\n", r.name, rw, cf, cf, r.target, verdict(cf, r.target))
 		default:
