@@ -84,7 +84,7 @@ func (d *Decoder[T]) Incremental(prev Decoded[T], kvs *KeySet, rev int64, touche
 			out, delta, ok = zero, nil, false
 		}
 	}()
-	e, ok := d.entries(prev.Keys, kvs, rev, touched)
+	e, ok := d.entries(prev.Value, prev.Keys, kvs, rev, touched)
 	if !ok {
 		return out, nil, false
 	}
@@ -127,14 +127,14 @@ type mapEntries[T any] struct {
 // entries decodes the entries of a map T under the first path segments of
 // touched from the keys before (a) and after (b); false where a touched
 // key is at the prefix itself or the segments do not decode.
-func (d *Decoder[T]) entries(a, b *KeySet, rev int64, touched []string) (e mapEntries[T], ok bool) {
+func (d *Decoder[T]) entries(old T, a, b *KeySet, rev int64, touched []string) (e mapEntries[T], ok bool) {
 	segs, ok := entrySegments("", touched)
 	if !ok {
 		return e, false
 	}
 	e.oldKeys, e.newKeys = segmentKeys(a, "", segs), segmentKeys(b, "", segs)
 	var err error
-	if e.oldPart, e.newPart, err = d.parts(e.oldKeys, e.newKeys, rev); err != nil {
+	if e.oldPart, e.newPart, err = d.parts(old, segs, e.oldKeys, e.newKeys, rev); err != nil {
 		return e, false
 	}
 	return e, true
@@ -163,7 +163,7 @@ func (d *Decoder[T]) Between(base, latest Decoded[T], rev int64) (delta []Change
 	if goType(reflect.TypeFor[T]()).Kind() == reflect.Struct {
 		return d.betweenStruct(base, latest, rev, touched)
 	}
-	e, ok := d.entries(base.Keys, latest.Keys, rev, touched)
+	e, ok := d.entries(base.Value, base.Keys, latest.Keys, rev, touched)
 	if !ok {
 		return nil, false
 	}
@@ -177,13 +177,70 @@ func (d *Decoder[T]) Between(base, latest Decoded[T], rev int64) (delta []Change
 	return d.diffParts(e.oldPart, e.newPart, e.oldKeys, e.newKeys, nil), true
 }
 
-// parts decodes the old and new keys of the touched segments of a map T.
-func (d *Decoder[T]) parts(oldKeys, newKeys []*KeyValue, rev int64) (oldPart, newPart T, err error) {
-	if oldPart, err = d.build(len(oldKeys), slices.Values(oldKeys), rev, false); err != nil {
+// parts returns the entries of a map T under the touched segments segs
+// before and after: before, as old, the value the old keys decoded to,
+// holds them (see oldEntries), or as the old keys decode; after, as the
+// new keys decode. Where T has a Validate method, old is what it
+// published, which Validate may have changed: the old keys are decoded.
+func (d *Decoder[T]) parts(old T, segs []string, oldKeys, newKeys []*KeyValue, rev int64) (oldPart, newPart T, err error) {
+	if o, ok := oldEntries(reflect.ValueOf(old), "", segs, oldKeys); ok && !HasValidate[T]() {
+		oldPart = o.Interface().(T)
+	} else if oldPart, err = d.build(len(oldKeys), slices.Values(oldKeys), rev, false); err != nil {
 		return oldPart, newPart, err
 	}
 	newPart, err = d.build(len(newKeys), slices.Values(newKeys), rev, false)
 	return oldPart, newPart, err
+}
+
+// oldEntries returns the entries of m, a map that keys decoded to, that
+// the keys oldKeys under the path prefix under (see entrySegments) fed, as
+// a map of m's type: what decoding oldKeys again would give, since an
+// entry decodes from the keys of its segment alone (see splits). In a map
+// of structs, maps, slices or interfaces an entry is named by its segment
+// (api-1, from api-1/addr or api-1.yaml); in a map of scalars (a flat
+// view) by its key's path (api-1/zone), but a document's entries by what
+// it holds, so it reports false where an old key is a document there.
+func oldEntries(m reflect.Value, under string, segs []string, oldKeys []*KeyValue) (reflect.Value, bool) {
+	mt, isMap := MapTypeOf(m.Type())
+	var elem reflect.Type
+	switch {
+	case isMap:
+		elem = mt.Go.Elem()
+	case m.Kind() == reflect.Map && m.Type().Key().Kind() == reflect.String:
+		elem = m.Type().Elem()
+	default:
+		return m, false
+	}
+	names := segs
+	if !IsComposite(elem) {
+		names = make([]string, 0, len(oldKeys))
+		for _, kv := range oldKeys {
+			if keytree.DocumentExt(kv.Key) != "" {
+				return m, false
+			}
+			names = append(names, kv.Key[len(under):])
+		}
+	}
+	out := reflect.Zero(m.Type()) // as no key decodes, until an entry is found
+	if isMap {
+		for _, name := range names {
+			if v, ok := mt.Get(m, name); ok {
+				out = mt.With(out, name, v)
+			}
+		}
+		return out, true
+	}
+	k := reflect.New(m.Type().Key()).Elem()
+	for _, name := range names {
+		k.SetString(name)
+		if v := m.MapIndex(k); v.IsValid() {
+			if out.IsNil() {
+				out = reflect.MakeMapWithSize(m.Type(), len(names))
+			}
+			out.SetMapIndex(k, v)
+		}
+	}
+	return out, true
 }
 
 // wholeValue is the index of a map T's own spare (see decoder.spares).

@@ -24,6 +24,8 @@ type structPlan struct {
 // keys of the touched entries before and after, and those keys decoded.
 type fieldEntries struct {
 	f                *schemaField
+	under            string   // the field's keys' path prefix: services/
+	segs             []string // the touched entries' segments under it
 	oldKeys, newKeys []*KeyValue
 	oldPart, newPart reflect.Value
 }
@@ -163,21 +165,29 @@ func (d *Decoder[T]) entryKeys(f *schemaField, a, b *KeySet, gs []group, touched
 	if !ok {
 		return nil, false
 	}
-	return &fieldEntries{f: f, oldKeys: segmentKeys(a, under, entries), newKeys: segmentKeys(b, under, entries)}, true
+	return &fieldEntries{f: f, under: under, segs: entries, oldKeys: segmentKeys(a, under, entries), newKeys: segmentKeys(b, under, entries)}, true
 }
 
-// decodeEntries decodes the touched entries of e's field from their keys
-// before and after: maps of those entries alone.
-func (d *Decoder[T]) decodeEntries(e *fieldEntries, rev int64) bool {
-	o, err := d.decodeFields(e.oldKeys, []*schemaField{e.f}, rev)
-	if err != nil {
-		return false
+// decodeEntries finds the touched entries of e's field before and after:
+// maps of those entries alone, taken from old, the field as the old keys
+// decoded it (see oldEntries), or decoded from the old keys; decoded from
+// the new keys. Where T has a Validate method, old is what it published,
+// which Validate may have changed: the old keys are decoded.
+func (d *Decoder[T]) decodeEntries(e *fieldEntries, old reflect.Value, rev int64) bool {
+	if o, ok := oldEntries(old, e.under, e.segs, e.oldKeys); ok && !HasValidate[T]() {
+		e.oldPart = o
+	} else {
+		o, err := d.decodeFields(e.oldKeys, []*schemaField{e.f}, rev)
+		if err != nil {
+			return false
+		}
+		e.oldPart = o[0]
 	}
 	n, err := d.decodeFields(e.newKeys, []*schemaField{e.f}, rev)
 	if err != nil {
 		return false
 	}
-	e.oldPart, e.newPart = o[0], n[0]
+	e.newPart = n[0]
 	return true
 }
 
@@ -202,8 +212,7 @@ func (d *Decoder[T]) incrementalStruct(prev Decoded[T], kvs *KeySet, rev int64, 
 	applied := map[*schemaField]reflect.Value{}
 	var whole map[*schemaField]bool
 	for _, e := range p.byEntry {
-		if d.decodeEntries(e, rev) {
-			fv := pv.Field(e.f.index)
+		if fv := pv.Field(e.f.index); d.decodeEntries(e, fv, rev) {
 			if m, ok := applyEntries(d.takeSpare(prev, e.f.index, fv, mapLen(e.newPart)), fv, &e.oldPart, e.newPart); ok {
 				applied[e.f] = m
 				continue
@@ -283,7 +292,7 @@ func (d *Decoder[T]) betweenStruct(base, latest Decoded[T], rev int64, touched [
 		nv.Field(f.index).Set(lv.Field(f.index))
 	}
 	for _, e := range p.byEntry {
-		if !d.decodeEntries(e, rev) ||
+		if !d.decodeEntries(e, bv.Field(e.f.index), rev) ||
 			!fromValue(&e.oldPart, bv.Field(e.f.index)) || !fromValue(&e.newPart, lv.Field(e.f.index)) {
 			return nil, false
 		}
