@@ -254,8 +254,8 @@ func (d *Decoder[T]) decodeFields(kvs []*KeyValue, fields []*schemaField, rev in
 	return vals, nil
 }
 
-// leafKind says how decodeLeaves decodes a map T whose keys are each one
-// entry holding one scalar.
+// leafKind says how decodeLeaves decodes a map T (or a Map, built as its
+// Go map) whose keys are each one entry holding one scalar.
 type leafKind int
 
 const (
@@ -265,6 +265,9 @@ const (
 )
 
 func leavesOf(t reflect.Type) leafKind {
+	if mt, ok := MapTypeOf(t); ok {
+		t = mt.Go // built as the Go map, then made a Map
+	}
 	switch {
 	case t == reflect.TypeFor[map[string]string]():
 		return flatLeaves
@@ -296,26 +299,30 @@ func (d *Decoder[T]) decodeLeaves(n int, kvs iter.Seq[*KeyValue], whole bool) (o
 			out, ok = zero, false
 		}
 	}()
+	var m reflect.Value // the map built, of T's Go map type
 	if d.leaves == flatLeaves {
-		m := make(map[string]string, n)
+		flat := make(map[string]string, n)
 		for kv := range kvs {
 			path := kv.Key
 			if path == "" || path[0] == '/' || path[len(path)-1] == '/' || strings.Contains(path, "//") ||
 				keytree.DocumentExt(path) != "" || !utf8.ValidString(kv.Value) {
 				return out, false
 			}
-			if _, clash := m[path]; clash {
+			if _, clash := flat[path]; clash {
 				return out, false
 			}
-			m[path] = kv.Value // shared with the key state
+			flat[path] = kv.Value // shared with the key state
 		}
-		if hasValueAndSubtree(m) {
+		if hasValueAndSubtree(flat) {
 			return out, false // the general path names both keys
 		}
-		out = any(m).(T)
+		m = reflect.ValueOf(flat)
 	} else {
 		t := reflect.TypeFor[T]()
-		m := reflect.MakeMapWithSize(t, n)
+		if mt, ok := MapTypeOf(t); ok {
+			t = mt.Go
+		}
+		m = reflect.MakeMapWithSize(t, n)
 		named := holdsNamed(t.Elem())
 		v := reflect.New(t.Elem()) // SetMapIndex copies it
 		u := v.Interface().(encoding.TextUnmarshaler)
@@ -335,8 +342,11 @@ func (d *Decoder[T]) decodeLeaves(n int, kvs iter.Seq[*KeyValue], whole bool) (o
 			}
 			m.SetMapIndex(reflect.ValueOf(path).Convert(t.Key()), v.Elem())
 		}
-		out = m.Interface().(T)
 	}
+	if mt, ok := MapTypeOf(reflect.TypeFor[T]()); ok {
+		m = mt.FromGo(m)
+	}
+	out = m.Interface().(T)
 	if whole && Validate(&out) != nil {
 		return out, false
 	}
