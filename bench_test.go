@@ -239,20 +239,21 @@ func BenchmarkMapChange(b *testing.B) {
 	for _, n := range []int{1000, 100000} {
 		b.Run(fmt.Sprintf("map[string]Entry/%d", n), func(b *testing.B) {
 			o, prev := entryOracle[map[string]oracleEntry](b, n)
-			benchChange(b, o.d, prev, n)
+			benchChange(b, o.d, prev, entryKey(n))
 		})
 		b.Run(fmt.Sprintf("Map[string,Entry]/%d", n), func(b *testing.B) {
 			o, prev := entryOracle[Map[string, oracleEntry]](b, n)
-			benchChange(b, o.d, prev, n)
+			benchChange(b, o.d, prev, entryKey(n))
 		})
 	}
 }
 
-func benchChange[T any](b *testing.B, d *codec.Decoder[T], prev *Snapshot[T], n int) {
+// benchChange changes the key keyOf(i) in change i, back to back.
+func benchChange[T any](b *testing.B, d *codec.Decoder[T], prev *Snapshot[T], keyOf func(i int) string) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		next := prev.kvs.Clone()
-		k := fmt.Sprintf("svc-%06d", i*7919%n)
+		k := keyOf(i)
 		next.Set(&codec.KeyValue{Key: k, Value: strconv.Itoa(i), ModRevision: int64(3 + i)})
 		v, _, inc, err := d.Next(prev.decoded(), next, int64(3+i))
 		if err != nil || !inc {
@@ -302,16 +303,12 @@ func benchRegistryField[T any](b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	prev := &Snapshot[T]{Value: v, Revision: 2, prefix: "/app/", kvs: set}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		next := prev.kvs.Clone()
-		k := fmt.Sprintf("services/svc-%05d/port", i*7919%n)
-		next.Set(&codec.KeyValue{Key: k, Value: strconv.Itoa(i), ModRevision: int64(3 + i)})
-		v, _, inc, err := d.Next(prev.decoded(), next, int64(3+i))
-		if err != nil || !inc {
-			b.Fatal(inc, err)
-		}
-		prev = &Snapshot[T]{Value: v, Revision: int64(3 + i), prefix: "/app/", kvs: next}
-	}
+	benchChange(b, d, &Snapshot[T]{Value: v, Revision: 2, prefix: "/app/", kvs: set}, func(i int) string {
+		return fmt.Sprintf("services/svc-%05d/port", i*7919%n)
+	})
+}
+
+// entryKey is the key of the entry change i changes, of n.
+func entryKey(n int) func(i int) string {
+	return func(i int) string { return fmt.Sprintf("svc-%06d", i*7919%n) }
 }

@@ -104,7 +104,7 @@ func (c *checkedFleet) Validate() error {
 // TestValidateNeverTouchesAPublishedMapEntry: a Map shares its entries
 // between versions, so the copy Validate gets must not share what they
 // point at. Before, Validate wrote into every snapshot published before
-// (the first snapshot's service counted 51 checks after 50 changes of
+// (the first snapshot's service counted 50 checks, not 1, after 50 changes of
 // Name), and Update's function could do the same.
 func TestValidateNeverTouchesAPublishedMapEntry(t *testing.T) {
 	srv := etcdtest.Start(t)
