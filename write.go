@@ -213,6 +213,33 @@ func layerWrites[T any](cur *Snapshot[T], p *codec.WritePlan) error {
 	return nil
 }
 
+// onlyInLayers refuses a delete of keys that only a file or the defaults
+// hold (no etcd key among them): it would remove nothing, and the value
+// would stay.
+func onlyInLayers[T any](cur *Snapshot[T], deleted func(key string) bool) error {
+	var held *codec.KeyValue
+	for kv := range cur.kvs.All() {
+		if !deleted(kv.Key) {
+			continue
+		}
+		if kv.Origin() == "" {
+			return nil // etcd's: see revealed
+		}
+		if held == nil {
+			held = kv
+		}
+	}
+	if held == nil {
+		return nil
+	}
+	from := held.Origin()
+	if from == "default" {
+		from = "the defaults (WithDefaults)"
+	}
+	return fmt.Errorf("%s comes from %s, not from etcd: a delete in etcd cannot remove it; set it to another value instead",
+		codec.GoPathOfKey(reflect.TypeFor[T](), held.Key), from)
+}
+
 // revealed refuses a write that deletes etcd's keys where a file or the
 // defaults hold a value too: with etcd's key gone, theirs would come back,
 // and the write would not take effect. The keys the write leaves are
@@ -339,8 +366,10 @@ func (w *Watcher[T]) Set(ctx context.Context, path string, value any, opts ...Wr
 // whatever its spelling (`Services["api-1"]` removes services/api-1 and
 // services/api-1/...), and returns the snapshot without them. The path
 // must hold a key of its own: Delete("") is an error, never the whole
-// prefix. The result is checked before anything is written. After Close,
-// Delete returns [ErrClosed].
+// prefix. The result is checked before anything is written: a value that
+// a file or [WithDefaults] also holds, or holds alone, is an error, since
+// deleting etcd's keys cannot remove it. After Close, Delete returns
+// [ErrClosed].
 func (w *Watcher[T]) Delete(ctx context.Context, path string, opts ...WriteOption) (*Snapshot[T], error) {
 	return w.write(ctx, path, nil, opts)
 }
@@ -410,6 +439,9 @@ func (w *Watcher[T]) write(ctx context.Context, path string, value *string, opts
 	if value == nil {
 		sub := key + "/"
 		gone := func(k string) bool { return k == key || strings.HasPrefix(k, sub) || slices.Contains(others, k) }
+		if err := onlyInLayers(cur, gone); err != nil {
+			return nil, &opError{op: op, err: err}
+		}
 		if err := w.revealed(cur, gone); err != nil {
 			return nil, &opError{op: op, err: err}
 		}

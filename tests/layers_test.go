@@ -353,3 +353,31 @@ func TestLayersWriteCannotRemoveWhatAFileHolds(t *testing.T) {
 		t.Fatalf("Delete of an absent entry: %v", err)
 	}
 }
+
+// TestLayersDeleteOfWhatOnlyALayerHolds: Delete of a value that only a
+// file or the defaults hold is refused, naming where it comes from.
+// Before, it returned the snapshot with the value still there and no
+// error, as if it had deleted it.
+func TestLayersDeleteOfWhatOnlyALayerHolds(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	base := filepath.Join(t.TempDir(), "base.yaml")
+	writeFile(t, base, "labels:\n  f: file\n")
+	put(t, cli, "/app/labels/a", "etcd")
+	w := newWatcher[layerConfig](t, cli, "/app/", etcdconf.WithFile(base),
+		etcdconf.WithDefaults(layerConfig{Labels: map[string]string{"d": "default"}}))
+	ctx := context.Background()
+	rev := w.Current().Revision
+	for path, from := range map[string]string{`Labels["f"]`: base, `Labels["d"]`: "WithDefaults"} {
+		_, err := w.Delete(ctx, path)
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), from) {
+			t.Errorf("Delete of %s, held only by %s: %v", path, from, err)
+		}
+	}
+	if s := w.Current(); s.Revision != rev || s.Value.Labels["f"] != "file" || s.Value.Labels["d"] != "default" {
+		t.Fatalf("refused deletes changed the value: %+v at %d (was %d)", s.Value.Labels, s.Revision, rev)
+	}
+	if s, err := w.Delete(ctx, `Labels["a"]`); err != nil || len(s.Value.Labels) != 2 {
+		t.Fatalf("Delete of etcd's own entry beside them: %v, %+v", err, s)
+	}
+}
