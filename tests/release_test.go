@@ -175,3 +175,108 @@ func TestWithReleaseNumbersNeverShared(t *testing.T) {
 		}
 	}
 }
+
+// TestWithReleaseOverOneMiB: a prefix whose full record is over what one
+// transaction may carry (release.TxnBytes) records its release with the
+// change, and the record's chunks after it (release.Log.Finish); every
+// release's key set is recovered after compaction. A full record cut
+// short (a chunk missing, as after a failed Finish) is not trusted: the
+// next release writes a new one, and the key sets stay recoverable from
+// it.
+func TestWithReleaseOverOneMiB(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	ctx := context.Background()
+	const prefix = "/big/"
+	value := strings.Repeat("v", 1000)
+	var ops []clientv3.Op
+	for i := range 1300 { // 1.3 MB of keys, past release.TxnBytes
+		ops = append(ops, clientv3.OpPut(fmt.Sprintf("%slabels/k%04d", prefix, i), value))
+		if len(ops) == 100 {
+			if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+				t.Fatal(err)
+			}
+			ops = nil
+		}
+	}
+	type big struct{ Labels map[string]string }
+	w, err := etcdconf.New[big](ctx, cli, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	log := &release.Log{KV: cli, Prefix: prefix}
+	full := func(n int64) int64 {
+		resp, err := cli.Get(ctx, fmt.Sprintf("%sreleases/%s/full/%08d/", release.DefaultMeta, "%2Fbig%2F", n), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Count
+	}
+
+	var revs []int64
+	s, err := w.Set(ctx, `Labels["k0000"]`, "first", etcdconf.WithRelease("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs = append(revs, s.Revision)
+	recs, err := log.Records(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Full < 5 || full(1) != int64(recs[0].Full) {
+		t.Fatalf("release 1: %d records, full record in %d chunks, %d written; want one record, at least 5 chunks (1.3 MB), all written",
+			len(recs), recs[0].Full, full(1))
+	}
+	if recs[0].Revision != s.Revision {
+		t.Errorf("release 1 recorded at revision %d, the change's is %d", recs[0].Revision, s.Revision)
+	}
+	chunks, err := cli.Get(ctx, fmt.Sprintf("%sreleases/%s/full/%08d/", release.DefaultMeta, "%2Fbig%2F", 1), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range chunks.Kvs {
+		if kv.CreateRevision <= s.Revision {
+			t.Errorf("chunk %s written at revision %d, in the change's transaction (%d): the record fit in it", kv.Key, kv.CreateRevision, s.Revision)
+		}
+	}
+
+	// A full record cut short: release 2 must write its own.
+	if _, err := cli.Delete(ctx, fmt.Sprintf("%sreleases/%s/full/%08d/%04d", release.DefaultMeta, "%2Fbig%2F", 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = w.Set(ctx, `Labels["k0001"]`, "second", etcdconf.WithRelease("second")); err != nil {
+		t.Fatal(err)
+	}
+	revs = append(revs, s.Revision)
+	if recs, err = log.Records(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[1].Full == 0 || full(2) != int64(recs[1].Full) {
+		t.Fatalf("release 2 after a cut-short full record: %+v, %d chunks written", recs[len(recs)-1], full(2))
+	}
+	if s, err = w.Set(ctx, `Labels["k0002"]`, "third", etcdconf.WithRelease("third")); err != nil {
+		t.Fatal(err)
+	}
+	revs = append(revs, s.Revision)
+
+	want := map[int64]map[string]string{}
+	for i, rev := range revs {
+		want[int64(i+1)] = keysAt(t, cli, prefix, rev)
+	}
+	if _, err := cli.Compact(ctx, s.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := log.KeySet(ctx, 1); err == nil {
+		t.Error("release 1's key set recovered from a full record missing a chunk")
+	}
+	for _, n := range []int64{2, 3} {
+		got, rec, err := log.KeySet(ctx, n)
+		if err != nil {
+			t.Fatalf("release %d: %v", n, err)
+		}
+		if d := cmp.Diff(want[n], got); d != "" || rec.Release != n {
+			t.Errorf("release %d's key set after compaction (-etcd at its revision +recovered):\n%s", n, d)
+		}
+	}
+}
