@@ -189,16 +189,7 @@ func newOracle[T any](t testing.TB) *oracle[T] {
 // the same error and the same Changes.
 func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	t.Helper()
-	o.rev++
-	next := o.kvs.Clone()
-	for _, op := range ops {
-		key := op.path
-		if op.value == nil {
-			next.Delete(key)
-		} else {
-			next.Set(&codec.KeyValue{Key: key, Value: *op.value, ModRevision: o.rev})
-		}
-	}
+	next := o.next(ops)
 	o.kvs, o.steps = next, o.steps+1
 	if o.pick != nil && o.pick(2) == 0 {
 		o.d.MakeSpares(o.prev.decoded()) // as the watch loop does while it waits: the next apply changes the copy
@@ -237,6 +228,37 @@ func (o *oracle[T]) step(t testing.TB, ops []oracleOp) {
 	}
 	o.prev = snap
 	o.catchUp(t, snap, want)
+}
+
+// next returns the keys after ops, at the next revision.
+func (o *oracle[T]) next(ops []oracleOp) *codec.KeySet {
+	o.rev++
+	next := o.kvs.Clone()
+	for _, op := range ops {
+		if op.value == nil {
+			next.Delete(op.path)
+		} else {
+			next.Set(&codec.KeyValue{Key: op.path, Value: *op.value, ModRevision: o.rev})
+		}
+	}
+	return next
+}
+
+// advance applies ops as the watcher does (decoder.next) and publishes
+// the result, without step's checks against the full decode: for tests
+// that compare runs with one another, which step has checked.
+func (o *oracle[T]) advance(t testing.TB, ops []oracleOp) {
+	t.Helper()
+	next := o.next(ops)
+	v, delta, inc, err := o.d.Next(o.prev.decoded(), next, o.rev)
+	if err != nil {
+		t.Fatalf("revision %d %v: %v", o.rev, ops, err)
+	}
+	snap := &Snapshot[T]{Value: v, Revision: o.rev, Generation: uint64(o.rev), prefix: "/app/", kvs: next}
+	if inc && delta != nil {
+		snap.delta, snap.deltaFrom = changesOf(delta), o.prev.Generation
+	}
+	o.kvs, o.prev = next, snap
 }
 
 // catchUp diffs snap against an earlier published snapshot, as a

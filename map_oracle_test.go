@@ -151,7 +151,7 @@ func TestMapDeterminism(t *testing.T) {
 		o := newOracle[oracleMapStruct](t)
 		start := o.prev
 		for _, i := range rng.Perm(len(puts)) {
-			o.step(t, []oracleOp{puts[i]})
+			o.advance(t, []oracleOp{puts[i]})
 		}
 		var entries string
 		for k, v := range o.prev.Value.Services.All() {
