@@ -191,6 +191,13 @@ func faultProcesses(t *testing.T, binary string) {
 		pause.Unlock()
 		from = time.Now()
 	}
+	// On a loaded machine the faults may leave the writers, or the checker,
+	// waiting for most of the run (a run in a full CI verified 9
+	// snapshots): with no fault, let the writers go on until the run has
+	// verified enough to judge, for 30 s at most.
+	for deadline := time.Now().Add(30 * time.Second); r.snapshots.Load() < minProcessSnapshots && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
 	close(stop)
 	writers.Wait()
 	r.converge(w, "the end of the writes")
