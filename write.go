@@ -202,12 +202,8 @@ func layerWrites[T any](cur *Snapshot[T], p *codec.WritePlan) error {
 	}
 	for _, k := range slices.Sorted(maps.Keys(p.Deletes)) {
 		if kv, ok := cur.kvs.Get(k); ok && kv.Origin() != "" {
-			from := kv.Origin()
-			if from == "default" {
-				from = "the defaults (WithDefaults)"
-			}
 			return fmt.Errorf("%s comes from %s, which a write to etcd cannot remove: set it to another value instead",
-				codec.GoPathOfKey(reflect.TypeFor[T](), k), from)
+				codec.GoPathOfKey(reflect.TypeFor[T](), k), layerName(kv))
 		}
 	}
 	return nil
@@ -232,12 +228,17 @@ func onlyInLayers[T any](cur *Snapshot[T], deleted func(key string) bool) error 
 	if held == nil {
 		return nil
 	}
-	from := held.Origin()
-	if from == "default" {
-		from = "the defaults (WithDefaults)"
-	}
 	return fmt.Errorf("%s comes from %s, not from etcd: a delete in etcd cannot remove it; set it to another value instead",
-		codec.GoPathOfKey(reflect.TypeFor[T](), held.Key), from)
+		codec.GoPathOfKey(reflect.TypeFor[T](), held.Key), layerName(held))
+}
+
+// layerName names the layer a merged key comes from, for an error: its
+// origin (file /etc/app/base.yaml), or the defaults by their option.
+func layerName(kv *codec.KeyValue) string {
+	if from := kv.Origin(); from != "default" {
+		return from
+	}
+	return "the defaults (WithDefaults)"
 }
 
 // revealed refuses a write that deletes etcd's keys where a file or the
@@ -269,12 +270,8 @@ func (w *Watcher[T]) revealed(cur *Snapshot[T], deleted func(key string) bool) e
 		if old, ok := cur.kvs.Get(kv.Key); ok && old.Origin() == kv.Origin() && old.Value == kv.Value {
 			continue
 		}
-		from := kv.Origin()
-		if from == "default" {
-			from = "the defaults (WithDefaults)"
-		}
 		return fmt.Errorf("%s is also set by %s, which a write to etcd cannot remove: removing etcd's value brings it back; set it to another value instead",
-			codec.GoPathOfKey(reflect.TypeFor[T](), kv.Key), from)
+			codec.GoPathOfKey(reflect.TypeFor[T](), kv.Key), layerName(kv))
 	}
 	return nil
 }
