@@ -180,16 +180,25 @@ func (d *Decoder[T]) Between(base, latest Decoded[T], rev int64) (delta []Change
 // parts returns the entries of a map T under the touched segments segs
 // before and after: before, as old, the value the old keys decoded to,
 // holds them (see oldEntries), or as the old keys decode; after, as the
-// new keys decode. Where T has a Validate method, old is what it
-// published, which Validate may have changed: the old keys are decoded.
+// new keys decode.
 func (d *Decoder[T]) parts(old T, segs []string, oldKeys, newKeys []*KeyValue, rev int64) (oldPart, newPart T, err error) {
-	if o, ok := oldEntries(reflect.ValueOf(old), "", segs, oldKeys); ok && !HasValidate[T]() {
+	if o, ok := oldEntriesOf[T](reflect.ValueOf(old), "", segs, oldKeys); ok {
 		oldPart = o.Interface().(T)
 	} else if oldPart, err = d.build(len(oldKeys), slices.Values(oldKeys), rev, false); err != nil {
 		return oldPart, newPart, err
 	}
 	newPart, err = d.build(len(newKeys), slices.Values(newKeys), rev, false)
 	return oldPart, newPart, err
+}
+
+// oldEntriesOf is oldEntries for m, a map in a value of T: where T has a
+// Validate method, the value is what it published, which Validate may
+// have changed, so it reports false and the old keys are decoded.
+func oldEntriesOf[T any](m reflect.Value, under string, segs []string, oldKeys []*KeyValue) (reflect.Value, bool) {
+	if HasValidate[T]() {
+		return m, false
+	}
+	return oldEntries(m, under, segs, oldKeys)
 }
 
 // oldEntries returns the entries of m, a map that keys decoded to, that

@@ -170,11 +170,10 @@ func (d *Decoder[T]) entryKeys(f *schemaField, a, b *KeySet, gs []group, touched
 
 // decodeEntries finds the touched entries of e's field before and after:
 // maps of those entries alone, taken from old, the field as the old keys
-// decoded it (see oldEntries), or decoded from the old keys; decoded from
-// the new keys. Where T has a Validate method, old is what it published,
-// which Validate may have changed: the old keys are decoded.
+// decoded it (see oldEntriesOf), or decoded from the old keys; decoded
+// from the new keys.
 func (d *Decoder[T]) decodeEntries(e *fieldEntries, old reflect.Value, rev int64) bool {
-	if o, ok := oldEntries(old, e.under, e.segs, e.oldKeys); ok && !HasValidate[T]() {
+	if o, ok := oldEntriesOf[T](old, e.under, e.segs, e.oldKeys); ok {
 		e.oldPart = o
 	} else {
 		o, err := d.decodeFields(e.oldKeys, []*schemaField{e.f}, rev)
